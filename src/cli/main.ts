@@ -1,0 +1,153 @@
+import { writeFile } from 'node:fs/promises'
+import { Command, CommanderError, Option } from 'commander'
+import { EXIT, LoadError } from '../errors.js'
+import type { LoadOptions } from '../index.js'
+import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, load, reportableOptions } from '../index.js'
+import { formatSummary } from '../report/load-report.js'
+import type { LoadReport } from '../report/load-report.js'
+import { parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
+import { createProgress } from './progress.js'
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WriteStream
+  /** Install signal handlers (off in in-process tests). */
+  signals: boolean
+}
+
+/** Build the command tree. Separate from main() so that tests can parse options in-process. */
+export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; quiet: boolean }) => Promise<void>): Command {
+  const program = new Command('pgbulk')
+    .description('Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+
+  program
+    .command('load')
+    .description('load files (or "-" for stdin) into a table')
+    .argument('<input...>', 'files to load, plain or gzip, or - for stdin')
+    .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
+    .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE)')
+    .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'tsv', 'ndjson']))
+    .option('--no-header', 'CSV/TSV input has no header row (give --columns, else the table\'s column order is used)')
+    .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
+    .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
+    .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
+    .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
+    .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
+    .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
+    .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
+    .option('--batch-size <rows>', 'rows per batch (each batch is one transaction)', parsePositiveInt, DEFAULT_BATCH_ROWS)
+    .option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first', parseSize, DEFAULT_BATCH_BYTES)
+    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
+    .option('--force', 'replace an existing reject file')
+    .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
+    .option('--dry-run', 'read and validate every row against the table\'s schema; write nothing to the table')
+    .option('--ignore-extra', 'drop input fields that match no column instead of failing')
+    .option('--report <path>', 'write a JSON report of the run')
+    .option('-q, --quiet', 'no progress and no summary')
+    .action(async (inputs: string[], o: Record<string, unknown>) => {
+      const opts: LoadOptions = {
+        inputs,
+        table: o['table'] as string,
+        header: o['header'] as boolean,
+        encoding: o['encoding'] as string,
+        method: o['method'] as 'copy' | 'insert',
+        batchRows: o['batchSize'] as number,
+        batchBytes: o['batchBytes'] as number,
+        force: Boolean(o['force']),
+        dryRun: Boolean(o['dryRun']),
+        ignoreExtra: Boolean(o['ignoreExtra']),
+      }
+      const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
+        if (o[from] !== undefined) opts[key] = o[from] as LoadOptions[K]
+      }
+      copy('db', 'db')
+      copy('format', 'format')
+      copy('columns', 'columns')
+      copy('delimiter', 'delimiter')
+      copy('quote', 'quote')
+      copy('escape', 'escape')
+      copy('nullString', 'null')
+      copy('rejects', 'rejects')
+      copy('maxRejects', 'maxRejects')
+      await run(opts, { ...(typeof o['report'] === 'string' ? { report: o['report'] } : {}), quiet: Boolean(o['quiet']) })
+    })
+  return program
+}
+
+const VERSION = '0.1.0'
+
+/** Run the CLI; returns the process exit code. Only this module touches process: argv, streams, signals. */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, signals: true }): Promise<number> {
+  let exitCode: number = EXIT.OK
+  const program = buildProgram(async (opts, extra) => {
+    exitCode = await runLoad(opts, extra, io)
+  })
+  program.exitOverride()
+  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.SETUP
+    io.stderr.write(`pgbulk: internal error: ${(err as Error).message}\n`)
+    return EXIT.SETUP
+  }
+  return exitCode
+}
+
+async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boolean }, io: CliIo): Promise<number> {
+  const controller = new AbortController()
+  let signals = 0
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) process.exit(EXIT.INTERRUPTED)
+    io.stderr.write(`\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`)
+    controller.abort()
+  }
+  if (io.signals) {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+  const progress = createProgress(io.stderr, extra.quiet)
+  let report: LoadReport | undefined
+  let exitCode: number
+  let errorText: string | undefined
+  try {
+    report = await load({
+      ...opts,
+      signal: controller.signal,
+      onStart: (total) => progress.start(total),
+      onProgress: (p) => progress.update(p),
+    })
+    progress.stop()
+    exitCode = report.exitCode
+    if (!extra.quiet) io.stderr.write(formatSummary(report) + '\n')
+    if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${report.stopped.message}\n`)
+  } catch (err) {
+    progress.stop()
+    exitCode = err instanceof LoadError ? err.exitCode : EXIT.SETUP
+    errorText = describeError(err)
+    io.stderr.write(errorText)
+    if (process.env['PGBULK_DEBUG'] && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n')
+  } finally {
+    if (io.signals) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  }
+  if (extra.report) {
+    const body = report ?? { exitCode, error: errorText?.trim(), options: reportableOptions(opts) }
+    await writeFile(extra.report, JSON.stringify(body, null, 2) + '\n').catch((err: Error) => {
+      io.stderr.write(`pgbulk: cannot write the report ${extra.report}: ${err.message}\n`)
+    })
+  }
+  return exitCode
+}
+
+/** One error for people: message, code, hint; never a stack trace (PGBULK_DEBUG=1 adds one). */
+function describeError(err: unknown): string {
+  if (err instanceof LoadError) return `pgbulk: error: ${err.message} (${err.code})\n${err.hint ? `  hint: ${err.hint}\n` : ''}`
+  return `pgbulk: internal error: ${(err as Error).message ?? String(err)}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
+}

@@ -1,0 +1,50 @@
+import { InvalidArgumentError } from 'commander'
+import type { RejectLimit } from '../pipeline.js'
+
+/** A positive whole number, for --batch-size. */
+export function parsePositiveInt(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1.')
+  return Number(value)
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+
+/** A size such as 16MB, 512k or 1048576 (binary units), for --batch-bytes. */
+export function parseSize(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value)
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined || Number(m[1]) * unit < 1) throw new InvalidArgumentError('expected a size such as 16MB, 512kB or 1048576.')
+  return Math.floor(Number(m[1]) * unit)
+}
+
+/** "100" (rows) or "2.5%" (of rows read), for --max-rejects. */
+export function parseRejectLimit(value: string): RejectLimit {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value)
+  if (!m) throw new InvalidArgumentError('expected a number of rows (100) or a percentage (2.5%).')
+  const n = Number(m[1])
+  if (m[2] === '%') {
+    if (n > 100) throw new InvalidArgumentError('a percentage must be at most 100%.')
+    return { percent: n }
+  }
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('a number of rows must be whole.')
+  return { count: n }
+}
+
+/** A single ASCII character, for --delimiter, --quote and --escape; "\t" and "tab" mean a tab. */
+export function parseChar(value: string): string {
+  const v = value === '\\t' || value.toLowerCase() === 'tab' ? '\t' : value
+  if (v.length !== 1 || v.charCodeAt(0) > 0x7f || v === '\n' || v === '\r') throw new InvalidArgumentError('expected a single ASCII character other than a newline.')
+  return v
+}
+
+/** Like parseChar, but "" or "none" turns quoting off. */
+export function parseQuote(value: string): string | null {
+  return value === '' || value.toLowerCase() === 'none' ? null : parseChar(value)
+}
+
+/** Comma-separated column names for --columns. */
+export function parseColumns(value: string): string[] {
+  const cols = value.split(',').map((c) => c.trim())
+  if (cols.some((c) => c === '')) throw new InvalidArgumentError('expected comma-separated column names, such as id,name,email.')
+  return cols
+}

@@ -1,0 +1,79 @@
+import type { SourceLocation } from './location.js'
+import { formatLocation } from './location.js'
+
+/** Codes of problems that end a run (thrown as LoadError). */
+export type LoadErrorCode =
+  | 'USAGE'
+  | 'INPUT_NOT_FOUND'
+  | 'INPUT_UNREADABLE'
+  | 'INPUT_CORRUPT'
+  | 'REJECTS_FILE_EXISTS'
+  | 'DB_CONNECT'
+  | 'TABLE_NOT_FOUND'
+  | 'COLUMN_UNKNOWN'
+  | 'COLUMN_REQUIRED'
+  | 'COLUMN_NOT_WRITABLE'
+  | 'HEADER_INVALID'
+  | 'DB_FATAL'
+  | 'REJECT_LIMIT_EXCEEDED'
+  | 'ABORTED'
+
+/** Codes of problems that cost one row (recorded as a Rejection, never thrown). */
+export type RejectCode =
+  | 'CSV_PARSE'
+  | 'FIELD_COUNT'
+  | 'ENCODING_INVALID'
+  | 'NDJSON_INVALID_JSON'
+  | 'NDJSON_NOT_OBJECT'
+  | 'VALUE_INVALID'
+  | 'VALUE_OUT_OF_RANGE'
+  | 'VALUE_TOO_LONG'
+  | 'VALUE_NULL_NOT_ALLOWED'
+  | 'FIELD_UNKNOWN'
+
+/** Process exit codes, listed in the README. */
+export const EXIT = {
+  OK: 0,
+  SETUP: 1,
+  REJECTS: 2,
+  STOPPED: 3,
+  INTERRUPTED: 130,
+} as const
+
+const EXIT_BY_CODE: Record<LoadErrorCode, number> = {
+  USAGE: EXIT.SETUP,
+  INPUT_NOT_FOUND: EXIT.SETUP,
+  INPUT_UNREADABLE: EXIT.SETUP,
+  INPUT_CORRUPT: EXIT.STOPPED,
+  REJECTS_FILE_EXISTS: EXIT.SETUP,
+  DB_CONNECT: EXIT.SETUP,
+  TABLE_NOT_FOUND: EXIT.SETUP,
+  COLUMN_UNKNOWN: EXIT.SETUP,
+  COLUMN_REQUIRED: EXIT.SETUP,
+  COLUMN_NOT_WRITABLE: EXIT.SETUP,
+  HEADER_INVALID: EXIT.SETUP,
+  DB_FATAL: EXIT.STOPPED,
+  REJECT_LIMIT_EXCEEDED: EXIT.STOPPED,
+  ABORTED: EXIT.INTERRUPTED,
+}
+
+/** The one error class of a run; the original error travels as `cause`. */
+export class LoadError extends Error {
+  override readonly name = 'LoadError'
+  readonly exitCode: number
+  constructor(
+    readonly code: LoadErrorCode,
+    message: string,
+    readonly hint?: string,
+    readonly location?: SourceLocation,
+    options?: ErrorOptions,
+  ) {
+    super(location ? `${formatLocation(location)}: ${message}` : message, options)
+    this.exitCode = EXIT_BY_CODE[code]
+  }
+}
+
+/** True when the error is a run-ending LoadError with the given code. */
+export function isLoadError(err: unknown, code?: LoadErrorCode): err is LoadError {
+  return err instanceof LoadError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,40 @@
+import { isUtf8 } from 'node:buffer'
+
+/** Input encodings pgbulk reads. All are ASCII-compatible, so delimiters and newlines can be found in the raw bytes. */
+export type InputEncoding = 'utf8' | 'latin1' | 'windows-1252'
+
+const ALIASES: Record<string, InputEncoding> = {
+  utf8: 'utf8', 'utf-8': 'utf8',
+  latin1: 'latin1', 'iso-8859-1': 'latin1', 'iso8859-1': 'latin1', l1: 'latin1',
+  'windows-1252': 'windows-1252', cp1252: 'windows-1252', win1252: 'windows-1252',
+}
+
+/** Resolve a user's --encoding value, or undefined when pgbulk does not read it. */
+export function resolveEncoding(name: string): InputEncoding | undefined {
+  return ALIASES[name.toLowerCase()]
+}
+
+/** Turns a byte range into text; returns null when the bytes are not valid in the encoding. */
+export type Decode = (bytes: Buffer, start: number, end: number) => string | null
+
+/** A decoder for one encoding. Latin-1 is decoded by Node as true ISO-8859-1 (0x80–0x9F are C1 controls), windows-1252 by the WHATWG decoder. */
+export function decoderFor(encoding: InputEncoding): Decode {
+  switch (encoding) {
+    case 'utf8':
+      return (b, s, e) => {
+        const slice = b.subarray(s, e)
+        return isUtf8(slice) ? slice.toString('utf8') : null
+      }
+    case 'latin1':
+      return (b, s, e) => b.toString('latin1', s, e)
+    case 'windows-1252': {
+      const td = new TextDecoder('windows-1252')
+      return (b, s, e) => td.decode(b.subarray(s, e))
+    }
+  }
+}
+
+/** Text of a record for the reject file; invalid bytes become U+FFFD (the exact bytes also go there as base64). */
+export function lossyText(bytes: Buffer, encoding: InputEncoding): string {
+  return encoding === 'utf8' ? bytes.toString('utf8') : (decoderFor(encoding)(bytes, 0, bytes.length) ?? '')
+}

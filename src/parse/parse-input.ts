@@ -1,0 +1,50 @@
+import type { CsvDialect } from './csv.js'
+import { CsvParser } from './csv.js'
+import type { InputEncoding } from './decode.js'
+import { decoderFor } from './decode.js'
+import { NdjsonParser } from './ndjson.js'
+import type { ParsedRecord } from './parsed-record.js'
+
+/** Input formats pgbulk reads. */
+export type InputFormat = 'csv' | 'tsv' | 'ndjson'
+
+/** What the parse stage needs to know about an input. */
+export interface ParseOptions {
+  format: InputFormat
+  dialect: CsvDialect
+  encoding: InputEncoding
+}
+
+const BOM = [0xef, 0xbb, 0xbf]
+
+/**
+ * The parse stage's stream adapter: bytes in, arrays of records out (one array per chunk, so
+ * the stages after it pay one await per chunk rather than per row).
+ */
+export async function* parseInput(chunks: AsyncIterable<Buffer>, opts: ParseOptions): AsyncGenerator<ParsedRecord[]> {
+  const decode = decoderFor(opts.encoding)
+  const parser = opts.format === 'ndjson' ? new NdjsonParser(decode) : new CsvParser(opts.dialect, decode)
+  let head: Buffer | undefined = Buffer.alloc(0)
+  for await (const chunk of chunks) {
+    let data = chunk
+    if (head !== undefined) {
+      // Hold bytes back until we know whether the input starts with a UTF-8 byte-order mark.
+      head = Buffer.concat([head, chunk])
+      if (head.length < BOM.length && BOM.slice(0, head.length).every((v, k) => head![k] === v)) continue
+      data = head
+      head = undefined
+      if (opts.encoding === 'utf8' && BOM.every((v, k) => data[k] === v)) {
+        parser.skipBytes(BOM.length)
+        data = data.subarray(BOM.length)
+      }
+    }
+    const records = parser.push(data)
+    if (records.length > 0) yield records
+  }
+  if (head !== undefined && head.length > 0) {
+    const records = parser.push(head)
+    if (records.length > 0) yield records
+  }
+  const last = parser.end()
+  if (last.length > 0) yield last
+}

@@ -1,0 +1,157 @@
+import { LoadError } from './errors.js'
+import { Batcher } from './batch/batcher.js'
+import type { ParseOptions } from './parse/parse-input.js'
+import { parseInput } from './parse/parse-input.js'
+import type { RejectSink } from './reject/reject-sink.js'
+import type { Rejection } from './reject/rejection.js'
+import type { FileReport } from './report/load-report.js'
+import type { TableSchema } from './schema/introspect.js'
+import type { OpenedInput } from './source/open-input.js'
+import type { ValidRow } from './validate/valid-row.js'
+import { makeRejection, RowValidator } from './validate/validate-row.js'
+import type { BatchWriter } from './write/writer.js'
+import { databaseRejectionFields, fatalDatabaseError } from './write/writer.js'
+
+/** Counters shared by all inputs of a run. */
+export interface RunTotals {
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+  rejectsByCode: Record<string, number>
+  batches: number
+}
+
+/** A reject limit: stop once more than `count` rows, or more than `percent` % of rows read (after the first 1000), were rejected. */
+export type RejectLimit = { count: number } | { percent: number }
+
+/** Rows read before a percentage limit applies, so that one early bad row does not stop a run. */
+export const REJECT_PERCENT_MIN_ROWS = 1000
+
+/** Everything one input's pipeline needs. */
+export interface InputPipeline {
+  input: OpenedInput
+  schema: TableSchema
+  parse: ParseOptions
+  /** CSV/TSV column names when there is no header row. */
+  columnNames?: string[]
+  header: boolean
+  ignoreExtra: boolean
+  writer: BatchWriter | undefined
+  batcher: Batcher
+  sink: RejectSink
+  totals: RunTotals
+  rejectLimit: RejectLimit | undefined
+  signal: AbortSignal | undefined
+  onProgress: (() => void) | undefined
+}
+
+/** Why a run stopped before the end of its input. */
+export interface StopReason {
+  error: LoadError
+  file: string
+  line?: number
+}
+
+/**
+ * One input through source → parse → validate → batch → write, with rejects to the sink.
+ * Returns the input's figures, and a StopReason when the run must not go on.
+ */
+export async function runInput(p: InputPipeline): Promise<{ file: FileReport; stop?: StopReason }> {
+  const file: FileReport = { file: p.input.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, bytesRead: 0 }
+  const validator = new RowValidator(p.schema, { file: p.input.name, encoding: p.parse.encoding, ignoreExtra: p.ignoreExtra })
+  const rejectsBefore = p.sink.count
+  let needHeader = p.parse.format !== 'ndjson' && p.header
+  if (p.parse.format !== 'ndjson' && !p.header) validator.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
+  let stop: StopReason | undefined
+
+  const reject = async (r: Rejection) => {
+    await p.sink.write(r)
+    file.rowsRejected++
+    p.totals.rowsRejected++
+    p.totals.rejectsByCode[r.code] = (p.totals.rejectsByCode[r.code] ?? 0) + 1
+  }
+
+  const flush = async (rows: ValidRow[] | undefined) => {
+    if (!rows || rows.length === 0) return
+    if (!p.writer) {
+      file.rowsLoaded += rows.length
+      p.totals.rowsLoaded += rows.length
+      return
+    }
+    const batchNo = p.totals.batches + 1
+    let result
+    try {
+      result = await p.writer.write(rows)
+    } catch (err) {
+      // The rows of the failed batch were read but their fate is unknown: they are not counted.
+      file.rowsRead -= rows.length
+      p.totals.rowsRead -= rows.length
+      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded })
+    }
+    p.totals.batches++
+    file.rowsLoaded += result.loaded
+    p.totals.rowsLoaded += result.loaded
+    for (const { row, error } of result.rejected) {
+      await reject(makeRejection({ file: p.input.name, encoding: p.parse.encoding }, row, databaseRejectionFields(error, batchNo)))
+    }
+  }
+
+  const overLimit = (): LoadError | undefined => {
+    const lim = p.rejectLimit
+    if (!lim) return undefined
+    const rej = p.totals.rowsRejected
+    if ('count' in lim) {
+      return rej > lim.count ? new LoadError('REJECT_LIMIT_EXCEEDED', `more than ${lim.count} rows rejected (--max-rejects ${lim.count})`) : undefined
+    }
+    const read = p.totals.rowsRead
+    if (read < REJECT_PERCENT_MIN_ROWS || (rej * 100) / read <= lim.percent) return undefined
+    return new LoadError('REJECT_LIMIT_EXCEEDED', `${((rej * 100) / read).toFixed(1)}% of rows rejected, more than --max-rejects ${lim.percent}%`)
+  }
+
+  try {
+    outer: for await (const records of parseInput(p.input.chunks, p.parse)) {
+      for (const rec of records) {
+        if (needHeader) {
+          needHeader = false
+          if (rec.kind !== 'fields') {
+            throw new LoadError('HEADER_INVALID', `${p.input.name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`, 'check --format, --delimiter and --encoding, or pass --no-header with --columns')
+          }
+          validator.setColumnNames(rec.values.map((v) => v ?? ''))
+          continue
+        }
+        if (p.signal?.aborted) {
+          stop = { error: new LoadError('ABORTED', 'interrupted'), file: p.input.name, line: rec.line }
+          break outer
+        }
+        file.rowsRead++
+        p.totals.rowsRead++
+        const r = validator.validate(rec)
+        if ('stage' in r) {
+          await reject(r)
+          const limit = overLimit()
+          if (limit) {
+            stop = { error: limit, file: p.input.name, line: rec.line }
+            break outer
+          }
+          continue
+        }
+        await flush(p.batcher.add(r))
+      }
+      file.bytesRead = p.input.bytesConsumed()
+      p.onProgress?.()
+    }
+    // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
+    await flush(p.batcher.flush())
+  } catch (err) {
+    if (!(err instanceof LoadError)) throw err
+    if (err.exitCode !== 3) throw err
+    stop = { error: err, file: p.input.name }
+    // Rows waiting in the batcher were read but will not be written: they are not counted as read.
+    const dropped = p.batcher.flush()?.length ?? 0
+    file.rowsRead -= dropped
+    p.totals.rowsRead -= dropped
+  }
+  file.bytesRead = p.input.bytesConsumed()
+  if (p.sink.count > rejectsBefore) file.rejectsFile = p.sink.path
+  return stop ? { file, stop } : { file }
+}

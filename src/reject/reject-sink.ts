@@ -1,0 +1,45 @@
+import { once } from 'node:events'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { rm, stat } from 'node:fs/promises'
+import { LoadError } from '../errors.js'
+import type { Rejection } from './rejection.js'
+
+/** Reject files may hold personal data: only the owner may read them. */
+const REJECT_FILE_MODE = 0o600
+
+/**
+ * The reject file: one NDJSON line per rejected row. It is created on the first reject only,
+ * with mode 0600, and never replaces an existing file unless `force` was given.
+ */
+export class RejectSink {
+  private stream: WriteStream | undefined
+  count = 0
+
+  private constructor(readonly path: string) {}
+
+  /** Check the path before loading: refuse an existing file unless `force`, in which case the old file is removed so that no stale rejects remain. */
+  static async prepare(path: string, force: boolean): Promise<RejectSink> {
+    const exists = await stat(path).then(() => true, () => false)
+    if (exists) {
+      if (!force) throw new LoadError('REJECTS_FILE_EXISTS', `reject file ${path} already exists`, 'move it away, choose another with --rejects, or pass --force to replace it')
+      await rm(path)
+    }
+    return new RejectSink(path)
+  }
+
+  async write(rejection: Rejection): Promise<void> {
+    if (!this.stream) {
+      this.stream = createWriteStream(this.path, { flags: 'wx', mode: REJECT_FILE_MODE })
+      await once(this.stream, 'open')
+    }
+    this.count++
+    if (!this.stream.write(JSON.stringify(rejection) + '\n')) await once(this.stream, 'drain')
+  }
+
+  async close(): Promise<void> {
+    if (!this.stream) return
+    const s = this.stream
+    this.stream = undefined
+    await new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())))
+  }
+}

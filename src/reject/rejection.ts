@@ -1,0 +1,27 @@
+/** Where in the pipeline a row was refused. */
+export type RejectStage = 'parse' | 'validate' | 'database'
+
+/** One line of the reject file. */
+export interface Rejection {
+  file: string
+  /** Line where the record starts, 1-based. */
+  line: number
+  /** Byte offset of the record in the (decompressed) input. */
+  byte: number
+  stage: RejectStage
+  /** pgbulk's code, or the SQLSTATE for rows the database refused. */
+  code: string
+  /** 1-based field position (CSV) or character position (NDJSON), when known. */
+  column?: number
+  /** The table column concerned, when known. */
+  columnName?: string
+  message: string
+  /** The record's text exactly as it stood in the input (invalid bytes shown as U+FFFD). */
+  raw: string
+  /** The record's exact bytes, present only when `raw` could not hold them (invalid encoding). */
+  rawBase64?: string
+  /** What PostgreSQL said, for database rejections. */
+  pg?: { code: string; constraint?: string; detail?: string; table?: string; column?: string }
+  /** The batch the row was part of, for database rejections. */
+  batch?: number
+}

@@ -1,0 +1,52 @@
+/** Per-input figures. */
+export interface FileReport {
+  file: string
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+  bytesRead: number
+  /** The reject file, when this input had rejects. */
+  rejectsFile?: string
+}
+
+/** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected always holds. */
+export interface LoadReport {
+  /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+  rejectsByCode: Record<string, number>
+  /** Batches committed (0 in --dry-run). */
+  batches: number
+  /** Bytes consumed from the inputs (compressed bytes for gzip input). */
+  bytesRead: number
+  elapsedMs: number
+  exitCode: number
+  dryRun: boolean
+  files: FileReport[]
+  /** Set when the run stopped before the end of its input. */
+  stopped?: { code: string; message: string; file?: string; line?: number }
+  /** The options used, with any password removed. */
+  options: Record<string, unknown>
+}
+
+/** The end-of-run summary for people: counts, where the rejects went, and why a run stopped. */
+export function formatSummary(r: LoadReport): string {
+  const secs = r.elapsedMs / 1000
+  const rate = secs > 0 ? Math.round(r.rowsRead / secs) : r.rowsRead
+  const lines: string[] = []
+  const verb = r.dryRun ? 'would load' : 'loaded'
+  lines.push(
+    `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected` +
+      `${r.dryRun ? ' (dry run: nothing written)' : ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}`}, ${secs.toFixed(1)} s (${rate} rows/s)`,
+  )
+  const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
+  if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
+  for (const f of r.files) if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
+  if (r.stopped) {
+    const where = r.stopped.file ? ` at ${r.stopped.file}${r.stopped.line ? `:${r.stopped.line}` : ''}` : ''
+    lines.push(`  stopped early${where}: ${r.stopped.message}`)
+    if (!r.dryRun) lines.push(`  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`)
+  }
+  return lines.join('\n')
+}

@@ -1,0 +1,106 @@
+import type pg from 'pg'
+import { LoadError } from '../errors.js'
+
+/** One column of the target table, with domains resolved to their base type. */
+export interface ColumnInfo {
+  name: string
+  /** Base type name from pg_type (int4, varchar, numeric, …), after following domains. */
+  type: string
+  /** Base type modifier: varchar length + 4, numeric precision and scale, or -1. */
+  typmod: number
+  /** The column's declared type as PostgreSQL prints it, for messages. */
+  displayType: string
+  /** NOT NULL on the column or on a domain over it. */
+  notNull: boolean
+  /** A column or domain default, or an identity: an absent value is filled in by the server. */
+  hasDefault: boolean
+  /** A generated column cannot be written. */
+  generated: boolean
+  isArray: boolean
+  enumLabels?: ReadonlySet<string>
+}
+
+/** The target table as read from pg_catalog. */
+export interface TableSchema {
+  schema: string
+  name: string
+  /** "schema"."name", quoted for SQL. */
+  sqlName: string
+  columns: ColumnInfo[]
+  serverVersionNum: number
+}
+
+/** Quote an identifier for SQL, whatever it contains. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+const COLUMNS_SQL = `
+WITH RECURSIVE cols AS (
+  SELECT a.attnum, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '' AS has_default,
+         a.attgenerated <> '' AS generated, format_type(a.atttypid, a.atttypmod) AS display_type,
+         a.atttypid AS typid, a.atttypmod AS typmod, 0 AS depth
+  FROM pg_attribute a
+  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT c.attnum, c.attname, c.attnotnull OR t.typnotnull, c.has_default OR t.typdefault IS NOT NULL OR t.typdefaultbin IS NOT NULL,
+         c.generated, c.display_type, t.typbasetype, t.typtypmod, c.depth + 1
+  FROM cols c JOIN pg_type t ON t.oid = c.typid
+  WHERE t.typtype = 'd'
+)
+SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generated, c.display_type,
+       t.typname, c.typmod, t.typcategory = 'A' AS is_array,
+       CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
+FROM cols c JOIN pg_type t ON t.oid = c.typid
+ORDER BY c.attnum, c.depth DESC`
+
+/** Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass), so quoting and search_path work as in SQL. */
+export async function introspectTable(client: pg.Client, table: string): Promise<TableSchema> {
+  let found: pg.QueryResult<{ oid: number; nspname: string; relname: string; relkind: string }>
+  try {
+    found = await client.query(
+      `SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`,
+      [table],
+    )
+  } catch (err) {
+    throw new LoadError('TABLE_NOT_FOUND', `table ${JSON.stringify(table)} is not a valid table name: ${(err as Error).message}`, 'names with spaces, capitals or dots need double quotes, e.g. --table \'"My Table"\'', undefined, { cause: err })
+  }
+  const rel = found.rows[0]
+  if (!rel) {
+    throw new LoadError('TABLE_NOT_FOUND', `table ${JSON.stringify(table)} not found`, 'check --table and the search_path; unquoted names are folded to lower case as in SQL')
+  }
+  if (!['r', 'p', 'f'].includes(rel.relkind)) {
+    throw new LoadError('TABLE_NOT_FOUND', `${JSON.stringify(table)} is not a table (relkind ${rel.relkind})`)
+  }
+  const cols = await client.query<{
+    attname: string; attnotnull: boolean; has_default: boolean; generated: boolean; display_type: string
+    typname: string; typmod: number; is_array: boolean; enum_labels: string[] | null
+  }>(COLUMNS_SQL, [rel.oid])
+  const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)
+  return {
+    schema: rel.nspname,
+    name: rel.relname,
+    sqlName: `${quoteIdent(rel.nspname)}.${quoteIdent(rel.relname)}`,
+    serverVersionNum: Number(version.rows[0]?.v ?? 0),
+    columns: cols.rows.map((r) => ({
+      name: r.attname,
+      type: r.typname,
+      typmod: r.typmod,
+      displayType: r.display_type,
+      notNull: r.attnotnull,
+      hasDefault: r.has_default,
+      generated: r.generated,
+      isArray: r.is_array,
+      ...(r.enum_labels ? { enumLabels: new Set(r.enum_labels) } : {}),
+    })),
+  }
+}
+
+/** Fail early when the role may not insert into the table. */
+export async function checkInsertPrivilege(client: pg.Client, schema: TableSchema): Promise<void> {
+  const r = await client.query<{ ok: boolean }>(`SELECT has_table_privilege($1, 'INSERT') AS ok`, [schema.sqlName])
+  if (!r.rows[0]?.ok) {
+    throw new LoadError('TABLE_NOT_FOUND', `permission denied: the current role may not insert into ${schema.sqlName}`, 'GRANT INSERT on the table, or connect as another role')
+  }
+}

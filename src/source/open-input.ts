@@ -1,0 +1,104 @@
+import { createReadStream } from 'node:fs'
+import { access, constants, stat } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import { createGunzip } from 'node:zlib'
+import { LoadError } from '../errors.js'
+
+/** An input ready to be read: decompressed bytes, and a count of the bytes consumed from the file (compressed, for gzip). */
+export interface OpenedInput {
+  /** What messages and the reject file call it: the path, or "stdin". */
+  name: string
+  gzip: boolean
+  chunks: AsyncIterable<Buffer>
+  /** Bytes read from the file or stdin so far, before decompression: what progress is measured in. */
+  readonly bytesConsumed: () => number
+}
+
+/** What a path refers to, checked before anything is loaded so that a typo fails fast (exit 1). */
+export interface InputFile {
+  path: string
+  /** Size in bytes, or undefined for stdin. */
+  size: number | undefined
+}
+
+/** Check that every input exists and is a readable file; "-" is stdin. */
+export async function checkInputs(paths: readonly string[]): Promise<InputFile[]> {
+  const out: InputFile[] = []
+  for (const path of paths) {
+    if (path === '-') {
+      out.push({ path, size: undefined })
+      continue
+    }
+    let st
+    try {
+      st = await stat(path)
+    } catch {
+      throw new LoadError('INPUT_NOT_FOUND', `${path}: no such file`)
+    }
+    if (st.isDirectory()) throw new LoadError('INPUT_UNREADABLE', `${path}: is a directory, not a file`)
+    try {
+      await access(path, constants.R_OK)
+    } catch {
+      throw new LoadError('INPUT_UNREADABLE', `${path}: permission denied`)
+    }
+    out.push({ path, size: st.isFile() ? st.size : undefined })
+  }
+  if (paths.filter((p) => p === '-').length > 1) throw new LoadError('USAGE', 'stdin ("-") can be given only once')
+  return out
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b]
+
+/** Open an input; gzip is recognised by its magic bytes, whatever the name. */
+export async function openInput(file: InputFile, stdin: Readable): Promise<OpenedInput> {
+  const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024 })
+  let consumed = 0
+  const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  // Peek at the first two bytes.
+  let head = Buffer.alloc(0)
+  let done = false
+  while (head.length < 2) {
+    const r = await it.next()
+    if (r.done) {
+      done = true
+      break
+    }
+    head = Buffer.concat([head, r.value])
+  }
+  const gzip = head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]
+  async function* counted(): AsyncGenerator<Buffer> {
+    if (head.length > 0) {
+      consumed += head.length
+      yield head
+    }
+    if (done) return
+    for (;;) {
+      const r = await it.next()
+      if (r.done) return
+      consumed += r.value.length
+      yield r.value
+    }
+  }
+  const name = file.path === '-' ? 'stdin' : file.path
+  return { name, gzip, chunks: gzip ? gunzip(counted(), name) : counted(), bytesConsumed: () => consumed }
+}
+
+async function* gunzip(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  const z = createGunzip()
+  const feed = (async () => {
+    try {
+      for await (const chunk of source) if (!z.write(chunk)) await new Promise((r) => z.once('drain', r))
+      z.end()
+    } catch (err) {
+      z.destroy(err as Error)
+    }
+  })()
+  try {
+    for await (const chunk of z) yield chunk as Buffer
+  } catch (err) {
+    throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, undefined, { cause: err })
+  } finally {
+    z.destroy()
+    await feed
+  }
+}

@@ -1,0 +1,11 @@
+/** A row that passed the client-side checks, ready to be batched and written. */
+export interface ValidRow {
+  line: number
+  byte: number
+  nextByte: number
+  raw: Buffer
+  /** One entry per table column: text, null for NULL, undefined for "absent: use the default". */
+  values: (string | null | undefined)[]
+  /** Which columns are present (their indexes joined): rows of one shape share one COPY or INSERT column list. */
+  shape: string
+}

@@ -1,0 +1,202 @@
+import { LoadError } from '../errors.js'
+import type { InputEncoding } from '../parse/decode.js'
+import { lossyText } from '../parse/decode.js'
+import type { JsonField, ParsedRecord } from '../parse/parsed-record.js'
+import type { Rejection } from '../reject/rejection.js'
+import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
+import type { ValueCheck } from './check-value.js'
+import { checkFor } from './check-value.js'
+import type { ValidRow } from './valid-row.js'
+
+/** Options of the validate stage. */
+export interface ValidateOptions {
+  /** Display name of the input, for rejections. */
+  file: string
+  encoding: InputEncoding
+  /** Drop input fields that match no column instead of failing. */
+  ignoreExtra: boolean
+}
+
+const UNKNOWN = -1
+const IGNORED = -2
+
+/**
+ * Maps input fields to table columns and checks every value against the live schema. Pure: a
+ * record goes in, a ValidRow or a Rejection comes out. Run problems found while mapping (an
+ * unknown column before any row was written) are thrown as LoadError.
+ */
+export class RowValidator {
+  private readonly checks: (ValueCheck | undefined)[]
+  /** CSV: table column index of each input field. */
+  private fieldToColumn: number[] | undefined
+  private csvShape = ''
+  /** NDJSON: table column index of each key seen so far. */
+  private readonly keyToColumn = new Map<string, number>()
+  private seenObject = false
+
+  constructor(
+    private readonly schema: TableSchema,
+    private readonly opts: ValidateOptions,
+  ) {
+    this.checks = schema.columns.map((c) => checkFor(c))
+  }
+
+  /** Set the CSV column names (from the header or --columns); fails on names that match no column. */
+  setColumnNames(names: string[]): void {
+    const seen = new Set<number>()
+    const unknown: string[] = []
+    this.fieldToColumn = names.map((name) => {
+      const idx = this.columnIndex(name)
+      if (idx === UNKNOWN) {
+        if (this.opts.ignoreExtra) return IGNORED
+        unknown.push(name)
+        return UNKNOWN
+      }
+      if (seen.has(idx)) throw new LoadError('HEADER_INVALID', `${this.opts.file}: column ${JSON.stringify(name)} appears twice in the header`)
+      seen.add(idx)
+      return idx
+    })
+    if (unknown.length > 0) {
+      throw new LoadError(
+        'COLUMN_UNKNOWN',
+        `${this.opts.file}: ${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length === 1 ? 'matches no column' : 'match no columns'} of ${this.schema.sqlName} (columns: ${this.schema.columns.map((c) => c.name).join(', ')})`,
+        'rename the field, or pass --ignore-extra to drop fields that match no column',
+      )
+    }
+    this.checkWritable([...seen])
+    const missing = this.schema.columns.filter((c, i) => !seen.has(i) && c.notNull && !c.hasDefault && !c.generated)
+    if (missing.length > 0) {
+      throw new LoadError(
+        'COLUMN_REQUIRED',
+        `${this.opts.file}: column${missing.length > 1 ? 's' : ''} ${missing.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${missing.length > 1 ? 'are' : 'is'} NOT NULL without a default but not in the input`,
+        'add the column to the input (or to --columns)',
+      )
+    }
+    this.csvShape = [...seen].sort((a, b) => a - b).join(',')
+  }
+
+  /** Validate one parsed record. */
+  validate(rec: ParsedRecord): ValidRow | Rejection {
+    if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
+    const values: (string | null | undefined)[] = new Array(this.schema.columns.length)
+    if (rec.kind === 'fields') {
+      const map = this.fieldToColumn
+      if (!map) throw new Error('setColumnNames() must be called before validate()')
+      if (rec.values.length !== map.length) {
+        return this.reject(rec, 'parse', 'FIELD_COUNT', `expected ${map.length} fields, found ${rec.values.length}`, Math.min(rec.values.length, map.length) + 1)
+      }
+      for (let k = 0; k < map.length; k++) {
+        const idx = map[k]!
+        if (idx >= 0) values[idx] = rec.values[k]
+      }
+    } else {
+      const bad = this.mapObject(rec.fields, values)
+      if (bad) return this.reject(rec, 'validate', 'FIELD_UNKNOWN', `key ${JSON.stringify(bad)} matches no column of ${this.schema.sqlName}`, undefined, bad)
+    }
+    let shape = this.csvShape
+    if (rec.kind === 'object') shape = ''
+    const cols = this.schema.columns
+    for (let i = 0; i < cols.length; i++) {
+      const v = values[i]
+      const col = cols[i]!
+      if (v === undefined) {
+        if (rec.kind === 'object' && col.notNull && !col.hasDefault) {
+          return this.reject(rec, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column ${JSON.stringify(col.name)} is NOT NULL without a default, and the key is missing`, undefined, col.name)
+        }
+        continue
+      }
+      if (rec.kind === 'object') shape += shape === '' ? `${i}` : `,${i}`
+      if (v === null) {
+        if (col.notNull) return this.reject(rec, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column ${JSON.stringify(col.name)} (${col.displayType}) is NOT NULL, found NULL`, this.fieldOf(i), col.name)
+        continue
+      }
+      if (v.includes('\0')) return this.reject(rec, 'validate', 'VALUE_INVALID', `column ${JSON.stringify(col.name)}: contains a NUL character (0x00), which PostgreSQL cannot store`, this.fieldOf(i), col.name)
+      const problem = this.checks[i]?.(v)
+      if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
+    }
+    return { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
+  }
+
+  /** Put an NDJSON object's fields into their columns; returns the first key that matches no column. */
+  private mapObject(fields: Map<string, JsonField>, values: (string | null | undefined)[]): string | undefined {
+    const first = !this.seenObject
+    this.seenObject = true
+    for (const [key, field] of fields) {
+      let idx = this.keyToColumn.get(key)
+      if (idx === undefined) {
+        idx = this.columnIndex(key)
+        if (idx === UNKNOWN && this.opts.ignoreExtra) idx = IGNORED
+        if (idx === UNKNOWN && first) {
+          throw new LoadError(
+            'COLUMN_UNKNOWN',
+            `${this.opts.file}: key ${JSON.stringify(key)} of the first object matches no column of ${this.schema.sqlName} (columns: ${this.schema.columns.map((c) => c.name).join(', ')})`,
+            'rename the key, or pass --ignore-extra to drop keys that match no column',
+          )
+        }
+        if (idx !== UNKNOWN) {
+          if (idx >= 0) this.checkWritable([idx])
+          this.keyToColumn.set(key, idx)
+        }
+      }
+      if (idx === UNKNOWN) return key
+      if (idx >= 0) values[idx] = jsonToText(field, this.schema.columns[idx]!)
+    }
+    return undefined
+  }
+
+  private checkWritable(indexes: number[]): void {
+    const generated = indexes.map((i) => this.schema.columns[i]!).filter((c) => c.generated)
+    if (generated.length > 0) {
+      throw new LoadError('COLUMN_NOT_WRITABLE', `${this.opts.file}: ${generated.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${generated.length > 1 ? 'are generated columns' : 'is a generated column'} and cannot be written`, 'drop the field from the input, or pass --ignore-extra after renaming it')
+    }
+  }
+
+  /** Exact name first; else a unique case-insensitive match (CSV headers often say "ID" for id). */
+  private columnIndex(name: string): number {
+    const cols = this.schema.columns
+    const exact = cols.findIndex((c) => c.name === name)
+    if (exact >= 0) return exact
+    const lower = name.toLowerCase()
+    const loose = cols.flatMap((c, i) => (c.name.toLowerCase() === lower ? [i] : []))
+    return loose.length === 1 ? loose[0]! : UNKNOWN
+  }
+
+  /** The 1-based CSV field position of a table column. */
+  private fieldOf(columnIndex: number): number | undefined {
+    const k = this.fieldToColumn?.indexOf(columnIndex)
+    return k === undefined || k < 0 ? undefined : k + 1
+  }
+
+  private reject(rec: ParsedRecord, stage: Rejection['stage'], code: string, message: string, column?: number, columnName?: string): Rejection {
+    return makeRejection(this.opts, rec, { stage, code, message, ...(column === undefined ? {} : { column }), ...(columnName === undefined ? {} : { columnName }) })
+  }
+}
+
+/** Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text. */
+export function makeRejection(
+  opts: { file: string; encoding: InputEncoding },
+  rec: { line: number; byte: number; raw: Buffer },
+  what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>,
+): Rejection {
+  const raw = lossyText(rec.raw, opts.encoding)
+  const exact = opts.encoding !== 'utf8' || Buffer.from(raw, 'utf8').equals(rec.raw)
+  return {
+    file: opts.file,
+    line: rec.line,
+    byte: rec.byte,
+    ...what,
+    raw,
+    ...(exact ? {} : { rawBase64: rec.raw.toString('base64') }),
+  }
+}
+
+/**
+ * The text PostgreSQL's json_populate_record would put in a column: json/jsonb columns get the
+ * JSON value itself, other columns get strings unquoted, numbers and booleans as written,
+ * objects and arrays as their JSON text; JSON null is SQL NULL.
+ */
+function jsonToText(field: JsonField, col: ColumnInfo): string | null {
+  if (field.kind === 'null') return null
+  if (col.type === 'json' || col.type === 'jsonb') return field.kind === 'string' ? JSON.stringify(field.text) : field.text
+  return field.text
+}

@@ -1,0 +1,33 @@
+import type pg from 'pg'
+import type { ValidRow } from '../validate/valid-row.js'
+import type { RowSender } from './writer.js'
+
+/** The Bind message carries an Int16 parameter count. */
+export const MAX_BIND_PARAMS = 65535
+
+/** Sends rows as multi-row parameterised INSERT statements, never more than MAX_BIND_PARAMS parameters each. */
+export const insertSender: RowSender = {
+  method: 'insert',
+  async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
+    const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
+    for (let i = 0; i < rows.length; i += perStatement) {
+      const part = rows.slice(i, i + perStatement)
+      const params: (string | null)[] = []
+      const tuples: string[] = []
+      for (const row of part) {
+        const slots: string[] = []
+        for (const c of columns) {
+          params.push(row.values[c] ?? null)
+          slots.push(`$${params.length}`)
+        }
+        tuples.push(`(${slots.join(',')})`)
+      }
+      const text = columns.length === 0
+        ? `INSERT INTO ${sql.table} DEFAULT VALUES`
+        : `INSERT INTO ${sql.table} (${sql.columns}) VALUES ${tuples.join(',')}`
+      if (columns.length === 0) for (let k = 0; k < part.length; k++) await client.query(text)
+      else await client.query(text, params)
+    }
+  },
+  failedRowIndex: () => undefined,
+}
