@@ -12,6 +12,7 @@ import type { RejectLimit, RunTotals, StopReason } from './pipeline.js'
 import { runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
+import type { Rejection } from './reject/rejection.js'
 import { checkInsertPrivilege, introspectTable } from './schema/introspect.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import { copySender } from './write/copy-writer.js'
@@ -61,6 +62,8 @@ export interface LoadOptions {
   /** Called at the start with the total input size (undefined for stdin), then as the load goes. */
   onStart?: (totalBytes: number | undefined) => void
   onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number }) => void
+  /** Called for each rejected row, after it was written to the reject file. */
+  onReject?: (r: Rejection) => void
 }
 
 /** The format an input is in, from --format or its extension (also under .gz). */
@@ -126,6 +129,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         rejectLimit: opts.maxRejects,
         signal: opts.signal,
         onProgress: progress,
+        onReject: opts.onReject,
       })
       bytesBefore += result.file.bytesRead
       fileReports.push(result.file)

@@ -43,6 +43,7 @@ export interface InputPipeline {
   rejectLimit: RejectLimit | undefined
   signal: AbortSignal | undefined
   onProgress: (() => void) | undefined
+  onReject: ((r: Rejection) => void) | undefined
 }
 
 /** Why a run stopped before the end of its input. */
@@ -66,6 +67,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
 
   const reject = async (r: Rejection) => {
     await p.sink.write(r)
+    p.onReject?.(r)
     file.rowsRejected++
     p.totals.rowsRejected++
     p.totals.rejectsByCode[r.code] = (p.totals.rejectsByCode[r.code] ?? 0) + 1

@@ -3,6 +3,8 @@ import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
 import type { LoadOptions } from '../index.js'
 import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, load, reportableOptions } from '../index.js'
+import { formatLocation } from '../location.js'
+import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import type { LoadReport } from '../report/load-report.js'
 import { parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
@@ -67,7 +69,7 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
       copy('format', 'format')
       copy('columns', 'columns')
       copy('delimiter', 'delimiter')
-      copy('quote', 'quote')
+      if (o['quote'] !== undefined) opts.quote = o['quote'] === '' ? null : (o['quote'] as string)
       copy('escape', 'escape')
       copy('nullString', 'null')
       copy('rejects', 'rejects')
@@ -78,6 +80,9 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
 }
 
 const VERSION = '0.1.0'
+
+/** Rejected rows printed on stderr as they happen; the rest are only in the reject file. */
+const SHOWN_REJECTS = 10
 
 /** Run the CLI; returns the process exit code. Only this module touches process: argv, streams, signals. */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, signals: true }): Promise<number> {
@@ -111,6 +116,11 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
     process.on('SIGTERM', onSignal)
   }
   const progress = createProgress(io.stderr, extra.quiet)
+  let shown = 0
+  const onReject = (r: Rejection) => {
+    if (extra.quiet || ++shown > SHOWN_REJECTS) return
+    progress.log(`${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}\n`)
+  }
   let report: LoadReport | undefined
   let exitCode: number
   let errorText: string | undefined
@@ -120,9 +130,11 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
       signal: controller.signal,
       onStart: (total) => progress.start(total),
       onProgress: (p) => progress.update(p),
+      onReject,
     })
     progress.stop()
     exitCode = report.exitCode
+    if (!extra.quiet && shown > SHOWN_REJECTS) io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
     if (!extra.quiet) io.stderr.write(formatSummary(report) + '\n')
     if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${report.stopped.message}\n`)
   } catch (err) {

@@ -37,9 +37,9 @@ export function parseChar(value: string): string {
   return v
 }
 
-/** Like parseChar, but "" or "none" turns quoting off. */
-export function parseQuote(value: string): string | null {
-  return value === '' || value.toLowerCase() === 'none' ? null : parseChar(value)
+/** Like parseChar, but "" or "none" turns quoting off (returned as "", since commander drops a null). */
+export function parseQuote(value: string): string {
+  return value === '' || value.toLowerCase() === 'none' ? '' : parseChar(value)
 }
 
 /** Comma-separated column names for --columns. */

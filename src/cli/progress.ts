@@ -12,6 +12,8 @@ export interface ProgressSnapshot {
 export interface ProgressReporter {
   start(totalBytes: number | undefined): void
   update(p: ProgressSnapshot): void
+  /** Print a line without breaking the bar. */
+  log(line: string): void
   stop(): void
 }
 
@@ -19,7 +21,7 @@ export interface ProgressReporter {
 const LOG_INTERVAL_MS = 10_000
 
 export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressReporter {
-  if (quiet) return { start() {}, update() {}, stop() {} }
+  if (quiet) return { start() {}, update() {}, log() {}, stop() {} }
   const t0 = performance.now()
   const rate = (rows: number) => Math.round(rows / Math.max(0.001, (performance.now() - t0) / 1000))
   if (stream.isTTY) {
@@ -44,6 +46,11 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
         last = p
         bar.update(total ? p.bytesRead : 0, { mb: mb(p.bytesRead, total), rowsPerSec: rate(p.rowsRead), rejected: p.rowsRejected })
       },
+      log(line) {
+        // cli-progress redraws over the current line: clear it, print, and let the bar redraw.
+        stream.write('\r\x1b[K' + line)
+        bar.render()
+      },
       stop() {
         if (total) bar.update(last.bytesRead)
         bar.stop()
@@ -62,6 +69,9 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       next = elapsed + LOG_INTERVAL_MS
       const pct = total ? ` (${((p.bytesRead * 100) / total).toFixed(1)}%)` : ''
       stream.write(`pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s\n`)
+    },
+    log(line) {
+      stream.write(line)
     },
     stop() {},
   }

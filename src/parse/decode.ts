@@ -17,7 +17,14 @@ export function resolveEncoding(name: string): InputEncoding | undefined {
 /** Turns a byte range into text; returns null when the bytes are not valid in the encoding. */
 export type Decode = (bytes: Buffer, start: number, end: number) => string | null
 
-/** A decoder for one encoding. Latin-1 is decoded by Node as true ISO-8859-1 (0x80–0x9F are C1 controls), windows-1252 by the WHATWG decoder. */
+/**
+ * 0x80–0x9F in windows-1252 (the rest is Latin-1). Node 20's TextDecoder('windows-1252') decodes
+ * these as Latin-1 C1 controls, so the table is spelled out here. Undefined bytes map to the C1
+ * control of the same value, as the WHATWG encoding standard says.
+ */
+const CP1252_HIGH = [...'€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–—˜™š›œ\x9džŸ']
+
+/** A decoder for one encoding. Latin-1 is true ISO-8859-1 (0x80–0x9F are C1 controls). */
 export function decoderFor(encoding: InputEncoding): Decode {
   switch (encoding) {
     case 'utf8':
@@ -27,10 +34,11 @@ export function decoderFor(encoding: InputEncoding): Decode {
       }
     case 'latin1':
       return (b, s, e) => b.toString('latin1', s, e)
-    case 'windows-1252': {
-      const td = new TextDecoder('windows-1252')
-      return (b, s, e) => td.decode(b.subarray(s, e))
-    }
+    case 'windows-1252':
+      return (b, s, e) => {
+        const text = b.toString('latin1', s, e)
+        return /[\x80-\x9f]/.test(text) ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!) : text
+      }
   }
 }
 

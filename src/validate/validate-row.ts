@@ -198,5 +198,17 @@ export function makeRejection(
 function jsonToText(field: JsonField, col: ColumnInfo): string | null {
   if (field.kind === 'null') return null
   if (col.type === 'json' || col.type === 'jsonb') return field.kind === 'string' ? JSON.stringify(field.text) : field.text
+  if (col.isArray && field.kind === 'array') return pgArrayLiteral(JSON.parse(field.text) as unknown[])
   return field.text
+}
+
+/** A JSON array as a PostgreSQL array literal, as json_populate_record builds it: [1,null,"a,b"] → {1,NULL,"a,b"}. */
+export function pgArrayLiteral(items: unknown[]): string {
+  const parts = items.map((v) => {
+    if (v === null) return 'NULL'
+    if (Array.isArray(v)) return pgArrayLiteral(v)
+    const text = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    return `"${text.replace(/[\\"]/g, '\\$&')}"`
+  })
+  return `{${parts.join(',')}}`
 }

@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { inject } from 'vitest'
+
+/** A database of its own for one test file, dropped by cleanup(). */
+export interface TestDb {
+  url: string
+  client: pg.Client
+  /** Rows of a query as tab-separated lines, ordered as the query says: what landed, for exact comparison. */
+  rows(sql: string): Promise<string[]>
+  cleanup(): Promise<void>
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url)
+  u.pathname = `/${db}`
+  return u.toString()
+}
+
+export async function createTestDb(): Promise<TestDb> {
+  const base = inject('pgUrl')
+  const name = `t_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = withDatabase(base, name)
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  return {
+    url,
+    client,
+    async rows(sql) {
+      const r = await client.query({ text: sql, rowMode: 'array' })
+      return r.rows.map((row: unknown[]) => row.map((v) => (v === null ? '\\N' : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v))).join('\t'))
+    },
+    async cleanup() {
+      await client.end()
+      const a = new pg.Client({ connectionString: base })
+      await a.connect()
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await a.end()
+    },
+  }
+}

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { to as copyToStream } from 'pg-copy-streams'
+import type { LoadOptions, LoadReport } from '../../src/index.js'
+import { load } from '../../src/index.js'
+import type { TestDb } from './db.js'
+
+export const FIXTURES = join(import.meta.dirname, '../../fixtures')
+
+/** A fresh temporary directory. */
+export function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'pgbulk-test-'))
+}
+
+/** What a table holds, as COPY prints it ordered by its first column: the form of expected.rows.tsv. */
+export async function tableContents(db: TestDb, table: string): Promise<string> {
+  await db.client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 1`)
+  const stream = db.client.query(copyToStream(`COPY (SELECT * FROM ${table} ORDER BY 1) TO STDOUT`))
+  let out = ''
+  for await (const chunk of stream) out += (chunk as Buffer).toString('utf8')
+  return out
+}
+
+/** The reject file's lines as objects ([] when there is no file). */
+export async function readRejects(path: string): Promise<Record<string, unknown>[]> {
+  if (!existsSync(path)) return []
+  const text = await readFile(path, 'utf8')
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/** The fields of a rejection that golden files pin down (file paths differ per run). */
+export function rejectKey(r: Record<string, unknown>): Record<string, unknown> {
+  const { file: _file, ...rest } = r
+  return rest
+}
+
+/**
+ * Create a fixture's schema in the test database, load its input with the given options, and
+ * return what landed. With PGBULK_UPDATE_FIXTURES=1 the golden files are (re)written instead of
+ * compared: review the diff before committing it.
+ */
+export async function loadFixture(db: TestDb, name: string, opts: Partial<LoadOptions> = {}): Promise<{ report: LoadReport; rows: string; rejects: Record<string, unknown>[]; rejectsPath: string }> {
+  const dir = join(FIXTURES, name)
+  await db.client.query(await readFile(join(dir, 'schema.sql'), 'utf8'))
+  const input = ['input.csv', 'input.tsv', 'input.ndjson'].map((f) => join(dir, f)).find((f) => existsSync(f))!
+  const tmp = await tempDir()
+  const rejectsPath = join(tmp, 'rejects.ndjson')
+  const table = opts.table ?? (await mainTable(db))
+  const report = await load({ inputs: [input], table, db: db.url, rejects: rejectsPath, ...opts })
+  return { report, rows: await tableContents(db, table), rejects: await readRejects(rejectsPath), rejectsPath }
+}
+
+/** The fixture's target: the last table its schema.sql created. */
+async function mainTable(db: TestDb): Promise<string> {
+  const r = await db.client.query<{ t: string }>(`SELECT relname AS t FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY oid DESC LIMIT 1`)
+  return r.rows[0]!.t
+}
+
+/** Compare with (or, when updating, write) a fixture's golden file. */
+export async function golden(name: string, file: string, actual: string): Promise<string> {
+  const path = join(FIXTURES, name, file)
+  if (process.env['PGBULK_UPDATE_FIXTURES'] === '1') await writeFile(path, actual)
+  return existsSync(path) ? readFile(path, 'utf8') : ''
+}
+
+
