@@ -1,0 +1,276 @@
+import { readFileSync } from 'node:fs'
+import { stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { load, LoadError } from '../../src/index.js'
+import { createTestDb, type TestDb } from '../helpers/db.js'
+import { FIXTURES, readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+
+let db: TestDb
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDb()
+  dir = await tempDir()
+})
+afterAll(async () => {
+  await db?.cleanup()
+})
+
+let seq = 0
+/** A fresh table `t<n>` with the given column definitions. */
+async function table(columns: string): Promise<string> {
+  const name = `t${++seq}`
+  await db.client.query(`CREATE TABLE ${name} (${columns})`)
+  return name
+}
+
+async function file(name: string, content: string | Buffer): Promise<string> {
+  const path = join(dir, name)
+  await writeFile(path, content)
+  return path
+}
+
+/** n rows "i,name-i" with a header. */
+function csvRows(n: number, bad: (i: number) => boolean = () => false): string {
+  let out = 'id,name\n'
+  for (let i = 1; i <= n; i++) out += `${bad(i) ? `x${i}` : i},name-${i}\n`
+  return out
+}
+
+function expectedRows(ids: number[]): string {
+  return ids.map((i) => `${i}\tname-${i}\n`).join('')
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, k) => k + 1)
+
+describe('load()', () => {
+  it('loads gzip input, recognised by its bytes whatever the name', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const path = await file('data.csv.bin', gzipSync(csvRows(2000)))
+    const report = await load({ inputs: [path], table: t, db: db.url, format: 'csv' })
+    expect(await tableContents(db, t)).toBe(expectedRows(range(2000)))
+    expect(report).toMatchObject({ rowsRead: 2000, rowsLoaded: 2000, rowsRejected: 0, exitCode: 0 })
+    expect(report.bytesRead).toBe((await stat(path)).size)
+  })
+
+  it('loads standard input, with rejects in pgbulk-rejects.ndjson by default', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const cwd = process.cwd()
+    process.chdir(dir)
+    try {
+      const report = await load({ inputs: ['-'], table: t, db: db.url, stdin: Readable.from([Buffer.from(csvRows(10, (i) => i === 4))]) })
+      expect(report).toMatchObject({ rowsRead: 10, rowsLoaded: 9, rowsRejected: 1, exitCode: 2 })
+      const rejects = await readRejects(join(dir, 'pgbulk-rejects.ndjson'))
+      expect(rejects).toEqual([expect.objectContaining({ file: 'stdin', line: 5, raw: 'x4,name-4', code: 'VALUE_INVALID' })])
+    } finally {
+      process.chdir(cwd)
+    }
+    expect(await tableContents(db, t)).toBe(expectedRows(range(10).filter((i) => i !== 4)))
+  })
+
+  it('loads several files one after the other, each with its own reject file', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const a = await file('a.csv', csvRows(3, (i) => i === 2))
+    const b = await file('b.csv', 'id,name\n4,name-4\n5,name-5\n')
+    const report = await load({ inputs: [a, b], table: t, db: db.url })
+    expect(await tableContents(db, t)).toBe(expectedRows([1, 3, 4, 5]))
+    expect(report.files).toEqual([
+      expect.objectContaining({ file: a, rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, rejectsFile: `${a}.rejects.ndjson` }),
+      expect.objectContaining({ file: b, rowsRead: 2, rowsLoaded: 2, rowsRejected: 0 }),
+    ])
+    expect(await readRejects(`${b}.rejects.ndjson`)).toEqual([])
+  })
+
+  it('creates the reject file with mode 0600, refuses to overwrite it, and replaces it with force', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const input = await file('perm.csv', csvRows(3, (i) => i === 1))
+    await load({ inputs: [input], table: t, db: db.url })
+    const rejects = `${input}.rejects.ndjson`
+    expect((await stat(rejects)).mode & 0o777).toBe(0o600)
+    const err = await load({ inputs: [input], table: t, db: db.url }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(LoadError)
+    expect(err).toMatchObject({ code: 'REJECTS_FILE_EXISTS', exitCode: 1, message: `reject file ${rejects} already exists` })
+    // Nothing more was loaded by the refused run.
+    expect(await tableContents(db, t)).toBe(expectedRows([2, 3]))
+    await db.client.query(`TRUNCATE ${t}`)
+    const clean = await file('perm.csv', csvRows(3))
+    await load({ inputs: [clean], table: t, db: db.url, force: true })
+    // The old reject file is gone, not left stale.
+    expect(await readRejects(rejects)).toEqual([])
+  })
+
+  it('--dry-run validates every row against the live schema and writes nothing', async () => {
+    const t = await table('id int PRIMARY KEY, name varchar(6)')
+    const input = await file('dry.csv', csvRows(12, (i) => i === 3))
+    const report = await load({ inputs: [input], table: t, db: db.url, dryRun: true })
+    expect(report).toMatchObject({ dryRun: true, rowsRead: 12, rowsLoaded: 8, rowsRejected: 4, batches: 0, exitCode: 2 })
+    expect(await tableContents(db, t)).toBe('')
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], r['code'], r['raw']])).toEqual([
+      [4, 'VALUE_INVALID', 'x3,name-3'],
+      [11, 'VALUE_TOO_LONG', '10,name-10'],
+      [12, 'VALUE_TOO_LONG', '11,name-11'],
+      [13, 'VALUE_TOO_LONG', '12,name-12'],
+    ])
+  })
+
+  it('--max-rejects stops after more than n rejects; committed batches stay, and every row read is accounted for', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const input = await file('many-bad.csv', csvRows(100, (i) => i % 10 === 0))
+    const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 7, maxRejects: { count: 3 } })
+    expect(report.exitCode).toBe(3)
+    expect(report.stopped).toMatchObject({ code: 'REJECT_LIMIT_EXCEEDED', line: 41 })
+    // Rows before the fourth bad row (id 40, line 41) were loaded; nothing after it was read.
+    expect(await tableContents(db, t)).toBe(expectedRows(range(39).filter((i) => i % 10 !== 0)))
+    expect(report).toMatchObject({ rowsRead: 40, rowsLoaded: 36, rowsRejected: 4 })
+    expect((await readRejects(`${input}.rejects.ndjson`)).map((r) => r['raw'])).toEqual(['x10,name-10', 'x20,name-20', 'x30,name-30', 'x40,name-40'])
+  })
+
+  it('--max-rejects p% applies only after the first 1000 rows', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const input = await file('pct.csv', csvRows(3000, (i) => i <= 20 || (i > 1500 && i % 10 === 0)))
+    const report = await load({ inputs: [input], table: t, db: db.url, maxRejects: { percent: 2 } })
+    expect(report.exitCode).toBe(3)
+    expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
+    // 20 bad rows of the first 1000 is exactly 2%: no stop there. It stops once the share passes 2%.
+    expect(report.rowsRejected * 100).toBeGreaterThan(2 * report.rowsRead)
+    expect(report.rowsRead).toBeGreaterThan(1500)
+    expect(Number((await db.client.query(`SELECT count(*) FROM ${t}`)).rows[0].count)).toBe(report.rowsLoaded)
+  })
+
+  it('quotes table and column names: a name with quotes, spaces and a semicolon is loaded, never executed', async () => {
+    await db.client.query(`CREATE SCHEMA "odd schema"; CREATE TABLE "odd schema"."Weird ""T""; DROP TABLE x" ("Col; 1" int, "b""q" text)`)
+    const input = await file('odd.csv', '"Col; 1","b""q"\n1,a\n2,b\n')
+    const report = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url })
+    expect(report.exitCode).toBe(0)
+    expect(await tableContents(db, '"odd schema"."Weird ""T""; DROP TABLE x"')).toBe('1\ta\n2\tb\n')
+    const insert = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url, method: 'insert' })
+    expect(insert.rowsLoaded).toBe(2)
+  })
+
+  it('refuses a header name that matches no column before writing anything, unless --ignore-extra', async () => {
+    const t = await table('id int, name text')
+    const input = await file('extra.csv', 'id,name,shoe_size\n1,a,42\n')
+    const err = await load({ inputs: [input], table: t, db: db.url }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'COLUMN_UNKNOWN', exitCode: 1 })
+    expect((err as Error).message).toMatch(/"shoe_size" matches no column of "public"."t\d+"/)
+    expect(await tableContents(db, t)).toBe('')
+    await load({ inputs: [input], table: t, db: db.url, ignoreExtra: true })
+    expect(await tableContents(db, t)).toBe('1\ta\n')
+  })
+
+  it('fills columns absent from the input with their defaults', async () => {
+    const t = await table(`id int, name text DEFAULT 'anon', n serial`)
+    const input = await file('defaults.csv', 'id\n1\n2\n')
+    await load({ inputs: [input], table: t, db: db.url })
+    expect(await tableContents(db, t)).toBe('1\tanon\t1\n2\tanon\t2\n')
+  })
+
+  it('refuses input that lacks a NOT NULL column without a default', async () => {
+    const t = await table('id int, name text NOT NULL')
+    const input = await file('missing.csv', 'id\n1\n')
+    await expect(load({ inputs: [input], table: t, db: db.url })).rejects.toMatchObject({ code: 'COLUMN_REQUIRED' })
+  })
+
+  it('reads --no-header input with --columns, and TSV', async () => {
+    const t = await table('id int, name text, note text')
+    const input = await file('nohead.tsv', '1\tx\t"q"\n2\t\tz\n')
+    await load({ inputs: [input], table: t, db: db.url, header: false, columns: ['id', 'name', 'note'] })
+    expect(await tableContents(db, t)).toBe('1\tx\t"q"\n2\t\\N\tz\n')
+  })
+
+  it('reads latin1 and windows-1252 input', async () => {
+    const t = await table('id int, name text')
+    const bytes = Buffer.from([...Buffer.from('id,name\n1,caf'), 0xe9, 0x0a, ...Buffer.from('2,'), 0x80, 0x0a])
+    await load({ inputs: [await file('l1.csv', bytes)], table: t, db: db.url, encoding: 'windows-1252' })
+    expect(await tableContents(db, t)).toBe('1\tcafé\n2\t€\n')
+  })
+
+  it('rejects a row with invalid UTF-8 and keeps its exact bytes in the reject file', async () => {
+    const t = await table('id int, name text')
+    const bytes = Buffer.from([...Buffer.from('id,name\n1,caf'), 0xe9, 0x0a, ...Buffer.from('2,ok\n')])
+    const input = await file('bad-utf8.csv', bytes)
+    const report = await load({ inputs: [input], table: t, db: db.url })
+    expect(report).toMatchObject({ rowsLoaded: 1, rowsRejected: 1 })
+    const [rej] = await readRejects(`${input}.rejects.ndjson`)
+    expect(rej).toMatchObject({ line: 2, column: 2, code: 'ENCODING_INVALID', raw: '1,caf\uFFFD' })
+    expect(Buffer.from(rej!['rawBase64'] as string, 'base64')).toEqual(Buffer.from([...Buffer.from('1,caf'), 0xe9]))
+  })
+
+  it('isolates many bad rows spread over big batches, by both methods', async () => {
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table('id int PRIMARY KEY, name text')
+      // Every 97th row repeats an earlier id: only the database can see it.
+      let text = 'id,name\n'
+      const good: number[] = []
+      for (let i = 1; i <= 5000; i++) {
+        if (i % 97 === 0) text += `${i - 1},dup-${i}\n`
+        else {
+          text += `${i},name-${i}\n`
+          good.push(i)
+        }
+      }
+      const input = await file(`dups-${method}.csv`, text)
+      const report = await load({ inputs: [input], table: t, db: db.url, method, batchRows: 1000 })
+      expect(await tableContents(db, t)).toBe(expectedRows(good))
+      const rejects = await readRejects(`${input}.rejects.ndjson`)
+      expect(rejects.length).toBe(51)
+      expect(rejects.every((r) => r['code'] === '23505' && r['stage'] === 'database' && (r['raw'] as string).includes(',dup-'))).toBe(true)
+      expect(rejects.map((r) => r['line']).sort((a, b) => (a as number) - (b as number))).toEqual(range(51).map((k) => k * 97 + 1))
+      expect(report).toMatchObject({ rowsRead: 5000, rowsLoaded: 4949, rowsRejected: 51, batches: 5 })
+    }
+  })
+
+  it('never sends more than 65535 bind parameters in one INSERT', async () => {
+    const cols = Array.from({ length: 100 }, (_, k) => `c${k} int`).join(', ')
+    const t = await table(cols)
+    const header = Array.from({ length: 100 }, (_, k) => `c${k}`).join(',')
+    const line = (i: number) => Array.from({ length: 100 }, (_, k) => i * 1000 + k).join(',')
+    const input = await file('wide.csv', header + '\n' + range(1500).map(line).join('\n') + '\n')
+    const report = await load({ inputs: [input], table: t, db: db.url, method: 'insert', batchRows: 1500 })
+    expect(report).toMatchObject({ rowsLoaded: 1500, batches: 1 })
+    const sum = await db.client.query(`SELECT count(*)::int AS n, sum(c99)::int8 AS s FROM ${t}`)
+    expect(sum.rows[0]).toEqual({ n: 1500, s: String(range(1500).reduce((s, i) => s + i * 1000 + 99, 0)) })
+  })
+
+  it('puts NDJSON values where json_populate_record would', async () => {
+    const cols = 'id int8, t text, n numeric, b bool, d date, ts timestamptz, j jsonb, js json, a int[], ta text[]'
+    const t = await table(cols)
+    const ref = await table(cols)
+    const lines = [
+      '{"id": 1, "t": 42, "n": 1.50, "b": "yes", "d": "20240105", "ts": "2024-01-05 10:00:00-08", "j": "s", "js": {"a" : 1}, "a": [1, null, 3], "ta": ["x,y", "q\\"", null]}',
+      '{"id": 9007199254740993, "t": {"k": [1, 2]}, "n": 1e3, "b": 1, "d": "Jan 5 2024", "ts": "epoch", "j": [1, {"x": null}], "js": "str", "a": [], "ta": ["NULL"]}',
+      '{"id": 3, "t": true, "n": -0.0, "b": false, "d": null, "ts": null, "j": null, "js": null, "a": null, "ta": null}',
+      '{"id": 4, "t": "tab\\there", "n": 12345678901234567890.12345, "b": "on", "d": "infinity", "ts": "2024-01-05T10:00:00Z", "j": 1.0, "js": 1.0, "a": [[1, 2], [3, 4]], "ta": [["a"], ["b"]]}',
+    ]
+    const input = await file('populate.ndjson', lines.join('\n') + '\n')
+    const report = await load({ inputs: [input], table: t, db: db.url })
+    expect(report).toMatchObject({ rowsLoaded: 4, rowsRejected: 0 })
+    for (const l of lines) await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+    expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
+  })
+
+  it('loads the demo fixture with its bad rows rejected', async () => {
+    await db.client.query(readFileSync(join(FIXTURES, 'demo/schema.sql'), 'utf8'))
+    const tmp = await tempDir()
+    const report = await load({ inputs: [join(FIXTURES, 'demo/people.csv')], table: 'people', db: db.url, rejects: join(tmp, 'r.ndjson') })
+    expect(report).toMatchObject({ rowsRead: 17, rowsLoaded: 9, rowsRejected: 8, exitCode: 2 })
+  })
+
+  it('fails to connect with a clear message that holds no password', async () => {
+    const input = await file('c.csv', 'id\n1\n')
+    const err = await load({ inputs: [input], table: 't', db: 'postgres://someone:s3cret-pw@127.0.0.1:1/db' }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'DB_CONNECT', exitCode: 1 })
+    expect((err as Error).message).toMatch(/cannot connect to someone@127.0.0.1:1\/db/)
+    expect(JSON.stringify(err) + String(err) + (err as Error).message).not.toContain('s3cret-pw')
+  })
+
+  it('says so when the table does not exist', async () => {
+    const input = await file('n.csv', 'id\n1\n')
+    await expect(load({ inputs: [input], table: 'public.userz', db: db.url })).rejects.toMatchObject({ code: 'TABLE_NOT_FOUND', message: 'table "public.userz" not found' })
+    await expect(load({ inputs: [join(dir, 'nope.csv')], table: 't1', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+  })
+})
