@@ -41,7 +41,7 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
     .option('--batch-size <rows>', 'rows per batch (each batch is one transaction)', parsePositiveInt, DEFAULT_BATCH_ROWS)
-    .option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first', parseSize, DEFAULT_BATCH_BYTES)
+    .addOption(new Option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first').argParser(parseSize).default(DEFAULT_BATCH_BYTES, '16MB'))
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
     .option('--force', 'replace an existing reject file')
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)

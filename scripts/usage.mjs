@@ -1,0 +1,21 @@
+import { buildProgram } from '../dist/cli/main.js'
+
+/** `pgbulk load --help` as a fenced block, with a fixed width so that it does not depend on the terminal. */
+export async function usageBlock() {
+  const program = buildProgram(async () => {})
+  const load = program.commands.find((c) => c.name() === 'load')
+  load.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })
+  program.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })
+  return '```\n$ pgbulk load --help\n' + load.helpInformation() + '```'
+}
+
+const BEGIN = '<!-- CLI_USAGE_BEGIN -->'
+const END = '<!-- CLI_USAGE_END -->'
+
+/** README text with the usage block between the markers replaced. */
+export function replaceUsage(text, block) {
+  const a = text.indexOf(BEGIN)
+  const b = text.indexOf(END)
+  if (a < 0 || b < a) throw new Error('README.md lacks the CLI usage markers')
+  return text.slice(0, a + BEGIN.length) + '\n' + block + '\n' + text.slice(b)
+}

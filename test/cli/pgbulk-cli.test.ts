@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDb, type TestDb } from '../helpers/db.js'
+import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+
+const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
+
+let db: TestDb
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDb()
+  dir = await tempDir()
+})
+afterAll(async () => {
+  await db?.cleanup()
+})
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Run the built binary as a user would; `env` replaces DATABASE_URL and friends. */
+function pgbulk(args: string[], opts: { stdin?: string; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...opts.env }
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    if (opts.stdin !== undefined) child.stdin.end(opts.stdin)
+    else child.stdin.end()
+    opts.onStart?.((sig) => child.kill(sig))
+  })
+}
+
+let seq = 0
+async function table(columns: string): Promise<string> {
+  const name = `c${++seq}`
+  await db.client.query(`CREATE TABLE ${name} (${columns})`)
+  return name
+}
+
+async function file(name: string, content: string): Promise<string> {
+  const path = join(dir, name)
+  await writeFile(path, content)
+  return path
+}
+
+describe('pgbulk load (the binary)', () => {
+  it('exits 0 and prints a summary when every row loads', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const input = await file('ok.csv', 'id,name\n1,a\n2,b\n')
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/pgbulk: 2 rows read, 2 loaded, 0 rejected in 1 batch/)
+    expect(await tableContents(db, t)).toBe('1\ta\n2\tb\n')
+  })
+
+  it('exits 2 when rows were rejected, printing file:line:column and what was wrong', async () => {
+    const t = await table('id int PRIMARY KEY, age smallint')
+    const input = await file('bad.csv', 'id,age\n1,30\n2,abc\n3,99999\n1,5\n')
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`${input}:3:2: column "age" (smallint): expected an integer, found "abc" (VALUE_INVALID)`)
+    expect(r.stderr).toContain(`${input}:4:2: column "age" (smallint): "99999" is out of range for int2 (VALUE_OUT_OF_RANGE)`)
+    expect(r.stderr).toContain(`${input}:5: duplicate key value violates unique constraint "${t}_pkey" (SQLSTATE 23505)`)
+    expect(r.stderr).toContain(`rejected rows of ${input}: ${input}.rejects.ndjson`)
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+    expect(await tableContents(db, t)).toBe('1\t30\n')
+    expect((await readRejects(`${input}.rejects.ndjson`)).map((x) => x['raw'])).toEqual(['2,abc', '3,99999', '1,5'])
+  })
+
+  it('reads standard input and writes a JSON report without the password', async () => {
+    const t = await table('id int, name text')
+    const url = new URL(db.url)
+    const report = join(dir, 'report.json')
+    const r = await pgbulk(['load', '-', '--table', t, '--report', report, '--quiet'], {
+      stdin: 'id,name\n1,x\nz,y\n',
+      env: { PGHOST: url.hostname, PGPORT: url.port, PGUSER: url.username, PGPASSWORD: url.password, PGDATABASE: url.pathname.slice(1) },
+    })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe('')
+    const json = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>
+    expect(json).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1, rejectsByCode: { VALUE_INVALID: 1 }, batches: 1, exitCode: 2 })
+    expect(typeof json['bytesRead']).toBe('number')
+    expect(typeof json['elapsedMs']).toBe('number')
+    expect(await readRejects(join(dir, 'pgbulk-rejects.ndjson'))).toEqual([expect.objectContaining({ file: 'stdin', line: 3, raw: 'z,y' })])
+
+    const withUrl = await pgbulk(['load', '-', '--table', t, '--db', db.url, '--report', report, '--force'], { stdin: 'id,name\n2,x\n' })
+    expect(withUrl.code).toBe(0)
+    const text = await readFile(report, 'utf8')
+    expect(text).not.toContain(`:${url.password}@`)
+    expect(JSON.parse(text).options.db).toContain(':***@')
+  })
+
+  it('exits 1 on a usage error, with commander\'s message', async () => {
+    const r = await pgbulk(['load', 'x.csv', '--table', 't', '--batch-size', 'lots'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("option '--batch-size <rows>' argument 'lots' is invalid")
+  })
+
+  it('exits 1 on a setup error with a code and a hint, and no stack trace', async () => {
+    const input = await file('x.csv', 'id\n1\n')
+    const r = await pgbulk(['load', input, '--table', 'public.userz', '--db', db.url])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('pgbulk: error: table "public.userz" not found (TABLE_NOT_FOUND)\n  hint: check --table and the search_path; unquoted names are folded to lower case as in SQL\n')
+    const conn = await pgbulk(['load', input, '--table', 't', '--db', 'postgres://u:topsecret@127.0.0.1:1/x'])
+    expect(conn.code).toBe(1)
+    expect(conn.stderr).toMatch(/^pgbulk: error: cannot connect to u@127.0.0.1:1\/x: .*\(DB_CONNECT\)/)
+    expect(conn.stderr).not.toContain('topsecret')
+  })
+
+  it('exits 3 when the reject limit is reached, saying what stays committed', async () => {
+    const t = await table('id int')
+    const input = await file('limit.csv', 'id\n1\n2\nx\n3\ny\n4\n')
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--max-rejects', '1', '--batch-size', '1'])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(/stopped early at .*limit\.csv:6: more than 1 rows rejected/)
+    expect(r.stderr).toMatch(/committed before the stop stay committed \(3 rows\)/)
+    expect(await tableContents(db, t)).toBe('1\n2\n3\n')
+  })
+
+  it('exits 3 when the database fails mid-load, saying what was committed', async () => {
+    const t = await table('id int')
+    await db.client.query(`CREATE FUNCTION slow_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION slow_${t}()`)
+    const input = await file('fatal.csv', 'id\n' + Array.from({ length: 100 }, (_, k) => k + 1).join('\n') + '\n')
+    const killer = setInterval(() => {
+      void db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND (SELECT count(*) FROM ${t}) >= 20`)
+    }, 50)
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '10']).finally(() => clearInterval(killer))
+    expect(r.code).toBe(3)
+    const committed = Number((await db.client.query(`SELECT count(*) FROM ${t}`)).rows[0].count)
+    expect(committed % 10).toBe(0)
+    expect(r.stderr).toContain(`(${committed} rows) had been committed before it and stay committed`)
+    expect(await tableContents(db, t)).toBe(Array.from({ length: committed }, (_, k) => `${k + 1}\n`).join(''))
+  })
+
+  it('on SIGTERM finishes the batch in flight, then exits 130 with the table matching the report', async () => {
+    const t = await table('id int')
+    await db.client.query(`CREATE FUNCTION slow_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION slow_${t}()`)
+    const input = await file('sig.csv', 'id\n' + Array.from({ length: 5000 }, (_, k) => k + 1).join('\n') + '\n')
+    const report = join(dir, 'sig-report.json')
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50', '--report', report], {
+      onStart: (kill) => {
+        const poll = setInterval(() => {
+          void db.client.query(`SELECT count(*)::int AS n FROM ${t}`).then((res) => {
+            if (res.rows[0].n >= 100) {
+              clearInterval(poll)
+              kill('SIGTERM')
+            }
+          })
+        }, 20)
+      },
+    })
+    expect(r.code).toBe(130)
+    expect(r.stderr).toContain('SIGTERM received: finishing the batch in flight')
+    const json = JSON.parse(await readFile(report, 'utf8')) as { rowsLoaded: number; rowsRead: number; rowsRejected: number; exitCode: number }
+    expect(json.exitCode).toBe(130)
+    expect(json.rowsLoaded).toBeLessThan(5000)
+    expect(json.rowsRead).toBe(json.rowsLoaded + json.rowsRejected)
+    expect(await tableContents(db, t)).toBe(Array.from({ length: json.rowsLoaded }, (_, k) => `${k + 1}\n`).join(''))
+  })
+})
