@@ -9,7 +9,7 @@ import type { InputEncoding } from './parse/decode.js'
 import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import type { RejectLimit, RunTotals, StopReason } from './pipeline.js'
-import { runInput } from './pipeline.js'
+import { preflightInput, runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import type { Rejection } from './reject/rejection.js'
@@ -108,20 +108,25 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     if (!opts.dryRun) await checkInsertPrivilege(client, schema)
     const writer = opts.dryRun ? undefined : new BatchWriter(client, schema, opts.method === 'insert' ? insertSender : copySender)
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
+    const pipelines = files.map((f, k) => ({
+      schema,
+      parse: { format: formats[k]!, encoding, dialect: dialectFor(formats[k]!, opts) },
+      ...(opts.columns ? { columnNames: opts.columns } : {}),
+      header: opts.header ?? true,
+      ignoreExtra: opts.ignoreExtra ?? false,
+    }))
+    for (const [k, f] of files.entries()) {
+      if (f.path !== '-') await preflightInput({ ...pipelines[k]!, input: await openInput(f, process.stdin) })
+    }
     const totalBytes = files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined
     opts.onStart?.(totalBytes)
     for (const [k, f] of files.entries()) {
-      const format = formats[k]!
       const input = await openInput(f, opts.stdin ?? process.stdin)
       const progress = () =>
         opts.onProgress?.({ bytesRead: bytesBefore + input.bytesConsumed(), rowsRead: totals.rowsRead, rowsLoaded: totals.rowsLoaded, rowsRejected: totals.rowsRejected })
       const result = await runInput({
+        ...pipelines[k]!,
         input,
-        schema,
-        parse: { format, encoding, dialect: dialectFor(format, opts) },
-        ...(opts.columns ? { columnNames: opts.columns } : {}),
-        header: opts.header ?? true,
-        ignoreExtra: opts.ignoreExtra ?? false,
         writer,
         batcher,
         sink: sinks.get(opts.rejects ?? defaultRejectsPath(f.path))!,
@@ -131,9 +136,9 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         onProgress: progress,
         onReject: opts.onReject,
       })
+      progress()
       bytesBefore += result.file.bytesRead
       fileReports.push(result.file)
-      progress()
       if (result.stop) {
         stop = result.stop
         break
@@ -144,7 +149,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     await endQuietly(client)
   }
 
-  const exitCode = stop ? stop.error.exitCode : totals.rowsRejected > 0 ? EXIT.REJECTS : EXIT.OK
+  const exitCode = stop ? (stop.error.exitCode === EXIT.SETUP ? EXIT.STOPPED : stop.error.exitCode) : totals.rowsRejected > 0 ? EXIT.REJECTS : EXIT.OK
   return {
     ...totals,
     bytesRead: bytesBefore,

@@ -1,7 +1,8 @@
-import { LoadError } from './errors.js'
+import { EXIT, LoadError } from './errors.js'
 import { Batcher } from './batch/batcher.js'
 import type { ParseOptions } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
+import type { ParsedRecord } from './parse/parsed-record.js'
 import type { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
 import type { FileReport } from './report/load-report.js'
@@ -53,16 +54,50 @@ export interface StopReason {
   line?: number
 }
 
+type HeaderOptions = Pick<InputPipeline, 'input' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
+
+function newValidator(p: HeaderOptions): RowValidator {
+  const v = new RowValidator(p.schema, { file: p.input.name, encoding: p.parse.encoding, ignoreExtra: p.ignoreExtra })
+  if (p.parse.format !== 'ndjson' && !p.header) v.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
+  return v
+}
+
+function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): void {
+  if (rec.kind !== 'fields') {
+    throw new LoadError('HEADER_INVALID', `${name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`, 'check --format, --delimiter and --encoding, or pass --no-header with --columns')
+  }
+  validator.setColumnNames(rec.values.map((v) => v ?? ''))
+}
+
+/**
+ * Check an input's header (CSV/TSV) or first object (NDJSON) against the table, reading no
+ * further, so that a column name that matches nothing fails before any row of any input is written.
+ */
+export async function preflightInput(p: HeaderOptions): Promise<void> {
+  const validator = newValidator(p)
+  if (p.parse.format !== 'ndjson' && !p.header) return
+  for await (const records of parseInput(p.input.chunks, p.parse)) {
+    if (p.parse.format !== 'ndjson') {
+      if (records[0]) return applyHeader(records[0], validator, p.input.name)
+      continue
+    }
+    const first = records.find((r) => r.kind === 'object')
+    if (first) {
+      validator.validate(first) // throws on a key that matches no column
+      return
+    }
+  }
+}
+
 /**
  * One input through source → parse → validate → batch → write, with rejects to the sink.
  * Returns the input's figures, and a StopReason when the run must not go on.
  */
 export async function runInput(p: InputPipeline): Promise<{ file: FileReport; stop?: StopReason }> {
   const file: FileReport = { file: p.input.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, bytesRead: 0 }
-  const validator = new RowValidator(p.schema, { file: p.input.name, encoding: p.parse.encoding, ignoreExtra: p.ignoreExtra })
+  const validator = newValidator(p)
   const rejectsBefore = p.sink.count
   let needHeader = p.parse.format !== 'ndjson' && p.header
-  if (p.parse.format !== 'ndjson' && !p.header) validator.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
   let stop: StopReason | undefined
 
   const reject = async (r: Rejection) => {
@@ -115,10 +150,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       for (const rec of records) {
         if (needHeader) {
           needHeader = false
-          if (rec.kind !== 'fields') {
-            throw new LoadError('HEADER_INVALID', `${p.input.name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`, 'check --format, --delimiter and --encoding, or pass --no-header with --columns')
-          }
-          validator.setColumnNames(rec.values.map((v) => v ?? ''))
+          applyHeader(rec, validator, p.input.name)
           continue
         }
         if (p.signal?.aborted) {
@@ -138,15 +170,23 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           continue
         }
         await flush(p.batcher.add(r))
+        const limit = overLimit()
+        if (limit) {
+          stop = { error: limit, file: p.input.name, line: rec.line + 1 }
+          break outer
+        }
       }
       file.bytesRead = p.input.bytesConsumed()
       p.onProgress?.()
     }
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
     await flush(p.batcher.flush())
+    const limit = stop ? undefined : overLimit()
+    if (limit) stop = { error: limit, file: p.input.name }
   } catch (err) {
     if (!(err instanceof LoadError)) throw err
-    if (err.exitCode !== 3) throw err
+    // A setup problem is exit 1 only while nothing has been written; after that the run stopped early.
+    if (err.exitCode === EXIT.SETUP && p.totals.batches === 0) throw err
     stop = { error: err, file: p.input.name }
     // Rows waiting in the batcher were read but will not be written: they are not counted as read.
     const dropped = p.batcher.flush()?.length ?? 0

@@ -23,12 +23,13 @@ const LOG_INTERVAL_MS = 10_000
 export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressReporter {
   if (quiet) return { start() {}, update() {}, log() {}, stop() {} }
   const t0 = performance.now()
+  const eta = etaFrom(t0)
   const rate = (rows: number) => Math.round(rows / Math.max(0.001, (performance.now() - t0) / 1000))
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: ' {bar} {percentage}% | {mb} | ETA {eta_formatted} | {rowsPerSec} rows/s | {rejected} rejected',
+        format: ' {bar} {percentage}% | {mb} | ETA {etaText} | {rowsPerSec} rows/s | {rejected} rejected',
         hideCursor: true,
         etaBuffer: 50,
         fps: 5,
@@ -40,11 +41,11 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
     return {
       start(totalBytes) {
         total = totalBytes ?? 0
-        bar.start(total || 1, 0, { mb: mb(0, total), rowsPerSec: 0, rejected: 0 })
+        bar.start(total || 1, 0, { mb: mb(0, total), rowsPerSec: 0, rejected: 0, etaText: '-' })
       },
       update(p) {
         last = p
-        bar.update(total ? p.bytesRead : 0, { mb: mb(p.bytesRead, total), rowsPerSec: rate(p.rowsRead), rejected: p.rowsRejected })
+        bar.update(total ? p.bytesRead : 0, { mb: mb(p.bytesRead, total), rowsPerSec: rate(p.rowsRead), rejected: p.rowsRejected, etaText: eta(p.bytesRead, total) })
       },
       log(line) {
         // cli-progress redraws over the current line: clear it, print, and let the bar redraw.
@@ -74,6 +75,15 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       stream.write(line)
     },
     stop() {},
+  }
+}
+
+/** Time left from the share of bytes read so far (steadier than cli-progress' windowed rate, which shows INF while a batch commits). */
+function etaFrom(t0: number) {
+  return (done: number, total: number) => {
+    if (!total || done <= 0) return '-'
+    const left = ((performance.now() - t0) / 1000) * (total / done - 1)
+    return left >= 3600 ? `${Math.floor(left / 3600)}h${String(Math.floor((left % 3600) / 60)).padStart(2, '0')}m` : left >= 60 ? `${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s` : `${Math.max(0, Math.round(left))}s`
   }
 }
 

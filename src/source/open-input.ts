@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { access, constants, stat } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { LoadError } from '../errors.js'
 
@@ -71,12 +72,17 @@ export async function openInput(file: InputFile, stdin: Readable): Promise<Opene
       consumed += head.length
       yield head
     }
-    if (done) return
-    for (;;) {
-      const r = await it.next()
-      if (r.done) return
-      consumed += r.value.length
-      yield r.value
+    try {
+      if (done) return
+      for (;;) {
+        const r = await it.next()
+        if (r.done) return
+        consumed += r.value.length
+        yield r.value
+      }
+    } finally {
+      // Stopping early (a preflight, a reject limit) closes the file.
+      if (file.path !== '-') raw.destroy()
     }
   }
   const name = file.path === '-' ? 'stdin' : file.path
@@ -84,21 +90,15 @@ export async function openInput(file: InputFile, stdin: Readable): Promise<Opene
 }
 
 async function* gunzip(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  // pipeline() tears both sides down when the consumer stops early or either side fails.
   const z = createGunzip()
-  const feed = (async () => {
-    try {
-      for await (const chunk of source) if (!z.write(chunk)) await new Promise((r) => z.once('drain', r))
-      z.end()
-    } catch (err) {
-      z.destroy(err as Error)
-    }
-  })()
+  const done = pipeline(Readable.from(source), z).catch(() => {})
   try {
     for await (const chunk of z) yield chunk as Buffer
   } catch (err) {
     throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, undefined, { cause: err })
   } finally {
     z.destroy()
-    await feed
+    await done
   }
 }

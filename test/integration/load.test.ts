@@ -162,6 +162,23 @@ describe('load()', () => {
     expect(await tableContents(db, t)).toBe('1\ta\n')
   })
 
+  it('checks the header of every input before writing a row of any of them', async () => {
+    const t = await table('id int, name text')
+    const a = await file('first.csv', 'id,name\n1,a\n')
+    const b = await file('second.ndjson', '{"id": 2, "nmae": "typo"}\n')
+    await expect(load({ inputs: [a, b], table: t, db: db.url })).rejects.toMatchObject({ code: 'COLUMN_UNKNOWN', message: expect.stringContaining('key "nmae" of the first object') })
+    expect(await tableContents(db, t)).toBe('')
+  })
+
+  it('counts rows the database refused towards --max-rejects', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    await db.client.query(`INSERT INTO ${t} SELECT g, 'old' FROM generate_series(1, 5) g`)
+    const input = await file('db-limit.csv', csvRows(40))
+    const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 10, maxRejects: { count: 2 } })
+    expect(report).toMatchObject({ exitCode: 3, rowsRead: 10, rowsLoaded: 5, rowsRejected: 5, batches: 1, stopped: { code: 'REJECT_LIMIT_EXCEEDED' } })
+    expect(await tableContents(db, t)).toBe([1, 2, 3, 4, 5].map((i) => `${i}\told\n`).join('') + expectedRows([6, 7, 8, 9, 10]))
+  })
+
   it('fills columns absent from the input with their defaults', async () => {
     const t = await table(`id int, name text DEFAULT 'anon', n serial`)
     const input = await file('defaults.csv', 'id\n1\n2\n')
