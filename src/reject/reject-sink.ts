@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { rm, stat } from 'node:fs/promises'
+import { access, constants, rm, stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { LoadError } from '../errors.js'
 import type { Rejection } from './rejection.js'
 
@@ -19,6 +20,11 @@ export class RejectSink {
 
   /** Check the path before loading: refuse an existing file unless `force`, in which case the old file is removed so that no stale rejects remain. */
   static async prepare(path: string, force: boolean): Promise<RejectSink> {
+    try {
+      await access(dirname(resolve(path)), constants.W_OK)
+    } catch {
+      throw new LoadError('REJECTS_UNWRITABLE', `cannot create the reject file ${path}: its directory does not exist or is not writable`, 'choose another place with --rejects')
+    }
     const exists = await stat(path).then(() => true, () => false)
     if (exists) {
       if (!force) throw new LoadError('REJECTS_FILE_EXISTS', `reject file ${path} already exists`, 'move it away, choose another with --rejects, or pass --force to replace it')

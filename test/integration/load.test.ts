@@ -100,6 +100,7 @@ describe('load()', () => {
     await load({ inputs: [clean], table: t, db: db.url, force: true })
     // The old reject file is gone, not left stale.
     expect(await readRejects(rejects)).toEqual([])
+    await expect(load({ inputs: [clean], table: t, db: db.url, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({ code: 'REJECTS_UNWRITABLE', exitCode: 1 })
   })
 
   it('--dry-run validates every row against the live schema and writes nothing', async () => {

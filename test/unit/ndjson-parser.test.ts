@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseObjectLine } from '../../src/parse/ndjson.js'
 import { pgArrayLiteral } from '../../src/validate/validate-row.js'
@@ -26,9 +28,11 @@ describe('ndjson parser', () => {
   })
 
   it('gives the same records and byte offsets wherever the input is split', async () => {
-    const buf = Buffer.from(input)
-    const whole = await parseChunks(buf, [], { format: 'ndjson' })
-    for (let cut = 1; cut < buf.length; cut++) expect(await parseChunks(buf, [cut], { format: 'ndjson' }), `split at ${cut}`).toEqual(whole)
+    const fixture = readFileSync(join(import.meta.dirname, '../../fixtures/events-ndjson/input.ndjson'))
+    for (const buf of [Buffer.from(input), fixture]) {
+      const whole = await parseChunks(buf, [], { format: 'ndjson' })
+      for (let cut = 1; cut < buf.length; cut++) expect(await parseChunks(buf, [cut], { format: 'ndjson' }), `split at ${cut}`).toEqual(whole)
+    }
   })
 
   it('reports where the JSON broke', () => {
