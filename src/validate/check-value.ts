@@ -64,7 +64,7 @@ function checkNumeric(col: ColumnInfo): ValueCheck {
   return (v) => {
     const m = DECIMAL_NUM.exec(v)
     if (!m || (m[2] === '' && (m[3] ?? '') === '')) {
-      if (SPECIAL_FLOAT.test(v) || NON_DECIMAL_INT.test(v)) return undefined
+      if (SPECIAL_FLOAT.test(v) || NON_DECIMAL_INT.test(v) || v.includes('_')) return undefined
       return invalid(col, v, 'expected a number, found')
     }
     if (!mod) return undefined
@@ -100,7 +100,7 @@ function checkFloat(col: ColumnInfo): ValueCheck {
   return (v) => {
     const m = DECIMAL_NUM.exec(v)
     if (!m || (m[2] === '' && (m[3] ?? '') === '')) {
-      if (SPECIAL_FLOAT.test(v) || /0[xX]/.test(v)) return undefined
+      if (SPECIAL_FLOAT.test(v) || /0[xX]/.test(v) || v.includes('_')) return undefined
       return invalid(col, v, 'expected a floating-point number, found')
     }
     const x = Number(v.trim())
@@ -133,7 +133,8 @@ function checkText(col: ColumnInfo): ValueCheck | undefined {
   }
 }
 
-const DATE_WORDS = new Set(['epoch', 'infinity', '-infinity', '+infinity', 'now', 'today', 'tomorrow', 'yesterday', 'allballs'])
+/** PostgreSQL's special date/time words; it accepts them mixed with other tokens too ("epoch BC", "infinity am"). */
+const DATE_WORDS = /epoch|infinity|now|today|tomorrow|yesterday|allballs/i
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const ISO_TIME = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/
 const ISO_ZONE = /^(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)$/i
@@ -175,7 +176,7 @@ function checkDateTime(col: ColumnInfo): ValueCheck {
   return (v) => {
     const s = v.trim()
     if (!/\d/.test(s)) {
-      return DATE_WORDS.has(s.toLowerCase()) ? undefined : invalid(col, v, `expected a ${kind === 'date' ? 'date' : 'date/time'}, found`)
+      return DATE_WORDS.test(s) ? undefined : invalid(col, v, `expected a ${kind === 'date' ? 'date' : 'date/time'}, found`)
     }
     let verdict: 'ok' | 'bad' | undefined
     if (kind === 'date') verdict = isoDate(s)
