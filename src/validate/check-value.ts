@@ -21,6 +21,8 @@ const DECIMAL_INT = new RegExp(`^${WS}([+-]?)0*(\\d+)${WS}$`)
 /** Forms only PostgreSQL 16+ reads (0x1F, 0o17, 0b101, 1_000): left to the database. */
 const NON_DECIMAL_INT = new RegExp(`^${WS}[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|\\d[\\d_]*)${WS}$`)
 const DECIMAL_NUM = new RegExp(`^${WS}([+-]?)(\\d*)(?:\\.(\\d*))?(?:[eE]([+-]?\\d+))?${WS}$`)
+/** numeric_in before PostgreSQL 16 read the exponent with strtol, which skips spaces: "1e 5" is a number there. */
+const NUMERIC_NUM = new RegExp(`^${WS}([+-]?)(\\d*)(?:\\.(\\d*))?(?:[eE]${WS}([+-]?\\d+))?${WS}$`)
 const SPECIAL_FLOAT = new RegExp(`^${WS}[+-]?(nan|inf|infinity)${WS}$`, 'i')
 
 const INT_LIMITS: Record<string, [bigint, bigint]> = {
@@ -62,7 +64,7 @@ function numericTypmod(typmod: number): { precision: number; scale: number } | u
 function checkNumeric(col: ColumnInfo): ValueCheck {
   const mod = numericTypmod(col.typmod)
   return (v) => {
-    const m = DECIMAL_NUM.exec(v)
+    const m = NUMERIC_NUM.exec(v)
     if (!m || (m[2] === '' && (m[3] ?? '') === '')) {
       if (SPECIAL_FLOAT.test(v) || NON_DECIMAL_INT.test(v) || v.includes('_')) return undefined
       return invalid(col, v, 'expected a number, found')
