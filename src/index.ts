@@ -121,7 +121,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     const totalBytes = files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined
     opts.onStart?.(totalBytes)
     for (const [k, f] of files.entries()) {
-      const input = await openInput(f, opts.stdin ?? process.stdin)
+      const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal)
       const progress = () =>
         opts.onProgress?.({ bytesRead: bytesBefore + input.bytesConsumed(), rowsRead: totals.rowsRead, rowsLoaded: totals.rowsLoaded, rowsRejected: totals.rowsRejected })
       const result = await runInput({

@@ -179,6 +179,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       file.bytesRead = p.input.bytesConsumed()
       p.onProgress?.()
     }
+    if (!stop && p.signal?.aborted) stop = { error: new LoadError('ABORTED', 'interrupted'), file: p.input.name }
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
     await flush(p.batcher.flush())
     const limit = stop ? undefined : overLimit()

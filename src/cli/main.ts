@@ -148,6 +148,8 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
+    // Stop listening to a stdin that is still open (an interrupted load), so the process can end.
+    if (opts.inputs.includes('-') && io.signals) process.stdin.destroy()
   }
   if (extra.report) {
     const body = report ?? { exitCode, error: errorText?.trim(), options: reportableOptions(opts) }

@@ -51,15 +51,22 @@ export async function checkInputs(paths: readonly string[]): Promise<InputFile[]
 const GZIP_MAGIC = [0x1f, 0x8b]
 
 /** Open an input; gzip is recognised by its magic bytes, whatever the name. */
-export async function openInput(file: InputFile, stdin: Readable): Promise<OpenedInput> {
+export async function openInput(file: InputFile, stdin: Readable, signal?: AbortSignal): Promise<OpenedInput> {
   const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024 })
   let consumed = 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  // An interrupt must not wait for input that may never come (stdin from a stalled producer):
+  // on abort, reading ends as if the input had.
+  const ended = new Promise<IteratorResult<Buffer>>((resolve) => {
+    if (signal?.aborted) resolve({ done: true, value: undefined })
+    signal?.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true })
+  })
+  const next = () => (signal ? Promise.race([it.next(), ended]) : it.next())
   // Peek at the first two bytes.
   let head = Buffer.alloc(0)
   let done = false
   while (head.length < 2) {
-    const r = await it.next()
+    const r = await next()
     if (r.done) {
       done = true
       break
@@ -75,7 +82,7 @@ export async function openInput(file: InputFile, stdin: Readable): Promise<Opene
     try {
       if (done) return
       for (;;) {
-        const r = await it.next()
+        const r = await next()
         if (r.done) return
         consumed += r.value.length
         yield r.value
@@ -86,16 +93,17 @@ export async function openInput(file: InputFile, stdin: Readable): Promise<Opene
     }
   }
   const name = file.path === '-' ? 'stdin' : file.path
-  return { name, gzip, chunks: gzip ? gunzip(counted(), name) : counted(), bytesConsumed: () => consumed }
+  return { name, gzip, chunks: gzip ? gunzip(counted(), name, signal) : counted(), bytesConsumed: () => consumed }
 }
 
-async function* gunzip(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+async function* gunzip(source: AsyncIterable<Buffer>, name: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   // pipeline() tears both sides down when the consumer stops early or either side fails.
   const z = createGunzip()
   const done = pipeline(Readable.from(source), z).catch(() => {})
   try {
     for await (const chunk of z) yield chunk as Buffer
   } catch (err) {
+    if (signal?.aborted) return // the input was cut short on purpose
     throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, undefined, { cause: err })
   } finally {
     z.destroy()

@@ -25,7 +25,7 @@ interface Run {
 }
 
 /** Run the built binary as a user would; `env` replaces DATABASE_URL and friends. */
-function pgbulk(args: string[], opts: { stdin?: string; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+function pgbulk(args: string[], opts: { stdin?: string; keepStdinOpen?: boolean; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...opts.env }
     const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -35,8 +35,8 @@ function pgbulk(args: string[], opts: { stdin?: string; env?: Record<string, str
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
-    if (opts.stdin !== undefined) child.stdin.end(opts.stdin)
-    else child.stdin.end()
+    if (opts.keepStdinOpen) child.stdin.write(opts.stdin ?? '')
+    else child.stdin.end(opts.stdin)
     opts.onStart?.((sig) => child.kill(sig))
   })
 }
@@ -142,6 +142,29 @@ describe('pgbulk load (the binary)', () => {
     expect(committed % 10).toBe(0)
     expect(r.stderr).toContain(`(${committed} rows) had been committed before it and stay committed`)
     expect(await tableContents(db, t)).toBe(Array.from({ length: committed }, (_, k) => `${k + 1}\n`).join(''))
+  })
+
+  it('on SIGINT stops reading a stalled stdin, commits what it read and exits 130', async () => {
+    const t = await table('id int')
+    const report = join(dir, 'sigint-report.json')
+    const r = await pgbulk(['load', '-', '--table', t, '--db', db.url, '--batch-size', '2', '--report', report], {
+      stdin: 'id\n1\n2\n3\n',
+      keepStdinOpen: true,
+      onStart: (kill) => {
+        const poll = setInterval(() => {
+          void db.client.query(`SELECT count(*)::int AS n FROM ${t}`).then((res) => {
+            if (res.rows[0].n >= 2) {
+              clearInterval(poll)
+              kill('SIGINT')
+            }
+          })
+        }, 20)
+      },
+    })
+    expect(r.code).toBe(130)
+    // Row 3 was read (it waited for a full batch): it is committed on the way out.
+    expect(await tableContents(db, t)).toBe('1\n2\n3\n')
+    expect(JSON.parse(await readFile(report, 'utf8'))).toMatchObject({ rowsRead: 3, rowsLoaded: 3, exitCode: 130, stopped: { code: 'ABORTED' } })
   })
 
   it('on SIGTERM finishes the batch in flight, then exits 130 with the table matching the report', async () => {

@@ -242,6 +242,20 @@ describe('load()', () => {
     }
   })
 
+  it('loads a field of several megabytes with quotes and newlines, by both methods', async () => {
+    const big = 'x"y\n\\z\t'.repeat(600_000) // 6 MB
+    const csv = `id,body\n1,"${big.replaceAll('"', '""')}"\n2,small\n`
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table('id int, body text')
+      await load({ inputs: [await file(`big-${method}.csv`, csv)], table: t, db: db.url, method })
+      const r = await db.client.query(`SELECT id, md5(body) AS h, length(body) AS n FROM ${t} ORDER BY id`)
+      expect(r.rows).toEqual([
+        { id: 1, h: (await db.client.query('SELECT md5($1::text) AS h', [big])).rows[0].h, n: big.length },
+        { id: 2, h: (await db.client.query(`SELECT md5('small') AS h`)).rows[0].h, n: 5 },
+      ])
+    }
+  })
+
   it('never sends more than 65535 bind parameters in one INSERT', async () => {
     const cols = Array.from({ length: 100 }, (_, k) => `c${k} int`).join(', ')
     const t = await table(cols)
