@@ -47,7 +47,7 @@ export interface InputPipeline {
   onReject: ((r: Rejection) => void) | undefined
 }
 
-/** Why a run stopped before the end of its input. */
+/** Why a run stopped before the end of its input, and after which record (its line). */
 export interface StopReason {
   error: LoadError
   file: string
@@ -145,6 +145,11 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     return new LoadError('REJECT_LIMIT_EXCEEDED', `${((rej * 100) / read).toFixed(1)}% of rows rejected, more than --max-rejects ${lim.percent}%`)
   }
 
+  /** Line of the last record whose fate was decided: where a stopped run stopped. */
+  let lastLine: number | undefined
+  const stopHere = (error: LoadError) => {
+    stop = { error, file: p.input.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
+  }
   try {
     outer: for await (const records of parseInput(p.input.chunks, p.parse)) {
       for (const rec of records) {
@@ -153,42 +158,36 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           applyHeader(rec, validator, p.input.name)
           continue
         }
-        if (p.signal?.aborted) {
-          stop = { error: new LoadError('ABORTED', 'interrupted'), file: p.input.name, line: rec.line }
-          break outer
-        }
+        if (p.signal?.aborted) break outer
         file.rowsRead++
         p.totals.rowsRead++
+        lastLine = rec.line
         const r = validator.validate(rec)
-        if ('stage' in r) {
-          await reject(r)
-          const limit = overLimit()
-          if (limit) {
-            stop = { error: limit, file: p.input.name, line: rec.line }
-            break outer
-          }
-          continue
+        if ('stage' in r) await reject(r)
+        else {
+          const batch = p.batcher.add(r)
+          if (!batch) continue
+          await flush(batch)
         }
-        await flush(p.batcher.add(r))
         const limit = overLimit()
         if (limit) {
-          stop = { error: limit, file: p.input.name, line: rec.line + 1 }
+          stopHere(limit)
           break outer
         }
       }
       file.bytesRead = p.input.bytesConsumed()
       p.onProgress?.()
     }
-    if (!stop && p.signal?.aborted) stop = { error: new LoadError('ABORTED', 'interrupted'), file: p.input.name }
+    if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
     await flush(p.batcher.flush())
     const limit = stop ? undefined : overLimit()
-    if (limit) stop = { error: limit, file: p.input.name }
+    if (limit) stopHere(limit)
   } catch (err) {
     if (!(err instanceof LoadError)) throw err
     // A setup problem is exit 1 only while nothing has been written; after that the run stopped early.
     if (err.exitCode === EXIT.SETUP && p.totals.batches === 0) throw err
-    stop = { error: err, file: p.input.name }
+    stopHere(err)
     // Rows waiting in the batcher were read but will not be written: they are not counted as read.
     const dropped = p.batcher.flush()?.length ?? 0
     file.rowsRead -= dropped

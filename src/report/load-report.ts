@@ -24,7 +24,7 @@ export interface LoadReport {
   exitCode: number
   dryRun: boolean
   files: FileReport[]
-  /** Set when the run stopped before the end of its input. */
+  /** Set when the run stopped before the end of its input: why, and the line of the last record it dealt with. */
   stopped?: { code: string; message: string; file?: string; line?: number }
   /** The options used, with any password removed. */
   options: Record<string, unknown>
@@ -44,7 +44,7 @@ export function formatSummary(r: LoadReport): string {
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
   for (const f of r.files) if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
   if (r.stopped) {
-    const where = r.stopped.file ? ` at ${r.stopped.file}${r.stopped.line ? `:${r.stopped.line}` : ''}` : ''
+    const where = r.stopped.file ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}` : ''
     lines.push(`  stopped early${where}: ${r.stopped.message}`)
     if (!r.dryRun) lines.push(`  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`)
   }

@@ -93,8 +93,7 @@ export class RowValidator {
       const bad = this.mapObject(rec.fields, values)
       if (bad) return this.reject(rec, 'validate', 'FIELD_UNKNOWN', `key ${JSON.stringify(bad)} matches no column of ${this.schema.sqlName}`, undefined, bad)
     }
-    let shape = this.csvShape
-    if (rec.kind === 'object') shape = ''
+    let shape = rec.kind === 'fields' ? this.csvShape : ''
     const cols = this.schema.columns
     for (let i = 0; i < cols.length; i++) {
       const v = values[i]

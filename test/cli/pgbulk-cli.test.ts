@@ -123,7 +123,7 @@ describe('pgbulk load (the binary)', () => {
     const input = await file('limit.csv', 'id\n1\n2\nx\n3\ny\n4\n')
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--max-rejects', '1', '--batch-size', '1'])
     expect(r.code).toBe(3)
-    expect(r.stderr).toMatch(/stopped early at .*limit\.csv:6: more than 1 rows rejected/)
+    expect(r.stderr).toMatch(/stopped early after .*limit\.csv:6: more than 1 rows rejected/)
     expect(r.stderr).toMatch(/committed before the stop stay committed \(3 rows\)/)
     expect(await tableContents(db, t)).toBe('1\n2\n3\n')
   })
