@@ -12,12 +12,20 @@ import { freePort } from './free-port.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const port = await freePort()
 const dataDir = await mkdtemp(join(tmpdir(), 'pgbulk-demo-pg-'))
-const server = new EmbeddedPostgres({ databaseDir: dataDir, port, user: 'postgres', password: 'postgres', persistent: false, createPostgresUser: true, onLog: () => {} })
+const server = new EmbeddedPostgres({
+  databaseDir: dataDir,
+  port,
+  user: 'postgres',
+  password: 'postgres',
+  persistent: false,
+  createPostgresUser: true,
+  onLog: () => {},
+})
 console.log('Starting an embedded PostgreSQL…')
 await server.initialise()
 await server.start()
 const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
-let code = 1
+let code
 try {
   const client = new pg.Client({ connectionString: url })
   await client.connect()

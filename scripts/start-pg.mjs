@@ -11,7 +11,15 @@ import { freePort } from './free-port.mjs'
 
 const port = await freePort()
 const dir = await mkdtemp(join(tmpdir(), 'pgbulk-pg-'))
-const pg = new EmbeddedPostgres({ databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: false, createPostgresUser: true, onLog: () => {} })
+const pg = new EmbeddedPostgres({
+  databaseDir: dir,
+  port,
+  user: 'postgres',
+  password: 'postgres',
+  persistent: false,
+  createPostgresUser: true,
+  onLog: () => {},
+})
 await pg.initialise()
 await pg.start()
 process.stdout.write(`postgres://postgres:postgres@127.0.0.1:${port}/postgres\n`)

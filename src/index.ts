@@ -123,7 +123,12 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     for (const [k, f] of files.entries()) {
       const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal)
       const progress = () =>
-        opts.onProgress?.({ bytesRead: bytesBefore + input.bytesConsumed(), rowsRead: totals.rowsRead, rowsLoaded: totals.rowsLoaded, rowsRejected: totals.rowsRejected })
+        opts.onProgress?.({
+          bytesRead: bytesBefore + input.bytesConsumed(),
+          rowsRead: totals.rowsRead,
+          rowsLoaded: totals.rowsLoaded,
+          rowsRejected: totals.rowsRejected,
+        })
       const result = await runInput({
         ...pipelines[k]!,
         input,

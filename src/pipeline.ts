@@ -64,7 +64,11 @@ function newValidator(p: HeaderOptions): RowValidator {
 
 function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): void {
   if (rec.kind !== 'fields') {
-    throw new LoadError('HEADER_INVALID', `${name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`, 'check --format, --delimiter and --encoding, or pass --no-header with --columns')
+    throw new LoadError(
+      'HEADER_INVALID',
+      `${name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`,
+      'check --format, --delimiter and --encoding, or pass --no-header with --columns',
+    )
   }
   validator.setColumnNames(rec.values.map((v) => v ?? ''))
 }

@@ -32,7 +32,7 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
     .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
     .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE)')
     .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'tsv', 'ndjson']))
-    .option('--no-header', 'CSV/TSV input has no header row (give --columns, else the table\'s column order is used)')
+    .option('--no-header', "CSV/TSV input has no header row (give --columns, else the table's column order is used)")
     .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
     .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
     .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
@@ -41,11 +41,15 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
     .option('--batch-size <rows>', 'rows per batch (each batch is one transaction)', parsePositiveInt, DEFAULT_BATCH_ROWS)
-    .addOption(new Option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first').argParser(parseSize).default(DEFAULT_BATCH_BYTES, '16MB'))
+    .addOption(
+      new Option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first')
+        .argParser(parseSize)
+        .default(DEFAULT_BATCH_BYTES, '16MB'),
+    )
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
     .option('--force', 'replace an existing reject file')
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
-    .option('--dry-run', 'read and validate every row against the table\'s schema; write nothing to the table')
+    .option('--dry-run', "read and validate every row against the table's schema; write nothing to the table")
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
@@ -119,7 +123,9 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
   let shown = 0
   const onReject = (r: Rejection) => {
     if (extra.quiet || ++shown > SHOWN_REJECTS) return
-    progress.log(`${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}\n`)
+    progress.log(
+      `${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}\n`,
+    )
   }
   let report: LoadReport | undefined
   let exitCode: number

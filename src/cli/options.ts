@@ -7,7 +7,19 @@ export function parsePositiveInt(value: string): number {
   return Number(value)
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+}
 
 /** A size such as 16MB, 512k or 1048576 (binary units), for --batch-bytes. */
 export function parseSize(value: string): number {
@@ -33,7 +45,8 @@ export function parseRejectLimit(value: string): RejectLimit {
 /** A single ASCII character, for --delimiter, --quote and --escape; "\t" and "tab" mean a tab. */
 export function parseChar(value: string): string {
   const v = value === '\\t' || value.toLowerCase() === 'tab' ? '\t' : value
-  if (v.length !== 1 || v.charCodeAt(0) > 0x7f || v === '\n' || v === '\r') throw new InvalidArgumentError('expected a single ASCII character other than a newline.')
+  if (v.length !== 1 || v.charCodeAt(0) > 0x7f || v === '\n' || v === '\r')
+    throw new InvalidArgumentError('expected a single ASCII character other than a newline.')
   return v
 }
 

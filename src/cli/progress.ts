@@ -45,7 +45,12 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       },
       update(p) {
         last = p
-        bar.update(total ? p.bytesRead : 0, { mb: mb(p.bytesRead, total), rowsPerSec: rate(p.rowsRead), rejected: p.rowsRejected, etaText: eta(p.bytesRead, total) })
+        bar.update(total ? p.bytesRead : 0, {
+          mb: mb(p.bytesRead, total),
+          rowsPerSec: rate(p.rowsRead),
+          rejected: p.rowsRejected,
+          etaText: eta(p.bytesRead, total),
+        })
       },
       log(line) {
         // cli-progress redraws over the current line: clear it, print, and let the bar redraw.
@@ -69,7 +74,9 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       if (elapsed < next) return
       next = elapsed + LOG_INTERVAL_MS
       const pct = total ? ` (${((p.bytesRead * 100) / total).toFixed(1)}%)` : ''
-      stream.write(`pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s\n`)
+      stream.write(
+        `pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s\n`,
+      )
     },
     log(line) {
       stream.write(line)
@@ -83,7 +90,11 @@ function etaFrom(t0: number) {
   return (done: number, total: number) => {
     if (!total || done <= 0) return '-'
     const left = ((performance.now() - t0) / 1000) * (total / done - 1)
-    return left >= 3600 ? `${Math.floor(left / 3600)}h${String(Math.floor((left % 3600) / 60)).padStart(2, '0')}m` : left >= 60 ? `${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s` : `${Math.max(0, Math.round(left))}s`
+    return left >= 3600
+      ? `${Math.floor(left / 3600)}h${String(Math.floor((left % 3600) / 60)).padStart(2, '0')}m`
+      : left >= 60
+        ? `${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s`
+        : `${Math.max(0, Math.round(left))}s`
   }
 }
 

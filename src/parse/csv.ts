@@ -224,7 +224,6 @@ export class CsvParser {
     }
   }
 
-
   /** Mark the current record bad; the rest of its physical line is skipped. */
   private fail(message: string): void {
     this.problem = { message, column: this.fields.length + 1 }

@@ -4,9 +4,15 @@ import { isUtf8 } from 'node:buffer'
 export type InputEncoding = 'utf8' | 'latin1' | 'windows-1252'
 
 const ALIASES: Record<string, InputEncoding> = {
-  utf8: 'utf8', 'utf-8': 'utf8',
-  latin1: 'latin1', 'iso-8859-1': 'latin1', 'iso8859-1': 'latin1', l1: 'latin1',
-  'windows-1252': 'windows-1252', cp1252: 'windows-1252', win1252: 'windows-1252',
+  utf8: 'utf8',
+  'utf-8': 'utf8',
+  latin1: 'latin1',
+  'iso-8859-1': 'latin1',
+  'iso8859-1': 'latin1',
+  l1: 'latin1',
+  'windows-1252': 'windows-1252',
+  cp1252: 'windows-1252',
+  win1252: 'windows-1252',
 }
 
 /** Resolve a user's --encoding value, or undefined when pgbulk does not read it. */

@@ -23,11 +23,23 @@ export class RejectSink {
     try {
       await access(dirname(resolve(path)), constants.W_OK)
     } catch {
-      throw new LoadError('REJECTS_UNWRITABLE', `cannot create the reject file ${path}: its directory does not exist or is not writable`, 'choose another place with --rejects')
+      throw new LoadError(
+        'REJECTS_UNWRITABLE',
+        `cannot create the reject file ${path}: its directory does not exist or is not writable`,
+        'choose another place with --rejects',
+      )
     }
-    const exists = await stat(path).then(() => true, () => false)
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    )
     if (exists) {
-      if (!force) throw new LoadError('REJECTS_FILE_EXISTS', `reject file ${path} already exists`, 'move it away, choose another with --rejects, or pass --force to replace it')
+      if (!force)
+        throw new LoadError(
+          'REJECTS_FILE_EXISTS',
+          `reject file ${path} already exists`,
+          'move it away, choose another with --rejects, or pass --force to replace it',
+        )
       await rm(path)
     }
     return new RejectSink(path)

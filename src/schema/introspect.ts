@@ -64,18 +64,35 @@ export async function introspectTable(client: pg.Client, table: string): Promise
       [table],
     )
   } catch (err) {
-    throw new LoadError('TABLE_NOT_FOUND', `table ${JSON.stringify(table)} is not a valid table name: ${(err as Error).message}`, 'names with spaces, capitals or dots need double quotes, e.g. --table \'"My Table"\'', undefined, { cause: err })
+    throw new LoadError(
+      'TABLE_NOT_FOUND',
+      `table ${JSON.stringify(table)} is not a valid table name: ${(err as Error).message}`,
+      'names with spaces, capitals or dots need double quotes, e.g. --table \'"My Table"\'',
+      undefined,
+      { cause: err },
+    )
   }
   const rel = found.rows[0]
   if (!rel) {
-    throw new LoadError('TABLE_NOT_FOUND', `table ${JSON.stringify(table)} not found`, 'check --table and the search_path; unquoted names are folded to lower case as in SQL')
+    throw new LoadError(
+      'TABLE_NOT_FOUND',
+      `table ${JSON.stringify(table)} not found`,
+      'check --table and the search_path; unquoted names are folded to lower case as in SQL',
+    )
   }
   if (!['r', 'p', 'f'].includes(rel.relkind)) {
     throw new LoadError('TABLE_NOT_FOUND', `${JSON.stringify(table)} is not a table (relkind ${rel.relkind})`)
   }
   const cols = await client.query<{
-    attname: string; attnotnull: boolean; has_default: boolean; generated: boolean; display_type: string
-    typname: string; typmod: number; is_array: boolean; enum_labels: string[] | null
+    attname: string
+    attnotnull: boolean
+    has_default: boolean
+    generated: boolean
+    display_type: string
+    typname: string
+    typmod: number
+    is_array: boolean
+    enum_labels: string[] | null
   }>(COLUMNS_SQL, [rel.oid])
   const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)
   return {
@@ -101,6 +118,10 @@ export async function introspectTable(client: pg.Client, table: string): Promise
 export async function checkInsertPrivilege(client: pg.Client, schema: TableSchema): Promise<void> {
   const r = await client.query<{ ok: boolean }>(`SELECT has_table_privilege($1, 'INSERT') AS ok`, [schema.sqlName])
   if (!r.rows[0]?.ok) {
-    throw new LoadError('TABLE_NOT_FOUND', `permission denied: the current role may not insert into ${schema.sqlName}`, 'GRANT INSERT on the table, or connect as another role')
+    throw new LoadError(
+      'TABLE_NOT_FOUND',
+      `permission denied: the current role may not insert into ${schema.sqlName}`,
+      'GRANT INSERT on the table, or connect as another role',
+    )
   }
 }

@@ -94,7 +94,11 @@ function checkNumeric(col: ColumnInfo): ValueCheck {
 }
 
 function numericOverflow(col: ColumnInfo, v: string, mod: { precision: number; scale: number }): ValueProblem {
-  return outOfRange(col, v, `does not fit: precision ${mod.precision}, scale ${mod.scale} must round to an absolute value less than 10^${mod.precision - mod.scale}`)
+  return outOfRange(
+    col,
+    v,
+    `does not fit: precision ${mod.precision}, scale ${mod.scale} must round to an absolute value less than 10^${mod.precision - mod.scale}`,
+  )
 }
 
 function checkFloat(col: ColumnInfo): ValueCheck {
@@ -131,7 +135,10 @@ function checkText(col: ColumnInfo): ValueCheck | undefined {
     if (chars.length <= max) return undefined
     // PostgreSQL silently truncates when only spaces are cut off.
     if (chars.slice(max).every((c) => c === ' ')) return undefined
-    return { code: 'VALUE_TOO_LONG', message: `column ${JSON.stringify(col.name)} (${col.displayType}): value is ${chars.length} characters long, the limit is ${max}` }
+    return {
+      code: 'VALUE_TOO_LONG',
+      message: `column ${JSON.stringify(col.name)} (${col.displayType}): value is ${chars.length} characters long, the limit is ${max}`,
+    }
   }
 }
 
@@ -224,7 +231,17 @@ export function checkFor(col: ColumnInfo): ValueCheck | undefined {
   if (col.isArray) return undefined
   if (col.enumLabels) {
     const labels = col.enumLabels
-    return (v) => (labels.has(v) ? undefined : invalid(col, v, `expected one of ${[...labels].slice(0, 8).map((l) => JSON.stringify(l)).join(', ')}${labels.size > 8 ? ', …' : ''}; found`))
+    return (v) =>
+      labels.has(v)
+        ? undefined
+        : invalid(
+            col,
+            v,
+            `expected one of ${[...labels]
+              .slice(0, 8)
+              .map((l) => JSON.stringify(l))
+              .join(', ')}${labels.size > 8 ? ', …' : ''}; found`,
+          )
   }
   const limits = INT_LIMITS[col.type]
   if (limits) return checkInteger(col, limits)

@@ -78,12 +78,18 @@ export class RowValidator {
   /** Validate one parsed record. */
   validate(rec: ParsedRecord): ValidRow | Rejection {
     if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
-    const values: (string | null | undefined)[] = new Array(this.schema.columns.length)
+    const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
       const map = this.fieldToColumn
       if (!map) throw new Error('setColumnNames() must be called before validate()')
       if (rec.values.length !== map.length) {
-        return this.reject(rec, 'parse', 'FIELD_COUNT', `expected ${map.length} fields, found ${rec.values.length}`, Math.min(rec.values.length, map.length) + 1)
+        return this.reject(
+          rec,
+          'parse',
+          'FIELD_COUNT',
+          `expected ${map.length} fields, found ${rec.values.length}`,
+          Math.min(rec.values.length, map.length) + 1,
+        )
       }
       for (let k = 0; k < map.length; k++) {
         const idx = map[k]!
@@ -100,16 +106,39 @@ export class RowValidator {
       const col = cols[i]!
       if (v === undefined) {
         if (rec.kind === 'object' && col.notNull && !col.hasDefault) {
-          return this.reject(rec, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column ${JSON.stringify(col.name)} is NOT NULL without a default, and the key is missing`, undefined, col.name)
+          return this.reject(
+            rec,
+            'validate',
+            'VALUE_NULL_NOT_ALLOWED',
+            `column ${JSON.stringify(col.name)} is NOT NULL without a default, and the key is missing`,
+            undefined,
+            col.name,
+          )
         }
         continue
       }
       if (rec.kind === 'object') shape += shape === '' ? `${i}` : `,${i}`
       if (v === null) {
-        if (col.notNull) return this.reject(rec, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column ${JSON.stringify(col.name)} (${col.displayType}) is NOT NULL, found NULL`, this.fieldOf(i), col.name)
+        if (col.notNull)
+          return this.reject(
+            rec,
+            'validate',
+            'VALUE_NULL_NOT_ALLOWED',
+            `column ${JSON.stringify(col.name)} (${col.displayType}) is NOT NULL, found NULL`,
+            this.fieldOf(i),
+            col.name,
+          )
         continue
       }
-      if (v.includes('\0')) return this.reject(rec, 'validate', 'VALUE_INVALID', `column ${JSON.stringify(col.name)}: contains a NUL character (0x00), which PostgreSQL cannot store`, this.fieldOf(i), col.name)
+      if (v.includes('\0'))
+        return this.reject(
+          rec,
+          'validate',
+          'VALUE_INVALID',
+          `column ${JSON.stringify(col.name)}: contains a NUL character (0x00), which PostgreSQL cannot store`,
+          this.fieldOf(i),
+          col.name,
+        )
       const problem = this.checks[i]?.(v)
       if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
     }
@@ -146,7 +175,11 @@ export class RowValidator {
   private checkWritable(indexes: number[]): void {
     const generated = indexes.map((i) => this.schema.columns[i]!).filter((c) => c.generated)
     if (generated.length > 0) {
-      throw new LoadError('COLUMN_NOT_WRITABLE', `${this.opts.file}: ${generated.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${generated.length > 1 ? 'are generated columns' : 'is a generated column'} and cannot be written`, 'drop the field from the input, or pass --ignore-extra after renaming it')
+      throw new LoadError(
+        'COLUMN_NOT_WRITABLE',
+        `${this.opts.file}: ${generated.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${generated.length > 1 ? 'are generated columns' : 'is a generated column'} and cannot be written`,
+        'drop the field from the input, or pass --ignore-extra after renaming it',
+      )
     }
   }
 
@@ -167,7 +200,13 @@ export class RowValidator {
   }
 
   private reject(rec: ParsedRecord, stage: Rejection['stage'], code: string, message: string, column?: number, columnName?: string): Rejection {
-    return makeRejection(this.opts, rec, { stage, code, message, ...(column === undefined ? {} : { column }), ...(columnName === undefined ? {} : { columnName }) })
+    return makeRejection(this.opts, rec, {
+      stage,
+      code,
+      message,
+      ...(column === undefined ? {} : { column }),
+      ...(columnName === undefined ? {} : { columnName }),
+    })
   }
 }
 
@@ -206,7 +245,7 @@ export function pgArrayLiteral(items: unknown[]): string {
   const parts = items.map((v) => {
     if (v === null) return 'NULL'
     if (Array.isArray(v)) return pgArrayLiteral(v)
-    const text = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    const text = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v)
     return `"${text.replace(/[\\"]/g, '\\$&')}"`
   })
   return `{${parts.join(',')}}`

@@ -22,9 +22,7 @@ export const insertSender: RowSender = {
         }
         tuples.push(`(${slots.join(',')})`)
       }
-      const text = columns.length === 0
-        ? `INSERT INTO ${sql.table} DEFAULT VALUES`
-        : `INSERT INTO ${sql.table} (${sql.columns}) VALUES ${tuples.join(',')}`
+      const text = columns.length === 0 ? `INSERT INTO ${sql.table} DEFAULT VALUES` : `INSERT INTO ${sql.table} (${sql.columns}) VALUES ${tuples.join(',')}`
       if (columns.length === 0) for (let k = 0; k < part.length; k++) await client.query(text)
       else await client.query(text, params)
     }

@@ -25,7 +25,10 @@ interface Run {
 }
 
 /** Run the built binary as a user would; `env` replaces DATABASE_URL and friends. */
-function pgbulk(args: string[], opts: { stdin?: string; keepStdinOpen?: boolean; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+function pgbulk(
+  args: string[],
+  opts: { stdin?: string; keepStdinOpen?: boolean; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...opts.env }
     const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -98,10 +101,10 @@ describe('pgbulk load (the binary)', () => {
     expect(withUrl.code).toBe(0)
     const text = await readFile(report, 'utf8')
     expect(text).not.toContain(`:${url.password}@`)
-    expect(JSON.parse(text).options.db).toContain(':***@')
+    expect((JSON.parse(text) as { options: { db: string } }).options.db).toContain(':***@')
   })
 
-  it('exits 1 on a usage error, with commander\'s message', async () => {
+  it("exits 1 on a usage error, with commander's message", async () => {
     const r = await pgbulk(['load', 'x.csv', '--table', 't', '--batch-size', 'lots'])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain("option '--batch-size <rows>' argument 'lots' is invalid")
@@ -111,7 +114,9 @@ describe('pgbulk load (the binary)', () => {
     const input = await file('x.csv', 'id\n1\n')
     const r = await pgbulk(['load', input, '--table', 'public.userz', '--db', db.url])
     expect(r.code).toBe(1)
-    expect(r.stderr).toBe('pgbulk: error: table "public.userz" not found (TABLE_NOT_FOUND)\n  hint: check --table and the search_path; unquoted names are folded to lower case as in SQL\n')
+    expect(r.stderr).toBe(
+      'pgbulk: error: table "public.userz" not found (TABLE_NOT_FOUND)\n  hint: check --table and the search_path; unquoted names are folded to lower case as in SQL\n',
+    )
     const conn = await pgbulk(['load', input, '--table', 't', '--db', 'postgres://u:topsecret@127.0.0.1:1/x'])
     expect(conn.code).toBe(1)
     expect(conn.stderr).toMatch(/^pgbulk: error: cannot connect to u@127.0.0.1:1\/x: .*\(DB_CONNECT\)/)
@@ -134,11 +139,13 @@ describe('pgbulk load (the binary)', () => {
       CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION slow_${t}()`)
     const input = await file('fatal.csv', 'id\n' + Array.from({ length: 100 }, (_, k) => k + 1).join('\n') + '\n')
     const killer = setInterval(() => {
-      void db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND (SELECT count(*) FROM ${t}) >= 20`)
+      void db.client.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND (SELECT count(*) FROM ${t}) >= 20`,
+      )
     }, 50)
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '10']).finally(() => clearInterval(killer))
     expect(r.code).toBe(3)
-    const committed = Number((await db.client.query(`SELECT count(*) FROM ${t}`)).rows[0].count)
+    const committed = await db.count(t)
     expect(committed % 10).toBe(0)
     expect(r.stderr).toContain(`(${committed} rows) had been committed before it and stay committed`)
     expect(await tableContents(db, t)).toBe(Array.from({ length: committed }, (_, k) => `${k + 1}\n`).join(''))
@@ -152,8 +159,8 @@ describe('pgbulk load (the binary)', () => {
       keepStdinOpen: true,
       onStart: (kill) => {
         const poll = setInterval(() => {
-          void db.client.query(`SELECT count(*)::int AS n FROM ${t}`).then((res) => {
-            if (res.rows[0].n >= 2) {
+          void db.count(t).then((n) => {
+            if (n >= 2) {
               clearInterval(poll)
               kill('SIGINT')
             }
@@ -176,8 +183,8 @@ describe('pgbulk load (the binary)', () => {
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50', '--report', report], {
       onStart: (kill) => {
         const poll = setInterval(() => {
-          void db.client.query(`SELECT count(*)::int AS n FROM ${t}`).then((res) => {
-            if (res.rows[0].n >= 100) {
+          void db.count(t).then((n) => {
+            if (n >= 100) {
               clearInterval(poll)
               kill('SIGTERM')
             }

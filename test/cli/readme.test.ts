@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-// @ts-expect-error plain JS script module
 import { replaceUsage, usageBlock } from '../../scripts/usage.mjs'
 
 describe('README', () => {

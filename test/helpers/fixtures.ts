@@ -27,7 +27,10 @@ export async function tableContents(db: TestDb, table: string): Promise<string> 
 export async function readRejects(path: string): Promise<Record<string, unknown>[]> {
   if (!existsSync(path)) return []
   const text = await readFile(path, 'utf8')
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 }
 
 /** The fields of a rejection that golden files pin down (file paths differ per run). */
@@ -41,7 +44,11 @@ export function rejectKey(r: Record<string, unknown>): Record<string, unknown> {
  * return what landed. With PGBULK_UPDATE_FIXTURES=1 the golden files are (re)written instead of
  * compared: review the diff before committing it.
  */
-export async function loadFixture(db: TestDb, name: string, opts: Partial<LoadOptions> = {}): Promise<{ report: LoadReport; rows: string; rejects: Record<string, unknown>[]; rejectsPath: string }> {
+export async function loadFixture(
+  db: TestDb,
+  name: string,
+  opts: Partial<LoadOptions> = {},
+): Promise<{ report: LoadReport; rows: string; rejects: Record<string, unknown>[]; rejectsPath: string }> {
   const dir = join(FIXTURES, name)
   await db.client.query(await readFile(join(dir, 'schema.sql'), 'utf8'))
   const input = ['input.csv', 'input.tsv', 'input.ndjson'].map((f) => join(dir, f)).find((f) => existsSync(f))!
@@ -54,7 +61,9 @@ export async function loadFixture(db: TestDb, name: string, opts: Partial<LoadOp
 
 /** The fixture's target: the last table its schema.sql created. */
 async function mainTable(db: TestDb): Promise<string> {
-  const r = await db.client.query<{ t: string }>(`SELECT relname AS t FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY oid DESC LIMIT 1`)
+  const r = await db.client.query<{ t: string }>(
+    `SELECT relname AS t FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY oid DESC LIMIT 1`,
+  )
   return r.rows[0]!.t
 }
 
@@ -65,5 +74,3 @@ export async function golden(name: string, file: string, actual: string): Promis
   if (!existsSync(path)) throw new Error(`golden file ${path} is missing: run with PGBULK_UPDATE_FIXTURES=1 and review it`)
   return readFile(path, 'utf8')
 }
-
-

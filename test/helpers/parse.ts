@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { CsvDialect } from '../../src/parse/csv.js'
 import type { InputEncoding } from '../../src/parse/decode.js'
 import { parseInput, type InputFormat } from '../../src/parse/parse-input.js'
@@ -25,11 +26,12 @@ export async function parseChunks(
     chunks.push(input.subarray(prev, c))
     prev = c
   }
-  async function* gen() {
-    for (const c of chunks) yield c
-  }
   const out: Record<string, unknown>[] = []
-  for await (const batch of parseInput(gen(), { format: opts.format ?? 'csv', dialect: opts.dialect ?? CSV, encoding: opts.encoding ?? 'utf8' })) {
+  for await (const batch of parseInput(Readable.from(chunks), {
+    format: opts.format ?? 'csv',
+    dialect: opts.dialect ?? CSV,
+    encoding: opts.encoding ?? 'utf8',
+  })) {
     for (const r of batch) out.push(plain(r))
   }
   return out

@@ -5,7 +5,7 @@ import { golden, loadFixture, rejectKey } from '../helpers/fixtures.js'
 let db: TestDb
 
 beforeEach(async () => {
-  db?.cleanup && (await db.cleanup())
+  if (db) await db.cleanup()
   db = await createTestDb()
 })
 afterAll(async () => {

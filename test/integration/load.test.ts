@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -73,7 +74,10 @@ describe('load()', () => {
 
   it('loads several files one after the other, each with its own reject file', async () => {
     const t = await table('id int PRIMARY KEY, name text')
-    const a = await file('a.csv', csvRows(3, (i) => i === 2))
+    const a = await file(
+      'a.csv',
+      csvRows(3, (i) => i === 2),
+    )
     const b = await file('b.csv', 'id,name\n4,name-4\n5,name-5\n')
     const report = await load({ inputs: [a, b], table: t, db: db.url })
     expect(await tableContents(db, t)).toBe(expectedRows([1, 3, 4, 5]))
@@ -86,7 +90,10 @@ describe('load()', () => {
 
   it('creates the reject file with mode 0600, refuses to overwrite it, and replaces it with force', async () => {
     const t = await table('id int PRIMARY KEY, name text')
-    const input = await file('perm.csv', csvRows(3, (i) => i === 1))
+    const input = await file(
+      'perm.csv',
+      csvRows(3, (i) => i === 1),
+    )
     await load({ inputs: [input], table: t, db: db.url })
     const rejects = `${input}.rejects.ndjson`
     expect((await stat(rejects)).mode & 0o777).toBe(0o600)
@@ -100,12 +107,18 @@ describe('load()', () => {
     await load({ inputs: [clean], table: t, db: db.url, force: true })
     // The old reject file is gone, not left stale.
     expect(await readRejects(rejects)).toEqual([])
-    await expect(load({ inputs: [clean], table: t, db: db.url, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({ code: 'REJECTS_UNWRITABLE', exitCode: 1 })
+    await expect(load({ inputs: [clean], table: t, db: db.url, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({
+      code: 'REJECTS_UNWRITABLE',
+      exitCode: 1,
+    })
   })
 
   it('--dry-run validates every row against the live schema and writes nothing', async () => {
     const t = await table('id int PRIMARY KEY, name varchar(6)')
-    const input = await file('dry.csv', csvRows(12, (i) => i === 3))
+    const input = await file(
+      'dry.csv',
+      csvRows(12, (i) => i === 3),
+    )
     const report = await load({ inputs: [input], table: t, db: db.url, dryRun: true })
     expect(report).toMatchObject({ dryRun: true, rowsRead: 12, rowsLoaded: 8, rowsRejected: 4, batches: 0, exitCode: 2 })
     expect(await tableContents(db, t)).toBe('')
@@ -120,7 +133,10 @@ describe('load()', () => {
 
   it('--max-rejects stops after more than n rejects; committed batches stay, and every row read is accounted for', async () => {
     const t = await table('id int PRIMARY KEY, name text')
-    const input = await file('many-bad.csv', csvRows(100, (i) => i % 10 === 0))
+    const input = await file(
+      'many-bad.csv',
+      csvRows(100, (i) => i % 10 === 0),
+    )
     const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 7, maxRejects: { count: 3 } })
     expect(report.exitCode).toBe(3)
     expect(report.stopped).toMatchObject({ code: 'REJECT_LIMIT_EXCEEDED', line: 41 })
@@ -132,14 +148,17 @@ describe('load()', () => {
 
   it('--max-rejects p% applies only after the first 1000 rows', async () => {
     const t = await table('id int PRIMARY KEY, name text')
-    const input = await file('pct.csv', csvRows(3000, (i) => i <= 20 || (i > 1500 && i % 10 === 0)))
+    const input = await file(
+      'pct.csv',
+      csvRows(3000, (i) => i <= 20 || (i > 1500 && i % 10 === 0)),
+    )
     const report = await load({ inputs: [input], table: t, db: db.url, maxRejects: { percent: 2 } })
     expect(report.exitCode).toBe(3)
     expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
     // 20 bad rows of the first 1000 is exactly 2%: no stop there. It stops once the share passes 2%.
     expect(report.rowsRejected * 100).toBeGreaterThan(2 * report.rowsRead)
     expect(report.rowsRead).toBeGreaterThan(1500)
-    expect(Number((await db.client.query(`SELECT count(*) FROM ${t}`)).rows[0].count)).toBe(report.rowsLoaded)
+    expect(await db.count(t)).toBe(report.rowsLoaded)
   })
 
   it('quotes table and column names: a name with quotes, spaces and a semicolon is loaded, never executed', async () => {
@@ -167,7 +186,7 @@ describe('load()', () => {
     const t = await table('id int, name text')
     const a = await file('first.csv', 'id,name\n1,a\n')
     const b = await file('second.ndjson', '{"id": 2, "nmae": "typo"}\n')
-    await expect(load({ inputs: [a, b], table: t, db: db.url })).rejects.toMatchObject({ code: 'COLUMN_UNKNOWN', message: expect.stringContaining('key "nmae" of the first object') })
+    await expect(load({ inputs: [a, b], table: t, db: db.url })).rejects.toThrow(/key "nmae" of the first object matches no column/)
     expect(await tableContents(db, t)).toBe('')
   })
 
@@ -249,9 +268,10 @@ describe('load()', () => {
       const t = await table('id int, body text')
       await load({ inputs: [await file(`big-${method}.csv`, csv)], table: t, db: db.url, method })
       const r = await db.client.query(`SELECT id, md5(body) AS h, length(body) AS n FROM ${t} ORDER BY id`)
+      const md5 = (s: string) => createHash('md5').update(s).digest('hex')
       expect(r.rows).toEqual([
-        { id: 1, h: (await db.client.query('SELECT md5($1::text) AS h', [big])).rows[0].h, n: big.length },
-        { id: 2, h: (await db.client.query(`SELECT md5('small') AS h`)).rows[0].h, n: 5 },
+        { id: 1, h: md5(big), n: big.length },
+        { id: 2, h: md5('small'), n: 5 },
       ])
     }
   })
@@ -264,7 +284,7 @@ describe('load()', () => {
     const input = await file('wide.csv', header + '\n' + range(1500).map(line).join('\n') + '\n')
     const report = await load({ inputs: [input], table: t, db: db.url, method: 'insert', batchRows: 1500 })
     expect(report).toMatchObject({ rowsLoaded: 1500, batches: 1 })
-    const sum = await db.client.query(`SELECT count(*)::int AS n, sum(c99)::int8 AS s FROM ${t}`)
+    const sum = await db.client.query<{ n: number; s: string }>(`SELECT count(*)::int AS n, sum(c99)::int8 AS s FROM ${t}`)
     expect(sum.rows[0]).toEqual({ n: 1500, s: String(range(1500).reduce((s, i) => s + i * 1000 + 99, 0)) })
   })
 
@@ -302,7 +322,10 @@ describe('load()', () => {
 
   it('says so when the table does not exist', async () => {
     const input = await file('n.csv', 'id\n1\n')
-    await expect(load({ inputs: [input], table: 'public.userz', db: db.url })).rejects.toMatchObject({ code: 'TABLE_NOT_FOUND', message: 'table "public.userz" not found' })
+    await expect(load({ inputs: [input], table: 'public.userz', db: db.url })).rejects.toMatchObject({
+      code: 'TABLE_NOT_FOUND',
+      message: 'table "public.userz" not found',
+    })
     await expect(load({ inputs: [join(dir, 'nope.csv')], table: 't1', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
   })
 })

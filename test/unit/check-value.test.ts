@@ -20,19 +20,34 @@ describe('value checks', () => {
       Object.fromEntries([' 42 ', '+7', '-2147483648', '2147483647', '007', '0x1F', '1_000'].map((v) => [v, 'ok'])),
     )
     expect(verdicts(col('int4'), ['2147483648', '12x', '1.5', '', '1e3'])).toEqual({
-      '2147483648': 'VALUE_OUT_OF_RANGE', '12x': 'VALUE_INVALID', '1.5': 'VALUE_INVALID', '': 'VALUE_INVALID', '1e3': 'VALUE_INVALID',
+      '2147483648': 'VALUE_OUT_OF_RANGE',
+      '12x': 'VALUE_INVALID',
+      '1.5': 'VALUE_INVALID',
+      '': 'VALUE_INVALID',
+      '1e3': 'VALUE_INVALID',
     })
     expect(verdicts(col('int2'), ['32767', '32768', '-32769'])).toEqual({ '32767': 'ok', '32768': 'VALUE_OUT_OF_RANGE', '-32769': 'VALUE_OUT_OF_RANGE' })
     expect(verdicts(col('int8'), ['9223372036854775807', '9223372036854775808', '000000000000000000000001'])).toEqual({
-      '9223372036854775807': 'ok', '9223372036854775808': 'VALUE_OUT_OF_RANGE', '000000000000000000000001': 'ok',
+      '9223372036854775807': 'ok',
+      '9223372036854775808': 'VALUE_OUT_OF_RANGE',
+      '000000000000000000000001': 'ok',
     })
   })
 
   it('checks numeric precision and scale after rounding, as numeric_in does', () => {
     const c = col('numeric', numeric(5, 2))
     expect(verdicts(c, ['999.99', '999.994', '999.995', '-999.995', '1e2', ' 1e3 ', '.5', '5.', 'NaN', '0.000001', '1e-9999'])).toEqual({
-      '999.99': 'ok', '999.994': 'ok', '999.995': 'VALUE_OUT_OF_RANGE', '-999.995': 'VALUE_OUT_OF_RANGE', '1e2': 'ok',
-      ' 1e3 ': 'VALUE_OUT_OF_RANGE', '.5': 'ok', '5.': 'ok', NaN: 'ok', '0.000001': 'ok', '1e-9999': 'ok',
+      '999.99': 'ok',
+      '999.994': 'ok',
+      '999.995': 'VALUE_OUT_OF_RANGE',
+      '-999.995': 'VALUE_OUT_OF_RANGE',
+      '1e2': 'ok',
+      ' 1e3 ': 'VALUE_OUT_OF_RANGE',
+      '.5': 'ok',
+      '5.': 'ok',
+      NaN: 'ok',
+      '0.000001': 'ok',
+      '1e-9999': 'ok',
     })
     expect(verdicts(col('numeric', numeric(3, -2)), ['99949', '99950'])).toEqual({ '99949': 'ok', '99950': 'VALUE_OUT_OF_RANGE' })
     expect(verdicts(col('numeric'), ['1e300', 'abc', '.', '-'])).toEqual({ '1e300': 'ok', abc: 'VALUE_INVALID', '.': 'VALUE_INVALID', '-': 'VALUE_INVALID' })
@@ -40,7 +55,15 @@ describe('value checks', () => {
 
   it('checks floats: syntax, special values and range', () => {
     expect(verdicts(col('float8'), ['1.5', ' -1e308 ', 'Infinity', '-inf', 'nan', '1e309', '1e-400', '4.9e-324', 'x'])).toEqual({
-      '1.5': 'ok', ' -1e308 ': 'ok', Infinity: 'ok', '-inf': 'ok', nan: 'ok', '1e309': 'VALUE_OUT_OF_RANGE', '1e-400': 'VALUE_OUT_OF_RANGE', '4.9e-324': 'ok', x: 'VALUE_INVALID',
+      '1.5': 'ok',
+      ' -1e308 ': 'ok',
+      Infinity: 'ok',
+      '-inf': 'ok',
+      nan: 'ok',
+      '1e309': 'VALUE_OUT_OF_RANGE',
+      '1e-400': 'VALUE_OUT_OF_RANGE',
+      '4.9e-324': 'ok',
+      x: 'VALUE_INVALID',
     })
     expect(verdicts(col('float4'), ['3.4e38', '1e39'])).toEqual({ '3.4e38': 'ok', '1e39': 'VALUE_OUT_OF_RANGE' })
   })
@@ -53,33 +76,88 @@ describe('value checks', () => {
   it('limits varchar and char length in characters, allowing cut-off trailing spaces', () => {
     const c = col('varchar', 3 + 4)
     expect(verdicts(c, ['abc', 'abcd', 'abc   ', '日本語', '😀😀😀', '😀😀😀😀'])).toEqual({
-      abc: 'ok', abcd: 'VALUE_TOO_LONG', 'abc   ': 'ok', '日本語': 'ok', '😀😀😀': 'ok', '😀😀😀😀': 'VALUE_TOO_LONG',
+      abc: 'ok',
+      abcd: 'VALUE_TOO_LONG',
+      'abc   ': 'ok',
+      日本語: 'ok',
+      '😀😀😀': 'ok',
+      '😀😀😀😀': 'VALUE_TOO_LONG',
     })
     expect(checkFor(col('text'))).toBeUndefined()
   })
 
   it('range-checks ISO dates and times, and leaves other date styles to the server', () => {
     expect(verdicts(col('date'), ['2024-02-29', '2023-02-29', '2024-13-01', 'Jan 5 2024', '20240105', 'infinity', 'today', 'soon', 'J2451187'])).toEqual({
-      '2024-02-29': 'ok', '2023-02-29': 'VALUE_OUT_OF_RANGE', '2024-13-01': 'VALUE_OUT_OF_RANGE', 'Jan 5 2024': 'ok', '20240105': 'ok',
-      infinity: 'ok', today: 'ok', soon: 'VALUE_INVALID', J2451187: 'ok',
+      '2024-02-29': 'ok',
+      '2023-02-29': 'VALUE_OUT_OF_RANGE',
+      '2024-13-01': 'VALUE_OUT_OF_RANGE',
+      'Jan 5 2024': 'ok',
+      '20240105': 'ok',
+      infinity: 'ok',
+      today: 'ok',
+      soon: 'VALUE_INVALID',
+      J2451187: 'ok',
     })
-    expect(verdicts(col('timestamptz'), ['2024-01-05T10:00:00Z', '2024-01-05 10:00:00+05:30', '2024-01-05 10:00:00.123456-0800', '2024-01-05 25:00', '2024-01-05 24:00:00', '2024-01-05 10:00 America/New_York', '2024-01-05 10:00:00+14'])).toEqual({
-      '2024-01-05T10:00:00Z': 'ok', '2024-01-05 10:00:00+05:30': 'ok', '2024-01-05 10:00:00.123456-0800': 'ok', '2024-01-05 25:00': 'VALUE_OUT_OF_RANGE',
-      '2024-01-05 24:00:00': 'ok', '2024-01-05 10:00 America/New_York': 'ok', '2024-01-05 10:00:00+14': 'ok',
+    expect(
+      verdicts(col('timestamptz'), [
+        '2024-01-05T10:00:00Z',
+        '2024-01-05 10:00:00+05:30',
+        '2024-01-05 10:00:00.123456-0800',
+        '2024-01-05 25:00',
+        '2024-01-05 24:00:00',
+        '2024-01-05 10:00 America/New_York',
+        '2024-01-05 10:00:00+14',
+      ]),
+    ).toEqual({
+      '2024-01-05T10:00:00Z': 'ok',
+      '2024-01-05 10:00:00+05:30': 'ok',
+      '2024-01-05 10:00:00.123456-0800': 'ok',
+      '2024-01-05 25:00': 'VALUE_OUT_OF_RANGE',
+      '2024-01-05 24:00:00': 'ok',
+      '2024-01-05 10:00 America/New_York': 'ok',
+      '2024-01-05 10:00:00+14': 'ok',
     })
-    expect(verdicts(col('time'), ['23:59:60', '12:60', 'allballs', '04:05 PM'])).toEqual({ '23:59:60': 'ok', '12:60': 'VALUE_OUT_OF_RANGE', allballs: 'ok', '04:05 PM': 'ok' })
+    expect(verdicts(col('time'), ['23:59:60', '12:60', 'allballs', '04:05 PM'])).toEqual({
+      '23:59:60': 'ok',
+      '12:60': 'VALUE_OUT_OF_RANGE',
+      allballs: 'ok',
+      '04:05 PM': 'ok',
+    })
   })
 
   it('accepts uuids in every layout uuid_in reads', () => {
-    expect(verdicts(col('uuid'), ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'A0EEBC999C0B4EF8BB6D6BB9BD380A11', '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}', 'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11', 'a0eebc99', 'g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'])).toEqual({
-      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11': 'ok', A0EEBC999C0B4EF8BB6D6BB9BD380A11: 'ok', '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}': 'ok',
-      'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11': 'ok', a0eebc99: 'VALUE_INVALID', 'g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11': 'VALUE_INVALID',
+    expect(
+      verdicts(col('uuid'), [
+        'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        'A0EEBC999C0B4EF8BB6D6BB9BD380A11',
+        '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}',
+        'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11',
+        'a0eebc99',
+        'g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      ]),
+    ).toEqual({
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11': 'ok',
+      A0EEBC999C0B4EF8BB6D6BB9BD380A11: 'ok',
+      '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}': 'ok',
+      'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11': 'ok',
+      a0eebc99: 'VALUE_INVALID',
+      'g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11': 'VALUE_INVALID',
     })
   })
 
   it('checks JSON syntax and enum labels exactly', () => {
-    expect(verdicts(col('jsonb'), ['{"a":1}', ' [1, 2] ', '"s"', '{a:1}', ''])).toEqual({ '{"a":1}': 'ok', ' [1, 2] ': 'ok', '"s"': 'ok', '{a:1}': 'VALUE_INVALID', '': 'VALUE_INVALID' })
-    expect(verdicts(col('mood', -1, { enumLabels: new Set(['happy', 'sad']) }), ['happy', 'Happy', ' sad'])).toEqual({ happy: 'ok', Happy: 'VALUE_INVALID', ' sad': 'VALUE_INVALID' })
+    expect(verdicts(col('jsonb'), ['{"a":1}', ' [1, 2] ', '"s"', '{a:1}', ''])).toEqual({
+      '{"a":1}': 'ok',
+      ' [1, 2] ': 'ok',
+      '"s"': 'ok',
+      '{a:1}': 'VALUE_INVALID',
+      '': 'VALUE_INVALID',
+    })
+    expect(verdicts(col('mood', -1, { enumLabels: new Set(['happy', 'sad']) }), ['happy', 'Happy', ' sad'])).toEqual({
+      happy: 'ok',
+      Happy: 'VALUE_INVALID',
+      ' sad': 'VALUE_INVALID',
+    })
   })
 
   it('passes types it does not know through unchecked', () => {
@@ -88,6 +166,9 @@ describe('value checks', () => {
   })
 
   it('says what was expected and what was found, with the column and its type', () => {
-    expect(checkFor({ ...col('int4'), name: 'age', displayType: 'integer' })!('12x')).toEqual({ code: 'VALUE_INVALID', message: 'column "age" (integer): expected an integer, found "12x"' })
+    expect(checkFor({ ...col('int4'), name: 'age', displayType: 'integer' })!('12x')).toEqual({
+      code: 'VALUE_INVALID',
+      message: 'column "age" (integer): expected an integer, found "12x"',
+    })
   })
 })

@@ -29,7 +29,11 @@ describe('csv parser', () => {
 
   it('treats an unquoted empty field as NULL and a quoted one as an empty string, like COPY CSV', async () => {
     const recs = await parseChunks(Buffer.from(cases['NULL versus empty string']!), [])
-    expect(recs.map((r) => r['values'])).toEqual([['a', 'b', 'c'], [null, '', 'x'], ['', null, null]])
+    expect(recs.map((r) => r['values'])).toEqual([
+      ['a', 'b', 'c'],
+      [null, '', 'x'],
+      ['', null, null],
+    ])
   })
 
   it('with --null, only that unquoted string is NULL', async () => {
@@ -64,7 +68,7 @@ describe('csv parser', () => {
       if (recs.some((r) => 'problem' in r)) continue
       compared++
       const ours = recs.map((r) => (r['values'] as (string | null)[]).map((v) => v ?? ''))
-      const theirs = csvParse(text, { bom: true, skip_empty_lines: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] }) as string[][]
+      const theirs: string[][] = csvParse(text, { bom: true, skip_empty_lines: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] })
       expect(ours, name).toEqual(theirs)
     }
     expect(compared).toBeGreaterThanOrEqual(Object.keys(cases).length)

@@ -5,25 +5,41 @@ import { parseObjectLine } from '../../src/parse/ndjson.js'
 import { pgArrayLiteral } from '../../src/validate/validate-row.js'
 import { parseChunks } from '../helpers/parse.js'
 
-const input = '{"id": 1, "name": "ä\\"x", "n": 1.10, "big": 12345678901234567890}\r\n\n  \n{"nested": {"a": [1, "}"]}, "arr": [], "ok": true, "nil": null}\n[1]\n{"id": 2,\n42'
+const input =
+  '{"id": 1, "name": "ä\\"x", "n": 1.10, "big": 12345678901234567890}\r\n\n  \n{"nested": {"a": [1, "}"]}, "arr": [], "ok": true, "nil": null}\n[1]\n{"id": 2,\n42'
 
 describe('ndjson parser', () => {
   it('keeps each top-level value as written: numbers exactly, nested values as JSON text', async () => {
     const recs = await parseChunks(Buffer.from(input), [], { format: 'ndjson' })
     expect(recs[0]).toMatchObject({
-      line: 1, byte: 0,
-      fields: { id: { kind: 'number', text: '1' }, name: { kind: 'string', text: 'ä"x' }, n: { kind: 'number', text: '1.10' }, big: { kind: 'number', text: '12345678901234567890' } },
+      line: 1,
+      byte: 0,
+      fields: {
+        id: { kind: 'number', text: '1' },
+        name: { kind: 'string', text: 'ä"x' },
+        n: { kind: 'number', text: '1.10' },
+        big: { kind: 'number', text: '12345678901234567890' },
+      },
     })
     expect(recs[1]).toMatchObject({
       line: 4,
-      fields: { nested: { kind: 'object', text: '{"a": [1, "}"]}' }, arr: { kind: 'array', text: '[]' }, ok: { kind: 'boolean', text: 'true' }, nil: { kind: 'null', text: 'null' } },
+      fields: {
+        nested: { kind: 'object', text: '{"a": [1, "}"]}' },
+        arr: { kind: 'array', text: '[]' },
+        ok: { kind: 'boolean', text: 'true' },
+        nil: { kind: 'null', text: 'null' },
+      },
     })
   })
 
   it('skips blank lines and turns lines that are not objects into problems, not crashes', async () => {
     const recs = await parseChunks(Buffer.from(input), [], { format: 'ndjson' })
     expect(recs.map((r) => [r['line'], (r['problem'] as { code: string } | undefined)?.code ?? 'object'])).toEqual([
-      [1, 'object'], [4, 'object'], [5, 'NDJSON_NOT_OBJECT'], [6, 'NDJSON_INVALID_JSON'], [7, 'NDJSON_NOT_OBJECT'],
+      [1, 'object'],
+      [4, 'object'],
+      [5, 'NDJSON_NOT_OBJECT'],
+      [6, 'NDJSON_INVALID_JSON'],
+      [7, 'NDJSON_NOT_OBJECT'],
     ])
   })
 

@@ -4,37 +4,103 @@ import { buildProgram } from '../../src/cli/main.js'
 import type { LoadOptions } from '../../src/index.js'
 import { parseRejectLimit, parseSize } from '../../src/cli/options.js'
 
-function parse(args: string[]): { opts?: LoadOptions; extra?: unknown; error?: string } {
-  let got: { opts?: LoadOptions; extra?: unknown } = {}
+interface Parsed {
+  opts?: LoadOptions
+  extra?: unknown
+  error?: string
+}
+
+/** Parse a command line in-process, as main() would, without loading anything. */
+async function parse(args: string[]): Promise<Parsed> {
+  let got: Parsed = {}
   let err = ''
-  const program = buildProgram(async (opts, extra) => {
+  const program = buildProgram((opts, extra) => {
     got = { opts, extra }
+    return Promise.resolve()
   })
-  program.exitOverride()
-  program.configureOutput({ writeOut: () => {}, writeErr: (s) => (err += s) })
-  for (const c of program.commands) {
+  for (const c of [program, ...program.commands]) {
     c.exitOverride()
     c.configureOutput({ writeOut: () => {}, writeErr: (s) => (err += s) })
   }
-  return program
-    .parseAsync(['node', 'pgbulk', ...args])
-    .then(() => got, () => ({ error: err }))
-    .then((r) => r) as never
+  try {
+    await program.parseAsync(['node', 'pgbulk', ...args])
+    return got
+  } catch {
+    return { error: err }
+  }
 }
 
 describe('command-line options', () => {
   it('builds load options with defaults', async () => {
     const r = await parse(['load', 'a.csv', 'b.csv.gz', '--table', 'public.t'])
-    expect(r.opts).toMatchObject({ inputs: ['a.csv', 'b.csv.gz'], table: 'public.t', header: true, method: 'copy', batchRows: 10000, encoding: 'utf8', dryRun: false })
+    expect(r.opts).toMatchObject({
+      inputs: ['a.csv', 'b.csv.gz'],
+      table: 'public.t',
+      header: true,
+      method: 'copy',
+      batchRows: 10000,
+      encoding: 'utf8',
+      dryRun: false,
+    })
   })
 
   it('reads every option', async () => {
-    const r = await parse(['load', '-', '-t', 't', '--db', 'postgres://u:p@h/d', '--format', 'tsv', '--no-header', '--columns', 'a, b', '--delimiter', 'tab', '--quote', 'none', '--null', '\\N', '--method', 'insert', '--batch-size', '500', '--batch-bytes', '1MB', '--rejects', 'r.ndjson', '--force', '--max-rejects', '2.5%', '--dry-run', '--ignore-extra', '--report', 'rep.json', '--quiet'])
-    expect(r.opts).toMatchObject({ inputs: ['-'], format: 'tsv', header: false, columns: ['a', 'b'], delimiter: '\t', quote: null, nullString: '\\N', method: 'insert', batchRows: 500, batchBytes: 1048576, rejects: 'r.ndjson', force: true, maxRejects: { percent: 2.5 }, dryRun: true, ignoreExtra: true })
+    const r = await parse([
+      'load',
+      '-',
+      '-t',
+      't',
+      '--db',
+      'postgres://u:p@h/d',
+      '--format',
+      'tsv',
+      '--no-header',
+      '--columns',
+      'a, b',
+      '--delimiter',
+      'tab',
+      '--quote',
+      'none',
+      '--null',
+      '\\N',
+      '--method',
+      'insert',
+      '--batch-size',
+      '500',
+      '--batch-bytes',
+      '1MB',
+      '--rejects',
+      'r.ndjson',
+      '--force',
+      '--max-rejects',
+      '2.5%',
+      '--dry-run',
+      '--ignore-extra',
+      '--report',
+      'rep.json',
+      '--quiet',
+    ])
+    expect(r.opts).toMatchObject({
+      inputs: ['-'],
+      format: 'tsv',
+      header: false,
+      columns: ['a', 'b'],
+      delimiter: '\t',
+      quote: null,
+      nullString: '\\N',
+      method: 'insert',
+      batchRows: 500,
+      batchBytes: 1048576,
+      rejects: 'r.ndjson',
+      force: true,
+      maxRejects: { percent: 2.5 },
+      dryRun: true,
+      ignoreExtra: true,
+    })
     expect(r.extra).toEqual({ report: 'rep.json', quiet: true })
   })
 
-  it('refuses a bad batch size with commander\'s message', async () => {
+  it("refuses a bad batch size with commander's message", async () => {
     const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'abc'])
     expect(r.error).toMatch(/option '--batch-size <rows>' argument 'abc' is invalid/)
   })
