@@ -119,7 +119,7 @@ export async function checkInsertPrivilege(client: pg.Client, schema: TableSchem
   const r = await client.query<{ ok: boolean }>(`SELECT has_table_privilege($1, 'INSERT') AS ok`, [schema.sqlName])
   if (!r.rows[0]?.ok) {
     throw new LoadError(
-      'TABLE_NOT_FOUND',
+      'PERMISSION_DENIED',
       `permission denied: the current role may not insert into ${schema.sqlName}`,
       'GRANT INSERT on the table, or connect as another role',
     )

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -318,6 +318,24 @@ describe('load()', () => {
     expect(err).toMatchObject({ code: 'DB_CONNECT', exitCode: 1 })
     expect((err as Error).message).toMatch(/cannot connect to someone@127.0.0.1:1\/db/)
     expect(JSON.stringify(err) + String(err) + (err as Error).message).not.toContain('s3cret-pw')
+  })
+
+  it('refuses a role without INSERT privilege before reading, and lets it dry-run', async () => {
+    const t = await table('id int')
+    const role = `pgbulk_test_${randomBytes(4).toString('hex')}`
+    await db.client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ${t} TO ${role}`)
+    const url = new URL(db.url)
+    url.username = role
+    url.password = 'pw'
+    const input = await file('priv.csv', 'id\n1\n')
+    await expect(load({ inputs: [input], table: t, db: url.toString() })).rejects.toMatchObject({
+      code: 'PERMISSION_DENIED',
+      exitCode: 1,
+      message: `permission denied: the current role may not insert into "public"."${t}"`,
+    })
+    const dry = await load({ inputs: [input], table: t, db: url.toString(), dryRun: true })
+    expect(dry).toMatchObject({ rowsRead: 1, rowsLoaded: 1, exitCode: 0 })
+    await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
   })
 
   it('says so when the table does not exist', async () => {
