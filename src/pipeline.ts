@@ -127,7 +127,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       // The rows of the failed batch were read but their fate is unknown: they are not counted.
       file.rowsRead -= rows.length
       p.totals.rowsRead -= rows.length
-      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded })
+      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.input.name, line: rows[0]!.line, rows: rows.length })
     }
     p.totals.batches++
     file.rowsLoaded += result.loaded

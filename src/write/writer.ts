@@ -171,12 +171,12 @@ export function databaseRejectionFields(error: PgError, batch: number): Pick<Rej
 }
 
 /** A database error that ends the run, saying what was committed before it. */
-export function fatalDatabaseError(err: unknown, committed: { batches: number; rows: number }): LoadError {
+export function fatalDatabaseError(err: unknown, committed: { batches: number; rows: number }, failed: { file: string; line: number; rows: number }): LoadError {
   const e = err as PgError
   const what = e.code ? `${e.message} (SQLSTATE ${e.code})` : e.message
   return new LoadError(
     'DB_FATAL',
-    `database error: ${what}; ${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`,
+    `database error: ${what}; the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`,
     undefined,
     undefined,
     { cause: err },

@@ -147,6 +147,7 @@ describe('pgbulk load (the binary)', () => {
     expect(r.code).toBe(3)
     const committed = await db.count(t)
     expect(committed % 10).toBe(0)
+    expect(r.stderr).toContain(`the batch of 10 rows from ${input}:${committed + 2} on was rolled back`)
     expect(r.stderr).toContain(`(${committed} rows) had been committed before it and stay committed`)
     expect(await tableContents(db, t)).toBe(Array.from({ length: committed }, (_, k) => `${k + 1}\n`).join(''))
   })
