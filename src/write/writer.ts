@@ -171,7 +171,11 @@ export function databaseRejectionFields(error: PgError, batch: number): Pick<Rej
 }
 
 /** A database error that ends the run, saying what was committed before it. */
-export function fatalDatabaseError(err: unknown, committed: { batches: number; rows: number }, failed: { file: string; line: number; rows: number }): LoadError {
+export function fatalDatabaseError(
+  err: unknown,
+  committed: { batches: number; rows: number },
+  failed: { file: string; line: number; rows: number },
+): LoadError {
   const e = err as PgError
   const what = e.code ? `${e.message} (SQLSTATE ${e.code})` : e.message
   return new LoadError(
