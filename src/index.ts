@@ -17,6 +17,7 @@ import { checkInsertPrivilege, introspectTable } from './schema/introspect.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import { copySender } from './write/copy-writer.js'
 import { insertSender } from './write/insert-writer.js'
+import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
 
 export { LoadError, EXIT } from './errors.js'
@@ -26,6 +27,8 @@ export type { Rejection } from './reject/rejection.js'
 /** Defaults chosen by measurement; see "Batch size" in the README. */
 export const DEFAULT_BATCH_ROWS = 10_000
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
+/** Attempts per batch before a passing fault ends the run. */
+export const DEFAULT_RETRIES = 5
 
 /** Options of a load; the CLI builds them from its flags. */
 export interface LoadOptions {
@@ -55,7 +58,15 @@ export interface LoadOptions {
   /** Replace existing reject files. */
   force?: boolean
   maxRejects?: RejectLimit
-  dryRun?: boolean
+  /** true: parse and check client-side only, no transaction; 'db': also run everything in the database, inside a transaction that is rolled back. */
+  dryRun?: boolean | 'db'
+  /** Attempts per batch when a passing fault (dropped connection, restart, deadlock, timeout) hits it; default 5. */
+  retries?: number
+  /** Backoff: the first cap and the largest one, in ms (full jitter in between). */
+  retryBaseDelayMs?: number
+  retryMaxDelayMs?: number
+  /** Told before each retry's wait. */
+  onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
   ignoreExtra?: boolean
   signal?: AbortSignal
   stdin?: Readable
@@ -98,15 +109,27 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     if (!sinks.has(path)) sinks.set(path, await RejectSink.prepare(path, opts.force ?? false))
   }
 
-  const client = await connect(connectionConfig(opts.db))
+  const config = connectionConfig(opts.db)
+  let client = await connect(config)
   const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
   let bytesBefore = 0
   try {
     const schema = await introspectTable(client, opts.table)
-    if (!opts.dryRun) await checkInsertPrivilege(client, schema)
-    const writer = opts.dryRun ? undefined : new BatchWriter(client, schema, opts.method === 'insert' ? insertSender : copySender)
+    if (opts.dryRun !== true) await checkInsertPrivilege(client, schema)
+    const retry: RetryPolicy = {
+      attempts: opts.retries ?? DEFAULT_RETRIES,
+      baseDelayMs: opts.retryBaseDelayMs ?? 250,
+      maxDelayMs: opts.retryMaxDelayMs ?? 30_000,
+      random: Math.random,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+    }
+    const writer =
+      opts.dryRun === true
+        ? undefined
+        : new BatchWriter(client, schema, opts.method === 'insert' ? insertSender : copySender, () => connect(config), retry, opts.dryRun !== 'db')
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
     const pipelines = files.map((f, k) => ({
       schema,
@@ -149,6 +172,8 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         break
       }
     }
+    await writer?.close()
+    if (writer) client = writer.connection
   } finally {
     for (const s of sinks.values()) await s.close()
     await endQuietly(client)

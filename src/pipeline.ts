@@ -132,8 +132,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     p.totals.batches++
     file.rowsLoaded += result.loaded
     p.totals.rowsLoaded += result.loaded
-    for (const { row, error } of result.rejected) {
-      await reject(makeRejection({ file: p.input.name, encoding: p.parse.encoding }, row, databaseRejectionFields(error, batchNo)))
+    for (const { row, error, attempts } of result.rejected) {
+      await reject(makeRejection({ file: p.input.name, encoding: p.parse.encoding }, row, databaseRejectionFields(error, batchNo, attempts)))
     }
   }
 

@@ -24,4 +24,6 @@ export interface Rejection {
   pg?: { code: string; constraint?: string; detail?: string; table?: string; column?: string }
   /** The batch the row was part of, for database rejections. */
   batch?: number
+  /** For database rejections: how many times the row's batch was sent (more than 1 after passing faults). */
+  attempts?: number
 }

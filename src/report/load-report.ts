@@ -16,13 +16,14 @@ export interface LoadReport {
   rowsLoaded: number
   rowsRejected: number
   rejectsByCode: Record<string, number>
-  /** Batches committed (0 in --dry-run). */
+  /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
   batches: number
   /** Bytes consumed from the inputs (compressed bytes for gzip input). */
   bytesRead: number
   elapsedMs: number
   exitCode: number
-  dryRun: boolean
+  /** false, true (client-side checks only) or 'db' (the database's checks too, all rolled back). */
+  dryRun: boolean | 'db'
   files: FileReport[]
   /** Set when the run stopped before the end of its input: why, and the line of the last record it dealt with. */
   stopped?: { code: string; message: string; file?: string; line?: number }
@@ -38,7 +39,7 @@ export function formatSummary(r: LoadReport): string {
   const verb = r.dryRun ? 'would load' : 'loaded'
   lines.push(
     `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected` +
-      `${r.dryRun ? ' (dry run: nothing written)' : ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}`}, ${secs.toFixed(1)} s (${rate} rows/s)`,
+      `${r.dryRun === 'db' ? ` (dry run in the database: ${r.batches} batch${r.batches === 1 ? '' : 'es'}, all rolled back)` : r.dryRun ? ' (dry run: nothing written)' : ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}`}, ${secs.toFixed(1)} s (${rate} rows/s)`,
   )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)

@@ -5,6 +5,8 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
+import type { FailureLocation } from './isolate-bad-rows.js'
+import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {
@@ -15,12 +17,22 @@ export interface RowSender {
   failedRowIndex(err: unknown, relname: string): number | undefined
 }
 
+/** One row the database refused, with the error and how many times its batch was tried. */
+export interface RowFailure {
+  row: ValidRow
+  error: PgError
+  attempts: number
+}
+
 /** The outcome of one batch: rows committed, and rows the database refused. */
 export interface WriteResult {
   loaded: number
-  rejected: { row: ValidRow; error: PgError }[]
-  /** Statements sent again while looking for bad rows. */
-  isolationRounds: number
+  rejected: RowFailure[]
+  /** Transactions it took (1 unless a passing fault made the batch be sent again). */
+  attempts: number
+  /** Statements sent and statements failed while looking for bad rows. */
+  statements: number
+  failures: number
 }
 
 /** The fields of a node-postgres DatabaseError that pgbulk uses. */
@@ -37,7 +49,7 @@ export interface PgError {
 /**
  * SQLSTATE classes that say something about one row's data: data exceptions (22), integrity
  * violations (23), WITH CHECK OPTION (44), PL/pgSQL RAISE from a trigger (P0), and row-size
- * limits (54000). Anything else (connection, permissions, resources, server shutdown) ends the run.
+ * limits (54000). Anything else (connection, permissions, resources, server shutdown) is not the row's fault.
  */
 export function isRowError(err: unknown): err is PgError {
   const code = (err as PgError | undefined)?.code
@@ -47,74 +59,189 @@ export function isRowError(err: unknown): err is PgError {
 }
 
 /**
- * Writes one batch in one transaction. On the happy path that is BEGIN, one COPY (or a few
- * INSERTs) and COMMIT. If the database refuses a row, the transaction is rolled back and the batch
- * is sent again under savepoints: the failing row is taken from the error's CONTEXT when COPY
- * names it, else the failing segment is halved (pgloader's copy-retry-batch does the same), so k
- * bad rows cost O(k·log N) statements. The good rows then commit together, still one transaction.
+ * Faults that pass inside a healthy connection: serialization failure, deadlock, lock not
+ * available (lock_timeout), statement timeout or cancel. The transaction is rolled back and sent
+ * again on the same connection.
+ */
+const STATEMENT_FAULTS = new Set(['40001', '40P01', '55P03', '57014'])
+
+/** Server going away or not taking connections yet: shutdown, crash, restart, too many connections. */
+const CONNECTION_FAULTS = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006'])
+
+const SOCKET_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN'])
+
+/** Is the error a passing fault, and does it leave the connection unusable? */
+export function classifyFault(err: unknown): 'statement' | 'connection' | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (typeof code === 'string') {
+    if (STATEMENT_FAULTS.has(code)) return 'statement'
+    if (CONNECTION_FAULTS.has(code) || SOCKET_ERRORS.has(code)) return 'connection'
+  }
+  const message = err instanceof Error ? err.message : ''
+  // node-postgres reports a dropped socket without a code.
+  if (/Connection terminated|connection error|not queryable|Connection ended/i.test(message)) return 'connection'
+  // A failed reconnect arrives wrapped (LoadError DB_CONNECT): look at what it wraps.
+  const cause = (err as { cause?: unknown } | undefined)?.cause
+  return cause === undefined || cause === err ? undefined : classifyFault(cause)
+}
+
+/** How a writer retries passing faults. */
+export interface RetryPolicy {
+  /** Attempts per batch, the first one included. */
+  attempts: number
+  /** The first backoff cap; it doubles per attempt up to maxDelayMs. */
+  baseDelayMs: number
+  maxDelayMs: number
+  /** [0, 1), replaceable in tests. */
+  random: () => number
+  sleep: (ms: number) => Promise<void>
+  /** Told before each wait, for the log. */
+  onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
+}
+
+/** Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"): uniform in [0, min(max, base·2^(attempt-1))), so clients that failed together do not retry together. */
+export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'random'>): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
+  return Math.floor(policy.random() * cap)
+}
+
+/** The batch's fate is not known: the connection dropped after COMMIT was sent, and the server could not tell. */
+export class CommitUnknownError extends Error {
+  override readonly name = 'CommitUnknownError'
+}
+
+/**
+ * Writes one batch in one transaction: BEGIN, the rows in statements under a savepoint each
+ * (one statement for a clean batch), COMMIT. Rows the database refuses are found without losing
+ * the others (isolate-bad-rows.ts) and the good ones still commit together. A passing fault
+ * (dropped connection, server restart, deadlock, lock or statement timeout) rolls the transaction
+ * back and sends the batch again after a jittered backoff, on a new connection when needed; when
+ * the connection dropped after COMMIT was sent, the transaction id taken inside the batch tells
+ * whether it committed (txid_status), so a batch is never loaded twice nor lost.
  */
 export class BatchWriter {
   private readonly tableSql: string
+  private readonly probe: ProbeSize
 
   constructor(
-    private readonly client: pg.Client,
+    private client: pg.Client,
     private readonly schema: TableSchema,
     private readonly sender: RowSender,
+    private readonly reconnect: () => Promise<pg.Client>,
+    private readonly retry: RetryPolicy,
+    /** false for --dry-run=db: everything runs, and nothing is committed. */
+    private readonly commit = true,
+    maxStatementRows = Number.MAX_SAFE_INTEGER,
   ) {
     this.tableSql = schema.sqlName
+    this.probe = new ProbeSize(maxStatementRows)
+  }
+
+  /** The connection in use (it changes after a reconnect). */
+  get connection(): pg.Client {
+    return this.client
   }
 
   async write(rows: readonly ValidRow[]): Promise<WriteResult> {
-    const groups = groupByShape(rows)
-    await this.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
-    try {
-      for (const g of groups) await this.sendGroup(g)
-      await this.query('COMMIT')
-      return { loaded: rows.length, rejected: [], isolationRounds: 0 }
-    } catch (err) {
-      await this.rollback()
-      if (!isRowError(err)) throw err
+    if (!this.commit) return this.writeRolledBack(rows)
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= this.retry.attempts
+      let xid: string | undefined
+      let committing = false
+      try {
+        const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid')
+        xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
+        const result = await this.sendAll(rows, attempt, last)
+        committing = true
+        await this.client.query('COMMIT')
+        return result
+      } catch (err) {
+        const fault = classifyFault(err)
+        if (fault === 'connection') await this.replaceConnection(err, last)
+        else await this.client.query('ROLLBACK').catch(() => {})
+        if (fault === 'connection' && committing && xid !== undefined) {
+          const status = await this.commitStatus(xid)
+          if (status === 'committed') return this.resultAfterUnknownCommit(rows, attempt)
+          if (status === undefined)
+            throw new CommitUnknownError(`the connection dropped after COMMIT and transaction ${xid} could not be looked up`, { cause: err })
+        }
+        if (!fault || last) throw err
+        const delayMs = backoffDelayMs(attempt, this.retry)
+        this.retry.onRetry?.({ attempt, delayMs, error: err })
+        await this.retry.sleep(delayMs)
+      }
     }
-    return this.writeIsolating(groups)
   }
 
-  private async writeIsolating(groups: ValidRow[][]): Promise<WriteResult> {
-    const rejected: WriteResult['rejected'] = []
-    let loaded = 0
-    let rounds = 0
-    const queue = [...groups]
-    await this.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
-    try {
-      while (queue.length > 0) {
-        const seg = queue.shift()!
-        await this.query('SAVEPOINT pgbulk_segment')
-        rounds++
-        try {
-          await this.sendGroup(seg)
-          await this.query('RELEASE SAVEPOINT pgbulk_segment')
-          loaded += seg.length
-          continue
-        } catch (err) {
-          if (!isRowError(err)) throw err
-          await this.query('ROLLBACK TO SAVEPOINT pgbulk_segment')
-          const at = this.sender.failedRowIndex(err, this.schema.name)
-          if (at !== undefined && at >= 0 && at < seg.length) {
-            rejected.push({ row: seg[at]!, error: err })
-            queue.unshift(...[seg.slice(0, at), seg.slice(at + 1)].filter((s) => s.length > 0))
-          } else if (seg.length === 1) {
-            rejected.push({ row: seg[0]!, error: err })
-          } else {
-            const mid = Math.ceil(seg.length / 2)
-            queue.unshift(seg.slice(0, mid), seg.slice(mid))
-          }
-        }
-      }
-      await this.query('COMMIT')
-    } catch (err) {
-      await this.rollback()
-      throw err
+  private lastResult: WriteResult | undefined
+  private dryRunOpen = false
+
+  /**
+   * --dry-run=db: every batch runs under a savepoint of one transaction that is rolled back at
+   * close(), so that a key repeated across batches is caught as the real load would catch it,
+   * and nothing is ever committed. A dropped connection ends the dry run (there is nothing to retry into).
+   */
+  private async writeRolledBack(rows: readonly ValidRow[]): Promise<WriteResult> {
+    if (!this.dryRunOpen) {
+      await this.client.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
+      this.dryRunOpen = true
     }
-    return { loaded, rejected, isolationRounds: rounds }
+    await this.client.query('SAVEPOINT pgbulk_batch')
+    const result = await this.sendAll(rows, 1, true)
+    await this.client.query('RELEASE SAVEPOINT pgbulk_batch')
+    return result
+  }
+
+  /** The batch committed although its COMMIT's answer was lost: the result is the one computed before COMMIT. */
+  private resultAfterUnknownCommit(rows: readonly ValidRow[], attempt: number): WriteResult {
+    const r = this.lastResult
+    if (!r) throw new CommitUnknownError(`a batch of ${rows.length} rows committed (attempt ${attempt}) but its result was lost`)
+    return r
+  }
+
+  private async sendAll(rows: readonly ValidRow[], attempt: number, last: boolean): Promise<WriteResult> {
+    const result: WriteResult = { loaded: 0, rejected: [], attempts: attempt, statements: 0, failures: 0 }
+    this.lastResult = undefined
+    for (const group of groupByShape(rows)) {
+      const r = await isolateBadRows<ValidRow, PgError>(
+        group,
+        this.probe,
+        (seg) => this.trySend(seg, last),
+        (err, seg) => this.locate(err, seg),
+      )
+      result.loaded += r.loaded
+      result.statements += r.statements
+      result.failures += r.failures
+      for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
+    }
+    this.lastResult = result
+    return result
+  }
+
+  /**
+   * One statement under a savepoint. A row error is returned (after rolling back to the
+   * savepoint); on the last attempt a statement fault is too, so that a row that times out or
+   * deadlocks every time is set aside as a poison pill instead of failing the run.
+   */
+  private async trySend(seg: readonly ValidRow[], last: boolean): Promise<PgError | undefined> {
+    await this.client.query('SAVEPOINT pgbulk')
+    try {
+      await this.sendGroup(seg)
+      await this.client.query('RELEASE SAVEPOINT pgbulk')
+      return undefined
+    } catch (err) {
+      const rowLevel = isRowError(err) || (last && classifyFault(err) === 'statement')
+      if (!rowLevel) throw err
+      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk; RELEASE SAVEPOINT pgbulk')
+      return err as PgError
+    }
+  }
+
+  private locate(err: PgError, seg: readonly ValidRow[]): FailureLocation {
+    const index = this.sender.failedRowIndex(err, this.schema.name)
+    if (index !== undefined) return { kind: 'exact', index }
+    const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) => this.schema.columns.findIndex((c) => c.name === name))
+    return indexes.length > 0 ? { kind: 'hint', indexes } : { kind: 'unknown' }
   }
 
   private async sendGroup(rows: readonly ValidRow[]): Promise<void> {
@@ -125,13 +252,40 @@ export class BatchWriter {
     await sender.send(this.client, sql, columns, rows)
   }
 
-  private async query(sql: string): Promise<void> {
-    await this.client.query(sql)
+  /** Drop a broken connection and open a new one; on the last attempt a failure to reconnect is left to the caller. */
+  private async replaceConnection(cause: unknown, last: boolean): Promise<void> {
+    await this.client.end().catch(() => {})
+    try {
+      this.client = await this.reconnect()
+    } catch (err) {
+      if (last) throw cause
+      // The next attempt tries again; keep a client that fails fast until then.
+      this.client = brokenClient(err)
+    }
   }
 
-  private async rollback(): Promise<void> {
-    await this.client.query('ROLLBACK').catch(() => {})
+  /** 'committed', 'aborted', or undefined when the server cannot say. Waits while the old backend is still finishing. */
+  private async commitStatus(xid: string): Promise<string | undefined> {
+    for (let i = 0; i < 50; i++) {
+      const r = await this.client.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [xid]).catch(() => undefined)
+      const s = r?.rows[0]?.s ?? undefined
+      if (s !== 'in progress') return s ?? undefined
+      await this.retry.sleep(100)
+    }
+    return undefined
   }
+
+  /** Roll back a dry run's transaction. The connection itself belongs to the caller. */
+  async close(): Promise<void> {
+    if (this.dryRunOpen) await this.client.query('ROLLBACK').catch(() => {})
+    this.dryRunOpen = false
+  }
+}
+
+/** A stand-in for a connection that could not be made: every query fails as a connection fault, which the retry loop handles. */
+function brokenClient(err: unknown): pg.Client {
+  const fail = () => Promise.reject(err instanceof Error ? err : new Error(String(err)))
+  return { query: fail, end: () => Promise.resolve() } as unknown as pg.Client
 }
 
 /** Rows of the same shape, in input order of first appearance. */
@@ -153,7 +307,11 @@ function presentColumns(row: ValidRow): number[] {
 }
 
 /** Turn a database refusal into a reject-file entry's fields. */
-export function databaseRejectionFields(error: PgError, batch: number): Pick<Rejection, 'stage' | 'code' | 'message' | 'pg' | 'batch'> & Partial<Rejection> {
+export function databaseRejectionFields(
+  error: PgError,
+  batch: number,
+  attempts: number,
+): Pick<Rejection, 'stage' | 'code' | 'message' | 'pg' | 'batch'> & Partial<Rejection> {
   return {
     stage: 'database',
     code: error.code ?? 'XX000',
@@ -167,6 +325,7 @@ export function databaseRejectionFields(error: PgError, batch: number): Pick<Rej
       ...(error.column ? { column: error.column } : {}),
     },
     batch,
+    attempts,
   }
 }
 

@@ -1,0 +1,135 @@
+/** Where a failed statement says the bad row is. */
+export type FailureLocation =
+  /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
+  | { kind: 'exact'; index: number }
+  /** The error's DETAIL names key values; these rows hold them and are worth trying alone first. */
+  | { kind: 'hint'; indexes: number[] }
+  | { kind: 'unknown' }
+
+/**
+ * How many rows to send per statement while a batch is being searched for bad rows. It shrinks
+ * to the distance between the bad rows seen, and doubles after each statement that passes, so
+ * that rows in a clean stretch go in large statements again (the "shrink after a failure, grow
+ * back" of TCP's congestion window). The size carries over from batch to batch: a batch that
+ * follows a bad one starts small instead of failing whole first.
+ */
+export class ProbeSize {
+  private size: number
+
+  constructor(private readonly max: number) {
+    this.size = max
+  }
+
+  get rows(): number {
+    return this.size
+  }
+
+  passed(): void {
+    this.size = Math.min(this.max, this.size * 2)
+  }
+
+  /** A statement failed after `goodBefore` rows that were fine. */
+  failed(goodBefore: number): void {
+    this.size = Math.max(1, goodBefore)
+  }
+}
+
+/** The result of searching a run of rows for the ones the database refuses. */
+export interface IsolationResult<R, E> {
+  loaded: number
+  rejected: { row: R; error: E }[]
+  /** Statements sent, the failed ones included. */
+  statements: number
+  /** Statements that failed. */
+  failures: number
+}
+
+/**
+ * Send `rows` in statements of at most `probe.rows` rows, in input order, and find the rows the
+ * database refuses. `trySend` sends one statement under a savepoint and returns the row error
+ * (after rolling back to the savepoint) or undefined. A failure that names its row rejects that
+ * row and goes on around it; a failure that hints at rows tries them alone, in order; anything
+ * else halves the statement. A row that fails alone is rejected. So k bad rows cost O(k) failed
+ * statements when COPY names the line, O(k·log N) at worst, and a run where every row is bad
+ * costs one statement per row, as loading them one by one would.
+ */
+export async function isolateBadRows<R, E>(
+  rows: readonly R[],
+  probe: ProbeSize,
+  trySend: (segment: readonly R[]) => Promise<E | undefined>,
+  locate: (error: E, segment: readonly R[]) => FailureLocation,
+): Promise<IsolationResult<R, E>> {
+  const result: IsolationResult<R, E> = { loaded: 0, rejected: [], statements: 0, failures: 0 }
+  // Segments still to send, first one next; order is input order, so the first of two duplicate keys wins.
+  const queue: (readonly R[])[] = rows.length > 0 ? [rows] : []
+  while (queue.length > 0) {
+    let seg = queue.shift()!
+    if (seg.length > probe.rows) {
+      queue.unshift(seg.slice(probe.rows))
+      seg = seg.slice(0, probe.rows)
+    }
+    result.statements++
+    const error = await trySend(seg)
+    if (error === undefined) {
+      result.loaded += seg.length
+      probe.passed()
+      continue
+    }
+    result.failures++
+    if (seg.length === 1) {
+      result.rejected.push({ row: seg[0]!, error })
+      probe.failed(0)
+      continue
+    }
+    const where = locate(error, seg)
+    if (where.kind === 'exact' && where.index >= 0 && where.index < seg.length) {
+      result.rejected.push({ row: seg[where.index]!, error })
+      queue.unshift(...nonEmpty([seg.slice(0, where.index), seg.slice(where.index + 1)]))
+      probe.failed(where.index)
+    } else if (where.kind === 'hint' && where.indexes.length > 0) {
+      // Try each hinted row alone, in order, with the stretches between them as they are.
+      const parts: (readonly R[])[] = []
+      let from = 0
+      for (const i of where.indexes) {
+        parts.push(seg.slice(from, i), [seg[i]!])
+        from = i + 1
+      }
+      parts.push(seg.slice(from))
+      queue.unshift(...nonEmpty(parts))
+      probe.failed(where.indexes[0]!)
+    } else {
+      const mid = Math.ceil(seg.length / 2)
+      queue.unshift(seg.slice(0, mid), seg.slice(mid))
+      probe.failed(mid)
+    }
+  }
+  return result
+}
+
+function nonEmpty<T>(parts: (readonly T[])[]): (readonly T[])[] {
+  return parts.filter((p) => p.length > 0)
+}
+
+/**
+ * Rows whose values match the key in a DETAIL such as `Key (team)=(9) is not present in table
+ * "teams".` or `Key (id)=(2) already exists.` Values are compared as text, as the input had them;
+ * a key printed differently (007 versus 7) simply matches nothing, and the caller halves instead.
+ */
+export function rowsMatchingKeyDetail(
+  detail: string | undefined,
+  rows: readonly { values: readonly (string | null | undefined)[] }[],
+  columnIndex: (name: string) => number,
+): number[] {
+  const m = detail ? /^Key \((.+)\)=\((.*)\) (?:already exists|is not present in table|conflicts with)/s.exec(detail) : null
+  if (!m) return []
+  const names = m[1]!.split(', ').map((n) => (n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1).replaceAll('""', '"') : n))
+  const values = names.length === 1 ? [m[2]!] : m[2]!.split(', ')
+  if (values.length !== names.length) return []
+  const cols = names.map(columnIndex)
+  if (cols.some((c) => c < 0)) return []
+  const out: number[] = []
+  rows.forEach((row, i) => {
+    if (cols.every((c, k) => row.values[c] === values[k])) out.push(i)
+  })
+  return out
+}
