@@ -105,6 +105,9 @@ export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseD
   return Math.floor(policy.random() * cap)
 }
 
+/** While looking for a poison pill, this many statement faults in a row with no statement passing mean the fault is not the rows'. */
+const POISON_SEARCH_MAX_FAULTS_IN_A_ROW = 8
+
 /** The batch's fate is not known: the connection dropped after COMMIT was sent, and the server could not tell. */
 export class CommitUnknownError extends Error {
   override readonly name = 'CommitUnknownError'
@@ -201,6 +204,7 @@ export class BatchWriter {
 
   private async sendAll(rows: readonly ValidRow[], attempt: number, last: boolean): Promise<WriteResult> {
     const result: WriteResult = { loaded: 0, rejected: [], attempts: attempt, statements: 0, failures: 0 }
+    this.faultsInARow = 0
     this.lastResult = undefined
     for (const group of groupByShape(rows)) {
       const r = await isolateBadRows<ValidRow, PgError>(
@@ -228,14 +232,20 @@ export class BatchWriter {
     try {
       await this.sendGroup(seg)
       await this.client.query('RELEASE SAVEPOINT pgbulk')
+      this.faultsInARow = 0
       return undefined
     } catch (err) {
-      const rowLevel = isRowError(err) || (last && classifyFault(err) === 'statement')
-      if (!rowLevel) throw err
+      // A fault that hits statement after statement with nothing passing in between is not a
+      // row's doing (a lock held elsewhere, a server too slow): the run gives up instead of
+      // setting good rows aside.
+      const poisonSearch = last && classifyFault(err) === 'statement' && ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
+      if (!isRowError(err) && !poisonSearch) throw err
       await this.client.query('ROLLBACK TO SAVEPOINT pgbulk; RELEASE SAVEPOINT pgbulk')
       return err as PgError
     }
   }
+
+  private faultsInARow = 0
 
   private locate(err: PgError, seg: readonly ValidRow[]): FailureLocation {
     const index = this.sender.failedRowIndex(err, this.schema.name)

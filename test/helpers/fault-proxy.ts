@@ -1,0 +1,89 @@
+import { createServer, Socket, type Server } from 'node:net'
+
+/**
+ * A TCP proxy in front of PostgreSQL that can cut a connection at a chosen moment of the wire
+ * protocol: just before or just after it forwards a COMMIT. That is the one fault a test cannot
+ * provoke from SQL: a COMMIT whose answer never reaches the client.
+ */
+export class FaultProxy {
+  private readonly server: Server
+  private readonly sockets = new Set<Socket>()
+  /** Cut the connection at the next COMMIT: before forwarding it, or after the server has had it. */
+  cutAtCommit: 'before' | 'after' | undefined
+  cuts = 0
+
+  private constructor(private readonly target: { host: string; port: number }) {
+    this.server = createServer((client) => this.pipe(client))
+  }
+
+  static async start(targetUrl: string): Promise<FaultProxy> {
+    const u = new URL(targetUrl)
+    const proxy = new FaultProxy({ host: u.hostname, port: Number(u.port) })
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve))
+    return proxy
+  }
+
+  /** The target URL with the proxy's port. */
+  url(targetUrl: string): string {
+    const u = new URL(targetUrl)
+    const addr = this.server.address()
+    u.port = String(typeof addr === 'object' && addr ? addr.port : 0)
+    return u.toString()
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+
+  private pipe(client: Socket): void {
+    const upstream = new Socket()
+    upstream.connect(this.target.port, this.target.host)
+    this.sockets.add(client).add(upstream)
+    let toClientOpen = true
+    let pending = Buffer.alloc(0)
+    let startup = true
+    const cut = () => {
+      this.cuts++
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      // Forward whole protocol messages, looking at each: 1 type byte (none for the startup message) and an Int32 length.
+      for (;;) {
+        const head = startup ? 0 : 1
+        if (pending.length < head + 4) return
+        const len = pending.readInt32BE(head) + head
+        if (pending.length < len) return
+        const msg = pending.subarray(0, len)
+        pending = pending.subarray(len)
+        startup = false
+        const isCommit = msg[0] === 0x51 /* Q */ && msg.subarray(5).toString('utf8').replace(/\0$/, '').trim().toUpperCase() === 'COMMIT'
+        if (isCommit && this.cutAtCommit) {
+          const when = this.cutAtCommit
+          this.cutAtCommit = undefined
+          if (when === 'before') return cut()
+          toClientOpen = false // the answer never arrives
+          upstream.write(msg)
+          setTimeout(cut, 300)
+          return
+        }
+        upstream.write(msg)
+      }
+    })
+    upstream.on('data', (chunk: Buffer) => {
+      if (toClientOpen) client.write(chunk)
+    })
+    const close = () => {
+      client.destroy()
+      upstream.destroy()
+      this.sockets.delete(client)
+      this.sockets.delete(upstream)
+    }
+    client.on('close', close)
+    upstream.on('close', close)
+    client.on('error', close)
+    upstream.on('error', close)
+  }
+}

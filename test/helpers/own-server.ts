@@ -1,0 +1,36 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+/** A PostgreSQL of a test's own, which the test may restart (scripts/start-pg.mjs). */
+export interface OwnServer {
+  url: string
+  /** Fast shutdown (every session is cut), `downMs` of downtime, start again; resolves once it accepts connections. */
+  restart(downMs: number): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startOwnServer(): Promise<OwnServer> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })
+  const next = () => once(lines, 'line').then(([l]) => l as string)
+  const url = await next()
+  return {
+    url,
+    async restart(downMs) {
+      const done = next()
+      child.stdin.write(`restart ${downMs}\n`)
+      expectLine(await done, 'restarted')
+    },
+    async stop() {
+      const exited = once(child, 'exit')
+      child.stdin.end()
+      await exited
+    },
+  }
+}
+
+function expectLine(got: string, want: string): void {
+  if (got !== want) throw new Error(`own server: expected "${want}", got "${got}"`)
+}
