@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
 import type { LoadOptions } from '../index.js'
-import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, load, reportableOptions } from '../index.js'
+import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES, load, reportableOptions } from '../index.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
@@ -49,7 +49,18 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
     .option('--force', 'replace an existing reject file')
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
-    .option('--dry-run', "read and validate every row against the table's schema; write nothing to the table")
+    .addOption(
+      new Option(
+        '--dry-run [where]',
+        "check every row and write nothing: --dry-run checks client-side against the table's schema; --dry-run=db also runs the database's own checks (constraints, foreign keys, triggers) in a transaction that is rolled back",
+      ).choices(['client', 'db']),
+    )
+    .option(
+      '--retries <n>',
+      'attempts per batch when a passing fault hits it (dropped connection, restart, deadlock, timeout)',
+      parsePositiveInt,
+      DEFAULT_RETRIES,
+    )
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
@@ -63,7 +74,8 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
         batchRows: o['batchSize'] as number,
         batchBytes: o['batchBytes'] as number,
         force: Boolean(o['force']),
-        dryRun: Boolean(o['dryRun']),
+        dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
+        retries: o['retries'] as number,
         ignoreExtra: Boolean(o['ignoreExtra']),
       }
       const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
@@ -97,7 +109,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   program.exitOverride()
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
   try {
-    await program.parseAsync(argv)
+    // A bare --dry-run must not take the next argument (an input file) as its value.
+    await program.parseAsync(argv.map((a) => (a === '--dry-run' ? '--dry-run=client' : a)))
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.SETUP
     io.stderr.write(`pgbulk: internal error: ${(err as Error).message}\n`)
@@ -137,6 +150,13 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
       onStart: (total) => progress.start(total),
       onProgress: (p) => progress.update(p),
       onReject,
+      onRetry: ({ attempt, delayMs, error }) => {
+        if (extra.quiet) return
+        const e = error as { message?: string; code?: string }
+        progress.log(
+          `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries ?? DEFAULT_RETRIES})\n`,
+        )
+      },
     })
     progress.stop()
     exitCode = report.exitCode

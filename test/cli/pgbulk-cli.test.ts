@@ -61,6 +61,11 @@ describe('pgbulk load (the binary)', () => {
   it('exits 0 and prints a summary when every row loads', async () => {
     const t = await table('id int PRIMARY KEY, name text')
     const input = await file('ok.csv', 'id,name\n1,a\n2,b\n')
+    // A bare --dry-run before the input does not swallow it.
+    const dry = await pgbulk(['load', '--dry-run', input, '--table', t, '--db', db.url])
+    expect(dry.code).toBe(0)
+    expect(dry.stderr).toMatch(/2 would load, 0 rejected \(dry run: nothing written\)/)
+    expect(await tableContents(db, t)).toBe('')
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url])
     expect(r.code).toBe(0)
     expect(r.stderr).toMatch(/pgbulk: 2 rows read, 2 loaded, 0 rejected in 1 batch/)

@@ -100,6 +100,12 @@ describe('command-line options', () => {
     expect(r.extra).toEqual({ report: 'rep.json', quiet: true })
   })
 
+  it('reads --dry-run=db and --retries', async () => {
+    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=db', '--retries', '9'])).opts).toMatchObject({ dryRun: 'db', retries: 9 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=client'])).opts).toMatchObject({ dryRun: true })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=maybe'])).error).toMatch(/Allowed choices are client, db/)
+  })
+
   it("refuses a bad batch size with commander's message", async () => {
     const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'abc'])
     expect(r.error).toMatch(/option '--batch-size <rows>' argument 'abc' is invalid/)
