@@ -3,7 +3,15 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
-const nodeGlobals = { process: 'readonly', console: 'readonly', setInterval: 'readonly', setTimeout: 'readonly', URL: 'readonly', Buffer: 'readonly' }
+const nodeGlobals = {
+  process: 'readonly',
+  console: 'readonly',
+  setInterval: 'readonly',
+  setTimeout: 'readonly',
+  performance: 'readonly',
+  URL: 'readonly',
+  Buffer: 'readonly',
+}
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'scratch/', '.demo-data/', 'scripts/*.d.mts'] },

@@ -1,12 +1,15 @@
 import { buildProgram } from '../dist/cli/main.js'
 
-/** `pgbulk load --help` as a fenced block, with a fixed width so that it does not depend on the terminal. */
+/** `pgbulk load --help` and `pgbulk redrive --help` as fenced blocks, with a fixed width so that they do not depend on the terminal. */
 export async function usageBlock() {
   const program = buildProgram(async () => {})
-  const load = program.commands.find((c) => c.name() === 'load')
-  load.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })
-  program.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })
-  return '```\n$ pgbulk load --help\n' + load.helpInformation() + '```'
+  return ['load', 'redrive']
+    .map((name) => {
+      const cmd = program.commands.find((c) => c.name() === name)
+      cmd.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })
+      return '```\n$ pgbulk ' + name + ' --help\n' + cmd.helpInformation() + '```'
+    })
+    .join('\n\n')
 }
 
 const BEGIN = '<!-- CLI_USAGE_BEGIN -->'

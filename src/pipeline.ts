@@ -1,17 +1,28 @@
 import { EXIT, LoadError } from './errors.js'
 import { Batcher } from './batch/batcher.js'
 import type { ParseOptions } from './parse/parse-input.js'
-import { parseInput } from './parse/parse-input.js'
 import type { ParsedRecord } from './parse/parsed-record.js'
 import type { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
 import type { FileReport } from './report/load-report.js'
 import type { TableSchema } from './schema/introspect.js'
-import type { OpenedInput } from './source/open-input.js'
 import type { ValidRow } from './validate/valid-row.js'
-import { makeRejection, RowValidator } from './validate/validate-row.js'
+import { RowValidator } from './validate/validate-row.js'
+import type { TargetOptions } from './target.js'
 import type { BatchWriter } from './write/writer.js'
 import { databaseRejectionFields, fatalDatabaseError } from './write/writer.js'
+
+/** What pgbulk load and pgbulk redrive share: the target, limits, and hooks for the CLI. */
+export interface RunOptions extends TargetOptions {
+  maxRejects?: RejectLimit
+  /** Drop input fields that match no column instead of failing. */
+  ignoreExtra?: boolean
+  /** Aborting stops reading; the batch in flight is committed or rolled back. */
+  signal?: AbortSignal
+  onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number }) => void
+  /** Called for each rejected row, after it was written to the reject file. */
+  onReject?: (r: Rejection) => void
+}
 
 /** Counters shared by all inputs of a run. */
 export interface RunTotals {
@@ -30,7 +41,12 @@ export const REJECT_PERCENT_MIN_ROWS = 1000
 
 /** Everything one input's pipeline needs. */
 export interface InputPipeline {
-  input: OpenedInput
+  /** What messages and rejections call the input. */
+  name: string
+  /** The parse stage's output. */
+  records: AsyncIterable<ParsedRecord[]> | Iterable<ParsedRecord[]>
+  /** Bytes consumed from the input so far. */
+  bytesConsumed: () => number
   schema: TableSchema
   parse: ParseOptions
   /** CSV/TSV column names when there is no header row. */
@@ -45,6 +61,8 @@ export interface InputPipeline {
   signal: AbortSignal | undefined
   onProgress: (() => void) | undefined
   onReject: ((r: Rejection) => void) | undefined
+  /** Told of the rows of each batch once committed (pgbulk redrive drops them from its file). */
+  onLoaded?: ((rows: readonly ValidRow[]) => void) | undefined
 }
 
 /** Why a run stopped before the end of its input, and after which record (its line). */
@@ -54,10 +72,16 @@ export interface StopReason {
   line?: number
 }
 
-type HeaderOptions = Pick<InputPipeline, 'input' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
+type HeaderOptions = Pick<InputPipeline, 'name' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
 
 function newValidator(p: HeaderOptions): RowValidator {
-  const v = new RowValidator(p.schema, { file: p.input.name, encoding: p.parse.encoding, ignoreExtra: p.ignoreExtra })
+  const v = new RowValidator(p.schema, {
+    file: p.name,
+    encoding: p.parse.encoding,
+    ignoreExtra: p.ignoreExtra,
+    format: p.parse.format,
+    dialect: p.parse.dialect,
+  })
   if (p.parse.format !== 'ndjson' && !p.header) v.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
   return v
 }
@@ -80,9 +104,9 @@ function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): 
 export async function preflightInput(p: HeaderOptions): Promise<void> {
   const validator = newValidator(p)
   if (p.parse.format !== 'ndjson' && !p.header) return
-  for await (const records of parseInput(p.input.chunks, p.parse)) {
+  for await (const records of p.records) {
     if (p.parse.format !== 'ndjson') {
-      if (records[0]) return applyHeader(records[0], validator, p.input.name)
+      if (records[0]) return applyHeader(records[0], validator, p.name)
       continue
     }
     const first = records.find((r) => r.kind === 'object')
@@ -98,7 +122,7 @@ export async function preflightInput(p: HeaderOptions): Promise<void> {
  * Returns the input's figures, and a StopReason when the run must not go on.
  */
 export async function runInput(p: InputPipeline): Promise<{ file: FileReport; stop?: StopReason }> {
-  const file: FileReport = { file: p.input.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, bytesRead: 0 }
+  const file: FileReport = { file: p.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, bytesRead: 0 }
   const validator = newValidator(p)
   const rejectsBefore = p.sink.count
   let needHeader = p.parse.format !== 'ndjson' && p.header
@@ -127,13 +151,17 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       // The rows of the failed batch were read but their fate is unknown: they are not counted.
       file.rowsRead -= rows.length
       p.totals.rowsRead -= rows.length
-      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.input.name, line: rows[0]!.line, rows: rows.length })
+      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: rows[0]!.line, rows: rows.length })
     }
     p.totals.batches++
+    if (p.onLoaded) {
+      const refused = new Set(result.rejected.map((f) => f.row))
+      p.onLoaded(rows.filter((r) => !refused.has(r)))
+    }
     file.rowsLoaded += result.loaded
     p.totals.rowsLoaded += result.loaded
     for (const { row, error, attempts } of result.rejected) {
-      await reject(makeRejection({ file: p.input.name, encoding: p.parse.encoding }, row, databaseRejectionFields(error, batchNo, attempts)))
+      await reject(validator.rejection(row, databaseRejectionFields(error, batchNo, attempts)))
     }
   }
 
@@ -152,14 +180,14 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   /** Line of the last record whose fate was decided: where a stopped run stopped. */
   let lastLine: number | undefined
   const stopHere = (error: LoadError) => {
-    stop = { error, file: p.input.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
+    stop = { error, file: p.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
   }
   try {
-    outer: for await (const records of parseInput(p.input.chunks, p.parse)) {
+    outer: for await (const records of p.records) {
       for (const rec of records) {
         if (needHeader) {
           needHeader = false
-          applyHeader(rec, validator, p.input.name)
+          applyHeader(rec, validator, p.name)
           continue
         }
         if (p.signal?.aborted) break outer
@@ -179,7 +207,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           break outer
         }
       }
-      file.bytesRead = p.input.bytesConsumed()
+      file.bytesRead = p.bytesConsumed()
       p.onProgress?.()
     }
     if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
@@ -197,7 +225,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     file.rowsRead -= dropped
     p.totals.rowsRead -= dropped
   }
-  file.bytesRead = p.input.bytesConsumed()
+  file.bytesRead = p.bytesConsumed()
   if (p.sink.count > rejectsBefore) file.rejectsFile = p.sink.path
   return stop ? { file, stop } : { file }
 }

@@ -1,13 +1,17 @@
+import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
 import type { LoadOptions } from '../index.js'
-import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES, load, reportableOptions } from '../index.js'
+import type { RedriveOptions, RunOptions } from '../index.js'
+import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES, load, redrive, reportableOptions } from '../index.js'
+import type { RejectLimit } from '../pipeline.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import type { LoadReport } from '../report/load-report.js'
 import { parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
+import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
 
 /** Where the CLI writes; tests pass their own. */
@@ -18,27 +22,20 @@ export interface CliIo {
   signals: boolean
 }
 
-/** Build the command tree. Separate from main() so that tests can parse options in-process. */
-export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; quiet: boolean }) => Promise<void>): Command {
-  const program = new Command('pgbulk')
-    .description('Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.')
-    .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
+/** What the command line asked for. */
+export type Job = { kind: 'load'; opts: LoadOptions } | { kind: 'redrive'; opts: RedriveOptions }
 
-  program
-    .command('load')
-    .description('load files (or "-" for stdin) into a table')
-    .argument('<input...>', 'files to load, plain or gzip, or - for stdin')
+/** Options after the command's own: where to load, how, and what to report. */
+interface CliExtra {
+  report?: string
+  quiet: boolean
+}
+
+/** Options that pgbulk load and pgbulk redrive share. */
+function addRunOptions(cmd: Command): Command {
+  return cmd
     .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
     .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE)')
-    .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'tsv', 'ndjson']))
-    .option('--no-header', "CSV/TSV input has no header row (give --columns, else the table's column order is used)")
-    .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
-    .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
-    .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
-    .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
-    .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
-    .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
     .option('--batch-size <rows>', 'rows per batch (each batch is one transaction)', parsePositiveInt, DEFAULT_BATCH_ROWS)
     .addOption(
@@ -46,8 +43,6 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
         .argParser(parseSize)
         .default(DEFAULT_BATCH_BYTES, '16MB'),
     )
-    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
-    .option('--force', 'replace an existing reject file')
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
     .addOption(
       new Option(
@@ -64,24 +59,57 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
+}
+
+function runOptionsFrom(o: Record<string, unknown>): RunOptions {
+  return {
+    table: o['table'] as string,
+    method: o['method'] as 'copy' | 'insert',
+    batchRows: o['batchSize'] as number,
+    batchBytes: o['batchBytes'] as number,
+    dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
+    retries: o['retries'] as number,
+    ignoreExtra: Boolean(o['ignoreExtra']),
+    ...(o['db'] !== undefined ? { db: o['db'] as string } : {}),
+    ...(o['maxRejects'] !== undefined ? { maxRejects: o['maxRejects'] as RejectLimit } : {}),
+  }
+}
+
+function extraFrom(o: Record<string, unknown>): CliExtra {
+  return { ...(typeof o['report'] === 'string' ? { report: o['report'] } : {}), quiet: Boolean(o['quiet']) }
+}
+
+/** Build the command tree. Separate from main() so that tests can parse options in-process. */
+export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>): Command {
+  const program = new Command('pgbulk')
+    .description('Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+
+  addRunOptions(
+    program.command('load').description('load files (or "-" for stdin) into a table').argument('<input...>', 'files to load, plain or gzip, or - for stdin'),
+  )
+    .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'tsv', 'ndjson']))
+    .option('--no-header', "CSV/TSV input has no header row (give --columns, else the table's column order is used)")
+    .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
+    .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
+    .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
+    .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
+    .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
+    .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
+    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
+    .option('--force', 'replace an existing reject file')
     .action(async (inputs: string[], o: Record<string, unknown>) => {
       const opts: LoadOptions = {
+        ...runOptionsFrom(o),
         inputs,
-        table: o['table'] as string,
         header: o['header'] as boolean,
         encoding: o['encoding'] as string,
-        method: o['method'] as 'copy' | 'insert',
-        batchRows: o['batchSize'] as number,
-        batchBytes: o['batchBytes'] as number,
         force: Boolean(o['force']),
-        dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
-        retries: o['retries'] as number,
-        ignoreExtra: Boolean(o['ignoreExtra']),
       }
       const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
         if (o[from] !== undefined) opts[key] = o[from] as LoadOptions[K]
       }
-      copy('db', 'db')
       copy('format', 'format')
       copy('columns', 'columns')
       copy('delimiter', 'delimiter')
@@ -89,9 +117,19 @@ export function buildProgram(run: (opts: LoadOptions, extra: { report?: string; 
       copy('escape', 'escape')
       copy('nullString', 'null')
       copy('rejects', 'rejects')
-      copy('maxRejects', 'maxRejects')
-      await run(opts, { ...(typeof o['report'] === 'string' ? { report: o['report'] } : {}), quiet: Boolean(o['quiet']) })
+      await run({ kind: 'load', opts }, extraFrom(o))
     })
+
+  addRunOptions(
+    program
+      .command('redrive')
+      .description(
+        'load the rows of a reject file again, after the data or the schema was fixed: rows that load leave the file, rows that fail again stay with their new reason',
+      )
+      .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
+  ).action(async (rejectsFile: string, o: Record<string, unknown>) => {
+    await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
+  })
   return program
 }
 
@@ -103,8 +141,8 @@ const SHOWN_REJECTS = 10
 /** Run the CLI; returns the process exit code. Only this module touches process: argv, streams, signals. */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, signals: true }): Promise<number> {
   let exitCode: number = EXIT.OK
-  const program = buildProgram(async (opts, extra) => {
-    exitCode = await runLoad(opts, extra, io)
+  const program = buildProgram(async (job, extra) => {
+    exitCode = await runJob(job, extra, io)
   })
   program.exitOverride()
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
@@ -119,7 +157,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   return exitCode
 }
 
-async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boolean }, io: CliIo): Promise<number> {
+async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
+  const opts = job.opts
   const controller = new AbortController()
   let signals = 0
   const onSignal = (sig: NodeJS.Signals) => {
@@ -144,11 +183,9 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
   let exitCode: number
   let errorText: string | undefined
   try {
-    report = await load({
-      ...opts,
+    const hooks = {
       signal: controller.signal,
-      onStart: (total) => progress.start(total),
-      onProgress: (p) => progress.update(p),
+      onProgress: (p: ProgressSnapshot) => progress.update(p),
       onReject,
       onRetry: ({ attempt, delayMs, error }) => {
         if (extra.quiet) return
@@ -157,11 +194,25 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
           `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries ?? DEFAULT_RETRIES})\n`,
         )
       },
-    })
+    } satisfies Partial<RunOptions>
+    if (job.kind === 'load') {
+      report = await load({ ...job.opts, ...hooks, onStart: (total) => progress.start(total) })
+    } else {
+      progress.start(undefined)
+      report = await redrive({ ...job.opts, ...hooks })
+    }
     progress.stop()
     exitCode = report.exitCode
     if (!extra.quiet && shown > SHOWN_REJECTS) io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
     if (!extra.quiet) io.stderr.write(formatSummary(report) + '\n')
+    if (!extra.quiet && job.kind === 'redrive' && !report.dryRun) {
+      const path = job.opts.rejectsFile
+      io.stderr.write(
+        existsSync(path)
+          ? `  ${path} now holds only the rows that still fail (with their new reasons) and any the run did not reach\n`
+          : `  every row loaded: ${path} was removed\n`,
+      )
+    }
     if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${report.stopped.message}\n`)
   } catch (err) {
     progress.stop()
@@ -175,7 +226,7 @@ async function runLoad(opts: LoadOptions, extra: { report?: string; quiet: boole
       process.off('SIGTERM', onSignal)
     }
     // Stop listening to a stdin that is still open (an interrupted load), so the process can end.
-    if (opts.inputs.includes('-') && io.signals) process.stdin.destroy()
+    if (job.kind === 'load' && job.opts.inputs.includes('-') && io.signals) process.stdin.destroy()
   }
   if (extra.report) {
     const body = report ?? { exitCode, error: errorText?.trim(), options: reportableOptions(opts) }

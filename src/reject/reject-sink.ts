@@ -46,12 +46,17 @@ export class RejectSink {
   }
 
   async write(rejection: Rejection): Promise<void> {
+    await this.writeLine(JSON.stringify(rejection))
+  }
+
+  /** Write a line as it is (pgbulk redrive keeps the lines it did not get to). */
+  async writeLine(text: string): Promise<void> {
     if (!this.stream) {
       this.stream = createWriteStream(this.path, { flags: 'wx', mode: REJECT_FILE_MODE })
       await once(this.stream, 'open')
     }
     this.count++
-    if (!this.stream.write(JSON.stringify(rejection) + '\n')) await once(this.stream, 'drain')
+    if (!this.stream.write(text + '\n')) await once(this.stream, 'drain')
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,15 @@
+import type { InputFormat } from '../parse/parse-input.js'
+
+/** How to read `raw` again (pgbulk redrive): the input's format, its CSV dialect and its column names. */
+export interface RejectSource {
+  format: InputFormat
+  delimiter?: string
+  quote?: string | null
+  escape?: string | null
+  null?: string | null
+  columns?: string[]
+}
+
 /** Where in the pipeline a row was refused. */
 export type RejectStage = 'parse' | 'validate' | 'database'
 
@@ -26,4 +38,6 @@ export interface Rejection {
   batch?: number
   /** For database rejections: how many times the row's batch was sent (more than 1 after passing faults). */
   attempts?: number
+  /** How to read `raw` again: what `pgbulk redrive` needs. */
+  source?: RejectSource
 }

@@ -1,3 +1,7 @@
+import { redactUrl } from '../db/connect.js'
+import { EXIT } from '../errors.js'
+import type { RunTotals, StopReason } from '../pipeline.js'
+
 /** Per-input figures. */
 export interface FileReport {
   file: string
@@ -31,6 +35,30 @@ export interface LoadReport {
   options: Record<string, unknown>
 }
 
+/** The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0. A setup problem met after something was written counts as a stop (3). */
+export function buildReport(r: {
+  totals: RunTotals
+  bytesRead: number
+  started: number
+  dryRun: boolean | 'db'
+  files: FileReport[]
+  stop: StopReason | undefined
+  options: Record<string, unknown>
+}): LoadReport {
+  const { stop, totals } = r
+  const exitCode = stop ? (stop.error.exitCode === EXIT.SETUP ? EXIT.STOPPED : stop.error.exitCode) : totals.rowsRejected > 0 ? EXIT.REJECTS : EXIT.OK
+  return {
+    ...totals,
+    bytesRead: r.bytesRead,
+    elapsedMs: Math.round(performance.now() - r.started),
+    exitCode,
+    dryRun: r.dryRun,
+    files: r.files,
+    ...(stop ? { stopped: { code: stop.error.code, message: stop.error.message, file: stop.file, ...(stop.line ? { line: stop.line } : {}) } } : {}),
+    options: r.options,
+  }
+}
+
 /** The end-of-run summary for people: counts, where the rejects went, and why a run stopped. */
 export function formatSummary(r: LoadReport): string {
   const secs = r.elapsedMs / 1000
@@ -50,4 +78,14 @@ export function formatSummary(r: LoadReport): string {
     if (!r.dryRun) lines.push(`  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`)
   }
   return lines.join('\n')
+}
+
+/** The options as given, minus callbacks, streams and any password. */
+export function reportableOptions(opts: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(opts)) {
+    if (typeof v === 'function' || k === 'signal' || k === 'stdin' || v === undefined) continue
+    out[k] = k === 'db' && typeof v === 'string' ? redactUrl(v) : v
+  }
+  return out
 }

@@ -8,4 +8,6 @@ export interface ValidRow {
   values: (string | null | undefined)[]
   /** Which columns are present (their indexes joined): rows of one shape share one COPY or INSERT column list. */
   shape: string
+  /** The row as a COPY text line, kept once made: a row sent again while bad rows are isolated is not encoded twice. */
+  copyLine?: string
 }

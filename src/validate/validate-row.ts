@@ -1,8 +1,10 @@
 import { LoadError } from '../errors.js'
+import type { CsvDialect } from '../parse/csv.js'
 import type { InputEncoding } from '../parse/decode.js'
+import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
 import type { JsonField, ParsedRecord } from '../parse/parsed-record.js'
-import type { Rejection } from '../reject/rejection.js'
+import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import type { ValueCheck } from './check-value.js'
 import { checkFor } from './check-value.js'
@@ -15,6 +17,9 @@ export interface ValidateOptions {
   encoding: InputEncoding
   /** Drop input fields that match no column instead of failing. */
   ignoreExtra: boolean
+  /** The input's format and dialect, kept in each rejection so that it can be read again. */
+  format: InputFormat
+  dialect: CsvDialect
 }
 
 const UNKNOWN = -1
@@ -39,10 +44,17 @@ export class RowValidator {
     private readonly opts: ValidateOptions,
   ) {
     this.checks = schema.columns.map((c) => checkFor(c))
+    const d = opts.dialect
+    this.source =
+      opts.format === 'ndjson' ? { format: 'ndjson' } : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
   }
+
+  /** How to read a rejected record's raw text again (its column names once known). */
+  private source: RejectSource
 
   /** Set the CSV column names (from the header or --columns); fails on names that match no column. */
   setColumnNames(names: string[]): void {
+    this.source = { ...this.source, columns: names }
     const seen = new Set<number>()
     const unknown: string[] = []
     this.fieldToColumn = names.map((name) => {
@@ -199,8 +211,13 @@ export class RowValidator {
     return k === undefined || k < 0 ? undefined : k + 1
   }
 
+  /** A reject-file line for a record, with what is needed to read it again. */
+  rejection(rec: { line: number; byte: number; raw: Buffer }, what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>): Rejection {
+    return { ...makeRejection(this.opts, rec, what), source: this.source }
+  }
+
   private reject(rec: ParsedRecord, stage: Rejection['stage'], code: string, message: string, column?: number, columnName?: string): Rejection {
-    return makeRejection(this.opts, rec, {
+    return this.rejection(rec, {
       stage,
       code,
       message,
@@ -211,7 +228,7 @@ export class RowValidator {
 }
 
 /** Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text. */
-export function makeRejection(
+function makeRejection(
   opts: { file: string; encoding: InputEncoding },
   rec: { line: number; byte: number; raw: Buffer },
   what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>,

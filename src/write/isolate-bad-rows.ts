@@ -7,14 +7,17 @@ export type FailureLocation =
   | { kind: 'unknown' }
 
 /**
- * How many rows to send per statement while a batch is being searched for bad rows. It shrinks
- * to the distance between the bad rows seen, and doubles after each statement that passes, so
- * that rows in a clean stretch go in large statements again (the "shrink after a failure, grow
- * back" of TCP's congestion window). The size carries over from batch to batch: a batch that
- * follows a bad one starts small instead of failing whole first.
+ * How many rows to send per statement while a batch is being searched for bad rows. After a
+ * failure it shrinks to the typical distance between bad rows (a moving average of the rows that
+ * passed between two failures), so that a statement holds about one bad row; after each statement
+ * that passes it doubles, so that a clean stretch goes in large statements again (the "shrink
+ * after a loss, grow back" of TCP's congestion window). It carries over from batch to batch: a
+ * batch that follows a bad one starts small instead of failing whole first.
  */
 export class ProbeSize {
   private size: number
+  private gap: number | undefined
+  private sinceFailure = 0
 
   constructor(private readonly max: number) {
     this.size = max
@@ -24,13 +27,18 @@ export class ProbeSize {
     return this.size
   }
 
-  passed(): void {
+  passed(rows: number): void {
+    this.sinceFailure += rows
     this.size = Math.min(this.max, this.size * 2)
   }
 
-  /** A statement failed after `goodBefore` rows that were fine. */
+  /** A statement failed after `goodBefore` of its rows, which were fine. */
   failed(goodBefore: number): void {
-    this.size = Math.max(1, goodBefore)
+    const gap = this.sinceFailure + goodBefore
+    this.gap = this.gap === undefined ? gap : (this.gap + gap) / 2
+    this.sinceFailure = 0
+    // About one bad row per statement: measured best against the rows a failed statement makes the server redo.
+    this.size = Math.max(1, Math.min(this.max, Math.round(this.gap)))
   }
 }
 
@@ -47,11 +55,12 @@ export interface IsolationResult<R, E> {
 /**
  * Send `rows` in statements of at most `probe.rows` rows, in input order, and find the rows the
  * database refuses. `trySend` sends one statement under a savepoint and returns the row error
- * (after rolling back to the savepoint) or undefined. A failure that names its row rejects that
- * row and goes on around it; a failure that hints at rows tries them alone, in order; anything
- * else halves the statement. A row that fails alone is rejected. So k bad rows cost O(k) failed
- * statements when COPY names the line, O(k·log N) at worst, and a run where every row is bad
- * costs one statement per row, as loading them one by one would.
+ * (after rolling back to the savepoint) or undefined. A failure that names its row (COPY's line)
+ * rejects that row and sends the statement again without it; a failure that hints at rows (a key
+ * in the DETAIL) sends the others, then each hinted row alone; anything else halves the statement.
+ * A row that fails alone is rejected. So k bad rows cost about k failed statements when the error
+ * names or hints at the row, O(k·log N) at worst, and a run where every row is bad costs one
+ * statement per row, as loading them one by one would.
  */
 export async function isolateBadRows<R, E>(
   rows: readonly R[],
@@ -72,7 +81,7 @@ export async function isolateBadRows<R, E>(
     const error = await trySend(seg)
     if (error === undefined) {
       result.loaded += seg.length
-      probe.passed()
+      probe.passed(seg.length)
       continue
     }
     result.failures++
@@ -83,19 +92,15 @@ export async function isolateBadRows<R, E>(
     }
     const where = locate(error, seg)
     if (where.kind === 'exact' && where.index >= 0 && where.index < seg.length) {
+      // The row is bad for certain: send the statement again without it.
       result.rejected.push({ row: seg[where.index]!, error })
-      queue.unshift(...nonEmpty([seg.slice(0, where.index), seg.slice(where.index + 1)]))
+      queue.unshift(...nonEmpty([[...seg.slice(0, where.index), ...seg.slice(where.index + 1)]]))
       probe.failed(where.index)
     } else if (where.kind === 'hint' && where.indexes.length > 0) {
-      // Try each hinted row alone, in order, with the stretches between them as they are.
-      const parts: (readonly R[])[] = []
-      let from = 0
-      for (const i of where.indexes) {
-        parts.push(seg.slice(from, i), [seg[i]!])
-        from = i + 1
-      }
-      parts.push(seg.slice(from))
-      queue.unshift(...nonEmpty(parts))
+      // Send the others together, then each hinted row alone, in input order among themselves
+      // (so that of two rows with the same key, the first loads).
+      const hinted = new Set(where.indexes)
+      queue.unshift(...nonEmpty([seg.filter((_, i) => !hinted.has(i))]), ...where.indexes.map((i) => [seg[i]!]))
       probe.failed(where.indexes[0]!)
     } else {
       const mid = Math.ceil(seg.length / 2)

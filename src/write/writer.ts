@@ -152,7 +152,8 @@ export class BatchWriter {
       let xid: string | undefined
       let committing = false
       try {
-        const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid')
+        const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid; SAVEPOINT pgbulk')
+        this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
         const result = await this.sendAll(rows, attempt, last)
         committing = true
@@ -189,7 +190,8 @@ export class BatchWriter {
       await this.client.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
       this.dryRunOpen = true
     }
-    await this.client.query('SAVEPOINT pgbulk_batch')
+    await this.client.query('SAVEPOINT pgbulk_batch; SAVEPOINT pgbulk')
+    this.savepoint = 'clean'
     const result = await this.sendAll(rows, 1, true)
     await this.client.query('RELEASE SAVEPOINT pgbulk_batch')
     return result
@@ -228,10 +230,13 @@ export class BatchWriter {
    * deadlocks every time is set aside as a poison pill instead of failing the run.
    */
   private async trySend(seg: readonly ValidRow[], last: boolean): Promise<PgError | undefined> {
-    await this.client.query('SAVEPOINT pgbulk')
+    // One round trip per statement for the savepoint: a fresh one after a statement that passed
+    // (RELEASE and SAVEPOINT in one query), none after a rollback (ROLLBACK TO keeps it).
+    if (this.savepoint === 'used') await this.client.query('RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk')
+    this.savepoint = 'clean'
     try {
       await this.sendGroup(seg)
-      await this.client.query('RELEASE SAVEPOINT pgbulk')
+      this.savepoint = 'used'
       this.faultsInARow = 0
       return undefined
     } catch (err) {
@@ -240,12 +245,14 @@ export class BatchWriter {
       // setting good rows aside.
       const poisonSearch = last && classifyFault(err) === 'statement' && ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
       if (!isRowError(err) && !poisonSearch) throw err
-      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk; RELEASE SAVEPOINT pgbulk')
+      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
       return err as PgError
     }
   }
 
   private faultsInARow = 0
+  /** The savepoint each statement runs under: just made or rolled back to ('clean'), or holding a statement's rows ('used'). */
+  private savepoint: 'clean' | 'used' = 'clean'
 
   private locate(err: PgError, seg: readonly ValidRow[]): FailureLocation {
     const index = this.sender.failedRowIndex(err, this.schema.name)

@@ -92,8 +92,9 @@ describe('isolate-bad-rows', () => {
       indexes: seg.flatMap((i, k) => (keys[i] === e.key ? [k] : [])),
     })
     const r = await isolateBadRows([0, 1, 2, 3, 4, 5], new ProbeSize(100), trySend, locate)
-    expect(loaded).toEqual([0, 1, 2, 4])
-    expect(r.rejected.map((x) => x.row)).toEqual([3, 5])
+    // Rows with other keys may go first; among rows with one key, input order holds.
+    expect([...loaded].sort()).toEqual([0, 1, 2, 4])
+    expect(r.rejected.map((x) => x.row).sort()).toEqual([3, 5])
   })
 
   it('starts the next batch small after bad rows, then grows back', async () => {

@@ -14,8 +14,8 @@ interface Parsed {
 async function parse(args: string[]): Promise<Parsed> {
   let got: Parsed = {}
   let err = ''
-  const program = buildProgram((opts, extra) => {
-    got = { opts, extra }
+  const program = buildProgram((job, extra) => {
+    got = { opts: job.opts as LoadOptions, extra }
     return Promise.resolve()
   })
   for (const c of [program, ...program.commands]) {
@@ -31,6 +31,11 @@ async function parse(args: string[]): Promise<Parsed> {
 }
 
 describe('command-line options', () => {
+  it('reads pgbulk redrive with the options it shares with load', async () => {
+    const r = await parse(['redrive', 'x.rejects.ndjson', '-t', 'public.t', '--method', 'insert', '--retries', '2', '--dry-run=db'])
+    expect(r.opts).toMatchObject({ rejectsFile: 'x.rejects.ndjson', table: 'public.t', method: 'insert', retries: 2, dryRun: 'db' })
+  })
+
   it('builds load options with defaults', async () => {
     const r = await parse(['load', 'a.csv', 'b.csv.gz', '--table', 'public.t'])
     expect(r.opts).toMatchObject({

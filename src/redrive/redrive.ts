@@ -1,0 +1,186 @@
+import { createReadStream } from 'node:fs'
+import { rename, rm, stat } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { LoadError } from '../errors.js'
+import type { CsvDialect } from '../parse/csv.js'
+import { CsvParser } from '../parse/csv.js'
+import { decoderFor } from '../parse/decode.js'
+import { parseObjectLine } from '../parse/ndjson.js'
+import type { ParseOptions } from '../parse/parse-input.js'
+import type { ParsedRecord } from '../parse/parsed-record.js'
+import type { RunOptions, RunTotals, StopReason } from '../pipeline.js'
+import { runInput } from '../pipeline.js'
+import { RejectSink } from '../reject/reject-sink.js'
+import type { Rejection, RejectSource } from '../reject/rejection.js'
+import type { FileReport, LoadReport } from '../report/load-report.js'
+import { buildReport, reportableOptions } from '../report/load-report.js'
+import { openTarget } from '../target.js'
+
+/** One line of a reject file as read back: the parsed rejection (undefined when the line is not one) and its text. */
+export interface RejectEntry {
+  text: string
+  rejection: Rejection | undefined
+}
+
+/** Read a reject file's lines. */
+export async function readRejectFile(path: string): Promise<RejectEntry[]> {
+  const st = await stat(path).catch(() => undefined)
+  if (!st?.isFile()) throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
+  const entries: RejectEntry[] = []
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+  for await (const text of lines) {
+    if (text.trim() === '') continue
+    let rejection: Rejection | undefined
+    try {
+      const v = JSON.parse(text) as Rejection
+      if (typeof v === 'object' && v !== null && typeof v.raw === 'string' && typeof v.line === 'number') rejection = v
+    } catch {
+      rejection = undefined
+    }
+    entries.push({ text, rejection })
+  }
+  return entries
+}
+
+/** Entries of one input and one dialect: they go through one pipeline. */
+export interface RedriveGroup {
+  file: string
+  source: RejectSource
+  entries: RejectEntry[]
+}
+
+/** Group the entries that can be reloaded by input and dialect, in file order. Lines without a source (or not rejections at all) are left out. */
+export function groupEntries(entries: readonly RejectEntry[]): RedriveGroup[] {
+  const groups = new Map<string, RedriveGroup>()
+  for (const e of entries) {
+    const r = e.rejection
+    if (!r?.source) continue
+    const key = JSON.stringify([r.file, r.source])
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = { file: r.file, source: r.source, entries: [] }))
+    g.entries.push(e)
+  }
+  return [...groups.values()]
+}
+
+/** The parse options a group's raw text is read with (raw is UTF-8 text, whatever the input's encoding was). */
+export function parseOptionsOf(source: RejectSource): ParseOptions {
+  const dialect: CsvDialect = {
+    delimiter: source.delimiter ?? (source.format === 'tsv' ? '\t' : ','),
+    quote: source.quote === undefined ? '"' : source.quote,
+    escape: source.escape ?? null,
+    nullString: source.null ?? null,
+  }
+  return { format: source.format, encoding: 'utf8', dialect }
+}
+
+/**
+ * The records of a group, parsed again from each entry's raw text with the original dialect,
+ * keeping the original line and byte offset so that the reject file still points into the input.
+ */
+export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> {
+  const opts = parseOptionsOf(group.source)
+  const out: ParsedRecord[] = []
+  for (const e of group.entries) {
+    const r = e.rejection!
+    const raw = Buffer.from(r.raw, 'utf8')
+    const at = { line: r.line, byte: r.byte, nextByte: r.byte + raw.length, raw }
+    if (r.rawBase64 !== undefined && r.raw.includes('\uFFFD')) {
+      // The bytes were not valid text and the line was not fixed: it stays rejected as it was.
+      out.push({ ...at, raw: Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem: { code: 'ENCODING_INVALID', message: r.message } })
+      continue
+    }
+    if (opts.format === 'ndjson') {
+      out.push({ ...at, ...parseObjectLine(r.raw) })
+      continue
+    }
+    const parser = new CsvParser(opts.dialect, decoderFor('utf8'))
+    const recs = [...parser.push(Buffer.concat([raw, Buffer.from('\n')])), ...parser.end()]
+    const rec = recs[0]
+    if (recs.length !== 1 || !rec) {
+      out.push({ ...at, kind: 'problem', problem: { code: 'CSV_PARSE', message: `the raw text holds ${recs.length} records, not one` } })
+    } else {
+      out.push({ ...rec, line: r.line, byte: r.byte, nextByte: at.nextByte })
+    }
+    if (out.length >= 1000) yield out.splice(0)
+  }
+  if (out.length > 0) yield out
+}
+
+/** Key of a row or rejection within a redrive: its input and where it starts. */
+function entryKey(file: string, line: number, byte: number): string {
+  return `${file}\u0000${line}\u0000${byte}`
+}
+
+/** Options of pgbulk redrive. */
+export interface RedriveOptions extends RunOptions {
+  /** The reject file to load again; it is rewritten to hold only what still fails. */
+  rejectsFile: string
+}
+
+/**
+ * Load the rows of a reject file again, after the data or the schema was fixed. Each row is read
+ * from its `raw` text with its input's dialect and goes through the same checks and writer as a
+ * load. The rows that now load leave the file; the ones that fail again stay, with their new
+ * reason; rows the run did not get to (a stop) stay as they were. In a dry run the file is left alone.
+ */
+export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
+  const started = performance.now()
+  const path = opts.rejectsFile
+  const entries = await readRejectFile(path)
+  const groups = groupEntries(entries)
+  const tmpPath = `${path}.redrive-${process.pid}.tmp`
+  const sink = await RejectSink.prepare(tmpPath, true)
+  const target = await openTarget(opts).catch(async (err: unknown) => {
+    await sink.close()
+    throw err
+  })
+  const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
+  const files: FileReport[] = []
+  const decided = new Set<string>()
+  let stop: StopReason | undefined
+  try {
+    for (const group of groups) {
+      const parse = parseOptionsOf(group.source)
+      const result = await runInput({
+        name: group.file,
+        records: redriveRecords(group),
+        bytesConsumed: () => 0,
+        schema: target.schema,
+        parse,
+        ...(group.source.columns ? { columnNames: group.source.columns } : {}),
+        header: false,
+        ignoreExtra: opts.ignoreExtra ?? false,
+        writer: target.writer,
+        batcher: target.batcher,
+        sink,
+        totals,
+        rejectLimit: opts.maxRejects,
+        signal: opts.signal,
+        onProgress: () => opts.onProgress?.({ bytesRead: 0, rowsRead: totals.rowsRead, rowsLoaded: totals.rowsLoaded, rowsRejected: totals.rowsRejected }),
+        onReject: (r) => {
+          decided.add(entryKey(r.file, r.line, r.byte))
+          opts.onReject?.(r)
+        },
+        onLoaded: (rows) => rows.forEach((r) => decided.add(entryKey(group.file, r.line, r.byte))),
+      })
+      files.push({ ...result.file, rejectsFile: path })
+      if (result.stop) {
+        stop = result.stop
+        break
+      }
+    }
+    // What the run did not decide stays in the file as it was: lines it could not read, rows after a stop.
+    for (const e of entries) {
+      const r = e.rejection
+      if (!r || !decided.has(entryKey(r.file, r.line, r.byte))) await sink.writeLine(e.text)
+    }
+  } finally {
+    await sink.close()
+    await target.close()
+  }
+  if (opts.dryRun) await rm(tmpPath, { force: true })
+  else if (sink.count > 0) await rename(tmpPath, path)
+  else await rm(path, { force: true })
+  return buildReport({ totals, bytesRead: 0, started, dryRun: opts.dryRun ?? false, files, stop, options: reportableOptions(opts) })
+}

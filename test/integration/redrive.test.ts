@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { load, redrive } from '../../src/index.js'
+import { createTestDb, type TestDb } from '../helpers/db.js'
+import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+
+let db: TestDb
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDb()
+  dir = await tempDir()
+})
+afterAll(async () => {
+  await db?.cleanup()
+})
+
+describe('pgbulk redrive', () => {
+  it('reloads the rows that now pass, keeps the others with their new reason, and empties the file in the end', async () => {
+    await db.client.query(`CREATE TABLE teams (id int PRIMARY KEY); INSERT INTO teams VALUES (1);
+      CREATE TABLE members (id int PRIMARY KEY, name varchar(5), team int REFERENCES teams, note text)`)
+    const input = join(dir, 'members.csv')
+    await writeFile(input, 'id,name,team,note\n1,ann,1,\n2,bob,2,"multi\nline"\n3,carolyn,1,x\n4,dan,1,\n5,x y,1,\n6,eve,9,\n')
+    const first = await load({ inputs: [input], table: 'members', db: db.url, method: 'insert' })
+    expect(first).toMatchObject({ rowsLoaded: 3, rowsRejected: 3 })
+    const rejects = `${input}.rejects.ndjson`
+    expect((await readRejects(rejects)).map((r) => [r['line'], r['code']]).sort()).toEqual([
+      [3, '23503'],
+      [5, 'VALUE_TOO_LONG'],
+      [8, '23503'],
+    ])
+
+    // Fix part of it: team 2 now exists, and the long name is shortened in the reject file itself.
+    await db.client.query(`INSERT INTO teams VALUES (2)`)
+    const text = await readFile(rejects, 'utf8')
+    await writeFile(rejects, text.replace('"raw":"3,carolyn,1,x"', '"raw":"3,carol,1,x"'))
+    const second = await redrive({ rejectsFile: rejects, table: 'members', db: db.url })
+    expect(second).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, exitCode: 2 })
+    expect(await tableContents(db, 'members')).toBe('1\tann\t1\t\\N\n2\tbob\t2\tmulti\\nline\n3\tcarol\t1\tx\n4\tdan\t1\t\\N\n5\tx y\t1\t\\N\n')
+    const left = await readRejects(rejects)
+    expect(left).toEqual([expect.objectContaining({ file: input, line: 8, code: '23503', raw: '6,eve,9,', stage: 'database' })])
+    expect((await stat(rejects)).mode & 0o777).toBe(0o600)
+
+    // A dry run changes neither the table nor the file.
+    await db.client.query(`INSERT INTO teams VALUES (9)`)
+    const dry = await redrive({ rejectsFile: rejects, table: 'members', db: db.url, dryRun: 'db' })
+    expect(dry).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+    expect(await readRejects(rejects)).toHaveLength(1)
+
+    const third = await redrive({ rejectsFile: rejects, table: 'members', db: db.url })
+    expect(third).toMatchObject({ rowsRead: 1, rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+    expect(existsSync(rejects)).toBe(false)
+    expect(await tableContents(db, 'members')).toContain('6\teve\t9\t\\N\n')
+  })
+
+  it('reads NDJSON rejects with the original dialect, and keeps lines it cannot use', async () => {
+    await db.client.query(`CREATE TABLE ev (id int PRIMARY KEY, level text CHECK (level IN ('info', 'warn')))`)
+    const input = join(dir, 'ev.ndjson')
+    await writeFile(input, '{"id": 1, "level": "info"}\n{"id": 2, "level": "fatal"}\n{"id": 3,\n')
+    await load({ inputs: [input], table: 'ev', db: db.url })
+    const rejects = `${input}.rejects.ndjson`
+    await writeFile(rejects, (await readFile(rejects, 'utf8')) + 'this line is not a rejection\n')
+    await db.client.query(`ALTER TABLE ev DROP CONSTRAINT ev_level_check`)
+    const r = await redrive({ rejectsFile: rejects, table: 'ev', db: db.url })
+    expect(r).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1, exitCode: 2 })
+    expect(await tableContents(db, 'ev')).toBe('1\tinfo\n2\tfatal\n')
+    const lines = (await readFile(rejects, 'utf8')).trim().split('\n')
+    expect(JSON.parse(lines[0]!)).toMatchObject({ line: 3, code: 'NDJSON_INVALID_JSON', raw: '{"id": 3,' })
+    expect(lines[1]).toBe('this line is not a rejection')
+  })
+
+  it('says so when the reject file does not exist', async () => {
+    await expect(redrive({ rejectsFile: join(dir, 'none.ndjson'), table: 'ev', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+  })
+})
