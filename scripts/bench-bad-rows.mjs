@@ -32,14 +32,14 @@ async function server() {
   }
 }
 
-/** kind: clean | unique (every 100th row repeats the id before it) | fk (every 100th row names a missing parent). */
+/** kind: clean | unique (every 100th row repeats the id before it) | fk (every 100th row names a missing parent, each a different one). */
 async function generate(path, rows, kind) {
   const out = createWriteStream(path)
   out.write('id,parent,name,amount,ts\n')
   for (let i = 1; i <= rows; i++) {
     const bad = i % 100 === 50
     const id = kind === 'unique' && bad ? i - 1 : i
-    const parent = kind === 'fk' && bad ? PARENTS + 7 : 1 + (i % PARENTS)
+    const parent = kind === 'fk' && bad ? PARENTS + i : 1 + (i % PARENTS)
     const line = `${id},${parent},"item ${i}, ""quoted""",${(i % 100000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, '0')} 10:00:00+00\n`
     if (!out.write(line)) await once(out, 'drain')
   }

@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { once } from 'node:events'
+import { finished } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { ValidRow } from '../validate/valid-row.js'
@@ -14,10 +14,16 @@ export const copySender: RowSender = {
   method: 'copy',
   async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
     const stream = client.query(copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN`))
-    function* chunks() {
-      for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) yield encodeCopyText(rows.slice(i, i + COPY_CHUNK_ROWS), columns)
+    // Written directly, honouring write()'s return value as pg-copy-streams' own flush() does:
+    // pipeline(Readable.from(…)) cost about 0.2 ms more per statement, which adds up while bad
+    // rows are isolated statement by statement. finished() resolves once PostgreSQL has
+    // confirmed the COPY (pg-copy-streams holds back 'finish' until ReadyForQuery).
+    const done = finished(stream)
+    for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) {
+      if (!stream.write(encodeCopyText(rows.slice(i, i + COPY_CHUNK_ROWS), columns))) await Promise.race([once(stream, 'drain'), done])
     }
-    await pipeline(Readable.from(chunks()), stream)
+    stream.end()
+    await done
   },
   /** COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated, the shape is not. */
   failedRowIndex(err, relname) {

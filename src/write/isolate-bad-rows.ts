@@ -1,9 +1,14 @@
-/** Where a failed statement says the bad row is. */
+/** Where a failed statement says the bad rows are. */
 export type FailureLocation =
   /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
   | { kind: 'exact'; index: number }
-  /** The error's DETAIL names key values; these rows hold them and are worth trying alone first. */
-  | { kind: 'hint'; indexes: number[] }
+  /**
+   * Rows that hold the key the error is about. `certain`: they are bad for certain (a foreign key
+   * value the parent lacks fails on every row that holds it), else each is tried alone.
+   * `complete`: every row of the statement that could fail this way is listed (the database was
+   * asked about all of them), so the statement sizes need not shrink.
+   */
+  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean }
   | { kind: 'unknown' }
 
 /**
@@ -66,7 +71,7 @@ export async function isolateBadRows<R, E>(
   rows: readonly R[],
   probe: ProbeSize,
   trySend: (segment: readonly R[]) => Promise<E | undefined>,
-  locate: (error: E, segment: readonly R[]) => FailureLocation,
+  locate: (error: E, segment: readonly R[]) => FailureLocation | Promise<FailureLocation>,
 ): Promise<IsolationResult<R, E>> {
   const result: IsolationResult<R, E> = { loaded: 0, rejected: [], statements: 0, failures: 0 }
   // Segments still to send, first one next; order is input order, so the first of two duplicate keys wins.
@@ -86,22 +91,28 @@ export async function isolateBadRows<R, E>(
     }
     result.failures++
     if (seg.length === 1) {
+      // (A row tried alone was planned that way: the statement size was settled when it was.)
       result.rejected.push({ row: seg[0]!, error })
-      probe.failed(0)
       continue
     }
-    const where = locate(error, seg)
+    const where = await locate(error, seg)
     if (where.kind === 'exact' && where.index >= 0 && where.index < seg.length) {
       // The row is bad for certain: send the statement again without it.
       result.rejected.push({ row: seg[where.index]!, error })
       queue.unshift(...nonEmpty([[...seg.slice(0, where.index), ...seg.slice(where.index + 1)]]))
       probe.failed(where.index)
-    } else if (where.kind === 'hint' && where.indexes.length > 0) {
-      // Send the others together, then each hinted row alone, in input order among themselves
-      // (so that of two rows with the same key, the first loads).
-      const hinted = new Set(where.indexes)
-      queue.unshift(...nonEmpty([seg.filter((_, i) => !hinted.has(i))]), ...where.indexes.map((i) => [seg[i]!]))
-      probe.failed(where.indexes[0]!)
+    } else if (where.kind === 'rows' && where.indexes.length > 0) {
+      // Send the others together; reject the named rows, or try each alone, in input order among
+      // themselves (so that of two rows with the same key, the first loads).
+      const named = new Set(where.indexes)
+      const others = nonEmpty([seg.filter((_, i) => !named.has(i))])
+      if (where.certain) {
+        for (const i of where.indexes) result.rejected.push({ row: seg[i]!, error })
+        queue.unshift(...others)
+      } else {
+        queue.unshift(...others, ...where.indexes.map((i) => [seg[i]!]))
+      }
+      if (!where.complete) probe.failed(where.indexes[0]!)
     } else {
       const mid = Math.ceil(seg.length / 2)
       queue.unshift(seg.slice(0, mid), seg.slice(mid))

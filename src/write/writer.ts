@@ -7,6 +7,7 @@ import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
+import { KeyCheck } from './key-check.js'
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {
@@ -125,6 +126,7 @@ export class CommitUnknownError extends Error {
 export class BatchWriter {
   private readonly tableSql: string
   private readonly probe: ProbeSize
+  private readonly keys: KeyCheck
 
   constructor(
     private client: pg.Client,
@@ -138,6 +140,7 @@ export class BatchWriter {
   ) {
     this.tableSql = schema.sqlName
     this.probe = new ProbeSize(maxStatementRows)
+    this.keys = new KeyCheck(schema)
   }
 
   /** The connection in use (it changes after a reconnect). */
@@ -254,11 +257,32 @@ export class BatchWriter {
   /** The savepoint each statement runs under: just made or rolled back to ('clean'), or holding a statement's rows ('used'). */
   private savepoint: 'clean' | 'used' = 'clean'
 
-  private locate(err: PgError, seg: readonly ValidRow[]): FailureLocation {
+  /**
+   * Where the bad rows of a failed statement are: all of them at once when the database can be
+   * asked (a single-column foreign or unique key), else the line COPY names, else the rows that
+   * hold the key in the error's DETAIL, else unknown (the statement is halved).
+   */
+  private async locate(err: PgError, seg: readonly ValidRow[]): Promise<FailureLocation> {
+    const asked = await this.askKeys(err, seg)
+    if (asked && asked.length > 0) return { kind: 'rows', indexes: asked, certain: true, complete: true }
     const index = this.sender.failedRowIndex(err, this.schema.name)
     if (index !== undefined) return { kind: 'exact', index }
+    // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
+    // only those columns); a duplicate key does not (the first of two equal keys may be the good one).
     const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) => this.schema.columns.findIndex((c) => c.name === name))
-    return indexes.length > 0 ? { kind: 'hint', indexes } : { kind: 'unknown' }
+    if (indexes.length === 0) return { kind: 'unknown' }
+    return { kind: 'rows', indexes, certain: err.code === '23503' && /is not present in table/.test(err.detail ?? ''), complete: false }
+  }
+
+  /** KeyCheck's answer; a failure of its query is rolled back and ignored (the statement-by-statement search still works). */
+  private async askKeys(err: PgError, seg: readonly ValidRow[]): Promise<number[] | undefined> {
+    try {
+      return await this.keys.badRows(this.client, err, seg)
+    } catch (e) {
+      if (classifyFault(e) === 'connection') throw e
+      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
+      return undefined
+    }
   }
 
   private async sendGroup(rows: readonly ValidRow[]): Promise<void> {

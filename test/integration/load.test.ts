@@ -276,6 +276,37 @@ describe('load()', () => {
     }
   })
 
+  it('finds bad keys without asking the database when it may not (no SELECT on the parent) or cannot (a two-column key)', async () => {
+    await db.client.query(`CREATE TABLE kparent (id int PRIMARY KEY); INSERT INTO kparent SELECT generate_series(1, 10)`)
+    const t = await table('id int PRIMARY KEY, p int REFERENCES kparent, a int, b int, UNIQUE (a, b)')
+    const role = `pgbulk_test_${randomBytes(4).toString('hex')}`
+    await db.client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT, INSERT ON ${t} TO ${role}`)
+    const url = new URL(db.url)
+    url.username = role
+    url.password = 'pw'
+    const lines = ['id,p,a,b']
+    const good: string[] = []
+    for (let i = 1; i <= 300; i++) {
+      const badParent = i % 37 === 0
+      const dupPair = i % 41 === 0
+      lines.push(`${i},${badParent ? 99 : 1 + (i % 10)},${dupPair ? i - 1 : i},${dupPair ? i - 1 : 0}`)
+      if (i % 41 === 40) lines[lines.length - 1] = `${i},${1 + (i % 10)},${i},${i}`
+      if (!badParent && !dupPair) good.push(String(i))
+    }
+    const input = await file('keys.csv', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      await db.client.query(`TRUNCATE ${t}`)
+      const report = await load({ inputs: [input], table: t, db: url.toString(), method, batchRows: 100, force: true })
+      const rejects = await readRejects(`${input}.rejects.ndjson`)
+      const expectedBad = Array.from({ length: 300 }, (_, k) => k + 1).filter((i) => i % 37 === 0 || i % 41 === 0)
+      expect(rejects.map((r) => Number((r['raw'] as string).split(',')[0])).sort((x, y) => x - y)).toEqual(expectedBad)
+      expect(report).toMatchObject({ rowsLoaded: 300 - expectedBad.length, rowsRejected: expectedBad.length })
+      const ids = await db.client.query<{ id: number }>(`SELECT id FROM ${t} ORDER BY id`)
+      expect(ids.rows.map((r) => String(r.id))).toEqual(good)
+    }
+    await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
+  })
+
   it('never sends more than 65535 bind parameters in one INSERT', async () => {
     const cols = Array.from({ length: 100 }, (_, k) => `c${k} int`).join(', ')
     const t = await table(cols)

@@ -88,13 +88,36 @@ describe('isolate-bad-rows', () => {
       return Promise.resolve(undefined)
     }
     const locate = (e: { key: string }, seg: readonly number[]): FailureLocation => ({
-      kind: 'hint',
+      kind: 'rows',
       indexes: seg.flatMap((i, k) => (keys[i] === e.key ? [k] : [])),
+      certain: false,
+      complete: false,
     })
     const r = await isolateBadRows([0, 1, 2, 3, 4, 5], new ProbeSize(100), trySend, locate)
     // Rows with other keys may go first; among rows with one key, input order holds.
     expect([...loaded].sort()).toEqual([0, 1, 2, 4])
     expect(r.rejected.map((x) => x.row).sort()).toEqual([3, 5])
+  })
+
+  it('rejects rows named for certain at once, sends the others in one statement, and keeps the size when the answer was complete', async () => {
+    const input = rows(1000, (i) => i % 100 === 5)
+    const loaded: number[] = []
+    const trySend = (seg: readonly Row[]) => {
+      if (seg.some((r) => r.bad)) return Promise.resolve({})
+      loaded.push(...seg.map((r) => r.id))
+      return Promise.resolve(undefined)
+    }
+    const locate = (_e: object, seg: readonly Row[]): FailureLocation => ({
+      kind: 'rows',
+      indexes: seg.flatMap((r, i) => (r.bad ? [i] : [])),
+      certain: true,
+      complete: true,
+    })
+    const probe = new ProbeSize(1000)
+    const r = await isolateBadRows(input, probe, trySend, locate)
+    expect(r).toMatchObject({ loaded: 990, statements: 2, failures: 1 })
+    expect(r.rejected.map((x) => x.row.id)).toEqual(input.filter((x) => x.bad).map((x) => x.id))
+    expect(probe.rows).toBe(1000)
   })
 
   it('starts the next batch small after bad rows, then grows back', async () => {
