@@ -136,10 +136,9 @@ export class BatchWriter {
     private readonly retry: RetryPolicy,
     /** false for --dry-run=db: everything runs, and nothing is committed. */
     private readonly commit = true,
-    maxStatementRows = Number.MAX_SAFE_INTEGER,
   ) {
     this.tableSql = schema.sqlName
-    this.probe = new ProbeSize(maxStatementRows)
+    this.probe = new ProbeSize(Number.MAX_SAFE_INTEGER)
     this.keys = new KeyCheck(schema)
   }
 
@@ -153,22 +152,23 @@ export class BatchWriter {
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.retry.attempts
       let xid: string | undefined
-      let committing = false
+      // Set once every statement passed: COMMIT is then on its way.
+      let result: WriteResult | undefined
       try {
         const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid; SAVEPOINT pgbulk')
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
-        const result = await this.sendAll(rows, attempt, last)
-        committing = true
+        result = await this.sendAll(rows, attempt, last)
         await this.client.query('COMMIT')
         return result
       } catch (err) {
         const fault = classifyFault(err)
         if (fault === 'connection') await this.replaceConnection(err, last)
         else await this.client.query('ROLLBACK').catch(() => {})
-        if (fault === 'connection' && committing && xid !== undefined) {
+        if (fault === 'connection' && result && xid !== undefined) {
+          // The COMMIT's answer was lost: ask whether it happened.
           const status = await this.commitStatus(xid)
-          if (status === 'committed') return this.resultAfterUnknownCommit(rows, attempt)
+          if (status === 'committed') return result
           if (status === undefined)
             throw new CommitUnknownError(`the connection dropped after COMMIT and transaction ${xid} could not be looked up`, { cause: err })
         }
@@ -180,7 +180,6 @@ export class BatchWriter {
     }
   }
 
-  private lastResult: WriteResult | undefined
   private dryRunOpen = false
 
   /**
@@ -200,17 +199,9 @@ export class BatchWriter {
     return result
   }
 
-  /** The batch committed although its COMMIT's answer was lost: the result is the one computed before COMMIT. */
-  private resultAfterUnknownCommit(rows: readonly ValidRow[], attempt: number): WriteResult {
-    const r = this.lastResult
-    if (!r) throw new CommitUnknownError(`a batch of ${rows.length} rows committed (attempt ${attempt}) but its result was lost`)
-    return r
-  }
-
   private async sendAll(rows: readonly ValidRow[], attempt: number, last: boolean): Promise<WriteResult> {
     const result: WriteResult = { loaded: 0, rejected: [], attempts: attempt, statements: 0, failures: 0 }
     this.faultsInARow = 0
-    this.lastResult = undefined
     for (const group of groupByShape(rows)) {
       const r = await isolateBadRows<ValidRow, PgError>(
         group,
@@ -223,7 +214,6 @@ export class BatchWriter {
       result.failures += r.failures
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
-    this.lastResult = result
     return result
   }
 
