@@ -9,7 +9,9 @@ import type { TableSchema } from './schema/introspect.js'
 import type { ValidRow } from './validate/valid-row.js'
 import { RowValidator } from './validate/validate-row.js'
 import type { TargetOptions } from './target.js'
-import type { BatchWriter } from './write/writer.js'
+import type pg from 'pg'
+import type { CheckpointProgress } from './checkpoint/checkpoint-store.js'
+import type { BatchWriter, WriteResult } from './write/writer.js'
 import { databaseRejectionFields, fatalDatabaseError } from './write/writer.js'
 
 /** What pgbulk load and pgbulk redrive share: the target, limits, and hooks for the CLI. */
@@ -63,6 +65,21 @@ export interface InputPipeline {
   onReject: ((r: Rejection) => void) | undefined
   /** Told of the rows of each batch once committed (pgbulk redrive drops them from its file). */
   onLoaded?: ((rows: readonly ValidRow[]) => void) | undefined
+  /** Records before this byte offset were committed by an earlier run: read, not counted, skipped (gzip and stdin, which cannot seek). */
+  skipBefore?: number
+  /** Where a resumed input starts (the checkpoint's position). */
+  startAt?: { byte: number; line: number }
+  /** Saves where the input stands, inside each batch's transaction; absent when the run keeps no checkpoint. */
+  checkpoint?: ((client: pg.Client, progress: CheckpointProgress) => Promise<void>) | undefined
+  /** What earlier runs of this job did with this input: checkpoints count from there. */
+  resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
+}
+
+/** Where the record after `rec` starts: its byte offset and line. */
+function positionAfter(rec: ParsedRecord): { byte: number; line: number } {
+  let newlines = 0
+  for (const b of rec.raw) if (b === 0x0a) newlines++
+  return { byte: rec.nextByte, line: rec.line + newlines + 1 }
 }
 
 /** Why a run stopped before the end of its input, and after which record (its line). */
@@ -101,20 +118,23 @@ function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): 
  * Check an input's header (CSV/TSV) or first object (NDJSON) against the table, reading no
  * further, so that a column name that matches nothing fails before any row of any input is written.
  */
-export async function preflightInput(p: HeaderOptions): Promise<void> {
+export async function preflightInput(p: HeaderOptions): Promise<string[] | undefined> {
   const validator = newValidator(p)
-  if (p.parse.format !== 'ndjson' && !p.header) return
+  if (p.parse.format !== 'ndjson' && !p.header) return undefined
   for await (const records of p.records) {
     if (p.parse.format !== 'ndjson') {
-      if (records[0]) return applyHeader(records[0], validator, p.name)
-      continue
+      const head = records[0]
+      if (!head) continue
+      applyHeader(head, validator, p.name)
+      return head.kind === 'fields' ? head.values.map((v) => v ?? '') : undefined
     }
     const first = records.find((r) => r.kind === 'object')
     if (first) {
       validator.validate(first) // throws on a key that matches no column
-      return
+      return undefined
     }
   }
+  return undefined
 }
 
 /**
@@ -128,40 +148,76 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   let needHeader = p.parse.format !== 'ndjson' && p.header
   let stop: StopReason | undefined
 
-  const reject = async (r: Rejection) => {
-    await p.sink.write(r)
+  /** Count a rejection (already in the reject file). */
+  const count = (r: Rejection) => {
     p.onReject?.(r)
     file.rowsRejected++
     p.totals.rowsRejected++
     p.totals.rejectsByCode[r.code] = (p.totals.rejectsByCode[r.code] ?? 0) + 1
   }
+  const reject = async (r: Rejection) => {
+    await p.sink.write(r)
+    count(r)
+  }
 
-  const flush = async (rows: ValidRow[] | undefined) => {
-    if (!rows || rows.length === 0) return
+  const base = p.resumedFrom ?? { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0 }
+  let batchesOfInput = 0
+  /** Where the next undecided record starts: what a checkpoint records. */
+  let next = p.startAt ?? { byte: 0, line: 1 }
+
+  /**
+   * Write a batch. Its database rejections go to the reject file, synced, and the checkpoint is
+   * saved, inside the batch's transaction: the batch, its rejects and its checkpoint stand or fall
+   * together. With a checkpoint, an empty batch still records progress (and, at the end, done).
+   */
+  const flush = async (rows: ValidRow[] | undefined, done = false) => {
+    if ((!rows || rows.length === 0) && !(p.checkpoint && p.writer)) return
+    const batch = rows ?? []
     if (!p.writer) {
-      file.rowsLoaded += rows.length
-      p.totals.rowsLoaded += rows.length
+      file.rowsLoaded += batch.length
+      p.totals.rowsLoaded += batch.length
       return
     }
     const batchNo = p.totals.batches + 1
+    const mark = await p.sink.mark()
+    const at = next
+    const persist = async (client: pg.Client, res: WriteResult) => {
+      await p.sink.rollbackTo(mark)
+      for (const f of res.rejected) await p.sink.write(validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
+      if (!p.checkpoint) return
+      await p.sink.sync()
+      await p.checkpoint(client, {
+        nextByte: at.byte,
+        nextLine: at.line,
+        rowsRead: base.rowsRead + file.rowsRead,
+        rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
+        rowsRejected: base.rowsRejected + file.rowsRejected + res.rejected.length,
+        batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
+        done,
+      })
+    }
     let result
     try {
-      result = await p.writer.write(rows)
+      result = await p.writer.write(batch, persist)
     } catch (err) {
+      await p.sink.rollbackTo(mark)
       // The rows of the failed batch were read but their fate is unknown: they are not counted.
-      file.rowsRead -= rows.length
-      p.totals.rowsRead -= rows.length
-      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: rows[0]!.line, rows: rows.length })
+      file.rowsRead -= batch.length
+      p.totals.rowsRead -= batch.length
+      if (batch.length === 0) throw err
+      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: batch[0]!.line, rows: batch.length })
     }
+    if (batch.length === 0) return
+    batchesOfInput++
     p.totals.batches++
     if (p.onLoaded) {
       const refused = new Set(result.rejected.map((f) => f.row))
-      p.onLoaded(rows.filter((r) => !refused.has(r)))
+      p.onLoaded(batch.filter((r) => !refused.has(r)))
     }
     file.rowsLoaded += result.loaded
     p.totals.rowsLoaded += result.loaded
     for (const { row, error, attempts } of result.rejected) {
-      await reject(validator.rejection(row, databaseRejectionFields(error, batchNo, attempts)))
+      count(validator.rejection(row, databaseRejectionFields(error, batchNo, attempts)))
     }
   }
 
@@ -191,9 +247,14 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           continue
         }
         if (p.signal?.aborted) break outer
+        if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
+          file.skippedRows = (file.skippedRows ?? 0) + 1
+          continue
+        }
         file.rowsRead++
         p.totals.rowsRead++
         lastLine = rec.line
+        next = positionAfter(rec)
         const r = validator.validate(rec)
         if ('stage' in r) await reject(r)
         else {
@@ -212,7 +273,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     }
     if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
-    await flush(p.batcher.flush())
+    await flush(p.batcher.flush(), !stop)
     const limit = stop ? undefined : overLimit()
     if (limit) stopHere(limit)
   } catch (err) {

@@ -17,9 +17,14 @@ export class NdjsonParser {
 
   constructor(private readonly decode: Decode) {}
 
-  /** Start counting at a later position of the input (used after a BOM). */
+  /** Start counting at a later position of the input (after a BOM, or where a resumed load seeks to). */
   skipBytes(n: number): void {
     this.base += n
+  }
+
+  /** The line the first record starts on (a resumed load starts mid-file). */
+  startAtLine(line: number): void {
+    this.line = line
   }
 
   push(chunk: Buffer): ParsedRecord[] {

@@ -15,16 +15,27 @@ export interface ParseOptions {
   encoding: InputEncoding
 }
 
+/** Where reading starts when it does not start at the beginning (a resumed load that seeked). */
+export interface StartPoint {
+  byte: number
+  line: number
+}
+
 const BOM = [0xef, 0xbb, 0xbf]
 
 /**
  * The parse stage's stream adapter: bytes in, arrays of records out (one array per chunk, so
  * the stages after it pay one await per chunk rather than per row).
  */
-export async function* parseInput(chunks: AsyncIterable<Buffer>, opts: ParseOptions): AsyncGenerator<ParsedRecord[]> {
+export async function* parseInput(chunks: AsyncIterable<Buffer>, opts: ParseOptions, start?: StartPoint): AsyncGenerator<ParsedRecord[]> {
   const decode = decoderFor(opts.encoding)
   const parser = opts.format === 'ndjson' ? new NdjsonParser(decode) : new CsvParser(opts.dialect, decode)
-  let head: Buffer | undefined = Buffer.alloc(0)
+  // Mid-file there is no byte-order mark to look for.
+  let head: Buffer | undefined = start ? undefined : Buffer.alloc(0)
+  if (start) {
+    parser.skipBytes(start.byte)
+    parser.startAtLine(start.line)
+  }
   for await (const chunk of chunks) {
     let data = chunk
     if (head !== undefined) {

@@ -11,6 +11,10 @@ export interface FileReport {
   bytesRead: number
   /** The reject file, when this input had rejects. */
   rejectsFile?: string
+  /** A resumed input: where this run started, and what earlier runs had committed. */
+  resumed?: { byte: number; line: number; rowsLoaded: number; rowsRejected: number }
+  /** Records read again and skipped (they were committed before): gzip and stdin cannot seek. */
+  skippedRows?: number
 }
 
 /** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected always holds. */
@@ -71,7 +75,15 @@ export function formatSummary(r: LoadReport): string {
   )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
-  for (const f of r.files) if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
+  for (const f of r.files) {
+    if (f.resumed) {
+      const how = f.skippedRows === undefined ? 'seeked there' : `read and skipped ${f.skippedRows} committed rows to get there`
+      lines.push(
+        `  resumed ${f.file} at line ${f.resumed.line} (byte ${f.resumed.byte}; ${how}): earlier runs had loaded ${f.resumed.rowsLoaded} rows and rejected ${f.resumed.rowsRejected}`,
+      )
+    }
+    if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
+  }
   if (r.stopped) {
     const where = r.stopped.file ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}` : ''
     lines.push(`  stopped early${where}: ${r.stopped.message}`)

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { access, constants, stat } from 'node:fs/promises'
+import { access, constants, open, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
@@ -13,6 +13,8 @@ export interface OpenedInput {
   chunks: AsyncIterable<Buffer>
   /** Bytes read from the file or stdin so far, before decompression: what progress is measured in. */
   readonly bytesConsumed: () => number
+  /** True when reading began at the requested start byte (a plain file); else it began at 0 and the caller skips. */
+  seeked: boolean
 }
 
 /** What a path refers to, checked before anything is loaded so that a typo fails fast (exit 1). */
@@ -51,9 +53,11 @@ export async function checkInputs(paths: readonly string[]): Promise<InputFile[]
 const GZIP_MAGIC = [0x1f, 0x8b]
 
 /** Open an input; gzip is recognised by its magic bytes, whatever the name. */
-export async function openInput(file: InputFile, stdin: Readable, signal?: AbortSignal): Promise<OpenedInput> {
-  const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024 })
-  let consumed = 0
+export async function openInput(file: InputFile, stdin: Readable, signal?: AbortSignal, startByte = 0): Promise<OpenedInput> {
+  // Only a plain file can be read from the middle; gzip and stdin are read from the start and the caller skips.
+  const seeked = startByte > 0 && file.path !== '-' && !(await isGzipFile(file.path))
+  const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024, ...(seeked ? { start: startByte } : {}) })
+  let consumed = seeked ? startByte : 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   // An interrupt must not wait for input that may never come (stdin from a stalled producer):
   // on abort, reading ends as if the input had.
@@ -73,7 +77,7 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
     }
     head = Buffer.concat([head, r.value])
   }
-  const gzip = head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]
+  const gzip = !seeked && head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]
   async function* counted(): AsyncGenerator<Buffer> {
     if (head.length > 0) {
       consumed += head.length
@@ -93,7 +97,18 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
     }
   }
   const name = file.path === '-' ? 'stdin' : file.path
-  return { name, gzip, chunks: gzip ? gunzip(counted(), name, signal) : counted(), bytesConsumed: () => consumed }
+  return { name, gzip, chunks: gzip ? gunzip(counted(), name, signal) : counted(), bytesConsumed: () => consumed, seeked }
+}
+
+async function isGzipFile(path: string): Promise<boolean> {
+  const fd = await open(path, 'r')
+  try {
+    const b = Buffer.alloc(2)
+    const { bytesRead } = await fd.read(b, 0, 2, 0)
+    return bytesRead === 2 && b[0] === GZIP_MAGIC[0] && b[1] === GZIP_MAGIC[1]
+  } finally {
+    await fd.close()
+  }
 }
 
 async function* gunzip(source: AsyncIterable<Buffer>, name: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {

@@ -25,6 +25,9 @@ export interface RowFailure {
   attempts: number
 }
 
+/** Work done inside a batch's transaction after its rows went in, before COMMIT. */
+export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<void>
+
 /** The outcome of one batch: rows committed, and rows the database refused. */
 export interface WriteResult {
   loaded: number
@@ -147,8 +150,12 @@ export class BatchWriter {
     return this.client
   }
 
-  async write(rows: readonly ValidRow[]): Promise<WriteResult> {
-    if (!this.commit) return this.writeRolledBack(rows)
+  /**
+   * Write a batch. `beforeCommit` runs inside the transaction once every statement passed (on
+   * each attempt): what it writes (a checkpoint) commits with the batch or not at all.
+   */
+  async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit): Promise<WriteResult> {
+    if (!this.commit) return this.writeRolledBack(rows, beforeCommit)
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.retry.attempts
       let xid: string | undefined
@@ -158,7 +165,9 @@ export class BatchWriter {
         const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid; SAVEPOINT pgbulk')
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
-        result = await this.sendAll(rows, attempt, last)
+        const sent = await this.sendAll(rows, attempt, last)
+        await beforeCommit?.(this.client, sent)
+        result = sent
         await this.client.query('COMMIT')
         return result
       } catch (err) {
@@ -187,7 +196,7 @@ export class BatchWriter {
    * close(), so that a key repeated across batches is caught as the real load would catch it,
    * and nothing is ever committed. A dropped connection ends the dry run (there is nothing to retry into).
    */
-  private async writeRolledBack(rows: readonly ValidRow[]): Promise<WriteResult> {
+  private async writeRolledBack(rows: readonly ValidRow[], beforeCommit: BeforeCommit | undefined): Promise<WriteResult> {
     if (!this.dryRunOpen) {
       await this.client.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
       this.dryRunOpen = true
@@ -195,6 +204,7 @@ export class BatchWriter {
     await this.client.query('SAVEPOINT pgbulk_batch; SAVEPOINT pgbulk')
     this.savepoint = 'clean'
     const result = await this.sendAll(rows, 1, true)
+    await beforeCommit?.(this.client, result)
     await this.client.query('RELEASE SAVEPOINT pgbulk_batch')
     return result
   }
