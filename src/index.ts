@@ -12,6 +12,8 @@ import { RejectSink } from './reject/reject-sink.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import { checkInputs, openInput } from './source/open-input.js'
+import { CheckpointStore } from './checkpoint/checkpoint-store.js'
+import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
 import { openTarget } from './target.js'
 
 export { LoadError, EXIT } from './errors.js'
@@ -46,6 +48,16 @@ export interface LoadOptions extends RunOptions {
   stdin?: Readable
   /** Called at the start with the total input size (undefined for stdin). */
   onStart?: (totalBytes: number | undefined) => void
+  /** The job's name, for its checkpoints; default: the target table and the inputs' absolute paths. */
+  job?: string
+  /** Continue the job from its checkpoint. */
+  resume?: boolean
+  /** Load from the start, forgetting the job's checkpoint. */
+  restart?: boolean
+  /** Keep checkpoints (default true); false loads without resume. */
+  checkpoint?: boolean
+  /** The schema of the checkpoint table (default pgbulk). */
+  checkpointSchema?: string
 }
 
 /** The format an input is in, from --format or its extension (also under .gz). */
@@ -72,21 +84,47 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   const started = performance.now()
   const encoding = resolveEncoding(opts.encoding ?? 'utf8')
   if (!encoding) throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(opts.encoding)}`, 'use utf8, latin1 or windows-1252')
+  if (opts.resume && opts.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
   const files = await checkInputs(opts.inputs)
   const formats = files.map((f) => formatOf(f.path, opts.format))
-  const sinks = new Map<string, RejectSink>()
-  for (const f of files) {
-    const path = opts.rejects ?? defaultRejectsPath(f.path)
-    if (!sinks.has(path)) sinks.set(path, await RejectSink.prepare(path, opts.force ?? false))
-  }
 
   const target = await openTarget(opts)
   const { schema, writer, batcher } = target
   const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
   const fileReports: FileReport[] = []
+  const sinks = new Map<string, RejectSink>()
   let stop: StopReason | undefined
   let bytesBefore = 0
   try {
+    // Checkpoints: kept for every real load unless --no-checkpoint (a dry run writes nothing).
+    const keepCheckpoints = writer !== undefined && opts.dryRun !== 'db' && opts.checkpoint !== false
+    const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema) : undefined
+    if (store) await store.ensure(target.connection())
+    const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
+    const plans = store
+      ? await planInputs(target.connection(), store, job, opts.inputs, {
+          resume: opts.resume ?? false,
+          restart: opts.restart ?? false,
+          force: opts.force ?? false,
+        })
+      : files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
+
+    // Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
+    // they will be found again); any other existing file is refused unless --force.
+    for (const f of files) {
+      const path = opts.rejects ?? defaultRejectsPath(f.path)
+      if (sinks.has(path)) continue
+      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && (opts.rejects ?? defaultRejectsPath(files[j]!.path)) === path ? [p] : []))
+      if (resumed.length === 0) {
+        sinks.set(path, await RejectSink.prepare(path, opts.force ?? false))
+        continue
+      }
+      sinks.set(
+        path,
+        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r.file) === p.input && r.byte >= p.from.nextByte)),
+      )
+    }
+
     const pipelines = files.map((f, k) => ({
       schema,
       parse: { format: formats[k]!, encoding, dialect: dialectFor(formats[k]!, opts) },
@@ -94,15 +132,30 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
       header: opts.header ?? true,
       ignoreExtra: opts.ignoreExtra ?? false,
     }))
+    const headers: (string[] | undefined)[] = []
     for (const [k, f] of files.entries()) {
       if (f.path === '-') continue
       const input = await openInput(f, process.stdin)
-      await preflightInput({ ...pipelines[k]!, name: input.name, records: parseInput(input.chunks, pipelines[k]!.parse) })
+      headers[k] = await preflightInput({ ...pipelines[k]!, name: input.name, records: parseInput(input.chunks, pipelines[k]!.parse) })
     }
     const totalBytes = files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined
     opts.onStart?.(totalBytes)
+    const startedAt = new Date()
     for (const [k, f] of files.entries()) {
-      const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal)
+      const plan = plans[k]!
+      const from = plan.kind === 'fresh' ? undefined : plan.from
+      if (plan.kind === 'finished') {
+        fileReports.push({
+          file: f.path === '-' ? 'stdin' : f.path,
+          rowsRead: 0,
+          rowsLoaded: 0,
+          rowsRejected: 0,
+          bytesRead: 0,
+          resumed: { byte: plan.from.nextByte, line: plan.from.nextLine, rowsLoaded: plan.from.rowsLoaded, rowsRejected: plan.from.rowsRejected },
+        })
+        continue
+      }
+      const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal, from?.nextByte ?? 0)
       const progress = () =>
         opts.onProgress?.({
           bytesRead: bytesBefore + input.bytesConsumed(),
@@ -110,10 +163,18 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
           rowsLoaded: totals.rowsLoaded,
           rowsRejected: totals.rowsRejected,
         })
+      const startAt = from ? { byte: from.nextByte, line: from.nextLine } : undefined
+      // A plain file is read from the checkpoint on (its header, if any, was read by the preflight);
+      // gzip and stdin are read from the start and the committed records skipped.
+      const seeked = input.seeked && startAt !== undefined
+      const header = seeked ? false : pipelines[k]!.header
+      const columnNames = seeked && pipelines[k]!.parse.format !== 'ndjson' ? (headers[k] ?? pipelines[k]!.columnNames) : pipelines[k]!.columnNames
       const result = await runInput({
         ...pipelines[k]!,
+        header,
+        ...(columnNames ? { columnNames } : {}),
         name: input.name,
-        records: parseInput(input.chunks, pipelines[k]!.parse),
+        records: parseInput(input.chunks, pipelines[k]!.parse, seeked ? startAt : undefined),
         bytesConsumed: input.bytesConsumed,
         writer,
         batcher,
@@ -123,7 +184,15 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         signal: opts.signal,
         onProgress: progress,
         onReject: opts.onReject,
+        ...(startAt ? { startAt } : {}),
+        ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
+        resumedFrom: from,
+        checkpoint: store
+          ? (client, state) =>
+              store.save(client, { job, input: plan.input, target: schema.sqlName, identity: plan.identity, startedAt: from?.startedAt ?? startedAt, ...state })
+          : undefined,
       })
+      if (from) result.file.resumed = { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
       progress()
       bytesBefore += result.file.bytesRead
       fileReports.push(result.file)
@@ -138,6 +207,11 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   }
 
   return buildReport({ totals, bytesRead: bytesBefore, started, dryRun: opts.dryRun ?? false, files: fileReports, stop, options: reportableOptions(opts) })
+}
+
+/** The checkpoint key of a reject line's file ("stdin" or a path as given then). */
+function rejectInput(file: string): string {
+  return file === 'stdin' ? 'stdin' : inputKey(file)
 }
 
 function dialectFor(format: InputFormat, opts: LoadOptions): CsvDialect {

@@ -39,6 +39,8 @@ export interface Target {
   schema: TableSchema
   writer: BatchWriter | undefined
   batcher: Batcher
+  /** The connection in use now (the writer's, which changes after a reconnect). */
+  connection(): pg.Client
   /** Roll back a dry run's transaction and close the connection, whichever it is by then. */
   close(): Promise<void>
 }
@@ -68,7 +70,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       writer = new BatchWriter(client, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')
     }
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
-    return { schema, writer, batcher, close }
+    return { schema, writer, batcher, close, connection: () => writer?.connection ?? client }
   } catch (err) {
     await close()
     throw err

@@ -97,17 +97,19 @@ describe('load()', () => {
     await load({ inputs: [input], table: t, db: db.url })
     const rejects = `${input}.rejects.ndjson`
     expect((await stat(rejects)).mode & 0o777).toBe(0o600)
-    const err = await load({ inputs: [input], table: t, db: db.url }).catch((e: unknown) => e)
+    // Loading the same file again is refused: the job is done (a cron rerun must not load it twice).
+    await expect(load({ inputs: [input], table: t, db: db.url })).rejects.toMatchObject({ code: 'JOB_DONE', exitCode: 1 })
+    const err = await load({ inputs: [input], table: t, db: db.url, restart: true }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(LoadError)
     expect(err).toMatchObject({ code: 'REJECTS_FILE_EXISTS', exitCode: 1, message: `reject file ${rejects} already exists` })
     // Nothing more was loaded by the refused run.
     expect(await tableContents(db, t)).toBe(expectedRows([2, 3]))
     await db.client.query(`TRUNCATE ${t}`)
     const clean = await file('perm.csv', csvRows(3))
-    await load({ inputs: [clean], table: t, db: db.url, force: true })
+    await load({ inputs: [clean], table: t, db: db.url, force: true, restart: true })
     // The old reject file is gone, not left stale.
     expect(await readRejects(rejects)).toEqual([])
-    await expect(load({ inputs: [clean], table: t, db: db.url, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({
+    await expect(load({ inputs: [clean], table: t, db: db.url, restart: true, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({
       code: 'REJECTS_UNWRITABLE',
       exitCode: 1,
     })
@@ -167,7 +169,7 @@ describe('load()', () => {
     const report = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url })
     expect(report.exitCode).toBe(0)
     expect(await tableContents(db, '"odd schema"."Weird ""T""; DROP TABLE x"')).toBe('1\ta\n2\tb\n')
-    const insert = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url, method: 'insert' })
+    const insert = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url, method: 'insert', restart: true })
     expect(insert.rowsLoaded).toBe(2)
   })
 
@@ -296,7 +298,7 @@ describe('load()', () => {
     const input = await file('keys.csv', lines.join('\n') + '\n')
     for (const method of ['copy', 'insert'] as const) {
       await db.client.query(`TRUNCATE ${t}`)
-      const report = await load({ inputs: [input], table: t, db: url.toString(), method, batchRows: 100, force: true })
+      const report = await load({ inputs: [input], table: t, db: url.toString(), method, batchRows: 100, force: true, checkpoint: false })
       const rejects = await readRejects(`${input}.rejects.ndjson`)
       const expectedBad = Array.from({ length: 300 }, (_, k) => k + 1).filter((i) => i % 37 === 0 || i % 41 === 0)
       expect(rejects.map((r) => Number((r['raw'] as string).split(',')[0])).sort((x, y) => x - y)).toEqual(expectedBad)

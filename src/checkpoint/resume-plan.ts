@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto'
+import { resolve } from 'node:path'
+import type pg from 'pg'
+import { LoadError } from '../errors.js'
+import type { InputIdentity } from '../source/input-identity.js'
+import { identifyInput, identityChange } from '../source/input-identity.js'
+import type { Checkpoint, CheckpointStore } from './checkpoint-store.js'
+
+/** What a run does with one input, given its checkpoint. */
+export type InputPlan =
+  | { kind: 'fresh'; input: string; identity: InputIdentity | undefined }
+  | { kind: 'resume'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
+  /** --resume of an input an earlier run finished: nothing left to do. */
+  | { kind: 'finished'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
+
+/** How the user asked to treat an existing checkpoint. */
+export interface ResumeChoice {
+  resume: boolean
+  restart: boolean
+  /** Resume although the input changed. */
+  force: boolean
+}
+
+/** The checkpoint key of an input: its absolute path, or "stdin". */
+export function inputKey(path: string): string {
+  return path === '-' ? 'stdin' : resolve(path)
+}
+
+/** The default job name: the target table and the inputs, as a cron line would name them. */
+export function defaultJobName(target: string, paths: readonly string[]): string {
+  const name = `${target}:${paths.map(inputKey).join('+')}`
+  return name.length <= 200 ? name : `${name.slice(0, 180)}…${createHash('sha1').update(name).digest('hex').slice(0, 12)}`
+}
+
+/**
+ * Decide, for each input, whether to load it from the start, resume it from its checkpoint, or
+ * leave it (finished). A cron rerun must not load the same rows twice by accident: an unfinished
+ * checkpoint without --resume or --restart is an error, and so is a finished one whose input is
+ * unchanged; a finished checkpoint whose input has changed (a new nightly file), or stdin, is a new run.
+ */
+export async function planInputs(client: pg.Client, store: CheckpointStore, job: string, paths: readonly string[], choice: ResumeChoice): Promise<InputPlan[]> {
+  const plans: InputPlan[] = []
+  for (const path of paths) {
+    const input = inputKey(path)
+    const identity = path === '-' ? undefined : await identifyInput(path)
+    const cp = choice.restart ? undefined : await store.get(client, job, input)
+    if (!cp) {
+      plans.push({ kind: 'fresh', input, identity })
+      continue
+    }
+    const changed = cp.identity && identity ? identityChange(cp.identity, identity) : undefined
+    const where = `${input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded, ${cp.rowsRejected} rejected, ${cp.updatedAt.toISOString()})`
+    if (choice.resume) {
+      if (changed && !choice.force) {
+        throw new LoadError(
+          'INPUT_CHANGED',
+          `job ${JSON.stringify(job)}: ${input} changed since its checkpoint at ${where}: ${changed}`,
+          'pass --restart to load the new file from the start, or --force to resume anyway',
+        )
+      }
+      plans.push({ kind: cp.done ? 'finished' : 'resume', input, identity, from: cp })
+      continue
+    }
+    if (!cp.done) {
+      throw new LoadError(
+        'JOB_UNFINISHED',
+        `job ${JSON.stringify(job)} has an unfinished checkpoint at ${where}`,
+        'pass --resume to continue where it stopped, or --restart to load from the start (rows already committed stay in the table)',
+      )
+    }
+    // stdin cannot be compared with what was loaded before: a finished job reads it as new data.
+    if (!changed && identity !== undefined) {
+      throw new LoadError(
+        'JOB_DONE',
+        `job ${JSON.stringify(job)} already loaded ${input} as it is now (finished ${cp.updatedAt.toISOString()}, ${cp.rowsLoaded} rows)`,
+        'pass --restart to load it again, or --job to name another job',
+      )
+    }
+    plans.push({ kind: 'fresh', input, identity })
+  }
+  return plans
+}
