@@ -1,9 +1,9 @@
 import { buildProgram } from '../dist/cli/main.js'
 
-/** `pgbulk load --help` and `pgbulk redrive --help` as fenced blocks, with a fixed width so that they do not depend on the terminal. */
+/** `pgbulk load --help`, `pgbulk redrive --help` and `pgbulk jobs --help` as fenced blocks, with a fixed width so that they do not depend on the terminal. */
 export async function usageBlock() {
   const program = buildProgram(async () => {})
-  return ['load', 'redrive']
+  return ['load', 'redrive', 'jobs']
     .map((name) => {
       const cmd = program.commands.find((c) => c.name() === name)
       cmd.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })

@@ -12,7 +12,10 @@ import { RejectSink } from './reject/reject-sink.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import { checkInputs, openInput } from './source/open-input.js'
+import type pg from 'pg'
+import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
+import { connect, connectionConfig } from './db/connect.js'
 import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
 import { openTarget } from './target.js'
 
@@ -21,6 +24,8 @@ export type { LoadReport } from './report/load-report.js'
 export type { Rejection } from './reject/rejection.js'
 export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES } from './target.js'
 export { redrive } from './redrive/redrive.js'
+export { DEFAULT_CHECKPOINT_SCHEMA } from './checkpoint/checkpoint-store.js'
+export type { Checkpoint } from './checkpoint/checkpoint-store.js'
 export type { RedriveOptions } from './redrive/redrive.js'
 export type { RunOptions } from './pipeline.js'
 export { reportableOptions } from './report/load-report.js'
@@ -155,6 +160,14 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         })
         continue
       }
+      const saveCheckpoint = store
+        ? (client: pg.Client, state: CheckpointProgress) =>
+            store.save(client, { job, input: plan.input, target: schema.sqlName, identity: plan.identity, startedAt: from?.startedAt ?? startedAt, ...state })
+        : undefined
+      // A fresh input's checkpoint exists before its first reject is written, so that a crash
+      // before the first batch commits is resumed (and its reject lines dropped), not refused.
+      if (!from && saveCheckpoint)
+        await saveCheckpoint(target.connection(), { nextByte: 0, nextLine: 1, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0, done: false })
       const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal, from?.nextByte ?? 0)
       const progress = () =>
         opts.onProgress?.({
@@ -187,10 +200,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         ...(startAt ? { startAt } : {}),
         ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
         resumedFrom: from,
-        checkpoint: store
-          ? (client, state) =>
-              store.save(client, { job, input: plan.input, target: schema.sqlName, identity: plan.identity, startedAt: from?.startedAt ?? startedAt, ...state })
-          : undefined,
+        checkpoint: saveCheckpoint,
       })
       if (from) result.file.resumed = { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
       progress()
@@ -225,3 +235,24 @@ function dialectFor(format: InputFormat, opts: LoadOptions): CsvDialect {
 }
 
 export type { InputEncoding, InputFormat }
+
+/** The checkpoints of every job, newest first (none when the table does not exist yet). */
+export async function listJobs(opts: { db?: string; checkpointSchema?: string }): Promise<Checkpoint[]> {
+  const client = await connect(connectionConfig(opts.db))
+  try {
+    return await new CheckpointStore(opts.checkpointSchema).list(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** Remove a job's checkpoints; returns how many inputs it had. */
+export async function forgetJob(job: string, opts: { db?: string; checkpointSchema?: string }): Promise<number> {
+  const client = await connect(connectionConfig(opts.db))
+  try {
+    const store = new CheckpointStore(opts.checkpointSchema)
+    return (await store.list(client)).some((c) => c.job === job) ? await store.forget(client, job) : 0
+  } finally {
+    await client.end().catch(() => {})
+  }
+}

@@ -4,7 +4,17 @@ import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
 import type { LoadOptions } from '../index.js'
 import type { RedriveOptions, RunOptions } from '../index.js'
-import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES, load, redrive, reportableOptions } from '../index.js'
+import {
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_BATCH_ROWS,
+  DEFAULT_CHECKPOINT_SCHEMA,
+  DEFAULT_RETRIES,
+  forgetJob,
+  listJobs,
+  load,
+  redrive,
+  reportableOptions,
+} from '../index.js'
 import type { RejectLimit } from '../pipeline.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
@@ -23,7 +33,10 @@ export interface CliIo {
 }
 
 /** What the command line asked for. */
-export type Job = { kind: 'load'; opts: LoadOptions } | { kind: 'redrive'; opts: RedriveOptions }
+export type Job =
+  | { kind: 'load'; opts: LoadOptions }
+  | { kind: 'redrive'; opts: RedriveOptions }
+  | { kind: 'jobs'; opts: { db?: string; checkpointSchema?: string; forget?: string } }
 
 /** Options after the command's own: where to load, how, and what to report. */
 interface CliExtra {
@@ -98,7 +111,12 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
-    .option('--force', 'replace an existing reject file')
+    .option('--force', 'replace an existing reject file; with --resume, resume although the input changed')
+    .option('--job <name>', "name of the load, for its checkpoint (default: the table and the inputs' absolute paths)")
+    .option('--resume', 'continue the job from its checkpoint')
+    .option('--restart', "load from the start, forgetting the job's checkpoint (rows it committed stay in the table)")
+    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
+    .option('--no-checkpoint', 'keep no checkpoint (no resume)')
     .action(async (inputs: string[], o: Record<string, unknown>) => {
       const opts: LoadOptions = {
         ...runOptionsFrom(o),
@@ -106,6 +124,9 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         header: o['header'] as boolean,
         encoding: o['encoding'] as string,
         force: Boolean(o['force']),
+        resume: Boolean(o['resume']),
+        restart: Boolean(o['restart']),
+        checkpoint: o['checkpoint'] as boolean,
       }
       const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
         if (o[from] !== undefined) opts[key] = o[from] as LoadOptions[K]
@@ -117,6 +138,8 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       copy('escape', 'escape')
       copy('nullString', 'null')
       copy('rejects', 'rejects')
+      copy('job', 'job')
+      copy('checkpointSchema', 'checkpointSchema')
       await run({ kind: 'load', opts }, extraFrom(o))
     })
 
@@ -130,6 +153,20 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
   ).action(async (rejectsFile: string, o: Record<string, unknown>) => {
     await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
   })
+
+  program
+    .command('jobs')
+    .description('list the jobs that have checkpoints (where each input stands), or forget one')
+    .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then the PG* variables)')
+    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
+    .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
+    .action(async (o: Record<string, unknown>) => {
+      const opts: { db?: string; checkpointSchema?: string; forget?: string } = {}
+      if (typeof o['db'] === 'string') opts.db = o['db']
+      if (typeof o['checkpointSchema'] === 'string') opts.checkpointSchema = o['checkpointSchema']
+      if (typeof o['forget'] === 'string') opts.forget = o['forget']
+      await run({ kind: 'jobs', opts }, { quiet: false })
+    })
   return program
 }
 
@@ -158,6 +195,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 }
 
 async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
+  if (job.kind === 'jobs') return runJobsCommand(job.opts, io)
   const opts = job.opts
   const controller = new AbortController()
   let signals = 0
@@ -235,6 +273,30 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     })
   }
   return exitCode
+}
+
+/** pgbulk jobs: one line per job and input, newest first; or forget a job. */
+async function runJobsCommand(opts: { db?: string; checkpointSchema?: string; forget?: string }, io: CliIo): Promise<number> {
+  try {
+    if (opts.forget !== undefined) {
+      const n = await forgetJob(opts.forget, opts)
+      if (n === 0) throw new LoadError('USAGE', `no job named ${JSON.stringify(opts.forget)}`, 'pgbulk jobs lists them')
+      io.stdout.write(`forgot job ${JSON.stringify(opts.forget)} (${n} input${n === 1 ? '' : 's'})\n`)
+      return EXIT.OK
+    }
+    const jobs = await listJobs(opts)
+    if (jobs.length === 0) io.stdout.write('no jobs\n')
+    for (const j of jobs) {
+      const state = j.done ? 'finished' : 'unfinished'
+      io.stdout.write(
+        `${j.job}\t${j.input}\t${state}\tline ${j.nextLine} (byte ${j.nextByte})\t${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches\t${j.target}\t${j.updatedAt.toISOString()}\n`,
+      )
+    }
+    return EXIT.OK
+  } catch (err) {
+    io.stderr.write(describeError(err))
+    return err instanceof LoadError ? err.exitCode : EXIT.SETUP
+  }
 }
 
 /** One error for people: message, code, hint; never a stack trace (PGBULK_DEBUG=1 adds one). */

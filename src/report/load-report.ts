@@ -50,7 +50,9 @@ export function buildReport(r: {
   options: Record<string, unknown>
 }): LoadReport {
   const { stop, totals } = r
-  const exitCode = stop ? (stop.error.exitCode === EXIT.SETUP ? EXIT.STOPPED : stop.error.exitCode) : totals.rowsRejected > 0 ? EXIT.REJECTS : EXIT.OK
+  // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
+  const rejected = totals.rowsRejected + r.files.reduce((n, f) => n + (f.resumed?.rowsRejected ?? 0), 0)
+  const exitCode = stop ? (stop.error.exitCode === EXIT.SETUP ? EXIT.STOPPED : stop.error.exitCode) : rejected > 0 ? EXIT.REJECTS : EXIT.OK
   return {
     ...totals,
     bytesRead: r.bytesRead,

@@ -1,0 +1,188 @@
+import { spawn } from 'node:child_process'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDb, type TestDb } from '../helpers/db.js'
+import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+
+// A killed load resumes exactly where it stopped. Each trial kills the real binary with SIGKILL
+// at a different moment, resumes it (with another batch size and method), and then compares the
+// table with one clean run and the reject file with the bad rows, each exactly once. The tables
+// have no primary key on purpose: a row loaded twice would show.
+
+const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
+let db: TestDb
+let dir: string
+
+beforeAll(async () => {
+  db = await createTestDb()
+  dir = await tempDir()
+})
+afterAll(async () => {
+  await db?.cleanup()
+})
+
+interface Run {
+  code: number | null
+  stderr: string
+}
+
+function pgbulk(args: string[], killAfterMs?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill(signal), killAfterMs)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stderr })
+    })
+  })
+}
+
+/** A deterministic PRNG (mulberry32), so that a failing trial can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed
+  return () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const N = 2000
+/** Rows: every 50th has a bad id (a client-side reject), every 97th breaks a check constraint (a database reject); names have commas, quotes and newlines. */
+const rows = Array.from({ length: N }, (_, k) => k + 1)
+const csv = 'id,name\n' + rows.map((i) => `${i % 50 === 0 ? `x${i}` : i},"name ${i}, ""q""${i % 7 === 0 ? '\nsecond line' : ''}"`).join('\n') + '\n'
+const good = rows.filter((i) => i % 50 !== 0 && i % 97 !== 0)
+const clean = good.map((i) => `${i}\tname ${i}, "q"${i % 7 === 0 ? '\\nsecond line' : ''}\n`).join('')
+const badCount = rows.length - good.length
+
+let seq = 0
+async function freshTable(): Promise<string> {
+  const t = `r${++seq}`
+  await db.client.query(`CREATE TABLE ${t} (id int CHECK (id % 97 <> 0), name text);
+    CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.004); RETURN NULL; END $$;
+    CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+  return t
+}
+
+async function expectExactlyOnce(t: string, rejectsPath: string): Promise<void> {
+  expect(await tableContents(db, t)).toBe(clean)
+  const rejects = await readRejects(rejectsPath)
+  const ids = rejects.map((r) => Number(String(r['raw']).split(',')[0]!.replace('x', ''))).sort((a, b) => a - b)
+  expect(ids).toEqual(rows.filter((i) => i % 50 === 0 || i % 97 === 0))
+  expect(rejects).toHaveLength(badCount)
+}
+
+describe('resume after a kill', () => {
+  const trials = (['copy', 'insert'] as const).flatMap((method) =>
+    ([false, true] as const).flatMap((gzip) => [0, 1, 2, 3, 4, 5].map((k) => ({ method, gzip, k }))),
+  )
+
+  it.each(trials)('SIGKILL at a random moment, then --resume: $method, gzip $gzip, trial $k', async ({ method, gzip, k }) => {
+    const random = rng(1000 + k * 7 + (gzip ? 100 : 0) + (method === 'insert' ? 1000 : 0))
+    const t = await freshTable()
+    const input = join(dir, `in-${t}.csv${gzip ? '.gz' : ''}`)
+    await writeFile(input, gzip ? gzipSync(csv) : csv)
+    const rejects = `${input}.rejects.ndjson`
+    const job = `job-${t}`
+    const batch = String(20 + Math.floor(random() * 200))
+    const killAt = 150 + Math.floor(random() * 900)
+    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--quiet'], killAt)
+    // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
+    const otherMethod = method === 'copy' ? 'insert' : 'copy'
+    let resumed: Run | undefined
+    if (first.code !== 2) {
+      if (random() < 0.4)
+        await pgbulk(
+          ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
+          100 + Math.floor(random() * 300),
+        )
+      resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53'])
+      expect(resumed.code, resumed.stderr).toBe(2)
+      expect(resumed.stderr).toMatch(/resumed .* at line \d+ \(byte \d+; (seeked there|read and skipped \d+ committed rows to get there)\)/)
+    }
+    await expectExactlyOnce(t, rejects)
+    const cp = await db.client.query<{ done: boolean; rows_loaded: string; rows_rejected: string }>(
+      `SELECT done, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
+      [job],
+    )
+    expect(cp.rows).toEqual([{ done: true, rows_loaded: String(good.length), rows_rejected: String(badCount) }])
+  })
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'on %s commits or rolls back the batch in flight, exits 130 with a matching checkpoint, and --resume finishes',
+    async (signal) => {
+      const t = await freshTable()
+      const input = join(dir, `sig-${t}.csv`)
+      await writeFile(input, csv)
+      const job = `job-${t}`
+      const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], 400, signal)
+      expect(first.code).toBe(130)
+      const cp = await db.client.query<{ done: boolean; next_line: string; rows_loaded: string }>(
+        `SELECT done, next_line, rows_loaded FROM pgbulk.checkpoints WHERE job = $1`,
+        [job],
+      )
+      expect(cp.rows[0]!.done).toBe(false)
+      // The checkpoint counts exactly what is in the table.
+      expect(Number(cp.rows[0]!.rows_loaded)).toBe(await db.count(t))
+      const again = await pgbulk(['load', input, '--table', t, '--job', job])
+      expect(again.code).toBe(1)
+      expect(again.stderr).toContain(`job "${job}" has an unfinished checkpoint at ${input}:${cp.rows[0]!.next_line}`)
+      expect(again.stderr).toContain('pass --resume to continue where it stopped, or --restart')
+      const resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
+      expect(resumed.code).toBe(2)
+      await expectExactlyOnce(t, `${input}.rejects.ndjson`)
+    },
+  )
+
+  it('refuses to resume a file that changed, unless --force; refuses to load a finished file twice', async () => {
+    const t = await freshTable()
+    const input = join(dir, `changed-${t}.csv`)
+    await writeFile(input, csv)
+    const job = `job-${t}`
+    expect((await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], 300)).code).not.toBe(2)
+    await appendFile(input, '9999,late row\n')
+    const r = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/changed since its checkpoint .*: its size changed from \d+ to \d+ bytes \(INPUT_CHANGED\)/)
+    const forced = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--force'])
+    expect(forced.code).toBe(2)
+    const twice = await pgbulk(['load', input, '--table', t, '--job', job, '--force'])
+    expect(twice.code).toBe(1)
+    expect(twice.stderr).toContain('(JOB_DONE)')
+  })
+
+  it('pgbulk jobs lists the checkpoints, and --forget removes one', async () => {
+    const t = await freshTable()
+    const input = join(dir, `jobs-${t}.csv`)
+    await writeFile(input, 'id,name\n1,a\n')
+    expect((await pgbulk(['load', input, '--table', t, '--job', `listed-${t}`, '--quiet'])).code).toBe(0)
+    const list = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'jobs'], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url } })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      child.on('close', () => resolve(out))
+    })
+    expect(list).toMatch(
+      new RegExp(
+        `^listed-${t}\\t${input.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\tfinished\\tline 3 \\(byte 12\\)\\t1 loaded, 0 rejected, 1 batches\\t"public"."${t}"\\t`,
+        'm',
+      ),
+    )
+    const forget = await pgbulk(['jobs', '--forget', `listed-${t}`])
+    expect(forget.code).toBe(0)
+    const none = await pgbulk(['jobs', '--forget', `listed-${t}`])
+    expect(none.code).toBe(1)
+    expect(none.stderr).toContain(`no job named "listed-${t}"`)
+    expect(await readFile(input, 'utf8')).toBe('id,name\n1,a\n')
+  })
+})
