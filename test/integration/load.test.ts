@@ -306,7 +306,23 @@ describe('load()', () => {
       const ids = await db.client.query<{ id: number }>(`SELECT id FROM ${t} ORDER BY id`)
       expect(ids.rows.map((r) => String(r.id))).toEqual(good)
     }
+    // Checkpoints need a table this role may not create: a clear error, with the ways out.
+    await expect(load({ inputs: [input], table: t, db: url.toString(), checkpointSchema: `cp_${role}` })).rejects.toMatchObject({
+      code: 'CHECKPOINT_UNAVAILABLE',
+      exitCode: 1,
+      hint: 'pass --checkpoint-schema with a schema you may create tables in, or --no-checkpoint to load without resume',
+    })
     await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
+  })
+
+  it('keeps checkpoints in the schema --checkpoint-schema names', async () => {
+    const t = await table('id int, name text')
+    const input = await file('cp-schema.csv', csvRows(3))
+    await load({ inputs: [input], table: t, db: db.url, checkpointSchema: 'My CP', job: 'cp-job' })
+    const r = await db.client.query<{ job: string; done: boolean; rows_loaded: string; next_byte: string }>(
+      `SELECT job, done, rows_loaded, next_byte FROM "My CP".checkpoints`,
+    )
+    expect(r.rows).toEqual([{ job: 'cp-job', done: true, rows_loaded: '3', next_byte: String(Buffer.byteLength(csvRows(3))) }])
   })
 
   it('never sends more than 65535 bind parameters in one INSERT', async () => {
