@@ -106,6 +106,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema) : undefined
     if (store) await store.ensure(target.connection())
     const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
+    if (store) await target.lockJob(job)
     const plans = store
       ? await planInputs(target.connection(), store, job, opts.inputs, {
           resume: opts.resume ?? false,

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { Batcher } from './batch/batcher.js'
 import { connect, connectionConfig } from './db/connect.js'
+import { LoadError } from './errors.js'
 import type { TableSchema } from './schema/introspect.js'
 import { checkInsertPrivilege, introspectTable } from './schema/introspect.js'
 import { copySender } from './write/copy-writer.js'
@@ -13,6 +14,9 @@ export const DEFAULT_BATCH_ROWS = 10_000
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 /** Attempts per batch before a passing fault ends the run. */
 export const DEFAULT_RETRIES = 5
+
+/** How long a run waits for its job's lock before calling the job taken by another run. */
+const JOB_LOCK_WAIT_MS = 3000
 
 /** What a run needs to know about the database side, for pgbulk load and pgbulk redrive alike. */
 export interface TargetOptions {
@@ -41,6 +45,12 @@ export interface Target {
   batcher: Batcher
   /** The connection in use now (the writer's, which changes after a reconnect). */
   connection(): pg.Client
+  /**
+   * Hold a job for this run: a session advisory lock on a connection of its own (the writer's may
+   * be replaced), so that a second run of the same job (cron firing while the last night's load
+   * still runs) is refused instead of loading the same rows alongside.
+   */
+  lockJob(job: string): Promise<void>
   /** Roll back a dry run's transaction and close the connection, whichever it is by then. */
   close(): Promise<void>
 }
@@ -50,9 +60,25 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
   const config = connectionConfig(opts.db)
   const client = await connect(config)
   let writer: BatchWriter | undefined
+  let lock: pg.Client | undefined
   const close = async () => {
     await writer?.close()
     await endQuietly(writer?.connection ?? client)
+    if (lock) await endQuietly(lock)
+  }
+  const lockJob = async (job: string) => {
+    lock = await connect(config)
+    // A run killed a moment ago still holds the lock until the server notices its connection is
+    // gone: wait a little before calling the job taken.
+    let ok = false
+    for (let waitedMs = 0; !ok && waitedMs <= JOB_LOCK_WAIT_MS; waitedMs += 100) {
+      if (waitedMs > 0) await new Promise((resolve) => setTimeout(resolve, 100))
+      const r = await lock.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [`pgbulk job ${job}`])
+      ok = r.rows[0]?.ok ?? false
+    }
+    if (!ok) {
+      throw new LoadError('JOB_RUNNING', `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`, 'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), or name this load with another --job')
+    }
   }
   try {
     const schema = await introspectTable(client, opts.table)
@@ -70,7 +96,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       writer = new BatchWriter(client, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')
     }
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
-    return { schema, writer, batcher, close, connection: () => writer?.connection ?? client }
+    return { schema, writer, batcher, close, lockJob, connection: () => writer?.connection ?? client }
   } catch (err) {
     await close()
     throw err

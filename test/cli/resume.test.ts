@@ -66,10 +66,10 @@ const clean = good.map((i) => `${i}\tname ${i}, "q"${i % 7 === 0 ? '\\nsecond li
 const badCount = rows.length - good.length
 
 let seq = 0
-async function freshTable(): Promise<string> {
+async function freshTable(sleepS = 0.004): Promise<string> {
   const t = `r${++seq}`
   await db.client.query(`CREATE TABLE ${t} (id int CHECK (id % 97 <> 0), name text);
-    CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.004); RETURN NULL; END $$;
+    CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${sleepS}); RETURN NULL; END $$;
     CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
   return t
 }
@@ -159,6 +159,21 @@ describe('resume after a kill', () => {
     const twice = await pgbulk(['load', input, '--table', t, '--job', job, '--force'])
     expect(twice.code).toBe(1)
     expect(twice.stderr).toContain('(JOB_DONE)')
+  })
+
+  it('refuses a second run of a job that is running', async () => {
+    const t = await freshTable(0.06) // 100 batches of 60 ms: the first run outlasts the second's wait for the lock
+    const input = join(dir, `running-${t}.csv`)
+    await writeFile(input, csv)
+    const job = `job-${t}`
+    const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
+    // Wait until the first run has committed something: it holds the job by then.
+    for (let i = 0; i < 200 && (await db.count(t)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const second = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toContain(`job "${job}" is being loaded by another pgbulk right now (JOB_RUNNING)`)
+    expect((await first).code).toBe(2)
+    await expectExactlyOnce(t, `${input}.rejects.ndjson`)
   })
 
   it('pgbulk jobs lists the checkpoints, and --forget removes one', async () => {
