@@ -77,7 +77,11 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       ok = r.rows[0]?.ok ?? false
     }
     if (!ok) {
-      throw new LoadError('JOB_RUNNING', `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`, 'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), or name this load with another --job')
+      throw new LoadError(
+        'JOB_RUNNING',
+        `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`,
+        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), or name this load with another --job',
+      )
     }
   }
   try {
