@@ -1,21 +1,18 @@
 import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDb, type TestDb } from '../helpers/db.js'
-import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+import { describe, expect, it } from 'vitest'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects, tableContents } from '../helpers/fixtures.js'
 
 const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
 
 let db: TestDb
 let dir: string
 
-beforeAll(async () => {
-  db = await createTestDb()
-  dir = await tempDir()
-})
-afterAll(async () => {
-  await db?.cleanup()
+withTestDb((d, t) => {
+  db = d
+  dir = t
 })
 
 interface Run {

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDb, type TestDb } from '../helpers/db.js'
-import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+import { describe, expect, it } from 'vitest'
+import { rng } from '../helpers/random.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects, tableContents } from '../helpers/fixtures.js'
 
 // A killed load resumes exactly where it stopped. Each trial kills the real binary with SIGKILL
 // at a different moment, resumes it (with another batch size and method), and then compares the
@@ -15,12 +16,9 @@ const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
 let db: TestDb
 let dir: string
 
-beforeAll(async () => {
-  db = await createTestDb()
-  dir = await tempDir()
-})
-afterAll(async () => {
-  await db?.cleanup()
+withTestDb((d, t) => {
+  db = d
+  dir = t
 })
 
 interface Run {
@@ -44,17 +42,6 @@ function pgbulk(args: string[], killAfterMs?: number, signal: NodeJS.Signals = '
       resolve({ code, stderr })
     })
   })
-}
-
-/** A deterministic PRNG (mulberry32), so that a failing trial can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const N = 2000

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { inject } from 'vitest'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, inject } from 'vitest'
 
 /** A database of its own for one test file, dropped by cleanup(). */
 export interface TestDb {
@@ -42,4 +45,16 @@ export async function createTestDb(): Promise<TestDb> {
       await a.end()
     },
   }
+}
+
+/** Give a test file a database of its own and a temporary folder: `set` receives them before the tests run. */
+export function withTestDb(set: (db: TestDb, dir: string) => void): void {
+  let db: TestDb | undefined
+  beforeAll(async () => {
+    db = await createTestDb()
+    set(db, await mkdtemp(join(tmpdir(), 'pgbulk-test-')))
+  })
+  afterAll(async () => {
+    await db?.cleanup()
+  })
 }

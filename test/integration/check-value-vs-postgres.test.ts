@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rng } from '../helpers/random.js'
 import { introspectTable } from '../../src/schema/introspect.js'
 import { checkFor } from '../../src/validate/check-value.js'
 import { createTestDb, type TestDb } from '../helpers/db.js'
@@ -16,17 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.cleanup()
 })
-
-/** A small deterministic PRNG (mulberry32), so a failure can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** PGBULK_FUZZ_SCALE=20 runs twenty times as many random values (and other seeds), for a longer hunt. */
 const SCALE = Number(process.env['PGBULK_FUZZ_SCALE'] ?? 1)

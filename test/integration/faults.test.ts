@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { load } from '../../src/index.js'
 import type { LoadOptions } from '../../src/index.js'
-import { createTestDb, type TestDb } from '../helpers/db.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+import { readRejects, tableContents } from '../helpers/fixtures.js'
 import { startOwnServer } from '../helpers/own-server.js'
 
 // Passing faults must cost a retry, not the run, and never a lost or doubled row. Each test
@@ -16,12 +16,9 @@ import { startOwnServer } from '../helpers/own-server.js'
 let db: TestDb
 let dir: string
 
-beforeAll(async () => {
-  db = await createTestDb()
-  dir = await tempDir()
-})
-afterAll(async () => {
-  await db?.cleanup()
+withTestDb((d, t) => {
+  db = d
+  dir = t
 })
 
 const N = 400

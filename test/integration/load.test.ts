@@ -4,20 +4,17 @@ import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { load, LoadError } from '../../src/index.js'
-import { createTestDb, type TestDb } from '../helpers/db.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
 import { FIXTURES, readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
 
 let db: TestDb
 let dir: string
 
-beforeAll(async () => {
-  db = await createTestDb()
-  dir = await tempDir()
-})
-afterAll(async () => {
-  await db?.cleanup()
+withTestDb((d, t) => {
+  db = d
+  dir = t
 })
 
 let seq = 0

@@ -1,20 +1,17 @@
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { load, redrive } from '../../src/index.js'
-import { createTestDb, type TestDb } from '../helpers/db.js'
-import { readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects, tableContents } from '../helpers/fixtures.js'
 
 let db: TestDb
 let dir: string
 
-beforeAll(async () => {
-  db = await createTestDb()
-  dir = await tempDir()
-})
-afterAll(async () => {
-  await db?.cleanup()
+withTestDb((d, t) => {
+  db = d
+  dir = t
 })
 
 describe('pgbulk redrive', () => {
