@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { type CliRun, type CliRunOptions, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
-
-const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
 
 let db: TestDb
 let dir: string
@@ -15,30 +13,9 @@ withTestDb((d, t) => {
   dir = t
 })
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Run the built binary as a user would; `env` replaces DATABASE_URL and friends. */
-function pgbulk(
-  args: string[],
-  opts: { stdin?: string; keepStdinOpen?: boolean; env?: Record<string, string>; onStart?: (kill: (sig: NodeJS.Signals) => void) => void } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...opts.env }
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    if (opts.keepStdinOpen) child.stdin.write(opts.stdin ?? '')
-    else child.stdin.end(opts.stdin)
-    opts.onStart?.((sig) => child.kill(sig))
-  })
+/** Run the built binary in the test folder; `env` replaces DATABASE_URL and friends. */
+function pgbulk(args: string[], opts: Omit<CliRunOptions, 'cwd'> = {}): Promise<CliRun> {
+  return runPgbulk(args, { cwd: dir, ...opts })
 }
 
 let seq = 0

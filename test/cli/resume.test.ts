@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { rng } from '../helpers/random.js'
+import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -12,7 +13,6 @@ import { readRejects, tableContents } from '../helpers/fixtures.js'
 // table with one clean run and the reject file with the bad rows, each exactly once. The tables
 // have no primary key on purpose: a row loaded twice would show.
 
-const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
 let db: TestDb
 let dir: string
 
@@ -21,27 +21,11 @@ withTestDb((d, t) => {
   dir = t
 })
 
-interface Run {
-  code: number | null
-  stderr: string
-}
+type Run = CliRun
 
+/** Run the binary against the test database, killed with `signal` after `killAfterMs` when given. */
 function pgbulk(args: string[], killAfterMs?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill(signal), killAfterMs)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr })
-    })
-  })
+  return runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url }, signal, ...(killAfterMs === undefined ? {} : { killAfterMs }) })
 }
 
 const N = 2000

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+
+/** The built binary, run as a user would. */
+export const BIN = join(import.meta.dirname, '../../bin/pgbulk.js')
+
+/** What a run of the binary gave. */
+export interface CliRun {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** How to run it: the environment is PATH plus `env` only, so the machine's DATABASE_URL or PG* never leak in. */
+export interface CliRunOptions {
+  cwd: string
+  env?: Record<string, string>
+  stdin?: string
+  /** Write `stdin` but leave it open (a stalled producer). */
+  keepStdinOpen?: boolean
+  /** Send `signal` (SIGKILL by default) this long after the start. */
+  killAfterMs?: number
+  signal?: NodeJS.Signals
+  /** Called once started, with a way to signal the process. */
+  onStart?: (kill: (sig: NodeJS.Signals) => void) => void
+}
+
+export function runPgbulk(args: string[], opts: CliRunOptions): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
+      env: { PATH: process.env['PATH'] ?? '', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    const timer = opts.killAfterMs === undefined ? undefined : setTimeout(() => child.kill(opts.signal ?? 'SIGKILL'), opts.killAfterMs)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    if (opts.keepStdinOpen) child.stdin.write(opts.stdin ?? '')
+    else child.stdin.end(opts.stdin)
+    opts.onStart?.((sig) => child.kill(sig))
+  })
+}
