@@ -75,13 +75,6 @@ export interface InputPipeline {
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
 }
 
-/** Where the record after `rec` starts: its byte offset and line. */
-function positionAfter(rec: ParsedRecord): { byte: number; line: number } {
-  let newlines = 0
-  for (const b of rec.raw) if (b === 0x0a) newlines++
-  return { byte: rec.nextByte, line: rec.line + newlines + 1 }
-}
-
 /** Why a run stopped before the end of its input, and after which record (its line). */
 export interface StopReason {
   error: LoadError
@@ -254,7 +247,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         file.rowsRead++
         p.totals.rowsRead++
         lastLine = rec.line
-        next = positionAfter(rec)
+        next = { byte: rec.nextByte, line: rec.nextLine }
         const r = validator.validate(rec)
         if ('stage' in r) await reject(r)
         else {

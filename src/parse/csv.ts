@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
 import type { ParsedRecord } from './parsed-record.js'
@@ -71,7 +72,10 @@ export class CsvParser {
     this.escape = dialect.escape === null ? this.quote : dialect.escape.charCodeAt(0)
     const q = dialect.quote
     const e = dialect.escape ?? q
-    if (q !== null && e !== null) {
+    if (q !== null && e === q) {
+      const doubled = q + q
+      this.unescape = (s) => s.replaceAll(doubled, q)
+    } else if (q !== null && e !== null) {
       const re = new RegExp(`${escapeRe(e)}([${escapeRe(q)}${escapeRe(e)}])`, 'g')
       this.unescape = (s) => s.replace(re, '$1')
     }
@@ -259,17 +263,21 @@ export class CsvParser {
   private emit(end: number, next: number, out: ParsedRecord[]): number {
     const b = this.buf.bytes
     const start = this.recStart
-    const raw = Buffer.from(b.subarray(start, end))
-    const common = { line: this.recordLine, byte: this.base + start, nextByte: this.base + next, raw }
+    const raw = Buffer.allocUnsafe(end - start)
+    b.copy(raw, 0, start, end)
+    const terminated = next > start && b[next - 1] === LF
+    const common = { line: this.recordLine, byte: this.base + start, nextByte: this.base + next, nextLine: this.line + (terminated ? 1 : 0), raw }
     if (this.problem) {
       out.push({ ...common, kind: 'problem', problem: { code: 'CSV_PARSE', ...this.problem } })
     } else if (!(this.fields.length === 1 && end === start)) {
       // (a blank line is not a record)
       const values: (string | null)[] = []
       let bad = 0
+      // Validate the record's bytes once, then decode its fields without checking each again.
+      const fast = this.decode.unchecked && isUtf8(raw) ? this.decode.unchecked : undefined
       for (let k = 0; k < this.fields.length; k++) {
         const f = this.fields[k]!
-        const text = this.decode(b, f.start, f.end)
+        const text = fast ? fast(b, f.start, f.end) : this.decode(b, f.start, f.end)
         if (text === null) {
           bad = k + 1
           break
@@ -286,7 +294,7 @@ export class CsvParser {
         out.push({ ...common, kind: 'fields', values })
       }
     }
-    if (next > start && b[next - 1] === LF) this.line++
+    if (terminated) this.line++
     this.recordLine = this.line
     this.recStart = next
     this.fields = []

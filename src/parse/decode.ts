@@ -20,8 +20,11 @@ export function resolveEncoding(name: string): InputEncoding | undefined {
   return ALIASES[name.toLowerCase()]
 }
 
-/** Turns a byte range into text; returns null when the bytes are not valid in the encoding. */
-export type Decode = (bytes: Buffer, start: number, end: number) => string | null
+/**
+ * Turns a byte range into text; returns null when the bytes are not valid in the encoding.
+ * `unchecked` decodes bytes already known to be valid (a whole record checked at once).
+ */
+export type Decode = ((bytes: Buffer, start: number, end: number) => string | null) & { unchecked?: (bytes: Buffer, start: number, end: number) => string }
 
 /**
  * 0x80–0x9F in windows-1252 (the rest is Latin-1). Node 20's TextDecoder('windows-1252') decodes
@@ -34,10 +37,13 @@ const CP1252_HIGH = [...'€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘�
 export function decoderFor(encoding: InputEncoding): Decode {
   switch (encoding) {
     case 'utf8':
-      return (b, s, e) => {
-        const slice = b.subarray(s, e)
-        return isUtf8(slice) ? slice.toString('utf8') : null
-      }
+      return Object.assign(
+        (b: Buffer, s: number, e: number) => {
+          const slice = b.subarray(s, e)
+          return isUtf8(slice) ? slice.toString('utf8') : null
+        },
+        { unchecked: (b: Buffer, s: number, e: number) => b.toString('utf8', s, e) },
+      )
     case 'latin1':
       return (b, s, e) => b.toString('latin1', s, e)
     case 'windows-1252':

@@ -22,6 +22,8 @@ interface RecordBase {
   byte: number
   /** Byte offset just past the record and its line ending: where the next record starts. */
   nextByte: number
+  /** The line where the next record starts. */
+  nextLine: number
   /** The record's bytes without its line ending, exactly as they stood in the input. */
   raw: Buffer
 }

@@ -84,7 +84,7 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
   for (const e of group.entries) {
     const r = e.rejection!
     const raw = Buffer.from(r.raw, 'utf8')
-    const at = { line: r.line, byte: r.byte, nextByte: r.byte + raw.length, raw }
+    const at = { line: r.line, byte: r.byte, nextByte: r.byte + raw.length, nextLine: r.line + 1, raw }
     if (r.rawBase64 !== undefined && r.raw.includes('\uFFFD')) {
       // The bytes were not valid text and the line was not fixed: it stays rejected as it was.
       out.push({ ...at, raw: Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem: { code: 'ENCODING_INVALID', message: r.message } })
@@ -100,7 +100,7 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
     if (recs.length !== 1 || !rec) {
       out.push({ ...at, kind: 'problem', problem: { code: 'CSV_PARSE', message: `the raw text holds ${recs.length} records, not one` } })
     } else {
-      out.push({ ...rec, line: r.line, byte: r.byte, nextByte: at.nextByte })
+      out.push({ ...rec, line: r.line, byte: r.byte, nextByte: at.nextByte, nextLine: at.nextLine })
     }
     if (out.length >= 1000) yield out.splice(0)
   }

@@ -21,9 +21,9 @@ describe('csv parser', () => {
   it('reads fields, start lines and byte offsets of each record', async () => {
     const recs = await parseChunks(Buffer.from('a,b\n"x\ny",2\n3,4\n'), [])
     expect(recs).toEqual([
-      { line: 1, byte: 0, nextByte: 4, raw: 'a,b', values: ['a', 'b'] },
-      { line: 2, byte: 4, nextByte: 12, raw: '"x\ny",2', values: ['x\ny', '2'] },
-      { line: 4, byte: 12, nextByte: 16, raw: '3,4', values: ['3', '4'] },
+      { line: 1, byte: 0, nextByte: 4, nextLine: 2, raw: 'a,b', values: ['a', 'b'] },
+      { line: 2, byte: 4, nextByte: 12, nextLine: 4, raw: '"x\ny",2', values: ['x\ny', '2'] },
+      { line: 4, byte: 12, nextByte: 16, nextLine: 5, raw: '3,4', values: ['3', '4'] },
     ])
   })
 
