@@ -3,34 +3,19 @@
 // (foreign key), spread evenly; by COPY and INSERT; interleaved and repeated; against the
 // embedded PostgreSQL (or DATABASE_URL). Prints rows/s, and each figure as a share of the clean
 // load's and of psql's \copy (when psql is installed) measured in the same run.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
+import { median, root, startServer, timed as timedRun } from './bench-lib.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const ROWS = Number(process.argv[2] ?? 1_000_000)
 const INSERT_ROWS = Math.min(ROWS, 200_000) // INSERT is slower: a smaller file keeps the run short
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2)
 const PARENTS = 1000
-
-async function server() {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
-  const child = spawn(process.execPath, [join(root, 'scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const [url] = await once(createInterface({ input: child.stdout }), 'line')
-  return {
-    url,
-    stop: async () => {
-      child.stdin.end()
-      await once(child, 'exit')
-    },
-  }
-}
 
 /** kind: clean | unique (every 100th row repeats the id before it) | fk (every 100th row names a missing parent, each a different one). */
 async function generate(path, rows, kind) {
@@ -47,18 +32,10 @@ async function generate(path, rows, kind) {
   await once(out, 'finish')
 }
 
-function time(cmd, args, env) {
-  const t0 = performance.now()
-  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
-  const ms = performance.now() - t0
-  if (r.status !== 0 && r.status !== 2) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
-  return ms
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const time = (cmd, args, env) => timedRun(cmd, args, env).ms
 
 const dir = await mkdtemp(join(tmpdir(), 'pgbulk-bench-'))
-const srv = await server()
+const srv = await startServer()
 const client = new pg.Client({ connectionString: srv.url })
 await client.connect()
 try {

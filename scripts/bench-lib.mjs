@@ -1,0 +1,46 @@
+// Shared by the benchmarks: a server to load into, and a way to time a command with its CPU and memory.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { once } from 'node:events'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** DATABASE_URL when set, else an embedded PostgreSQL in a child process. */
+export async function startServer() {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
+  const child = spawn(process.execPath, [join(root, 'scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const [url] = await once(createInterface({ input: child.stdout }), 'line')
+  return {
+    url,
+    stop: async () => {
+      child.stdin.end()
+      await once(child, 'exit')
+    },
+  }
+}
+
+const GNU_TIME = '/usr/bin/time'
+
+/**
+ * Run a command to the end; wall time, and with GNU time (Debian's `time` package) the client's
+ * CPU seconds and peak RSS. Exit codes 0 and 2 (rows rejected) count as success.
+ */
+export function timed(cmd, args, env = {}) {
+  const useTime = existsSync(GNU_TIME)
+  const t0 = performance.now()
+  const r = useTime
+    ? spawnSync(GNU_TIME, ['-f', '@@%U %S %M', cmd, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
+    : spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
+  const ms = performance.now() - t0
+  if (r.status !== 0 && r.status !== 2) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
+  const m = useTime ? /@@([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr) : null
+  return { ms, cpuS: m ? Number(m[1]) + Number(m[2]) : undefined, rssMb: m ? Number(m[3]) / 1024 : undefined }
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
+
+/** Whether a command is installed. */
+export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
