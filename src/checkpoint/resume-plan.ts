@@ -51,6 +51,11 @@ export async function planInputs(client: pg.Client, store: CheckpointStore, job:
     const changed = cp.identity && identity ? identityChange(cp.identity, identity) : undefined
     const where = `${input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded, ${cp.rowsRejected} rejected, ${cp.updatedAt.toISOString()})`
     if (choice.resume) {
+      // A finished job whose file changed since is a new file at the same path (tonight's export): a new run.
+      if (cp.done && changed) {
+        plans.push({ kind: 'fresh', input, identity })
+        continue
+      }
       if (changed && !choice.force) {
         throw new LoadError(
           'INPUT_CHANGED',

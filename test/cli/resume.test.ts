@@ -132,6 +132,22 @@ describe('resume after a kill', () => {
     expect(twice.stderr).toContain('(JOB_DONE)')
   })
 
+  it('with --resume, a finished job does nothing for the same file and loads a new file at the same path as a new run', async () => {
+    const t = await freshTable()
+    const input = join(dir, `nightly-${t}.csv`)
+    const job = `job-${t}`
+    await writeFile(input, 'id,name\n1,a\n2,b\n')
+    const night1 = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--force'])
+    expect(night1.code, night1.stderr).toBe(0)
+    const again = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--force'])
+    expect(again.code).toBe(0)
+    expect(again.stderr).toMatch(/0 rows read/)
+    await writeFile(input, 'id,name\n3,c\n')
+    const night2 = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--force'])
+    expect(night2.code, night2.stderr).toBe(0)
+    expect(await tableContents(db, t)).toBe('1\ta\n2\tb\n3\tc\n')
+  })
+
   it('refuses a second run of a job that is running', async () => {
     const t = await freshTable(0.06) // 100 batches of 60 ms: the first run outlasts the second's wait for the lock
     const input = join(dir, `running-${t}.csv`)
