@@ -1,6 +1,3 @@
-import type { SourceLocation } from './location.js'
-import { formatLocation } from './location.js'
-
 /** Codes of problems that end a run (thrown as LoadError). */
 export type LoadErrorCode =
   | 'USAGE'
@@ -79,15 +76,9 @@ export class LoadError extends Error {
     readonly code: LoadErrorCode,
     message: string,
     readonly hint?: string,
-    readonly location?: SourceLocation,
     options?: ErrorOptions,
   ) {
-    super(location ? `${formatLocation(location)}: ${message}` : message, options)
+    super(message, options)
     this.exitCode = EXIT_BY_CODE[code]
   }
-}
-
-/** True when the error is a run-ending LoadError with the given code. */
-export function isLoadError(err: unknown, code?: LoadErrorCode): err is LoadError {
-  return err instanceof LoadError && (code === undefined || err.code === code)
 }

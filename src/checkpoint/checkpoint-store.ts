@@ -86,7 +86,6 @@ export class CheckpointStore {
         'CHECKPOINT_UNAVAILABLE',
         `cannot create the checkpoint table ${this.table}: ${(err as Error).message}`,
         'pass --checkpoint-schema with a schema you may create tables in, or --no-checkpoint to load without resume',
-        undefined,
         { cause: err },
       )
     }

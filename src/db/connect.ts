@@ -47,7 +47,6 @@ export async function connect(config: pg.ClientConfig): Promise<pg.Client> {
       'DB_CONNECT',
       `cannot connect to ${describeConnection(client)}: ${stripSecrets((err as Error).message, config)}`,
       'check --db, DATABASE_URL or the PG* variables, and that the server is running',
-      undefined,
       { cause: err },
     )
   }

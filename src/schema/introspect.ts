@@ -68,7 +68,6 @@ export async function introspectTable(client: pg.Client, table: string): Promise
       'TABLE_NOT_FOUND',
       `table ${JSON.stringify(table)} is not a valid table name: ${(err as Error).message}`,
       'names with spaces, capitals or dots need double quotes, e.g. --table \'"My Table"\'',
-      undefined,
       { cause: err },
     )
   }

@@ -119,7 +119,7 @@ async function* gunzip(source: AsyncIterable<Buffer>, name: string, signal: Abor
     for await (const chunk of z) yield chunk as Buffer
   } catch (err) {
     if (signal?.aborted) return // the input was cut short on purpose
-    throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, undefined, { cause: err })
+    throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, { cause: err })
   } finally {
     z.destroy()
     await done

@@ -1,4 +1,5 @@
 import type { RejectCode } from '../errors.js'
+import { snippet } from '../location.js'
 import type { ColumnInfo } from '../schema/introspect.js'
 
 /** Why a value cannot go into its column. */
@@ -32,15 +33,11 @@ const INT_LIMITS: Record<string, [bigint, bigint]> = {
 }
 
 function invalid(col: ColumnInfo, value: string, what = 'invalid value'): ValueProblem {
-  return { code: 'VALUE_INVALID', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${what} ${cut(value)}` }
+  return { code: 'VALUE_INVALID', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${what} ${snippet(value)}` }
 }
 
 function outOfRange(col: ColumnInfo, value: string, why: string): ValueProblem {
-  return { code: 'VALUE_OUT_OF_RANGE', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${cut(value)} ${why}` }
-}
-
-function cut(value: string): string {
-  return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value)
+  return { code: 'VALUE_OUT_OF_RANGE', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${snippet(value)} ${why}` }
 }
 
 function checkInteger(col: ColumnInfo, limits: [bigint, bigint]): ValueCheck {

@@ -382,7 +382,6 @@ export function fatalDatabaseError(
     'DB_FATAL',
     `database error: ${what}; the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`,
     undefined,
-    undefined,
     { cause: err },
   )
 }
