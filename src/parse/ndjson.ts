@@ -5,6 +5,11 @@ import type { JsonField, ParsedRecord, ParseProblem } from './parsed-record.js'
 const LF = 0x0a
 const CR = 0x0d
 
+/** Longest line kept in memory before it is rejected (a JSON value of this size is not a row). */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024
+/** What the reject file keeps of an over-long line. */
+const RAW_KEPT_OF_LONG_LINE = 64 * 1024
+
 /**
  * An incremental NDJSON parser: one JSON object per line, blank lines skipped. Each top-level
  * value is kept as the text it had in the line, so a number like 12345678901234567890 or 1.10
@@ -14,8 +19,15 @@ export class NdjsonParser {
   private readonly buf = new ByteBuffer()
   private base = 0
   private line = 1
+  /** Bytes at the start of buf already known to hold no line feed: a long line is not searched again per chunk. */
+  private searched = 0
+  /** Set while the rest of an over-long line is skipped: its start, kept for the rejection made when it ends. */
+  private skipping: { line: number; byte: number; raw: Buffer } | undefined
 
-  constructor(private readonly decode: Decode) {}
+  constructor(
+    private readonly decode: Decode,
+    private readonly maxLineBytes = MAX_LINE_BYTES,
+  ) {}
 
   /** Start counting at a later position of the input (after a BOM, or where a resumed load seeks to). */
   skipBytes(n: number): void {
@@ -34,21 +46,46 @@ export class NdjsonParser {
     const n = this.buf.length
     let start = 0
     for (;;) {
-      const nl = b.indexOf(LF, start)
-      if (nl < 0 || nl >= n) break
-      this.record(start, nl, nl + 1, out)
+      const nl = b.subarray(0, n).indexOf(LF, Math.max(start, this.searched))
+      if (nl < 0) break
+      if (this.skipping) this.rejectLongLine(this.base + nl + 1, out)
+      else this.record(start, nl, nl + 1, out)
       start = nl + 1
     }
-    this.buf.discard(start)
-    this.base += start
+    if (!this.skipping && n - start > this.maxLineBytes) {
+      // A line past the limit is not kept: its first bytes are, for the rejection made when it ends.
+      this.skipping = { line: this.line, byte: this.base + start, raw: Buffer.from(b.subarray(start, start + RAW_KEPT_OF_LONG_LINE)) }
+    }
+    // While skipping, nothing of the long line is kept.
+    const drop = this.skipping ? n : start
+    this.buf.discard(drop)
+    this.base += drop
+    this.searched = n - drop
     return out
   }
 
   end(): ParsedRecord[] {
     const out: ParsedRecord[] = []
-    if (this.buf.length > 0) this.record(0, this.buf.length, this.buf.length, out)
+    if (this.skipping) this.rejectLongLine(this.base + this.buf.length, out)
+    else if (this.buf.length > 0) this.record(0, this.buf.length, this.buf.length, out)
     this.buf.discard(this.buf.length)
     return out
+  }
+
+  /** The over-long line ended just before `nextByte`: reject it, with its first bytes as raw. */
+  private rejectLongLine(nextByte: number, out: ParsedRecord[]): void {
+    const s = this.skipping!
+    this.skipping = undefined
+    out.push({
+      line: s.line,
+      byte: s.byte,
+      nextByte,
+      nextLine: s.line + 1,
+      raw: s.raw,
+      kind: 'problem',
+      problem: { code: 'NDJSON_INVALID_JSON', message: `line longer than ${this.maxLineBytes} bytes (the reject file keeps its first ${s.raw.length})` },
+    })
+    this.line = s.line + 1
   }
 
   private record(start: number, lf: number, next: number, out: ParsedRecord[]): void {

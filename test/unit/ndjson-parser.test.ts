@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseObjectLine } from '../../src/parse/ndjson.js'
+import { decoderFor } from '../../src/parse/decode.js'
+import { NdjsonParser, parseObjectLine } from '../../src/parse/ndjson.js'
 import { pgArrayLiteral } from '../../src/validate/validate-row.js'
 import { parseChunks } from '../helpers/parse.js'
 
@@ -49,6 +50,19 @@ describe('ndjson parser', () => {
       const whole = await parseChunks(buf, [], { format: 'ndjson' })
       for (let cut = 1; cut < buf.length; cut++) expect(await parseChunks(buf, [cut], { format: 'ndjson' }), `split at ${cut}`).toEqual(whole)
     }
+  })
+
+  it('rejects a line longer than the limit without keeping it, and goes on at the next line', () => {
+    const p = new NdjsonParser(decoderFor('utf8'), 100)
+    const long = '{"a": "' + 'x'.repeat(300) + '"}'
+    const chunks = ['{"id": 1}\n' + long.slice(0, 50), long.slice(50, 250), long.slice(250) + '\n{"id": 2}\n']
+    const out = chunks.flatMap((c) => p.push(Buffer.from(c))).concat(p.end())
+    expect(out.map((r) => [r.kind, r.line, r.byte, r.nextByte, r.nextLine])).toEqual([
+      ['object', 1, 0, 10, 2],
+      ['problem', 2, 10, 10 + long.length + 1, 3],
+      ['object', 3, 10 + long.length + 1, 10 + long.length + 11, 4],
+    ])
+    expect(out[1]).toMatchObject({ problem: { code: 'NDJSON_INVALID_JSON', message: expect.stringContaining('line longer than 100 bytes') } })
   })
 
   it('reports where the JSON broke', () => {
