@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { median, root, startServer, timed as timedRun } from './bench-lib.mjs'
+import { median, startServer, timePgbulk, timed as timedRun } from './bench-lib.mjs'
 
 const ROWS = Number(process.argv[2] ?? 1_000_000)
 const INSERT_ROWS = Math.min(ROWS, 200_000) // INSERT is slower: a smaller file keeps the run short
@@ -60,24 +60,7 @@ try {
         method,
         kind,
         rows: method === 'copy' ? ROWS : INSERT_ROWS,
-        run: () =>
-          time(
-            process.execPath,
-            [
-              join(root, 'bin/pgbulk.js'),
-              'load',
-              files[`${method}-${kind}`],
-              '--table',
-              'bench',
-              '--method',
-              method,
-              '--quiet',
-              '--force',
-              '--rejects',
-              join(dir, 'rejects.ndjson'),
-            ],
-            { DATABASE_URL: srv.url },
-          ),
+        run: () => timePgbulk(files[`${method}-${kind}`], { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') }).ms,
       })),
     ),
   ]

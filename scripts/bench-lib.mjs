@@ -44,3 +44,22 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.lengt
 
 /** Whether a command is installed. */
 export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
+
+/** Time one pgbulk load of `file` into the table bench (no checkpoint: each run starts afresh). */
+export function timePgbulk(file, { url, method = 'copy', rejects }) {
+  const args = [
+    join(root, 'bin/pgbulk.js'),
+    'load',
+    file,
+    '--table',
+    'bench',
+    '--method',
+    method,
+    '--quiet',
+    '--force',
+    '--no-checkpoint',
+    '--rejects',
+    rejects,
+  ]
+  return timed(process.execPath, args, { DATABASE_URL: url })
+}

@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { installed, median, root, startServer, timed } from './bench-lib.mjs'
+import { installed, median, startServer, timed, timePgbulk } from './bench-lib.mjs'
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -94,24 +94,7 @@ try {
     const pgbulk =
       (file, method = 'copy') =>
       () =>
-        timed(
-          process.execPath,
-          [
-            join(root, 'bin/pgbulk.js'),
-            'load',
-            file,
-            '--table',
-            'bench',
-            '--method',
-            method,
-            '--quiet',
-            '--force',
-            '--no-checkpoint',
-            '--rejects',
-            join(dir, 'rejects.ndjson'),
-          ],
-          { DATABASE_URL: srv.url },
-        )
+        timePgbulk(file, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') })
     const arms = [
       ...(psql
         ? [
