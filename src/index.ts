@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { LoadError } from './errors.js'
-import type { CsvDialect } from './parse/csv.js'
+import { dialectOf } from './parse/csv.js'
 import type { InputEncoding } from './parse/decode.js'
 import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
@@ -133,7 +133,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
 
     const pipelines = files.map((f, k) => ({
       schema,
-      parse: { format: formats[k]!, encoding, dialect: dialectFor(formats[k]!, opts) },
+      parse: { format: formats[k]!, encoding, dialect: dialectOf(formats[k]!, opts) },
       ...(opts.columns ? { columnNames: opts.columns } : {}),
       header: opts.header ?? true,
       ignoreExtra: opts.ignoreExtra ?? false,
@@ -223,16 +223,6 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
 /** The checkpoint key of a reject line's file ("stdin" or a path as given then). */
 function rejectInput(file: string): string {
   return file === 'stdin' ? 'stdin' : inputKey(file)
-}
-
-function dialectFor(format: InputFormat, opts: LoadOptions): CsvDialect {
-  const tsv = format === 'tsv'
-  return {
-    delimiter: opts.delimiter ?? (tsv ? '\t' : ','),
-    quote: opts.quote === undefined ? (tsv ? null : '"') : opts.quote,
-    escape: opts.escape ?? null,
-    nullString: opts.nullString ?? null,
-  }
 }
 
 export type { InputEncoding, InputFormat }

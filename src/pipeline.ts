@@ -1,5 +1,5 @@
 import { EXIT, LoadError } from './errors.js'
-import { Batcher } from './batch/batcher.js'
+import type { Batcher } from './batch/batcher.js'
 import type { ParseOptions } from './parse/parse-input.js'
 import type { ParsedRecord } from './parse/parsed-record.js'
 import type { RejectSink } from './reject/reject-sink.js'
@@ -174,9 +174,12 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     const batchNo = p.totals.batches + 1
     const mark = await p.sink.mark()
     const at = next
+    // The database's rejections, as written to the reject file by the attempt that committed.
+    let refusals: Rejection[] = []
     const persist = async (client: pg.Client, res: WriteResult) => {
       await p.sink.rollbackTo(mark)
-      for (const f of res.rejected) await p.sink.write(validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
+      refusals = res.rejected.map((f) => validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
+      for (const r of refusals) await p.sink.write(r)
       if (!p.checkpoint) return
       await p.sink.sync()
       await p.checkpoint(client, {
@@ -209,9 +212,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     }
     file.rowsLoaded += result.loaded
     p.totals.rowsLoaded += result.loaded
-    for (const { row, error, attempts } of result.rejected) {
-      count(validator.rejection(row, databaseRejectionFields(error, batchNo, attempts)))
-    }
+    refusals.forEach(count)
   }
 
   const overLimit = (): LoadError | undefined => {

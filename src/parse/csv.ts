@@ -14,6 +14,20 @@ export interface CsvDialect {
   nullString: string | null
 }
 
+/** A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting). */
+export function dialectOf(
+  format: 'csv' | 'tsv' | 'ndjson',
+  given: { delimiter?: string | undefined; quote?: string | null | undefined; escape?: string | null | undefined; nullString?: string | null | undefined },
+): CsvDialect {
+  const tsv = format === 'tsv'
+  return {
+    delimiter: given.delimiter ?? (tsv ? '\t' : ','),
+    quote: given.quote === undefined ? (tsv ? null : '"') : given.quote,
+    escape: given.escape ?? null,
+    nullString: given.nullString ?? null,
+  }
+}
+
 /** Largest record kept in memory while looking for a closing quote before the record is rejected. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024
 

@@ -2,8 +2,7 @@ import { createReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { LoadError } from '../errors.js'
-import type { CsvDialect } from '../parse/csv.js'
-import { CsvParser } from '../parse/csv.js'
+import { CsvParser, dialectOf } from '../parse/csv.js'
 import { decoderFor } from '../parse/decode.js'
 import { parseObjectLine } from '../parse/ndjson.js'
 import type { ParseOptions } from '../parse/parse-input.js'
@@ -65,13 +64,7 @@ export function groupEntries(entries: readonly RejectEntry[]): RedriveGroup[] {
 
 /** The parse options a group's raw text is read with (raw is UTF-8 text, whatever the input's encoding was). */
 export function parseOptionsOf(source: RejectSource): ParseOptions {
-  const dialect: CsvDialect = {
-    delimiter: source.delimiter ?? (source.format === 'tsv' ? '\t' : ','),
-    quote: source.quote === undefined ? '"' : source.quote,
-    escape: source.escape ?? null,
-    nullString: source.null ?? null,
-  }
-  return { format: source.format, encoding: 'utf8', dialect }
+  return { format: source.format, encoding: 'utf8', dialect: dialectOf(source.format, { ...source, nullString: source.null }) }
 }
 
 /**

@@ -11,7 +11,6 @@ const COPY_CHUNK_ROWS = 1000
 
 /** Sends rows with COPY … FROM STDIN (text format), the fastest way into PostgreSQL. */
 export const copySender: RowSender = {
-  method: 'copy',
   async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
     const stream = client.query(copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN`))
     // Written directly, honouring write()'s return value as pg-copy-streams' own flush() does:

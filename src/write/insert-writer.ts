@@ -7,7 +7,6 @@ export const MAX_BIND_PARAMS = 65535
 
 /** Sends rows as multi-row parameterised INSERT statements, never more than MAX_BIND_PARAMS parameters each. */
 export const insertSender: RowSender = {
-  method: 'insert',
   async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
     for (let i = 0; i < rows.length; i += perStatement) {

@@ -11,7 +11,6 @@ import { KeyCheck } from './key-check.js'
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {
-  method: 'copy' | 'insert'
   /** Send rows (all of one shape) inside the current transaction. */
   send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]): Promise<void>
   /** Index of the failing row in `rows`, when the error says which one it was. */
@@ -32,11 +31,6 @@ export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<v
 export interface WriteResult {
   loaded: number
   rejected: RowFailure[]
-  /** Transactions it took (1 unless a passing fault made the batch be sent again). */
-  attempts: number
-  /** Statements sent and statements failed while looking for bad rows. */
-  statements: number
-  failures: number
 }
 
 /** The fields of a node-postgres DatabaseError that pgbulk uses. */
@@ -210,7 +204,7 @@ export class BatchWriter {
   }
 
   private async sendAll(rows: readonly ValidRow[], attempt: number, last: boolean): Promise<WriteResult> {
-    const result: WriteResult = { loaded: 0, rejected: [], attempts: attempt, statements: 0, failures: 0 }
+    const result: WriteResult = { loaded: 0, rejected: [] }
     this.faultsInARow = 0
     for (const group of groupByShape(rows)) {
       const r = await isolateBadRows<ValidRow, PgError>(
@@ -220,8 +214,6 @@ export class BatchWriter {
         (err, seg) => this.locate(err, seg),
       )
       result.loaded += r.loaded
-      result.statements += r.statements
-      result.failures += r.failures
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
     return result
@@ -298,10 +290,9 @@ export class BatchWriter {
     await this.client.end().catch(() => {})
     try {
       this.client = await this.reconnect()
-    } catch (err) {
+    } catch {
+      // The next attempt tries again: the closed client fails its first query as "not queryable", a connection fault.
       if (last) throw cause
-      // The next attempt tries again; keep a client that fails fast until then.
-      this.client = brokenClient(err)
     }
   }
 
@@ -321,12 +312,6 @@ export class BatchWriter {
     if (this.dryRunOpen) await this.client.query('ROLLBACK').catch(() => {})
     this.dryRunOpen = false
   }
-}
-
-/** A stand-in for a connection that could not be made: every query fails as a connection fault, which the retry loop handles. */
-function brokenClient(err: unknown): pg.Client {
-  const fail = () => Promise.reject(err instanceof Error ? err : new Error(String(err)))
-  return { query: fail, end: () => Promise.resolve() } as unknown as pg.Client
 }
 
 /** Rows of the same shape, in input order of first appearance. */
