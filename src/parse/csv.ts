@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
-import type { ParsedRecord } from './parsed-record.js'
+import type { FieldsRecord, ParsedRecord } from './parsed-record.js'
+import { FieldFlag } from './parsed-record.js'
 
 /** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
 export interface CsvDialect {
@@ -44,11 +45,41 @@ const enum State {
   Skip,
 }
 
-interface Field {
-  start: number
-  end: number
-  quoted: boolean
-  escaped: boolean
+/** How a record's fields become text: shared by all records of one parser. */
+interface FieldText {
+  /** Decode bytes known to be valid in the input encoding. */
+  decode: (b: Buffer, start: number, end: number) => string
+  unescape: ((s: string) => string) | undefined
+}
+
+/** A parsed CSV record: byte ranges, texts made on demand (most rows are checked and sent without them). */
+class CsvRecord implements FieldsRecord {
+  readonly kind = 'fields' as const
+  private decoded: (string | null)[] | undefined
+
+  constructor(
+    readonly line: number,
+    readonly byte: number,
+    readonly nextByte: number,
+    readonly nextLine: number,
+    readonly raw: Buffer,
+    readonly pos: number[],
+    private readonly how: FieldText,
+  ) {}
+
+  get values(): (string | null)[] {
+    if (this.decoded) return this.decoded
+    const out: (string | null)[] = []
+    for (let k = 0; k < this.pos.length / 3; k++) out.push(this.text(k))
+    return (this.decoded = out)
+  }
+
+  text(k: number): string | null {
+    const flags = this.pos[3 * k + 2]!
+    if (flags & FieldFlag.Null) return null
+    const t = this.how.decode(this.raw, this.pos[3 * k]!, this.pos[3 * k + 1]!)
+    return flags & FieldFlag.Escaped && this.how.unescape ? this.how.unescape(t) : t
+  }
 }
 
 /**
@@ -65,7 +96,8 @@ export class CsvParser {
   /** Offset in buf where the current record starts. */
   private recStart = 0
   private state = State.FieldStart
-  private fields: Field[] = []
+  /** The current record's fields: start, end (offsets in buf) and FieldFlags, three numbers each. */
+  private fieldPos: number[] = []
   private fieldStart = 0
   private escaped = false
   private line = 1
@@ -74,7 +106,7 @@ export class CsvParser {
   private readonly delim: number
   private readonly quote: number
   private readonly escape: number
-  private readonly unescape: ((s: string) => string) | undefined
+  private readonly how: FieldText
 
   constructor(
     private readonly dialect: CsvDialect,
@@ -86,13 +118,15 @@ export class CsvParser {
     this.escape = dialect.escape === null ? this.quote : dialect.escape.charCodeAt(0)
     const q = dialect.quote
     const e = dialect.escape ?? q
+    let unescape: ((s: string) => string) | undefined
     if (q !== null && e === q) {
       const doubled = q + q
-      this.unescape = (s) => s.replaceAll(doubled, q)
+      unescape = (s) => s.replaceAll(doubled, q)
     } else if (q !== null && e !== null) {
       const re = new RegExp(`${escapeRe(e)}([${escapeRe(q)}${escapeRe(e)}])`, 'g')
-      this.unescape = (s) => s.replace(re, '$1')
+      unescape = (s) => s.replace(re, '$1')
     }
+    this.how = { decode: decode.unchecked ?? ((b, s, e) => decode(b, s, e) ?? ''), unescape }
   }
 
   /** Start counting at a later position of the input (after a BOM, or where a resumed load seeks to). */
@@ -151,12 +185,12 @@ export class CsvParser {
           if (i >= n) continue
           const d = b[i]!
           if (d === delim) {
-            this.fields.push({ start: this.fieldStart, end: i, quoted: false, escaped: false })
+            this.fieldPos.push(this.fieldStart, i, 0)
             this.state = State.FieldStart
             i++
           } else if (d === LF) {
             const end = i > this.fieldStart && b[i - 1] === CR ? i - 1 : i
-            this.fields.push({ start: this.fieldStart, end, quoted: false, escaped: false })
+            this.fieldPos.push(this.fieldStart, end, 0)
             i = this.emit(end, i + 1, out)
           } else {
             this.fail(`unexpected quote inside an unquoted field (quote the whole field, or set --quote)`)
@@ -191,13 +225,13 @@ export class CsvParser {
             continue
           }
           if (c === delim) {
-            this.fields.push({ start: this.fieldStart, end: i - 1, quoted: true, escaped: this.escaped })
+            this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
             this.state = State.FieldStart
             i++
             continue
           }
           if (c === LF || (c === CR && b[i + 1] === LF)) {
-            this.fields.push({ start: this.fieldStart, end: i - 1, quoted: true, escaped: this.escaped })
+            this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
             const lf = c === LF ? i : i + 1
             i = this.emit(i, lf + 1, out)
             continue
@@ -223,18 +257,18 @@ export class CsvParser {
     // End of input: finish the last record, which may lack a line ending.
     switch (this.state) {
       case State.FieldStart:
-        if (this.fields.length === 0) return
-        this.fields.push({ start: n, end: n, quoted: false, escaped: false })
+        if (this.fieldPos.length === 0) return
+        this.fieldPos.push(n, n, 0)
         this.emit(n, n, out)
         return
       case State.Unquoted: {
         const end = n > this.fieldStart && b[n - 1] === CR ? n - 1 : n
-        this.fields.push({ start: this.fieldStart, end, quoted: false, escaped: false })
+        this.fieldPos.push(this.fieldStart, end, 0)
         this.emit(end, n, out)
         return
       }
       case State.QuoteSeen: {
-        this.fields.push({ start: this.fieldStart, end: n - 1, quoted: true, escaped: this.escaped })
+        this.fieldPos.push(this.fieldStart, n - 1, this.quotedFlags())
         this.emit(n, n, out)
         return
       }
@@ -250,7 +284,7 @@ export class CsvParser {
 
   /** Mark the current record bad; the rest of its physical line is skipped. */
   private fail(message: string): void {
-    this.problem = { message, column: this.fields.length + 1 }
+    this.problem = { message, column: this.fieldPos.length / 3 + 1 }
     this.state = State.Skip
   }
 
@@ -266,8 +300,8 @@ export class CsvParser {
     const lf = nl < 0 || nl >= n ? n : nl
     const end = lf > this.recStart && b[lf - 1] === CR ? lf - 1 : lf
     this.problem = {
-      message: `quoted field opened in field ${this.fields.length + 1} is never closed${n - this.recStart > this.maxRecordBytes ? ` within ${this.maxRecordBytes} bytes` : ''}`,
-      column: this.fields.length + 1,
+      message: `quoted field opened in field ${this.fieldPos.length / 3 + 1} is never closed${n - this.recStart > this.maxRecordBytes ? ` within ${this.maxRecordBytes} bytes` : ''}`,
+      column: this.fieldPos.length / 3 + 1,
     }
     this.line = this.recordLine
     return this.emit(end, Math.min(lf + 1, n), out)
@@ -283,21 +317,16 @@ export class CsvParser {
     const common = { line: this.recordLine, byte: this.base + start, nextByte: this.base + next, nextLine: this.line + (terminated ? 1 : 0), raw }
     if (this.problem) {
       out.push({ ...common, kind: 'problem', problem: { code: 'CSV_PARSE', ...this.problem } })
-    } else if (!(this.fields.length === 1 && end === start)) {
+    } else if (!(this.fieldPos.length === 3 && end === start)) {
       // (a blank line is not a record)
-      const values: (string | null)[] = []
-      let bad = 0
-      // Validate the record's bytes once, then decode its fields without checking each again.
-      const fast = this.decode.unchecked && isUtf8(raw) ? this.decode.unchecked : undefined
-      for (let k = 0; k < this.fields.length; k++) {
-        const f = this.fields[k]!
-        const text = fast ? fast(b, f.start, f.end) : this.decode(b, f.start, f.end)
-        if (text === null) {
-          bad = k + 1
-          break
-        }
-        values.push(this.toValue(f, text))
+      const pos = this.fieldPos
+      for (let k = 0; k < pos.length; k += 3) {
+        pos[k]! -= start
+        pos[k + 1]! -= start
+        if (pos[k + 2] === 0 && this.isNull(raw, pos[k]!, pos[k + 1]!)) pos[k + 2] = FieldFlag.Null
       }
+      // The record's bytes are checked once; its fields are then decoded without checking each again.
+      const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos) : 0
       if (bad > 0) {
         out.push({
           ...common,
@@ -305,23 +334,36 @@ export class CsvParser {
           problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad },
         })
       } else {
-        out.push({ ...common, kind: 'fields', values })
+        out.push(new CsvRecord(common.line, common.byte, common.nextByte, common.nextLine, raw, pos, this.how))
       }
     }
     if (terminated) this.line++
     this.recordLine = this.line
     this.recStart = next
-    this.fields = []
+    this.fieldPos = []
     this.problem = undefined
     this.state = State.FieldStart
     return next
   }
 
-  private toValue(f: Field, text: string): string | null {
-    if (f.quoted) return f.escaped && this.unescape ? this.unescape(text) : text
+  private quotedFlags(): number {
+    return this.escaped ? FieldFlag.Quoted | FieldFlag.Escaped : FieldFlag.Quoted
+  }
+
+  /** Whether an unquoted field is the null string (by default: empty). */
+  private isNull(raw: Buffer, s: number, e: number): boolean {
     const ns = this.dialect.nullString
-    if (ns === null ? text === '' : text === ns) return null
-    return text
+    if (ns === null) return s === e
+    // Only a field of about the null string's length can be it: decode those to compare.
+    if (e - s < ns.length || e - s > 4 * ns.length) return false
+    return this.decode(raw, s, e) === ns
+  }
+
+  /** The 1-based position of the first field whose bytes are invalid in the input encoding. */
+  private firstUndecodable(raw: Buffer, pos: number[]): number {
+    for (let k = 0; k < pos.length; k += 3) if (this.decode(raw, pos[k]!, pos[k + 1]!) === null) return k / 3 + 1
+    // The bytes between fields are ASCII, so the bad bytes are in some field.
+    return 1
   }
 
   /** Forget the bytes of finished records. */
@@ -333,9 +375,9 @@ export class CsvParser {
     this.pos -= drop
     this.recStart = 0
     this.fieldStart -= drop
-    for (const f of this.fields) {
-      f.start -= drop
-      f.end -= drop
+    for (let k = 0; k < this.fieldPos.length; k += 3) {
+      this.fieldPos[k]! -= drop
+      this.fieldPos[k + 1]! -= drop
     }
   }
 }

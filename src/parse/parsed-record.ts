@@ -28,8 +28,26 @@ interface RecordBase {
   raw: Buffer
 }
 
+/** Flags of a CSV field in FieldsRecord.pos. */
+export const enum FieldFlag {
+  Quoted = 1,
+  /** Quoted, with escaped or doubled quotes inside: its bytes are not its text. */
+  Escaped = 2,
+  /** Unquoted and equal to the null string: NULL. */
+  Null = 4,
+}
+
+/** A CSV/TSV record. Its fields are kept as byte ranges of `raw`; their texts are decoded only when asked for. */
+export interface FieldsRecord extends RecordBase {
+  kind: 'fields'
+  /** Field k is raw[pos[3k], pos[3k+1]), quotes excluded; pos[3k+2] holds its FieldFlags. */
+  readonly pos: readonly number[]
+  /** All field texts, null for NULL (decoded on first use, then kept). */
+  readonly values: (string | null)[]
+  /** One field's text, null for NULL. */
+  text(k: number): string | null
+}
+
 /** What a parser yields for each record: fields, an object, or the problem that made it unreadable. */
 export type ParsedRecord =
-  | (RecordBase & { kind: 'fields'; values: (string | null)[] })
-  | (RecordBase & { kind: 'object'; fields: Map<string, JsonField> })
-  | (RecordBase & { kind: 'problem'; problem: ParseProblem })
+  FieldsRecord | (RecordBase & { kind: 'object'; fields: Map<string, JsonField> }) | (RecordBase & { kind: 'problem'; problem: ParseProblem })

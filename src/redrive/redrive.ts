@@ -87,13 +87,16 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
       out.push({ ...at, ...parseObjectLine(r.raw) })
       continue
     }
+    // Parsed where it stood in the input, so that the record keeps its line and byte offset.
     const parser = new CsvParser(opts.dialect, decoderFor('utf8'))
-    const recs = [...parser.push(Buffer.concat([raw, Buffer.from('\n')])), ...parser.end()]
+    parser.skipBytes(r.byte)
+    parser.startAtLine(r.line)
+    const recs = [...parser.push(raw), ...parser.end()]
     const rec = recs[0]
     if (recs.length !== 1 || !rec) {
       out.push({ ...at, kind: 'problem', problem: { code: 'CSV_PARSE', message: `the raw text holds ${recs.length} records, not one` } })
     } else {
-      out.push({ ...rec, line: r.line, byte: r.byte, nextByte: at.nextByte, nextLine: at.nextLine })
+      out.push(rec)
     }
     if (out.length >= 1000) yield out.splice(0)
   }

@@ -52,7 +52,7 @@ function checkInteger(col: ColumnInfo, limits: [bigint, bigint]): ValueCheck {
 }
 
 /** numeric(p,s) as PostgreSQL decodes its typmod; scale may be negative since PostgreSQL 15. */
-function numericTypmod(typmod: number): { precision: number; scale: number } | undefined {
+export function numericTypmod(typmod: number): { precision: number; scale: number } | undefined {
   if (typmod < 4) return undefined
   const t = typmod - 4
   return { precision: (t >> 16) & 0xffff, scale: ((t & 0x7ff) ^ 1024) - 1024 }
@@ -146,7 +146,7 @@ const ISO_TIME = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/
 const ISO_ZONE = /^(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)$/i
 const ISO_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i
 
-function daysInMonth(y: number, m: number): number {
+export function daysInMonth(y: number, m: number): number {
   return m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31
 }
 

@@ -1,3 +1,5 @@
+import type { CsvDialect } from '../parse/csv.js'
+
 /** A row that passed the client-side checks, ready to be batched and written. */
 export interface ValidRow {
   line: number
@@ -8,6 +10,11 @@ export interface ValidRow {
   values: (string | null | undefined)[]
   /** Which columns are present (their indexes joined): rows of one shape share one COPY or INSERT column list. */
   shape: string
+  /**
+   * Set when `raw` is the row itself as a CSV record in this dialect and in UTF-8, its fields in
+   * the order of `shape`: COPY … (FORMAT csv) can then take the input's own bytes.
+   */
+  csv?: CsvDialect | undefined
   /** The row as a COPY text line, kept once made: a row sent again while bad rows are isolated is not encoded twice. */
   copyLine?: string
 }

@@ -3,9 +3,12 @@ import type { CsvDialect } from '../parse/csv.js'
 import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
-import type { JsonField, ParsedRecord } from '../parse/parsed-record.js'
+import type { FieldsRecord, JsonField, ParsedRecord } from '../parse/parsed-record.js'
+import { FieldFlag } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
+import type { ByteCheck } from './check-bytes.js'
+import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
 import { checkFor } from './check-value.js'
 import type { ValidRow } from './valid-row.js'
@@ -32,9 +35,14 @@ const IGNORED = -2
  */
 export class RowValidator {
   private readonly checks: (ValueCheck | undefined)[]
+  private readonly byteChecks: ByteCheck[]
   /** CSV: table column index of each input field. */
   private fieldToColumn: number[] | undefined
   private csvShape = ''
+  /** CSV: set when each record's raw bytes are its row's fields in the row's column order, in UTF-8. */
+  private csvRaw: CsvDialect | undefined
+  /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
+  private readonly doubledQuotes: boolean
   /** NDJSON: table column index of each key seen so far. */
   private readonly keyToColumn = new Map<string, number>()
   private seenObject = false
@@ -44,6 +52,8 @@ export class RowValidator {
     private readonly opts: ValidateOptions,
   ) {
     this.checks = schema.columns.map((c) => checkFor(c))
+    this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
+    this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
     const d = opts.dialect
     this.source =
       opts.format === 'ndjson' ? { format: 'ndjson' } : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
@@ -84,11 +94,14 @@ export class RowValidator {
         'add the column to the input (or to --columns)',
       )
     }
-    this.csvShape = [...seen].sort((a, b) => a - b).join(',')
+    // Columns in field order: a record's own bytes can then be sent as its row (see ValidRow.csv).
+    this.csvShape = this.fieldToColumn.filter((i) => i >= 0).join(',')
+    this.csvRaw = this.opts.encoding === 'utf8' && this.fieldToColumn.every((i) => i >= 0) ? this.opts.dialect : undefined
   }
 
   /** Validate one parsed record. */
   validate(rec: ParsedRecord): ValidRow | Rejection {
+    if (rec.kind === 'fields' && this.surelyValid(rec)) return new CsvRow(rec, this.fieldToColumn!, this.schema.columns.length, this.csvShape, this.csvRaw)
     if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
     const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
@@ -154,7 +167,35 @@ export class RowValidator {
       const problem = this.checks[i]?.(v)
       if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
     }
-    return { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
+    const row: ValidRow = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
+    if (rec.kind === 'fields') row.csv = this.csvRaw
+    return row
+  }
+
+  /**
+   * The common case of a CSV record, checked on its bytes without making a string per field
+   * (strings only for the values a byte check is unsure of). false: not sure; validate() then
+   * checks the record the full way, which also finds the message for a bad one.
+   */
+  private surelyValid(rec: FieldsRecord): boolean {
+    const map = this.fieldToColumn
+    const pos = rec.pos
+    if (!map || pos.length !== 3 * map.length || rec.raw.indexOf(0) >= 0) return false
+    const cols = this.schema.columns
+    for (let k = 0; k < map.length; k++) {
+      const idx = map[k]!
+      if (idx < 0) continue
+      const flags = pos[3 * k + 2]!
+      if (flags & FieldFlag.Null) {
+        if (cols[idx]!.notNull) return false
+        continue
+      }
+      const escaped = (flags & FieldFlag.Escaped) !== 0
+      if ((!escaped || this.doubledQuotes) && this.byteChecks[idx]!(rec.raw, pos[3 * k]!, pos[3 * k + 1]!, escaped)) continue
+      const check = this.checks[idx]
+      if (check && check(rec.text(k)!)) return false
+    }
+    return true
   }
 
   /** Put an NDJSON object's fields into their columns; returns the first key that matches no column. */
@@ -266,4 +307,38 @@ export function pgArrayLiteral(items: unknown[]): string {
     return `"${text.replace(/[\\"]/g, '\\$&')}"`
   })
   return `{${parts.join(',')}}`
+}
+
+/** A valid CSV row that has not needed its texts yet: they are made from the record when asked for (INSERT, key checks). */
+class CsvRow implements ValidRow {
+  readonly line: number
+  readonly byte: number
+  readonly nextByte: number
+  readonly raw: Buffer
+  copyLine?: string
+  private mapped: (string | null | undefined)[] | undefined
+
+  constructor(
+    private readonly rec: FieldsRecord,
+    private readonly fieldToColumn: readonly number[],
+    private readonly width: number,
+    readonly shape: string,
+    readonly csv: CsvDialect | undefined,
+  ) {
+    this.line = rec.line
+    this.byte = rec.byte
+    this.nextByte = rec.nextByte
+    this.raw = rec.raw
+  }
+
+  get values(): (string | null | undefined)[] {
+    if (this.mapped) return this.mapped
+    const out = new Array<string | null | undefined>(this.width)
+    const texts = this.rec.values
+    for (let k = 0; k < this.fieldToColumn.length; k++) {
+      const idx = this.fieldToColumn[k]!
+      if (idx >= 0) out[idx] = texts[k]
+    }
+    return (this.mapped = out)
+  }
 }

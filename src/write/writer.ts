@@ -14,7 +14,7 @@ export interface RowSender {
   /** Send rows (all of one shape) inside the current transaction. */
   send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]): Promise<void>
   /** Index of the failing row in `rows`, when the error says which one it was. */
-  failedRowIndex(err: unknown, relname: string): number | undefined
+  failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
 }
 
 /** One row the database refused, with the error and how many times its batch was tried. */
@@ -257,7 +257,7 @@ export class BatchWriter {
   private async locate(err: PgError, seg: readonly ValidRow[]): Promise<FailureLocation> {
     const asked = await this.askKeys(err, seg)
     if (asked && asked.length > 0) return { kind: 'rows', indexes: asked, certain: true, complete: true }
-    const index = this.sender.failedRowIndex(err, this.schema.name)
+    const index = this.sender.failedRowIndex(err, this.schema.name, seg)
     if (index !== undefined) return { kind: 'exact', index }
     // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
     // only those columns); a duplicate key does not (the first of two equal keys may be the good one).

@@ -2,11 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rng } from '../helpers/random.js'
 import { introspectTable } from '../../src/schema/introspect.js'
 import { checkFor } from '../../src/validate/check-value.js'
+import { byteCheckFor } from '../../src/validate/check-bytes.js'
 import { createTestDb, type TestDb } from '../helpers/db.js'
 
 // The promise of the client-side checks: never refuse a value that PostgreSQL accepts. Each
 // value is checked by pgbulk and inserted by PostgreSQL (an INSERT, so typmods apply as they do
-// for COPY), for hand-picked edge cases and for seeded random strings.
+// for COPY), for hand-picked edge cases and for seeded random strings. The byte checks (the fast
+// path for common spellings) are held to the text checks on the same values: a value they pass
+// must pass the text check too, read as it is or with its quotes doubled as in a CSV field.
 
 let db: TestDb
 
@@ -244,11 +247,21 @@ describe('value checks against PostgreSQL', () => {
     await db.client.query(`CREATE TABLE ${table} (v ${type})`)
     const schema = await introspectTable(db.client, table)
     const check = checkFor(schema.columns[0]!)
+    const byteCheck = byteCheckFor(schema.columns[0]!)
     const wrongRefusals: string[] = []
     const disagreements: string[] = []
+    const byteCheckTooLoose: string[] = []
     let accepted = 0
+    let surePassed = 0
     for (const v of new Set(values)) {
       const ours = check?.(v)
+      // Padded on both sides: a byte check must not read past its field.
+      const plain = Buffer.from(`1${v}1`)
+      const doubled = Buffer.from(`"${v.replaceAll('"', '""')}"`)
+      const sure = byteCheck(plain, 1, plain.length - 1, false)
+      const sureDoubled = v.includes('"') && byteCheck(doubled, 1, doubled.length - 1, true)
+      if (sure) surePassed++
+      if ((sure || sureDoubled) && ours) byteCheckTooLoose.push(`${JSON.stringify(v)}${sure ? '' : ' (quotes doubled)'}: ${ours.message}`)
       const pgAccepts = await db.client.query(`INSERT INTO ${table} VALUES ($1)`, [v]).then(
         () => true,
         () => false,
@@ -258,6 +271,10 @@ describe('value checks against PostgreSQL', () => {
       if (!ours && !pgAccepts) disagreements.push(JSON.stringify(v))
     }
     expect(wrongRefusals, `pgbulk refused values PostgreSQL accepts as ${type}`).toEqual([])
+    expect(byteCheckTooLoose, `byte checks passed values the text check refuses as ${type}`).toEqual([])
+    // (Types and typmods the byte checks leave to the text check: times of day, enums, unusual scales.)
+    if (!['time', 'timetz', 'mood', 'numeric(3,-2)', 'numeric(4,6)'].includes(type))
+      expect(surePassed, `the byte check of ${type} is never sure`).toBeGreaterThan(0)
     if (exact) expect(disagreements, `pgbulk let through values PostgreSQL refuses as ${type}`).toEqual([])
     // The corpus must exercise both sides, or the test would prove nothing.
     expect(accepted).toBeGreaterThan(0)

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { load, LoadError } from '../../src/index.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { FIXTURES, readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
+import { rng } from '../helpers/random.js'
 
 let db: TestDb
 let dir: string
@@ -258,6 +259,38 @@ describe('load()', () => {
       expect(rejects.map((r) => r['line']).sort((a, b) => (a as number) - (b as number))).toEqual(range(51).map((k) => k * 97 + 1))
       expect(report).toMatchObject({ rowsRead: 5000, rowsLoaded: 4949, rowsRejected: 51, batches: 5 })
     }
+  })
+
+  it('sends CSV rows as they stand in the file, and names the refused ones exactly whatever line breaks their values hold', async () => {
+    // COPY reads the input's own bytes (FORMAT csv) and counts newlines inside quoted values in
+    // its error lines; rows with a carriage return outside quotes, or "\.", are written anew.
+    const r = rng(2024)
+    const pieces = ['a', 'b c', ',', '""', '\n', '\r\n', '\r', '\\.', '\\', 'é', '\t']
+    for (const batchRows of [7, 50, 1000]) {
+      const t = await table('id int CHECK (id % 13 <> 0), body text')
+      let text = 'id,body\n'
+      const expected: [number, string][] = []
+      const refused: number[] = []
+      for (let i = 1; i <= 600; i++) {
+        const body = Array.from({ length: Math.floor(r() * 5) }, () => pieces[Math.floor(r() * pieces.length)]!).join('')
+        const unquotedCr = r() < 0.05
+        text += unquotedCr ? `${i},x\ry\n` : `${i},"${body.replaceAll('"', '""')}"${r() < 0.3 ? '\r\n' : '\n'}`
+        if (i % 13 === 0) refused.push(i)
+        else expected.push([i, unquotedCr ? 'x\ry' : body])
+      }
+      const input = await file(`breaks-${batchRows}.csv`, text)
+      const report = await load({ inputs: [input], table: t, db: db.url, batchRows, force: true })
+      const rows = await db.client.query<{ id: number; body: string }>(`SELECT id, body FROM ${t} ORDER BY id`)
+      expect(rows.rows.map((x) => [x.id, x.body])).toEqual(expected)
+      const rejects = await readRejects(`${input}.rejects.ndjson`)
+      expect(rejects.map((x) => Number((x['raw'] as string).split(',')[0])).sort((a, b) => a - b)).toEqual(refused)
+      expect(rejects.every((x) => x['code'] === '23514')).toBe(true)
+      expect(report).toMatchObject({ rowsRead: 600, rowsLoaded: expected.length, rowsRejected: refused.length })
+    }
+    // "\." alone on a line ends COPY's data on PostgreSQL 15: such a row must still load, and the rows after it.
+    const t = await table('v text')
+    await load({ inputs: [await file('dot.csv', 'v\na\n\\.\nb\n')], table: t, db: db.url })
+    expect(await tableContents(db, t)).toBe('\\\\.\na\nb\n') // (sorted)
   })
 
   it('loads a field of several megabytes with quotes and newlines, by both methods', async () => {
