@@ -1,5 +1,6 @@
 import { EXIT, LoadError } from './errors.js'
 import type { Batcher } from './batch/batcher.js'
+import { readAhead } from './batch/read-ahead.js'
 import type { ParseOptions } from './parse/parse-input.js'
 import type { ParsedRecord } from './parse/parsed-record.js'
 import type { RejectSink } from './reject/reject-sink.js'
@@ -73,6 +74,12 @@ export interface InputPipeline {
   checkpoint?: ((client: pg.Client, progress: CheckpointProgress) => Promise<void>) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
+}
+
+/** A record and what validation made of it. */
+interface Decided {
+  rec: ParsedRecord
+  result: ValidRow | Rejection
 }
 
 /** Why a run stopped before the end of its input, and after which record (its line). */
@@ -232,24 +239,41 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   const stopHere = (error: LoadError) => {
     stop = { error, file: p.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
   }
+  /** Parse and validate: run ahead of the writing by about one batch, so that the two overlap. */
+  async function* decide(): AsyncGenerator<Decided[]> {
+    for await (const records of p.records) {
+      const out: Decided[] = []
+      try {
+        for (const rec of records) {
+          if (needHeader) {
+            needHeader = false
+            applyHeader(rec, validator, p.name)
+            continue
+          }
+          if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
+            file.skippedRows = (file.skippedRows ?? 0) + 1
+            continue
+          }
+          out.push({ rec, result: validator.validate(rec) })
+        }
+      } finally {
+        // (what was decided before a run problem still comes first)
+        if (out.length > 0) yield out
+      }
+      if (out.length === 0) yield out // progress
+    }
+  }
+  const { maxRows, maxBytes } = p.batcher.limits
+  const weight = (d: Decided[]) => d.length / maxRows + d.reduce((n, x) => n + x.rec.raw.length, 0) / maxBytes
+
   try {
-    outer: for await (const records of p.records) {
-      for (const rec of records) {
-        if (needHeader) {
-          needHeader = false
-          applyHeader(rec, validator, p.name)
-          continue
-        }
+    outer: for await (const decided of readAhead(decide(), 1, weight)) {
+      for (const { rec, result: r } of decided) {
         if (p.signal?.aborted) break outer
-        if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
-          file.skippedRows = (file.skippedRows ?? 0) + 1
-          continue
-        }
         file.rowsRead++
         p.totals.rowsRead++
         lastLine = rec.line
         next = { byte: rec.nextByte, line: rec.nextLine }
-        const r = validator.validate(rec)
         if ('stage' in r) await reject(r)
         else {
           const batch = p.batcher.add(r)

@@ -12,7 +12,7 @@ export class Batcher {
   private rows: ValidRow[] = []
   private bytes = 0
 
-  constructor(private readonly limits: BatchLimits) {}
+  constructor(readonly limits: BatchLimits) {}
 
   add(row: ValidRow): ValidRow[] | undefined {
     this.rows.push(row)

@@ -210,12 +210,19 @@ export class CsvParser {
             i++
             continue
           }
-          if (c === quote) this.state = State.QuoteSeen
-          else if (c === LF) this.line++
-          i++
-          if (i - this.recStart > this.maxRecordBytes && this.state === State.Quoted) {
-            i = this.resyncAfterFirstLine(out)
+          if (c === quote) {
+            this.state = State.QuoteSeen
+            i++
+            continue
           }
+          // Fast scan to the next byte that matters inside quotes.
+          while (i < n) {
+            const d = b[i]!
+            if (d === quote || d === escape) break
+            if (d === LF) this.line++
+            i++
+          }
+          if (i - this.recStart > this.maxRecordBytes) i = this.resyncAfterFirstLine(out)
           continue
         case State.QuoteSeen:
           if (c === quote && escape === quote) {
@@ -311,8 +318,8 @@ export class CsvParser {
   private emit(end: number, next: number, out: ParsedRecord[]): number {
     const b = this.buf.bytes
     const start = this.recStart
-    const raw = Buffer.allocUnsafe(end - start)
-    b.copy(raw, 0, start, end)
+    // A view: the buffer never overwrites bytes it has handed out.
+    const raw = b.subarray(start, end)
     const terminated = next > start && b[next - 1] === LF
     const common = { line: this.recordLine, byte: this.base + start, nextByte: this.base + next, nextLine: this.line + (terminated ? 1 : 0), raw }
     if (this.problem) {

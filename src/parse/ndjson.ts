@@ -92,7 +92,7 @@ export class NdjsonParser {
     const b = this.buf.bytes
     const end = lf > start && b[lf - 1] === CR ? lf - 1 : lf
     const line = this.line++
-    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw: Buffer.from(b.subarray(start, end)) }
+    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw: b.subarray(start, end) }
     const text = this.decode(b, start, end)
     if (text === null) {
       out.push({ ...common, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })
