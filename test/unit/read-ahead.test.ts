@@ -9,7 +9,7 @@ function source(n: number, failAt?: number) {
       for (let i = 1; i <= n; i++) {
         if (i === failAt) throw new Error(`boom at ${i}`)
         state.read = i
-        yield i
+        yield await Promise.resolve(i)
       }
     } finally {
       state.closed = true
