@@ -32,7 +32,7 @@ async function generate(path, rows, kind) {
   await once(out, 'finish')
 }
 
-const time = (cmd, args, env) => timedRun(cmd, args, env).ms
+const time = async (cmd, args, env) => (await timedRun(cmd, args, env)).ms
 
 const dir = await mkdtemp(join(tmpdir(), 'pgbulk-bench-'))
 const srv = await startServer()
@@ -60,7 +60,7 @@ try {
         method,
         kind,
         rows: method === 'copy' ? ROWS : INSERT_ROWS,
-        run: () => timePgbulk(files[`${method}-${kind}`], { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') }).ms,
+        run: async () => (await timePgbulk(files[`${method}-${kind}`], { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') })).ms,
       })),
     ),
   ]
@@ -69,7 +69,7 @@ try {
     for (const arm of arms) {
       await client.query('TRUNCATE bench')
       await client.query('VACUUM bench')
-      const ms = arm.run()
+      const ms = await arm.run()
       const loaded = Number((await client.query('SELECT count(*) FROM bench')).rows[0].count)
       const expected = arm.kind && arm.kind !== 'clean' ? arm.rows - arm.rows / 100 : arm.rows
       if (loaded !== expected) throw new Error(`${arm.name}: loaded ${loaded} rows, expected ${expected}`)

@@ -26,18 +26,38 @@ const GNU_TIME = '/usr/bin/time'
 
 /**
  * Run a command to the end; wall time, and with GNU time (Debian's `time` package) the client's
- * CPU seconds and peak RSS. Exit codes 0 and 2 (rows rejected) count as success.
+ * CPU seconds and peak RSS. Exit codes 0 and 2 (rows rejected) count as success. With `firstRow`
+ * (an async check that a row is visible), also the time until the first committed row, polled
+ * every 20 ms from another connection.
  */
-export function timed(cmd, args, env = {}) {
+export async function timed(cmd, args, env = {}, firstRow = undefined) {
   const useTime = existsSync(GNU_TIME)
   const t0 = performance.now()
-  const r = useTime
-    ? spawnSync(GNU_TIME, ['-f', '@@%U %S %M', cmd, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
-    : spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
+  const child = useTime
+    ? spawn(GNU_TIME, ['-f', '@@%U %S %M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  const exited = once(child, 'exit')
+  let firstRowMs
+  let running = true
+  exited.then(() => (running = false))
+  if (firstRow) {
+    while (running && firstRowMs === undefined) {
+      if (await firstRow()) firstRowMs = performance.now() - t0
+      else await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  const [status] = await exited
   const ms = performance.now() - t0
-  if (r.status !== 0 && r.status !== 2) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
-  const m = useTime ? /@@([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr) : null
-  return { ms, cpuS: m ? Number(m[1]) + Number(m[2]) : undefined, rssMb: m ? Number(m[3]) / 1024 : undefined }
+  if (status !== 0 && status !== 2) throw new Error(`${cmd} ${args.join(' ')} exited ${status}: ${stderr}`)
+  const m = useTime ? /@@([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr) : null
+  return {
+    ms,
+    firstRowMs: firstRowMs ?? (firstRow ? ms : undefined),
+    cpuS: m ? Number(m[1]) + Number(m[2]) : undefined,
+    rssMb: m ? Number(m[3]) / 1024 : undefined,
+  }
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
@@ -46,7 +66,7 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.lengt
 export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
 
 /** Time one pgbulk load of `file` into the table bench (no checkpoint: each run starts afresh). */
-export function timePgbulk(file, { url, method = 'copy', rejects }) {
+export function timePgbulk(file, { url, method = 'copy', rejects, firstRow, extra = [] }) {
   const args = [
     join(root, 'bin/pgbulk.js'),
     'load',
@@ -60,6 +80,7 @@ export function timePgbulk(file, { url, method = 'copy', rejects }) {
     '--no-checkpoint',
     '--rejects',
     rejects,
+    ...extra,
   ]
-  return timed(process.execPath, args, { DATABASE_URL: url })
+  return timed(process.execPath, args, { DATABASE_URL: url }, firstRow)
 }

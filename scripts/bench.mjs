@@ -6,7 +6,7 @@
 // embedded PostgreSQL (or DATABASE_URL): pgbulk COPY and INSERT, one INSERT per row (on a small
 // file, reported per row), psql's \copy when installed. Prints rows/s, MB/s, wall time, client
 // CPU, peak RSS (with GNU time), and each figure as a ratio to \copy measured in the same run.
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -21,60 +21,80 @@ const SIZES = arg('rows', '100000,1000000').split(',').map(Number)
 const REPEATS = Number(arg('repeats', '2'))
 const PER_ROW_ROWS = Number(arg('per-row-rows', '3000'))
 const INSERT_MAX_ROWS = Number(arg('insert-max-rows', '200000'))
+/** Only the arm of this name, beside psql (e.g. --only "pgbulk COPY, CSV" for its memory on 5M rows). */
+const ONLY = arg('only', '')
+
+const COLUMNS = 'id, uid, title, status, amount, qty, flag, ts, day, meta'
 
 const dir = await mkdtemp(join(tmpdir(), 'pgbulk-bench-'))
 const srv = await startServer()
 const client = new pg.Client({ connectionString: srv.url })
 await client.connect()
+/** Whether a row of bench is visible yet: a committed batch. */
+const firstRow = async () => (await client.query('SELECT EXISTS (SELECT 1 FROM bench) AS e')).rows[0].e
 const results = []
 try {
   await client.query(`DROP TABLE IF EXISTS bench; ${TABLE}`)
   const version = (await client.query('SHOW server_version')).rows[0].server_version
   const psql = installed('psql')
+  const pgloader = installed('pgloader')
   for (const rows of SIZES) {
-    const files = {}
-    for (const [format, kinds] of [
-      ['csv', ['clean', 'value', 'unique', 'malformed']],
-      ['ndjson', ['clean', 'value']],
-    ]) {
-      for (const kind of kinds) {
-        const path = join(dir, `${rows}-${kind}.${format}`)
-        await generate(path, rows, format, kind)
-        files[`${format}-${kind}`] = { path, bytes: (await stat(path)).size }
+    const made = new Map()
+    /** The data file of a format and kind (made on first use), with its size. */
+    const data = async (format, kind, n = rows) => {
+      const path = join(dir, `${n}-${kind}.${format}`)
+      if (!made.has(path)) {
+        await generate(path, n, format, kind)
+        made.set(path, { path, bytes: (await stat(path)).size, rows: n })
       }
+      return made.get(path)
     }
-    const insertFile = join(dir, `${rows}-insert.csv`)
-    const insertRows = Math.min(rows, INSERT_MAX_ROWS)
-    await generate(insertFile, insertRows, 'csv', 'clean')
-    const pgbulk =
-      (file, method = 'copy') =>
-      () =>
-        timePgbulk(file, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') })
+    const pgbulk = (format, kind, method = 'copy', n = rows) => ({
+      data: () => data(format, kind, n),
+      run: (f) => timePgbulk(f.path, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson'), firstRow }),
+    })
     const arms = [
       ...(psql
         ? [
             {
               name: 'psql \\copy, CSV',
-              rows,
-              bytes: files['csv-clean'].bytes,
-              run: () => timed('psql', [srv.url, '-qc', `\\copy bench FROM '${files['csv-clean'].path}' CSV HEADER`]),
+              data: () => data('csv', 'clean'),
+              run: (f) => timed('psql', [srv.url, '-qc', `\\copy bench FROM '${f.path}' CSV HEADER`], {}, firstRow),
             },
           ]
         : []),
-      { name: 'pgbulk COPY, CSV', rows, bytes: files['csv-clean'].bytes, run: pgbulk(files['csv-clean'].path) },
-      { name: 'pgbulk COPY, NDJSON', rows, bytes: files['ndjson-clean'].bytes, run: pgbulk(files['ndjson-clean'].path) },
-      { name: 'pgbulk COPY, CSV, 1% bad values', rows, bytes: files['csv-value'].bytes, run: pgbulk(files['csv-value'].path) },
-      { name: 'pgbulk COPY, CSV, 1% duplicate keys', rows, bytes: files['csv-unique'].bytes, run: pgbulk(files['csv-unique'].path) },
-      { name: 'pgbulk COPY, CSV, 1% malformed', rows, bytes: files['csv-malformed'].bytes, run: pgbulk(files['csv-malformed'].path) },
-      { name: 'pgbulk COPY, NDJSON, 1% bad values', rows, bytes: files['ndjson-value'].bytes, run: pgbulk(files['ndjson-value'].path) },
-      { name: 'pgbulk INSERT, CSV', rows: insertRows, bytes: (await stat(insertFile)).size, run: pgbulk(insertFile, 'insert') },
-    ]
+      ...(pgloader
+        ? [
+            {
+              name: 'pgloader 3.6, CSV',
+              data: () => data('csv', 'clean'),
+              run: async (f) => {
+                const cmd = join(dir, 'bench.load')
+                await writeFile(
+                  cmd,
+                  `LOAD CSV FROM '${f.path}' (${COLUMNS}) INTO ${srv.url}?tablename=bench (${COLUMNS})
+                   WITH skip header = 1, fields optionally enclosed by '"', fields escaped by double-quote, fields terminated by ',';\n`,
+                )
+                return timed('pgloader', ['--quiet', cmd], {}, firstRow)
+              },
+            },
+          ]
+        : []),
+      { name: 'pgbulk COPY, CSV', ...pgbulk('csv', 'clean') },
+      { name: 'pgbulk COPY, NDJSON', ...pgbulk('ndjson', 'clean') },
+      { name: 'pgbulk COPY, CSV, 1% bad values', ...pgbulk('csv', 'value') },
+      { name: 'pgbulk COPY, CSV, 1% duplicate keys', ...pgbulk('csv', 'unique') },
+      { name: 'pgbulk COPY, CSV, 1% malformed', ...pgbulk('csv', 'malformed') },
+      { name: 'pgbulk COPY, NDJSON, 1% bad values', ...pgbulk('ndjson', 'value') },
+      { name: 'pgbulk INSERT, CSV', ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS)) },
+    ].filter((a) => ONLY === '' || a.name === ONLY || a.name.startsWith('psql'))
+    for (const arm of arms) arm.file = await arm.data()
     const samples = new Map(arms.map((a) => [a.name, []]))
     for (let rep = 0; rep < REPEATS; rep++) {
       for (const arm of arms) {
         await client.query('TRUNCATE bench')
         await client.query('VACUUM ANALYZE bench')
-        const s = arm.run()
+        const s = await arm.run(arm.file)
         samples.get(arm.name).push(s)
         process.stderr.write(`${rows} rows, ${arm.name}: ${(s.ms / 1000).toFixed(2)} s\n`)
       }
@@ -107,12 +127,13 @@ try {
       results.push({
         rows,
         name: arm.name,
-        n: arm.rows,
+        n: arm.file.rows,
         ms,
-        mbs: arm.bytes / 1024 / 1024 / (ms / 1000),
+        firstS: median(ss.map((s) => s.firstRowMs)) / 1000,
+        mbs: arm.file.bytes / 1024 / 1024 / (ms / 1000),
         cpu,
         rss,
-        vsCopy: ref ? ref / (ms / arm.rows) : undefined,
+        vsCopy: ref ? ref / (ms / arm.file.rows) : undefined,
       })
     }
     results.push({
@@ -124,12 +145,14 @@ try {
     })
   }
   const fmt = (v, d = 0) => (v === undefined ? '' : v.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d }))
-  console.log(`\nPostgreSQL ${version}; median of ${REPEATS} interleaved runs; CPU and RSS are pgbulk's (or psql's) own process\n`)
-  console.log('| size | load | rows/s | MB/s | wall s | client CPU s | peak RSS MB | vs psql \\copy |')
-  console.log('|---|---|---|---|---|---|---|---|')
+  console.log(
+    `\nPostgreSQL ${version}; median of ${REPEATS} interleaved runs; CPU and RSS are the loader's own process; first commit: until the first row is visible to another session\n`,
+  )
+  console.log('| size | load | rows/s | MB/s | wall s | first commit s | client CPU s | peak RSS MB | vs psql \\copy |')
+  console.log('|---|---|---|---|---|---|---|---|---|')
   for (const r of results) {
     console.log(
-      `| ${fmt(r.rows)} | ${r.name} | ${fmt(r.n / (r.ms / 1000))} | ${fmt(r.mbs, 1)} | ${fmt(r.ms / 1000, 2)} | ${fmt(r.cpu, 2)} | ${fmt(r.rss)} | ${r.vsCopy === undefined ? '' : `${fmt(r.vsCopy, 2)}×`} |`,
+      `| ${fmt(r.rows)} | ${r.name} | ${fmt(r.n / (r.ms / 1000))} | ${fmt(r.mbs, 1)} | ${fmt(r.ms / 1000, 2)} | ${fmt(r.firstS, 2)} | ${fmt(r.cpu, 2)} | ${fmt(r.rss)} | ${r.vsCopy === undefined ? '' : `${fmt(r.vsCopy, 2)}×`} |`,
     )
   }
   if (!installed('pgloader')) console.log('\n(pgloader is not installed: apt-get install pgloader to compare with it)')
