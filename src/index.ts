@@ -94,7 +94,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   const formats = files.map((f) => formatOf(f.path, opts.format))
 
   const target = await openTarget(opts)
-  const { schema, writer, batcher } = target
+  const { schema, writers, batcher } = target
   const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
   const fileReports: FileReport[] = []
   const sinks = new Map<string, RejectSink>()
@@ -102,7 +102,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   let bytesBefore = 0
   try {
     // Checkpoints: kept for every real load unless --no-checkpoint (a dry run writes nothing).
-    const keepCheckpoints = writer !== undefined && opts.dryRun !== 'db' && opts.checkpoint !== false
+    const keepCheckpoints = writers !== undefined && opts.dryRun !== 'db' && opts.checkpoint !== false
     const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema) : undefined
     if (store) await store.ensure(target.connection())
     const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
@@ -190,7 +190,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         name: input.name,
         records: parseInput(input.chunks, pipelines[k]!.parse, seeked ? startAt : undefined),
         bytesConsumed: input.bytesConsumed,
-        writer,
+        writers,
         batcher,
         sink: sinks.get(opts.rejects ?? defaultRejectsPath(f.path))!,
         totals,

@@ -12,8 +12,10 @@ import { RowValidator } from './validate/validate-row.js'
 import type { TargetOptions } from './target.js'
 import type pg from 'pg'
 import type { CheckpointProgress } from './checkpoint/checkpoint-store.js'
+import type { SinkMark } from './reject/reject-sink.js'
 import type { BatchWriter, WriteResult } from './write/writer.js'
 import { databaseRejectionFields, fatalDatabaseError } from './write/writer.js'
+import type { WriterPool } from './write/writer-pool.js'
 
 /** What pgbulk load and pgbulk redrive share: the target, limits, and hooks for the CLI. */
 export interface RunOptions extends TargetOptions {
@@ -56,7 +58,8 @@ export interface InputPipeline {
   columnNames?: string[]
   header: boolean
   ignoreExtra: boolean
-  writer: BatchWriter | undefined
+  /** The writers; none in a client-side dry run. */
+  writers: WriterPool | undefined
   batcher: Batcher
   sink: RejectSink
   totals: RunTotals
@@ -148,78 +151,157 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   let needHeader = p.parse.format !== 'ndjson' && p.header
   let stop: StopReason | undefined
 
-  /** Count a rejection (already in the reject file). */
+  /** Count a rejection (the reject file gets it in order, see `pending`). */
   const count = (r: Rejection) => {
     p.onReject?.(r)
     file.rowsRejected++
     p.totals.rowsRejected++
     p.totals.rejectsByCode[r.code] = (p.totals.rejectsByCode[r.code] ?? 0) + 1
   }
-  const reject = async (r: Rejection) => {
-    await p.sink.write(r)
+  /**
+   * Client-side rejections not yet in the reject file. The next batch writes them, before its own
+   * database rejections, in its transaction's hook: batches that commit in order then write the
+   * file in order, and a batch sent again cuts back only what it wrote itself.
+   */
+  let pending: Rejection[] = []
+  let clientRejected = 0
+  const reject = (r: Rejection) => {
+    pending.push(r)
+    clientRejected++
     count(r)
+  }
+  const writeAll = async (rs: readonly Rejection[]) => {
+    for (const r of rs) await p.sink.write(r)
   }
 
   const base = p.resumedFrom ?? { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0 }
   let batchesOfInput = 0
+  let dbRejected = 0
   /** Where the next undecided record starts: what a checkpoint records. */
   let next = p.startAt ?? { byte: 0, line: 1 }
 
+  /** The last batch sent: resolves once it is committed and counted (true), or failed (false). */
+  let tail: Promise<boolean> = Promise.resolve(true)
+  /** The writers of the batches in flight, in input order. */
+  const inFlight: BatchWriter[] = []
+  const jobs = new Set<Promise<void>>()
+  /** The first batch failure: the run stops with it. */
+  let failure: { error: unknown } | undefined
+  /** Wait for the batches in flight; throw the first failure. */
+  const settle = async () => {
+    await Promise.all(jobs)
+    if (failure) throw failure.error
+  }
+
   /**
-   * Write a batch. Its database rejections go to the reject file, synced, and the checkpoint is
-   * saved, inside the batch's transaction: the batch, its rejects and its checkpoint stand or fall
+   * Write a batch. Its rejections go to the reject file, synced, and the checkpoint is saved,
+   * inside the batch's transaction: the batch, its rejects and its checkpoint stand or fall
    * together. With a checkpoint, an empty batch still records progress (and, at the end, done).
+   * With several writers the batch is sent while earlier ones are still in flight, and its hook
+   * waits for the one before to commit: commits, reject lines and checkpoints stay in input order.
    */
   const flush = async (rows: ValidRow[] | undefined, done = false) => {
-    if ((!rows || rows.length === 0) && !(p.checkpoint && p.writer)) return
+    const own = pending
+    pending = []
     const batch = rows ?? []
-    if (!p.writer) {
-      file.rowsLoaded += batch.length
-      p.totals.rowsLoaded += batch.length
+    if (!p.writers || (batch.length === 0 && !p.checkpoint)) {
+      await settle()
+      await writeAll(own)
+      file.rowsLoaded += p.writers ? 0 : batch.length
+      p.totals.rowsLoaded += p.writers ? 0 : batch.length
       return
     }
-    const batchNo = p.totals.batches + 1
-    const mark = await p.sink.mark()
+    if (failure) throw failure.error
+    const writer = await p.writers.acquire()
+    const batchNo = p.totals.batches + inFlight.length + 1
     const at = next
+    const readThrough = file.rowsRead
+    const clientRejectedThrough = clientRejected
+    const prev = tail
+    const earlier = [...inFlight]
+    inFlight.push(writer)
+    let mark: SinkMark | undefined
     // The database's rejections, as written to the reject file by the attempt that committed.
     let refusals: Rejection[] = []
     const persist = async (client: pg.Client, res: WriteResult) => {
-      await p.sink.rollbackTo(mark)
-      refusals = res.rejected.map((f) => validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
-      for (const r of refusals) await p.sink.write(r)
+      if (!(await waitTurn(prev, writer, earlier))) throw new EarlierBatchFailed()
+      if (mark) await p.sink.rollbackTo(mark)
+      else mark = await p.sink.mark()
+      await writeAll(own)
+      // In input order, however the bad rows were found (that depends on each writer's statement sizes).
+      refusals = [...res.rejected]
+        .sort((x, y) => x.row.byte - y.row.byte)
+        .map((f) => validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
+      await writeAll(refusals)
       if (!p.checkpoint) return
       await p.sink.sync()
       await p.checkpoint(client, {
         nextByte: at.byte,
         nextLine: at.line,
-        rowsRead: base.rowsRead + file.rowsRead,
+        rowsRead: base.rowsRead + readThrough,
         rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
-        rowsRejected: base.rowsRejected + file.rowsRejected + res.rejected.length,
+        rowsRejected: base.rowsRejected + clientRejectedThrough + dbRejected + res.rejected.length,
         batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
         done,
       })
     }
-    let result
-    try {
-      result = await p.writer.write(batch, persist)
-    } catch (err) {
-      await p.sink.rollbackTo(mark)
-      // The rows of the failed batch were read but their fate is unknown: they are not counted.
-      file.rowsRead -= batch.length
-      p.totals.rowsRead -= batch.length
-      if (batch.length === 0) throw err
-      throw fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: batch[0]!.line, rows: batch.length })
-    }
-    if (batch.length === 0) return
-    batchesOfInput++
-    p.totals.batches++
-    if (p.onLoaded) {
-      const refused = new Set(result.rejected.map((f) => f.row))
-      p.onLoaded(batch.filter((r) => !refused.has(r)))
-    }
-    file.rowsLoaded += result.loaded
-    p.totals.rowsLoaded += result.loaded
-    refusals.forEach(count)
+    let settled!: (ok: boolean) => void
+    tail = new Promise((resolve) => (settled = resolve))
+    const job = (async () => {
+      let result: WriteResult | undefined
+      try {
+        for (;;) {
+          try {
+            result = await writer.write(batch, persist)
+            break
+          } catch (err) {
+            // An earlier batch waits for a lock this one holds: roll back, let it commit, send again.
+            if (!(err instanceof GiveWay)) throw err
+            await prev
+          }
+        }
+      } catch (err) {
+        if (mark) await p.sink.rollbackTo(mark)
+        // Decided rows stay decided: the client-side rejections go to the file all the same.
+        await writeAll(own)
+        // The rows of the failed batch were read but their fate is unknown: they are not counted.
+        file.rowsRead -= batch.length
+        p.totals.rowsRead -= batch.length
+        if (!failure && !(err instanceof EarlierBatchFailed)) {
+          failure = {
+            error:
+              batch.length === 0
+                ? err
+                : fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: batch[0]!.line, rows: batch.length }),
+          }
+        }
+        settled(false)
+        return
+      } finally {
+        inFlight.splice(inFlight.indexOf(writer), 1)
+        p.writers!.release(writer)
+      }
+      if (batch.length > 0) {
+        batchesOfInput++
+        p.totals.batches++
+      }
+      if (p.onLoaded) {
+        const refused = new Set(result.rejected.map((f) => f.row))
+        p.onLoaded(batch.filter((r) => !refused.has(r)))
+      }
+      file.rowsLoaded += result.loaded
+      p.totals.rowsLoaded += result.loaded
+      dbRejected += refusals.length
+      refusals.forEach(count)
+      settled(true)
+    })()
+    jobs.add(job)
+    void job.then(
+      () => jobs.delete(job),
+      () => jobs.delete(job),
+    )
+    // One writer: the batch is done before the next row is read, as it always was.
+    if (p.writers.size === 1) await settle()
   }
 
   const overLimit = (): LoadError | undefined => {
@@ -274,7 +356,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         p.totals.rowsRead++
         lastLine = rec.line
         next = { byte: rec.nextByte, line: rec.nextLine }
-        if ('stage' in r) await reject(r)
+        if ('stage' in r) reject(r)
         else {
           const batch = p.batcher.add(r)
           if (!batch) continue
@@ -292,9 +374,14 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
     await flush(p.batcher.flush(), !stop)
+    await settle()
     const limit = stop ? undefined : overLimit()
     if (limit) stopHere(limit)
   } catch (err) {
+    // Batches in flight commit or roll back first; decided client-side rejections are kept.
+    await Promise.all(jobs)
+    await writeAll(pending)
+    pending = []
     if (!(err instanceof LoadError)) throw err
     // A setup problem is exit 1 only while nothing has been written; after that the run stopped early.
     if (err.exitCode === EXIT.SETUP && p.totals.batches === 0) throw err
@@ -307,4 +394,35 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   file.bytesRead = p.bytesConsumed()
   if (p.sink.count > rejectsBefore) file.rejectsFile = p.sink.path
   return stop ? { file, stop } : { file }
+}
+
+/** A batch's hook found that an earlier batch failed: this one must not commit (the run stops with that failure). */
+class EarlierBatchFailed extends Error {}
+
+/** A batch's hook found that an earlier batch waits for a lock this one holds: roll back and send it again after that one. */
+class GiveWay extends Error {}
+
+/** The backend of a connection (node-postgres keeps it from BackendKeyData but does not type it). */
+function backendPid(client: pg.Client): number | null {
+  return (client as unknown as { processID: number | null }).processID
+}
+
+/**
+ * Wait until the batch before has committed (true) or failed (false). Every 100 ms, ask the
+ * server whether a batch still in flight before this one is waiting for a lock that this one
+ * holds (two batches writing the same key): this one then gives way (GiveWay), else the two
+ * would wait for each other for ever, one in the database and one here.
+ */
+async function waitTurn(prev: Promise<boolean>, me: BatchWriter, earlier: readonly BatchWriter[]): Promise<boolean> {
+  if (earlier.length === 0) return prev
+  for (;;) {
+    const done = await Promise.race([prev, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100))])
+    if (done !== undefined) return done
+    const pids = earlier.map((w) => backendPid(w.connection)).filter((x): x is number => x !== null)
+    const r = await me.connection.query<{ blocking: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM unnest($2::int[]) AS e(pid) WHERE $1::int = ANY (pg_blocking_pids(e.pid))) AS blocking',
+      [backendPid(me.connection), pids],
+    )
+    if (r.rows[0]?.blocking) throw new GiveWay()
+  }
 }

@@ -8,6 +8,7 @@ import { copySender } from './write/copy-writer.js'
 import { insertSender } from './write/insert-writer.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
+import { WriterPool } from './write/writer-pool.js'
 
 /** Defaults chosen by measurement; see "Batch size" in the README. */
 export const DEFAULT_BATCH_ROWS = 10_000
@@ -27,6 +28,8 @@ export interface TargetOptions {
   method?: 'copy' | 'insert'
   batchRows?: number
   batchBytes?: number
+  /** Connections writing batches at the same time (default 1); commits stay in input order. */
+  workers?: number
   /** true: parse and check client-side only, no transaction; 'db': also run everything in the database, inside a transaction that is rolled back. */
   dryRun?: boolean | 'db'
   /** Attempts per batch when a passing fault (dropped connection, restart, deadlock, timeout) hits it; default 5. */
@@ -38,12 +41,12 @@ export interface TargetOptions {
   onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
 }
 
-/** The database side of a run: the table's schema, and the writer (none in a client-side dry run). */
+/** The database side of a run: the table's schema, and the writers (none in a client-side dry run). */
 export interface Target {
   schema: TableSchema
-  writer: BatchWriter | undefined
+  writers: WriterPool | undefined
   batcher: Batcher
-  /** The connection in use now (the writer's, which changes after a reconnect). */
+  /** The connection in use now (the first writer's, which changes after a reconnect). */
   connection(): pg.Client
   /**
    * Hold a job for this run: a session advisory lock on a connection of its own (the writer's may
@@ -59,11 +62,13 @@ export interface Target {
 export async function openTarget(opts: TargetOptions): Promise<Target> {
   const config = connectionConfig(opts.db)
   const client = await connect(config)
-  let writer: BatchWriter | undefined
+  let writers: WriterPool | undefined
   let lock: pg.Client | undefined
+  const opened = [client]
   const close = async () => {
-    await writer?.close()
-    await endQuietly(writer?.connection ?? client)
+    await writers?.close()
+    // (a writer's connection may have been replaced by a reconnect)
+    for (const c of writers ? writers.writers.map((w) => w.connection) : opened) await endQuietly(c)
     if (lock) await endQuietly(lock)
   }
   const lockJob = async (job: string) => {
@@ -97,10 +102,13 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
     }
     if (opts.dryRun !== true) {
       const sender = opts.method === 'insert' ? insertSender : copySender
-      writer = new BatchWriter(client, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')
+      // --dry-run=db runs in one transaction: one writer.
+      const count = opts.dryRun === 'db' ? 1 : Math.max(1, opts.workers ?? 1)
+      while (opened.length < count) opened.push(await connect(config))
+      writers = new WriterPool(opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')))
     }
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
-    return { schema, writer, batcher, close, lockJob, connection: () => writer?.connection ?? client }
+    return { schema, writers, batcher, close, lockJob, connection: () => writers?.first.connection ?? client }
   } catch (err) {
     await close()
     throw err

@@ -56,6 +56,12 @@ function addRunOptions(cmd: Command): Command {
         .argParser(parseSize)
         .default(DEFAULT_BATCH_BYTES, '16MB'),
     )
+    .option(
+      '--workers <n>',
+      'connections writing batches at the same time, for servers with cores to spare (commits, reject lines and checkpoints stay in input order)',
+      parsePositiveInt,
+      1,
+    )
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
     .addOption(
       new Option(
@@ -80,6 +86,7 @@ function runOptionsFrom(o: Record<string, unknown>): RunOptions {
     method: o['method'] as 'copy' | 'insert',
     batchRows: o['batchSize'] as number,
     batchBytes: o['batchBytes'] as number,
+    workers: o['workers'] as number,
     dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
     retries: o['retries'] as number,
     ignoreExtra: Boolean(o['ignoreExtra']),

@@ -147,7 +147,7 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
         ...(group.source.columns ? { columnNames: group.source.columns } : {}),
         header: false,
         ignoreExtra: opts.ignoreExtra ?? false,
-        writer: target.writer,
+        writers: target.writers,
         batcher: target.batcher,
         sink,
         totals,

@@ -9,7 +9,8 @@ import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
 // A killed load resumes exactly where it stopped. Each trial kills the real binary with SIGKILL
-// at a different moment, resumes it (with another batch size and method), and then compares the
+// at a different moment (with one to three writers), resumes it (with another batch size and
+// method, and two writers), and then compares the
 // table with one clean run and the reject file with the bad rows, each exactly once. The tables
 // have no primary key on purpose: a row loaded twice would show.
 
@@ -67,7 +68,9 @@ describe('resume after a kill', () => {
     const job = `job-${t}`
     const batch = String(20 + Math.floor(random() * 200))
     const killAt = 150 + Math.floor(random() * 900)
-    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--quiet'], killAt)
+    // One to three writers: batches in flight at the kill must not break exactly-once.
+    const workers = String(1 + (k % 3))
+    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--workers', workers, '--quiet'], killAt)
     // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
     const otherMethod = method === 'copy' ? 'insert' : 'copy'
     let resumed: Run | undefined
@@ -77,7 +80,7 @@ describe('resume after a kill', () => {
           ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
           100 + Math.floor(random() * 300),
         )
-      resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53'])
+      resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53', '--workers', '2'])
       expect(resumed.code, resumed.stderr).toBe(2)
       expect(resumed.stderr).toMatch(/resumed .* at line \d+ \(byte \d+; (seeked there|read and skipped \d+ committed rows to get there)\)/)
     }
@@ -96,7 +99,7 @@ describe('resume after a kill', () => {
       const input = join(dir, `sig-${t}.csv`)
       await writeFile(input, csv)
       const job = `job-${t}`
-      const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], 400, signal)
+      const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--workers', '2', '--quiet'], 400, signal)
       expect(first.code).toBe(130)
       const cp = await db.client.query<{ done: boolean; next_line: string; rows_loaded: string }>(
         `SELECT done, next_line, rows_loaded FROM pgbulk.checkpoints WHERE job = $1`,

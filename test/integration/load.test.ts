@@ -6,6 +6,7 @@ import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { load, LoadError } from '../../src/index.js'
+import type { LoadReport } from '../../src/report/load-report.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { FIXTURES, readRejects, tableContents, tempDir } from '../helpers/fixtures.js'
 import { rng } from '../helpers/random.js'
@@ -291,6 +292,55 @@ describe('load()', () => {
     const t = await table('v text')
     await load({ inputs: [await file('dot.csv', 'v\na\n\\.\nb\n')], table: t, db: db.url })
     expect(await tableContents(db, t)).toBe('\\\\.\na\nb\n') // (sorted)
+  })
+
+  it('with --workers, loads and rejects exactly what one worker does, reject lines in the same order, even when batches in flight share keys', async () => {
+    // Every 7th row repeats the key of a row two batches earlier or later (so that batches in
+    // flight at the same time fight over it), every 13th fails a check only the database knows,
+    // every 17th is not a number: client-side, database and key rejections all at once.
+    const n = 1500
+    const batch = 40
+    // (A row with a shared key never also fails the check: which of its two faults is named
+    // would depend on whether the other row had committed yet.)
+    const ids = Array.from({ length: n }, (_, k) => {
+      const i = k + 1
+      const dupOf = i % 7 === 0 ? (i % 2 === 0 ? i - 2 * batch : i + 2 * batch) : i
+      return dupOf >= 1 && dupOf <= n ? dupOf : i
+    })
+    const shared = new Set(ids.filter((id, k) => ids.indexOf(id) !== k))
+    let text = 'id,v\n'
+    for (let i = 1; i <= n; i++) {
+      const id = ids[i - 1]!
+      text += `${i % 17 === 0 ? `x${i}` : id},${i % 13 === 0 && !shared.has(id) ? -i : i}\n`
+    }
+    const runs: { workers: number; method: string; table: string; rejects: unknown[][]; report: LoadReport }[] = []
+    for (const workers of [1, 3]) {
+      for (const method of ['copy', 'insert'] as const) {
+        const t = await table('id int PRIMARY KEY, v int CHECK (v > 0)')
+        const input = await file(`workers-${workers}-${method}.csv`, text)
+        const report = await load({ inputs: [input], table: t, db: db.url, method, batchRows: batch, workers })
+        const rejects = (await readRejects(`${input}.rejects.ndjson`)).map((r) => [r['line'], r['code'], r['batch'] ?? null])
+        runs.push({ workers, method, table: await tableContents(db, t), rejects, report })
+      }
+    }
+    for (const method of ['copy', 'insert']) {
+      const [one, three] = runs.filter((r) => r.method === method)
+      expect(one!.report).toMatchObject({ rowsRead: n, exitCode: 2 })
+      expect(one!.report.rowsLoaded + one!.report.rowsRejected).toBe(n)
+      expect(new Set(one!.rejects.map((r) => r[1]))).toEqual(new Set(['VALUE_INVALID', '23505', '23514']))
+      expect(three!.table, method).toBe(one!.table)
+      expect(three!.rejects, method).toEqual(one!.rejects)
+      expect(three!.report).toMatchObject({
+        rowsRead: n,
+        rowsLoaded: one!.report.rowsLoaded,
+        rowsRejected: one!.report.rowsRejected,
+        batches: one!.report.batches,
+      })
+    }
+    // Both methods refuse the same rows (in its batch, a method may list them in another order).
+    const sorted = (r: (typeof runs)[number]) => [...r.rejects].sort((a, b) => (a[0] as number) - (b[0] as number))
+    expect(runs[2]!.table).toBe(runs[0]!.table)
+    expect(sorted(runs[2]!)).toEqual(sorted(runs[0]!))
   })
 
   it('loads a field of several megabytes with quotes and newlines, by both methods', async () => {
