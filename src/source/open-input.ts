@@ -60,13 +60,27 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
   let consumed = seeked ? startByte : 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   // An interrupt must not wait for input that may never come (stdin from a stalled producer):
-  // on abort, reading ends as if the input had.
-  const ended = new Promise<IteratorResult<Buffer>>((resolve) => {
-    if (signal?.aborted) resolve({ done: true, value: undefined })
-    signal?.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true })
-  })
-  const next = () => (signal ? Promise.race([it.next(), ended]) : it.next())
-  // Peek at the first two bytes.
+  // on abort, reading ends as if the input had. (Not by racing every read against one promise
+  // that lives as long as the input: each race stays attached to it, holding its chunk, and the
+  // whole input stayed in memory.)
+  const next = (): Promise<IteratorResult<Buffer>> => {
+    if (!signal) return it.next()
+    if (signal.aborted) return Promise.resolve({ done: true, value: undefined })
+    return new Promise((resolve, reject) => {
+      const onAbort = () => resolve({ done: true, value: undefined })
+      signal.addEventListener('abort', onAbort, { once: true })
+      it.next().then(
+        (r) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(r)
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(e as Error)
+        },
+      )
+    })
+  }
   let head = Buffer.alloc(0)
   let done = false
   while (head.length < 2) {
