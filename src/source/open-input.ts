@@ -76,7 +76,7 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
         },
         (e: unknown) => {
           signal.removeEventListener('abort', onAbort)
-          reject(e as Error)
+          reject(e)
         },
       )
     })
