@@ -74,7 +74,7 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
           signal.removeEventListener('abort', onAbort)
           resolve(r)
         },
-        (e: unknown) => {
+        (e: Error) => {
           signal.removeEventListener('abort', onAbort)
           reject(e)
         },
