@@ -79,10 +79,10 @@ export interface InputPipeline {
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
 }
 
-/** A record and what validation made of it. */
+/** Records of a chunk and what validation made of each (two arrays, not an object per row). */
 interface Decided {
-  rec: ParsedRecord
-  result: ValidRow | Rejection
+  recs: ParsedRecord[]
+  results: (ValidRow | Rejection)[]
 }
 
 /** Why a run stopped before the end of its input, and after which record (its line). */
@@ -114,7 +114,7 @@ function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): 
       'check --format, --delimiter and --encoding, or pass --no-header with --columns',
     )
   }
-  validator.setColumnNames(rec.values.map((v) => v ?? ''))
+  validator.setColumnNames(rec.texts.map((v) => v ?? ''))
 }
 
 /**
@@ -129,7 +129,7 @@ export async function preflightInput(p: HeaderOptions): Promise<string[] | undef
       const head = records[0]
       if (!head) continue
       applyHeader(head, validator, p.name)
-      return head.kind === 'fields' ? head.values.map((v) => v ?? '') : undefined
+      return head.kind === 'fields' ? head.texts.map((v) => v ?? '') : undefined
     }
     const first = records.find((r) => r.kind === 'object')
     if (first) {
@@ -322,9 +322,9 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     stop = { error, file: p.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
   }
   /** Parse and validate: run ahead of the writing by about one batch, so that the two overlap. */
-  async function* decide(): AsyncGenerator<Decided[]> {
+  async function* decide(): AsyncGenerator<Decided> {
     for await (const records of p.records) {
-      const out: Decided[] = []
+      const out: Decided = { recs: [], results: [] }
       try {
         for (const rec of records) {
           if (needHeader) {
@@ -336,21 +336,23 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
             file.skippedRows = (file.skippedRows ?? 0) + 1
             continue
           }
-          out.push({ rec, result: validator.validate(rec) })
+          out.recs.push(rec)
+          out.results.push(validator.validate(rec))
         }
       } finally {
-        // (what was decided before a run problem still comes first)
-        if (out.length > 0) yield out
+        // (what was decided before a run problem still comes first; an empty chunk still reports progress)
+        yield out
       }
-      if (out.length === 0) yield out // progress
     }
   }
   const { maxRows, maxBytes } = p.batcher.limits
-  const weight = (d: Decided[]) => d.length / maxRows + d.reduce((n, x) => n + x.rec.raw.length, 0) / maxBytes
+  const weight = (d: Decided) => d.recs.length / maxRows + d.recs.reduce((n, r) => n + r.raw.length, 0) / maxBytes
 
   try {
-    outer: for await (const decided of readAhead(decide(), 1, weight)) {
-      for (const { rec, result: r } of decided) {
+    outer: for await (const { recs, results } of readAhead(decide(), 1, weight)) {
+      for (let k = 0; k < recs.length; k++) {
+        const rec = recs[k]!
+        const r = results[k]!
         if (p.signal?.aborted) break outer
         file.rowsRead++
         p.totals.rowsRead++

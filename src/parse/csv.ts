@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
-import type { FieldsRecord, ParsedRecord } from './parsed-record.js'
-import { FieldFlag } from './parsed-record.js'
+import type { ValidRow } from '../validate/valid-row.js'
+import type { FieldsRecord, ParsedRecord, RowLayout } from './parsed-record.js'
+import { FieldFlag, fieldStart } from './parsed-record.js'
 
 /** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
 export interface CsvDialect {
@@ -52,10 +53,17 @@ interface FieldText {
   unescape: ((s: string) => string) | undefined
 }
 
-/** A parsed CSV record: byte ranges, texts made on demand (most rows are checked and sent without them). */
-class CsvRecord implements FieldsRecord {
+/**
+ * A parsed CSV record: byte ranges, texts made on demand (most rows are checked and sent without
+ * them). Once valid it is its own ValidRow (the validator gives it the input's RowLayout): a row
+ * in a batch is one object, not three.
+ */
+class CsvRecord implements FieldsRecord, ValidRow {
   readonly kind = 'fields' as const
   private decoded: (string | null)[] | undefined
+  private mapped: (string | null | undefined)[] | undefined
+  layout: RowLayout | undefined
+  copyLine?: string
 
   constructor(
     readonly line: number,
@@ -63,22 +71,56 @@ class CsvRecord implements FieldsRecord {
     readonly nextByte: number,
     readonly nextLine: number,
     readonly raw: Buffer,
-    readonly pos: number[],
+    readonly ends: number[],
     private readonly how: FieldText,
   ) {}
 
-  get values(): (string | null)[] {
+  get texts(): (string | null)[] {
     if (this.decoded) return this.decoded
     const out: (string | null)[] = []
-    for (let k = 0; k < this.pos.length / 3; k++) out.push(this.text(k))
+    let prev = -1
+    for (const end of this.ends) {
+      out.push(this.decodeField(prev, end))
+      prev = end
+    }
     return (this.decoded = out)
   }
 
   text(k: number): string | null {
-    const flags = this.pos[3 * k + 2]!
+    return this.decodeField(k === 0 ? -1 : this.ends[k - 1]!, this.ends[k]!)
+  }
+
+  private decodeField(prevEnd: number, end: number): string | null {
+    const flags = end & (FieldFlag.Bits - 1)
     if (flags & FieldFlag.Null) return null
-    const t = this.how.decode(this.raw, this.pos[3 * k]!, this.pos[3 * k + 1]!)
+    const t = this.how.decode(this.raw, fieldStart(prevEnd, flags), Math.floor(end / FieldFlag.Bits))
     return flags & FieldFlag.Escaped && this.how.unescape ? this.how.unescape(t) : t
+  }
+
+  /** The row's values by table column (ValidRow.values), from the texts. */
+  get values(): (string | null | undefined)[] {
+    if (this.mapped) return this.mapped
+    const layout = this.layout!
+    const out = new Array<string | null | undefined>(layout.width)
+    const texts = this.texts
+    for (let k = 0; k < layout.fieldToColumn.length; k++) {
+      const idx = layout.fieldToColumn[k]!
+      if (idx >= 0) out[idx] = texts[k]
+    }
+    return (this.mapped = out)
+  }
+
+  get shape(): string {
+    return this.layout!.shape
+  }
+
+  get csv(): CsvDialect | undefined {
+    return this.layout!.csv
+  }
+
+  asRow(layout: RowLayout): ValidRow {
+    this.layout = layout
+    return this
   }
 }
 
@@ -327,13 +369,15 @@ export class CsvParser {
     } else if (!(this.fieldPos.length === 3 && end === start)) {
       // (a blank line is not a record)
       const pos = this.fieldPos
+      const ends: number[] = []
       for (let k = 0; k < pos.length; k += 3) {
-        pos[k]! -= start
-        pos[k + 1]! -= start
-        if (pos[k + 2] === 0 && this.isNull(raw, pos[k]!, pos[k + 1]!)) pos[k + 2] = FieldFlag.Null
+        const s = pos[k]! - start
+        const e = pos[k + 1]! - start
+        const flags = pos[k + 2] === 0 && this.isNull(raw, s, e) ? FieldFlag.Null : pos[k + 2]!
+        ends.push(e * FieldFlag.Bits + flags)
       }
       // The record's bytes are checked once; its fields are then decoded without checking each again.
-      const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos) : 0
+      const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos, start) : 0
       if (bad > 0) {
         out.push({
           ...common,
@@ -341,13 +385,13 @@ export class CsvParser {
           problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad },
         })
       } else {
-        out.push(new CsvRecord(common.line, common.byte, common.nextByte, common.nextLine, raw, pos, this.how))
+        out.push(new CsvRecord(common.line, common.byte, common.nextByte, common.nextLine, raw, ends, this.how))
       }
     }
     if (terminated) this.line++
     this.recordLine = this.line
     this.recStart = next
-    this.fieldPos = []
+    this.fieldPos.length = 0
     this.problem = undefined
     this.state = State.FieldStart
     return next
@@ -367,8 +411,8 @@ export class CsvParser {
   }
 
   /** The 1-based position of the first field whose bytes are invalid in the input encoding. */
-  private firstUndecodable(raw: Buffer, pos: number[]): number {
-    for (let k = 0; k < pos.length; k += 3) if (this.decode(raw, pos[k]!, pos[k + 1]!) === null) return k / 3 + 1
+  private firstUndecodable(raw: Buffer, pos: readonly number[], start: number): number {
+    for (let k = 0; k < pos.length; k += 3) if (this.decode(raw, pos[k]! - start, pos[k + 1]! - start) === null) return k / 3 + 1
     // The bytes between fields are ASCII, so the bad bytes are in some field.
     return 1
   }

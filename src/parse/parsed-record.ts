@@ -1,4 +1,6 @@
 import type { RejectCode } from '../errors.js'
+import type { ValidRow } from '../validate/valid-row.js'
+import type { CsvDialect } from './csv.js'
 
 /** One value of an NDJSON object's top level, kept as the text it had in the line. */
 export interface JsonField {
@@ -28,24 +30,53 @@ interface RecordBase {
   raw: Buffer
 }
 
-/** Flags of a CSV field in FieldsRecord.pos. */
+/** Flags of a CSV field, in the low bits of its FieldsRecord.ends entry. */
 export const enum FieldFlag {
   Quoted = 1,
   /** Quoted, with escaped or doubled quotes inside: its bytes are not its text. */
   Escaped = 2,
   /** Unquoted and equal to the null string: NULL. */
   Null = 4,
+  /** ends[k] = end offset × Bits + flags. */
+  Bits = 8,
 }
 
-/** A CSV/TSV record. Its fields are kept as byte ranges of `raw`; their texts are decoded only when asked for. */
+/**
+ * A CSV/TSV record. Its fields are kept as byte ranges of `raw` (one number each: most rows are
+ * checked and sent without a string per field); their texts are decoded only when asked for.
+ */
 export interface FieldsRecord extends RecordBase {
   kind: 'fields'
-  /** Field k is raw[pos[3k], pos[3k+1]), quotes excluded; pos[3k+2] holds its FieldFlags. */
-  readonly pos: readonly number[]
+  /**
+   * Field k ends at raw offset ends[k] / FieldFlag.Bits (quotes excluded), with its FieldFlags in
+   * the low bits; it starts after the previous field's end, its closing quote and the delimiter,
+   * and its own opening quote (see fieldStart).
+   */
+  readonly ends: readonly number[]
   /** All field texts, null for NULL (decoded on first use, then kept). */
-  readonly values: (string | null)[]
+  readonly texts: (string | null)[]
   /** One field's text, null for NULL. */
   text(k: number): string | null
+  /** The record as its table row, once the validator found it valid. */
+  asRow(layout: RowLayout): ValidRow
+}
+
+/**
+ * How the validator turns a valid record into a table row: the table column of each field (-1
+ * for a field that is dropped), and what the row's ValidRow fields say. One per input, shared.
+ */
+export interface RowLayout {
+  fieldToColumn: readonly number[]
+  /** Number of table columns. */
+  width: number
+  shape: string
+  csv: CsvDialect | undefined
+}
+
+/** Where field k of a record starts, given where the previous one ended (its ends entry; -1 for the first field). */
+export function fieldStart(prevEnd: number, flags: number): number {
+  const afterPrev = prevEnd < 0 ? 0 : Math.floor(prevEnd / FieldFlag.Bits) + (prevEnd & FieldFlag.Quoted) + 1
+  return afterPrev + (flags & FieldFlag.Quoted)
 }
 
 /** What a parser yields for each record: fields, an object, or the problem that made it unreadable. */

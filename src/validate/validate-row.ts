@@ -3,8 +3,8 @@ import type { CsvDialect } from '../parse/csv.js'
 import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
-import type { FieldsRecord, JsonField, ParsedRecord } from '../parse/parsed-record.js'
-import { FieldFlag } from '../parse/parsed-record.js'
+import type { FieldsRecord, JsonField, ParsedRecord, RowLayout } from '../parse/parsed-record.js'
+import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import type { ByteCheck } from './check-bytes.js'
@@ -38,9 +38,8 @@ export class RowValidator {
   private readonly byteChecks: ByteCheck[]
   /** CSV: table column index of each input field. */
   private fieldToColumn: number[] | undefined
-  private csvShape = ''
-  /** CSV: set when each record's raw bytes are its row's fields in the row's column order, in UTF-8. */
-  private csvRaw: CsvDialect | undefined
+  /** CSV: how a valid record becomes its row (see RowLayout). */
+  private layout: RowLayout | undefined
   /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
   private readonly doubledQuotes: boolean
   /** NDJSON: table column index of each key seen so far. */
@@ -94,37 +93,36 @@ export class RowValidator {
         'add the column to the input (or to --columns)',
       )
     }
-    // Columns in field order: a record's own bytes can then be sent as its row (see ValidRow.csv).
-    this.csvShape = this.fieldToColumn.filter((i) => i >= 0).join(',')
-    this.csvRaw = this.opts.encoding === 'utf8' && this.fieldToColumn.every((i) => i >= 0) ? this.opts.dialect : undefined
+    // Columns in field order: a record's own bytes can then be sent as its row (see ValidRow.csv),
+    // when every field is a column and the bytes are UTF-8.
+    this.layout = {
+      fieldToColumn: this.fieldToColumn,
+      width: this.schema.columns.length,
+      shape: this.fieldToColumn.filter((i) => i >= 0).join(','),
+      csv: this.opts.encoding === 'utf8' && this.fieldToColumn.every((i) => i >= 0) ? this.opts.dialect : undefined,
+    }
   }
 
   /** Validate one parsed record. */
   validate(rec: ParsedRecord): ValidRow | Rejection {
-    if (rec.kind === 'fields' && this.surelyValid(rec)) return new CsvRow(rec, this.fieldToColumn!, this.schema.columns.length, this.csvShape, this.csvRaw)
+    if (rec.kind === 'fields' && this.surelyValid(rec)) return rec.asRow(this.layout!)
     if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
     const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
       const map = this.fieldToColumn
       if (!map) throw new Error('setColumnNames() must be called before validate()')
-      if (rec.values.length !== map.length) {
-        return this.reject(
-          rec,
-          'parse',
-          'FIELD_COUNT',
-          `expected ${map.length} fields, found ${rec.values.length}`,
-          Math.min(rec.values.length, map.length) + 1,
-        )
+      if (rec.ends.length !== map.length) {
+        return this.reject(rec, 'parse', 'FIELD_COUNT', `expected ${map.length} fields, found ${rec.ends.length}`, Math.min(rec.ends.length, map.length) + 1)
       }
       for (let k = 0; k < map.length; k++) {
         const idx = map[k]!
-        if (idx >= 0) values[idx] = rec.values[k]
+        if (idx >= 0) values[idx] = rec.texts[k]
       }
     } else {
       const bad = this.mapObject(rec.fields, values)
       if (bad) return this.reject(rec, 'validate', 'FIELD_UNKNOWN', `key ${JSON.stringify(bad)} matches no column of ${this.schema.sqlName}`, undefined, bad)
     }
-    let shape = rec.kind === 'fields' ? this.csvShape : ''
+    let shape = rec.kind === 'fields' ? this.layout!.shape : ''
     const cols = this.schema.columns
     for (let i = 0; i < cols.length; i++) {
       const v = values[i]
@@ -168,7 +166,7 @@ export class RowValidator {
       if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
     }
     const row: ValidRow = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
-    if (rec.kind === 'fields') row.csv = this.csvRaw
+    if (rec.kind === 'fields') row.csv = this.layout!.csv
     return row
   }
 
@@ -179,19 +177,22 @@ export class RowValidator {
    */
   private surelyValid(rec: FieldsRecord): boolean {
     const map = this.fieldToColumn
-    const pos = rec.pos
-    if (!map || pos.length !== 3 * map.length || rec.raw.indexOf(0) >= 0) return false
+    const ends = rec.ends
+    if (!map || ends.length !== map.length || rec.raw.indexOf(0) >= 0) return false
     const cols = this.schema.columns
+    let prev = -1
     for (let k = 0; k < map.length; k++) {
+      const end = ends[k]!
+      const start = fieldStart(prev, end)
+      prev = end
       const idx = map[k]!
       if (idx < 0) continue
-      const flags = pos[3 * k + 2]!
-      if (flags & FieldFlag.Null) {
+      if (end & FieldFlag.Null) {
         if (cols[idx]!.notNull) return false
         continue
       }
-      const escaped = (flags & FieldFlag.Escaped) !== 0
-      if ((!escaped || this.doubledQuotes) && this.byteChecks[idx]!(rec.raw, pos[3 * k]!, pos[3 * k + 1]!, escaped)) continue
+      const escaped = (end & FieldFlag.Escaped) !== 0
+      if ((!escaped || this.doubledQuotes) && this.byteChecks[idx]!(rec.raw, start, Math.floor(end / FieldFlag.Bits), escaped)) continue
       const check = this.checks[idx]
       if (check && check(rec.text(k)!)) return false
     }
@@ -307,38 +308,4 @@ export function pgArrayLiteral(items: unknown[]): string {
     return `"${text.replace(/[\\"]/g, '\\$&')}"`
   })
   return `{${parts.join(',')}}`
-}
-
-/** A valid CSV row that has not needed its texts yet: they are made from the record when asked for (INSERT, key checks). */
-class CsvRow implements ValidRow {
-  readonly line: number
-  readonly byte: number
-  readonly nextByte: number
-  readonly raw: Buffer
-  copyLine?: string
-  private mapped: (string | null | undefined)[] | undefined
-
-  constructor(
-    private readonly rec: FieldsRecord,
-    private readonly fieldToColumn: readonly number[],
-    private readonly width: number,
-    readonly shape: string,
-    readonly csv: CsvDialect | undefined,
-  ) {
-    this.line = rec.line
-    this.byte = rec.byte
-    this.nextByte = rec.nextByte
-    this.raw = rec.raw
-  }
-
-  get values(): (string | null | undefined)[] {
-    if (this.mapped) return this.mapped
-    const out = new Array<string | null | undefined>(this.width)
-    const texts = this.rec.values
-    for (let k = 0; k < this.fieldToColumn.length; k++) {
-      const idx = this.fieldToColumn[k]!
-      if (idx >= 0) out[idx] = texts[k]
-    }
-    return (this.mapped = out)
-  }
 }

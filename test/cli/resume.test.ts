@@ -95,7 +95,8 @@ describe('resume after a kill', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'on %s commits or rolls back the batch in flight, exits 130 with a matching checkpoint, and --resume finishes',
     async (signal) => {
-      const t = await freshTable()
+      // Slow enough that the signal comes mid-load, with two writers in flight.
+      const t = await freshTable(0.03)
       const input = join(dir, `sig-${t}.csv`)
       await writeFile(input, csv)
       const job = `job-${t}`

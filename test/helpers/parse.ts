@@ -9,7 +9,7 @@ export const CSV: CsvDialect = { delimiter: ',', quote: '"', escape: null, nullS
 /** A record in a form easy to compare: raw as text, Maps as plain objects. */
 export function plain(r: ParsedRecord): Record<string, unknown> {
   const base = { line: r.line, byte: r.byte, nextByte: r.nextByte, nextLine: r.nextLine, raw: r.raw.toString('latin1') }
-  if (r.kind === 'fields') return { ...base, values: r.values }
+  if (r.kind === 'fields') return { ...base, values: r.texts }
   if (r.kind === 'object') return { ...base, fields: Object.fromEntries(r.fields) }
   return { ...base, problem: r.problem }
 }
