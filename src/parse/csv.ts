@@ -3,7 +3,7 @@ import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { FieldsRecord, ParsedRecord, RowLayout } from './parsed-record.js'
-import { FieldFlag, fieldStart } from './parsed-record.js'
+import { FieldFlag, fieldStart, RecordAt } from './parsed-record.js'
 
 /** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
 export interface CsvDialect {
@@ -58,7 +58,7 @@ interface FieldText {
  * them). Once valid it is its own ValidRow (the validator gives it the input's RowLayout): a row
  * in a batch is one object, not three.
  */
-class CsvRecord implements FieldsRecord, ValidRow {
+class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
   readonly kind = 'fields' as const
   private decoded: (string | null)[] | undefined
   private mapped: (string | null | undefined)[] | undefined
@@ -66,14 +66,12 @@ class CsvRecord implements FieldsRecord, ValidRow {
   copyLine?: string
 
   constructor(
-    readonly line: number,
-    readonly byte: number,
-    readonly nextByte: number,
-    readonly nextLine: number,
-    readonly raw: Buffer,
+    at: [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer],
     readonly ends: number[],
     private readonly how: FieldText,
-  ) {}
+  ) {
+    super(...at)
+  }
 
   get texts(): (string | null)[] {
     if (this.decoded) return this.decoded
@@ -385,7 +383,7 @@ export class CsvParser {
           problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad },
         })
       } else {
-        out.push(new CsvRecord(common.line, common.byte, common.nextByte, common.nextLine, raw, ends, this.how))
+        out.push(new CsvRecord([common.line, common.byte, common.nextByte, common.nextLine, raw], ends, this.how))
       }
     }
     if (terminated) this.line++

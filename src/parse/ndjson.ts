@@ -1,6 +1,10 @@
+import { isUtf8 } from 'node:buffer'
+import type { ValidRow } from '../validate/valid-row.js'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
-import type { JsonField, ParsedRecord, ParseProblem } from './parsed-record.js'
+import { JsonKind, MEMBER_SIZE, scanObject } from './json-scan.js'
+import type { JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, ParseProblem, ScannedObject } from './parsed-record.js'
+import { RecordAt } from './parsed-record.js'
 
 const LF = 0x0a
 const CR = 0x0d
@@ -92,7 +96,14 @@ export class NdjsonParser {
     const b = this.buf.bytes
     const end = lf > start && b[lf - 1] === CR ? lf - 1 : lf
     const line = this.line++
-    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw: b.subarray(start, end) }
+    const raw = b.subarray(start, end)
+    // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
+    const members: number[] = []
+    if ((!this.decode.unchecked || isUtf8(raw)) && scanObject(raw, 0, raw.length, members)) {
+      out.push(new JsonRecord([line, this.base + start, this.base + next, line + 1, raw], members, this.text, this.decode.unchecked !== undefined))
+      return
+    }
+    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw }
     const text = this.decode(b, start, end)
     if (text === null) {
       out.push({ ...common, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })
@@ -100,6 +111,207 @@ export class NdjsonParser {
     }
     if (text.trim() === '') return
     out.push({ ...common, ...parseObjectLine(text) })
+  }
+
+  /** Bytes known to be valid (UTF-8 checked per line; Latin-1 and windows-1252 always are) as text. */
+  private readonly text = (b: Buffer, s: number, e: number): string => (this.decode.unchecked ? this.decode.unchecked(b, s, e) : (this.decode(b, s, e) ?? ''))
+}
+
+const KIND_NAMES: JsonField['kind'][] = ['string', 'number', 'boolean', 'null', 'object', 'array']
+
+const hexValue = (c: number) => (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57)
+
+/**
+ * A JSON string's content (b[s..e), between its quotes) as COPY text: its escapes decoded and
+ * COPY's own applied (a backslash, tab, newline, carriage return escaped), byte for byte what
+ * escapeCopyText makes of the decoded string. Writes at `at` when `out` is given; returns the end, or the length without `out`,
+ * or -1 for a lone surrogate (left to the text path, which writes it as U+FFFD).
+ */
+function copyJsonString(b: Buffer, s: number, e: number, out: Buffer | undefined, at: number): number {
+  const put = (c: number) => {
+    if (out) out[at] = c
+    at++
+  }
+  for (let i = s; i < e; i++) {
+    const c = b[i]!
+    if (c !== 0x5c) {
+      put(c)
+      continue
+    }
+    const x = b[++i]!
+    if (x !== 0x75) {
+      // \" and \/ stand for themselves, \b and \f for their control characters (as the text path
+      // writes them); \\ \n \r \t mean the same in COPY text.
+      if (x === 0x62 || x === 0x66) put(x === 0x62 ? 0x08 : 0x0c)
+      else {
+        if (x !== 0x22 && x !== 0x2f) put(0x5c)
+        put(x)
+      }
+      continue
+    }
+    let cp = (hexValue(b[i + 1]!) << 12) | (hexValue(b[i + 2]!) << 8) | (hexValue(b[i + 3]!) << 4) | hexValue(b[i + 4]!)
+    i += 4
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      const lo =
+        b[i + 1] === 0x5c && b[i + 2] === 0x75
+          ? (hexValue(b[i + 3]!) << 12) | (hexValue(b[i + 4]!) << 8) | (hexValue(b[i + 5]!) << 4) | hexValue(b[i + 6]!)
+          : -1
+      if (cp > 0xdbff || lo < 0xdc00 || lo > 0xdfff) return -1
+      cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00)
+      i += 6
+    }
+    if (cp === 0x5c || cp === 0x09 || cp === 0x0a || cp === 0x0d) {
+      put(0x5c)
+      put(cp === 0x5c ? 0x5c : cp === 0x09 ? 0x74 : cp === 0x0a ? 0x6e : 0x72)
+    } else if (cp < 0x80) put(cp)
+    else if (cp < 0x800) {
+      put(0xc0 | (cp >> 6))
+      put(0x80 | (cp & 0x3f))
+    } else if (cp < 0x10000) {
+      put(0xe0 | (cp >> 12))
+      put(0x80 | ((cp >> 6) & 0x3f))
+      put(0x80 | (cp & 0x3f))
+    } else {
+      put(0xf0 | (cp >> 18))
+      put(0x80 | ((cp >> 12) & 0x3f))
+      put(0x80 | ((cp >> 6) & 0x3f))
+      put(0x80 | (cp & 0x3f))
+    }
+  }
+  return at
+}
+
+/** Bytes a JSON text takes in COPY text format: backslashes doubled, the line breaks and tabs between its tokens escaped. */
+function copyEscapedLength(b: Buffer, s: number, e: number): number {
+  let n = e - s
+  for (let i = s; i < e; i++) {
+    const c = b[i]!
+    if (c === 0x5c || c === 0x0a || c === 0x0d || c === 0x09) n++
+  }
+  return n
+}
+
+function copyEscaped(b: Buffer, s: number, e: number, out: Buffer, at: number): number {
+  for (let i = s; i < e; i++) {
+    const c = b[i]!
+    if (c === 0x5c || c === 0x0a || c === 0x0d || c === 0x09) {
+      out[at++] = 0x5c
+      out[at++] = c === 0x5c ? 0x5c : c === 0x0a ? 0x6e : c === 0x0d ? 0x72 : 0x74
+    } else out[at++] = c
+  }
+  return at
+}
+
+/**
+ * An NDJSON line scanned as bytes: its members are spans of `raw`. The Map of fields is made only
+ * when asked for (the slow path, INSERT); once valid the record is its own row, and COPY takes its
+ * values' bytes as they are where they need no unescaping (most do).
+ */
+class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidRow {
+  readonly kind = 'object' as const
+  private map: Map<string, JsonField> | undefined
+  private mapped: (string | null | undefined)[] | undefined
+  shape = ''
+  private memberColumns: readonly number[] = []
+  private layout: ObjectRowLayout | undefined
+  copyLine?: string
+
+  constructor(
+    at: [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer],
+    readonly members: number[],
+    private readonly decode: (b: Buffer, s: number, e: number) => string,
+    private readonly utf8: boolean,
+  ) {
+    super(...at)
+  }
+
+  get scanned(): ScannedObject {
+    return this
+  }
+
+  text(start: number, end: number, escaped: boolean): string {
+    const t = this.decode(this.raw, start, end)
+    return escaped ? (JSON.parse(`"${t}"`) as string) : t
+  }
+
+  get fields(): Map<string, JsonField> {
+    if (this.map) return this.map
+    const map = new Map<string, JsonField>()
+    const m = this.members
+    for (let k = 0; k < m.length; k += MEMBER_SIZE) {
+      const kind = (m[k + 4]! >> 1) as JsonKind
+      const escaped = (m[k + 4]! & 1) === 1
+      const key = this.text(m[k]!, m[k + 1]!, escaped)
+      const text = kind === JsonKind.String ? this.text(m[k + 2]! + 1, m[k + 3]! - 1, escaped) : this.decode(this.raw, m[k + 2]!, m[k + 3]!)
+      map.set(key, { kind: KIND_NAMES[kind]!, text })
+    }
+    return (this.map = map)
+  }
+
+  asRow(shape: string, memberColumns: readonly number[], layout: ObjectRowLayout): ValidRow {
+    this.shape = shape
+    this.memberColumns = memberColumns
+    this.layout = layout
+    return this
+  }
+
+  get values(): (string | null | undefined)[] {
+    return (this.mapped ??= this.layout!.values(this))
+  }
+
+  /** The member (its offset in members) that holds a table column. */
+  private memberOf(column: number): number {
+    return this.memberColumns.indexOf(column) * MEMBER_SIZE
+  }
+
+  copyTextSize(columns: readonly number[]): number {
+    const L = this.layout!
+    if (!this.utf8 || !L.utf8) return -1
+    const m = this.members
+    let n = columns.length // tabs and the newline
+    for (const c of columns) {
+      const k = this.memberOf(c)
+      if (k < 0) return -1
+      const vs = m[k + 2]!
+      const ve = m[k + 3]!
+      const kind = (m[k + 4]! >> 1) as JsonKind
+      const escaped = (m[k + 4]! & 1) === 1
+      if (kind === JsonKind.Null) n += 2
+      else if (kind === JsonKind.String && escaped) {
+        // (a JSON column gets the string re-serialised, as JSON.stringify writes it: the text path)
+        const len = L.isJson[c] ? -1 : copyJsonString(this.raw, vs + 1, ve - 1, undefined, 0)
+        if (len < 0) return -1
+        n += len
+      } else if (L.isJson[c] || kind === JsonKind.Object) n += copyEscapedLength(this.raw, vs, ve)
+      else if (kind === JsonKind.Array) {
+        if (L.isArray[c]) return -1
+        n += copyEscapedLength(this.raw, vs, ve)
+      } else if (kind === JsonKind.String) n += ve - vs - 2
+      else n += ve - vs
+    }
+    return n
+  }
+
+  writeCopyText(columns: readonly number[], out: Buffer, at: number): number {
+    const L = this.layout!
+    const m = this.members
+    for (let j = 0; j < columns.length; j++) {
+      const c = columns[j]!
+      if (j > 0) out[at++] = 0x09
+      const k = this.memberOf(c)
+      const vs = m[k + 2]!
+      const ve = m[k + 3]!
+      const kind = (m[k + 4]! >> 1) as JsonKind
+      if (kind === JsonKind.Null) {
+        out[at++] = 0x5c
+        out[at++] = 0x4e
+      } else if (kind === JsonKind.String && (m[k + 4]! & 1) === 1) at = copyJsonString(this.raw, vs + 1, ve - 1, out, at)
+      else if (L.isJson[c] || kind === JsonKind.Object || kind === JsonKind.Array) at = copyEscaped(this.raw, vs, ve, out, at)
+      else if (kind === JsonKind.String) at += this.raw.copy(out, at, vs + 1, ve - 1)
+      else at += this.raw.copy(out, at, vs, ve)
+    }
+    out[at++] = 0x0a
+    return at
   }
 }
 

@@ -17,6 +17,17 @@ export interface ParseProblem {
   column?: number
 }
 
+/** Where a record stands in the input (RecordBase as a class, for the records that are classes). */
+export abstract class RecordAt {
+  constructor(
+    readonly line: number,
+    readonly byte: number,
+    readonly nextByte: number,
+    readonly nextLine: number,
+    readonly raw: Buffer,
+  ) {}
+}
+
 interface RecordBase {
   /** Line where the record starts, 1-based. */
   line: number
@@ -79,6 +90,40 @@ export function fieldStart(prevEnd: number, flags: number): number {
   return afterPrev + (flags & FieldFlag.Quoted)
 }
 
+/** An NDJSON record: its top-level fields. */
+export interface ObjectRecord extends RecordBase {
+  kind: 'object'
+  /** Each top-level key with its value (made on first use when the line was scanned as bytes). */
+  readonly fields: Map<string, JsonField>
+  /** Set when the line was scanned as bytes: the members' spans in raw (see scanObject), for the validator's fast path. */
+  readonly scanned?: ScannedObject
+}
+
+/** An NDJSON line scanned as bytes: what the validator's fast path reads, and how the record becomes its row. */
+export interface ScannedObject {
+  /** MEMBER_SIZE numbers per member: key start and end, value start and end, kind × 2 + escaped. */
+  readonly members: readonly number[]
+  /** A key's or a value's text, from its span (a JSON string's content unescaped). */
+  text(start: number, end: number, escaped: boolean): string
+  /**
+   * The record as its table row: `memberColumns` gives each member's table column (-2 for a
+   * dropped key), `values` makes the row's values on demand, `utf8` says whether the bytes may
+   * go to COPY as they are.
+   */
+  asRow(shape: string, memberColumns: readonly number[], layout: ObjectRowLayout): ValidRow
+}
+
+/** What all rows of one NDJSON input share: see ScannedObject.asRow. */
+export interface ObjectRowLayout {
+  /** The row's values by table column, made the slow way (json_populate_record's rules). */
+  values(rec: ObjectRecord): (string | null | undefined)[]
+  /** Per table column: json or jsonb (a value goes in as its JSON text). */
+  isJson: readonly boolean[]
+  /** Per table column: an array type (a JSON array becomes an array literal). */
+  isArray: readonly boolean[]
+  /** The bytes are UTF-8 and may be copied to COPY as they are. */
+  utf8: boolean
+}
+
 /** What a parser yields for each record: fields, an object, or the problem that made it unreadable. */
-export type ParsedRecord =
-  FieldsRecord | (RecordBase & { kind: 'object'; fields: Map<string, JsonField> }) | (RecordBase & { kind: 'problem'; problem: ParseProblem })
+export type ParsedRecord = FieldsRecord | ObjectRecord | (RecordBase & { kind: 'problem'; problem: ParseProblem })

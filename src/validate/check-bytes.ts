@@ -1,4 +1,5 @@
 import type { ColumnInfo } from '../schema/introspect.js'
+import { isDigit, isHex, jsonBytes } from '../parse/json-scan.js'
 import { checkFor, daysInMonth, numericTypmod } from './check-value.js'
 
 /**
@@ -14,8 +15,6 @@ export type ByteCheck = (b: Uint8Array, start: number, end: number, doubledQuote
 
 const always: ByteCheck = () => true
 const never: ByteCheck = () => false
-
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39
 
 /** Optional sign, then 1 to maxDigits digits. */
 function integerBytes(maxDigits: number): ByteCheck {
@@ -102,10 +101,6 @@ const timestampBytes: ByteCheck = (b, s, e) => {
   return m >= 0 && m <= 59
 }
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)
-}
-
 /** 8-4-4-4-12 hex digits, or 32 hex digits. */
 const uuidBytes: ByteCheck = (b, s, e) => {
   if (e - s === 36) {
@@ -134,138 +129,6 @@ const boolBytes: ByteCheck = (b, s, e) => {
   for (const w of BOOL_WORDS) if (spells(b, s, e, w)) return true
   return false
 }
-
-/** The JSON scanner's state: module-level, so that checking a value allocates nothing (calls never nest). */
-let jb: Uint8Array = new Uint8Array(0)
-let je = 0
-let ji = 0
-let jDoubled = false
-const JSON_MAX_DEPTH = 64
-
-/** The byte at j, or -1 past the end of the value (the buffer goes on with the rest of the record). */
-const jAt = (j: number) => (j < je ? jb[j]! : -1)
-const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
-
-/** Whether a '"' as the field writes it ('""' when doubled) is at j; returns its width, or 0. */
-function jQuote(j: number): number {
-  if (jAt(j) !== 0x22) return 0
-  if (!jDoubled) return 1
-  return jAt(j + 1) === 0x22 ? 2 : 0
-}
-
-function jSpace(): void {
-  while (isJsonSpace(jAt(ji))) ji++
-}
-
-function jString(): boolean {
-  const open = jQuote(ji)
-  if (open === 0) return false
-  ji += open
-  while (ji < je) {
-    const c = jb[ji]!
-    if (c === 0x22) {
-      const w = jQuote(ji)
-      ji += w
-      return w > 0
-    }
-    if (c < 0x20) return false
-    if (c === 0x5c) {
-      const x = jAt(ji + 1)
-      if (x === 0x75) {
-        for (let k = ji + 2; k < ji + 6; k++) if (!isHex(jAt(k))) return false
-        ji += 6
-      } else if (x === 0x22) {
-        const w = jQuote(ji + 1)
-        if (w === 0) return false
-        ji += 1 + w
-      } else if (x === 0x5c || x === 0x2f || x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) ji += 2
-      else return false
-      continue
-    }
-    ji++
-  }
-  return false
-}
-
-function jDigits(): boolean {
-  const from = ji
-  while (isDigit(jAt(ji))) ji++
-  return ji > from
-}
-
-function jNumber(): boolean {
-  if (jAt(ji) === 0x2d) ji++
-  if (jAt(ji) === 0x30) ji++
-  else if (!jDigits()) return false
-  if (jAt(ji) === 0x2e) {
-    ji++
-    if (!jDigits()) return false
-  }
-  const x = jAt(ji)
-  if (x === 0x65 || x === 0x45) {
-    ji++
-    if (jAt(ji) === 0x2b || jAt(ji) === 0x2d) ji++
-    if (!jDigits()) return false
-  }
-  return true
-}
-
-function jWord(w: string): boolean {
-  for (let k = 0; k < w.length; k++) if (jAt(ji + k) !== w.charCodeAt(k)) return false
-  ji += w.length
-  return true
-}
-
-function jValue(depth: number): boolean {
-  jSpace()
-  const c = jAt(ji)
-  if (c === 0x22) return jString()
-  if (c === 0x74) return jWord('true')
-  if (c === 0x66) return jWord('false')
-  if (c === 0x6e) return jWord('null')
-  if (c === 0x2d || isDigit(c)) return jNumber()
-  if (c !== 0x7b && c !== 0x5b) return false
-  if (depth >= JSON_MAX_DEPTH) return false
-  const object = c === 0x7b
-  const close = object ? 0x7d : 0x5d
-  ji++
-  jSpace()
-  if (jAt(ji) === close) {
-    ji++
-    return true
-  }
-  for (;;) {
-    if (object) {
-      jSpace()
-      if (!jString()) return false
-      jSpace()
-      if (jAt(ji) !== 0x3a) return false
-      ji++
-    }
-    if (!jValue(depth + 1)) return false
-    jSpace()
-    const d = jAt(ji++)
-    if (d === close) return true
-    if (d !== 0x2c) return false
-  }
-}
-
-/**
- * JSON text (RFC 8259, the grammar JSON.parse reads) in b[s..e). With `doubled`, every '"' of the
- * JSON is written '""', as in a quoted CSV field whose quotes are doubled: a JSON column is then
- * checked without unescaping the field first. Nesting deeper than 64 is left to the text check.
- */
-export function jsonBytes(b: Uint8Array, s: number, e: number, doubled = false): boolean {
-  jb = b
-  je = e
-  ji = s
-  jDoubled = doubled
-  const ok = jValue(0) && (jSpace(), ji === e)
-  jb = EMPTY
-  return ok
-}
-
-const EMPTY = new Uint8Array(0)
 
 /**
  * The byte check for a column: `always` for types without a text check, `never` for types whose

@@ -3,7 +3,8 @@ import type { CsvDialect } from '../parse/csv.js'
 import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
-import type { FieldsRecord, JsonField, ParsedRecord, RowLayout } from '../parse/parsed-record.js'
+import { JsonKind, MEMBER_SIZE } from '../parse/json-scan.js'
+import type { FieldsRecord, JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, RowLayout, ScannedObject } from '../parse/parsed-record.js'
 import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
@@ -40,6 +41,10 @@ export class RowValidator {
   private fieldToColumn: number[] | undefined
   /** CSV: how a valid record becomes its row (see RowLayout). */
   private layout: RowLayout | undefined
+  /** NDJSON: what rows scanned as bytes share. */
+  private readonly objectLayout: ObjectRowLayout
+  /** NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys. */
+  private objectKeys: { keys: Buffer[]; memberColumns: number[]; shape: string } | undefined
   /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
   private readonly doubledQuotes: boolean
   /** NDJSON: table column index of each key seen so far. */
@@ -53,6 +58,16 @@ export class RowValidator {
     this.checks = schema.columns.map((c) => checkFor(c))
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
+    this.objectLayout = {
+      values: (rec) => {
+        const values = new Array<string | null | undefined>(schema.columns.length)
+        this.mapObject(rec.fields, values)
+        return values
+      },
+      isJson: schema.columns.map((c) => c.type === 'json' || c.type === 'jsonb'),
+      isArray: schema.columns.map((c) => c.isArray),
+      utf8: opts.encoding === 'utf8',
+    }
     const d = opts.dialect
     this.source =
       opts.format === 'ndjson' ? { format: 'ndjson' } : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
@@ -106,6 +121,10 @@ export class RowValidator {
   /** Validate one parsed record. */
   validate(rec: ParsedRecord): ValidRow | Rejection {
     if (rec.kind === 'fields' && this.surelyValid(rec)) return rec.asRow(this.layout!)
+    if (rec.kind === 'object' && rec.scanned) {
+      const row = this.surelyValidObject(rec, rec.scanned)
+      if (row) return row
+    }
     if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
     const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
@@ -197,6 +216,76 @@ export class RowValidator {
       if (check && check(rec.text(k)!)) return false
     }
     return true
+  }
+
+  /**
+   * The common case of an NDJSON object scanned as bytes: its keys are the last object's (same
+   * bytes) or known, and its values pass the byte checks (strings only for what they are unsure
+   * of). Undefined: not sure; validate() then checks the record the full way.
+   */
+  private surelyValidObject(rec: ObjectRecord, s: ScannedObject): ValidRow | undefined {
+    // The first object registers its keys the full way (an unknown one fails the run there).
+    if (!this.seenObject) return undefined
+    const m = s.members
+    let keys = this.objectKeys
+    if (!keys || !sameKeys(rec.raw, m, keys.keys)) {
+      keys = this.mapKeys(rec.raw, s)
+      if (!keys) return undefined
+      this.objectKeys = keys
+    }
+    const cols = this.schema.columns
+    for (let j = 0; j < keys.memberColumns.length; j++) {
+      const idx = keys.memberColumns[j]!
+      if (idx < 0) continue
+      const k = j * MEMBER_SIZE
+      const vs = m[k + 2]!
+      const ve = m[k + 3]!
+      const kind = (m[k + 4]! >> 1) as JsonKind
+      const escaped = (m[k + 4]! & 1) === 1
+      if (kind === JsonKind.Null) {
+        if (cols[idx]!.notNull) return undefined
+        continue
+      }
+      const check = this.checks[idx]
+      if (kind === JsonKind.String && escaped) {
+        const t = s.text(vs + 1, ve - 1, true)
+        if (t.includes('\0') || (check && !this.objectLayout.isJson[idx] && check(t))) return undefined
+        continue
+      }
+      // Any JSON value is good JSON text for a json column; unchecked types take any text.
+      if (!check || this.objectLayout.isJson[idx]) continue
+      if (kind === JsonKind.String) {
+        if (this.byteChecks[idx]!(rec.raw, vs + 1, ve - 1, false) || !check(s.text(vs + 1, ve - 1, false))) continue
+        return undefined
+      }
+      if (kind === JsonKind.Number || kind === JsonKind.Boolean) {
+        if (this.byteChecks[idx]!(rec.raw, vs, ve, false) || !check(s.text(vs, ve, false))) continue
+        return undefined
+      }
+      // An object or an array for a checked column that is not JSON: the full way decides.
+      return undefined
+    }
+    return s.asRow(keys.shape, keys.memberColumns, this.objectLayout)
+  }
+
+  /** The table column of each member, when every key is known and no column is given twice or missing while required. */
+  private mapKeys(raw: Buffer, s: ScannedObject): { keys: Buffer[]; memberColumns: number[]; shape: string } | undefined {
+    const m = s.members
+    const keys: Buffer[] = []
+    const memberColumns: number[] = []
+    const present = new Set<number>()
+    for (let k = 0; k < m.length; k += MEMBER_SIZE) {
+      const idx = this.keyToColumn.get(s.text(m[k]!, m[k + 1]!, (m[k + 4]! & 1) === 1))
+      if (idx === undefined) return undefined
+      if (idx >= 0) {
+        if (present.has(idx)) return undefined
+        present.add(idx)
+      }
+      memberColumns.push(idx)
+      keys.push(Buffer.from(raw.subarray(m[k], m[k + 1])))
+    }
+    if (this.schema.columns.some((c, i) => !present.has(i) && c.notNull && !c.hasDefault)) return undefined
+    return { keys, memberColumns, shape: [...present].sort((a, b) => a - b).join(',') }
   }
 
   /** Put an NDJSON object's fields into their columns; returns the first key that matches no column. */
@@ -308,4 +397,16 @@ export function pgArrayLiteral(items: unknown[]): string {
     return `"${text.replace(/[\\"]/g, '\\$&')}"`
   })
   return `{${parts.join(',')}}`
+}
+
+/** Whether the members' keys are these bytes, in this order. */
+function sameKeys(raw: Buffer, m: readonly number[], keys: readonly Buffer[]): boolean {
+  if (m.length !== keys.length * MEMBER_SIZE) return false
+  for (let j = 0; j < keys.length; j++) {
+    const key = keys[j]!
+    const s = m[j * MEMBER_SIZE]!
+    if (m[j * MEMBER_SIZE + 1]! - s !== key.length) return false
+    for (let i = 0; i < key.length; i++) if (raw[s + i] !== key[i]) return false
+  }
+  return true
 }

@@ -1,3 +1,5 @@
+import type { ValidRow } from '../validate/valid-row.js'
+
 /** Escape one value for PostgreSQL's COPY text format: backslash, tab, newline and carriage return. */
 export function escapeCopyText(value: string): string {
   if (!/[\\\t\n\r]/.test(value)) return value
@@ -15,9 +17,33 @@ export function encodeCopyLine(values: readonly (string | null | undefined)[], c
   return out + '\n'
 }
 
-/** COPY text lines for some rows, one per row; each row's line is made once and kept on the row. */
-export function encodeCopyText(rows: readonly { values: readonly (string | null | undefined)[]; copyLine?: string }[], columns: readonly number[]): string {
-  let out = ''
-  for (const row of rows) out += row.copyLine ??= encodeCopyLine(row.values, columns)
+/**
+ * COPY text lines for some rows, one per row: written from the input's bytes where the row can
+ * (NDJSON scanned as bytes), else from its values (the line is made once and kept on the row).
+ */
+export function encodeCopyText(
+  rows: readonly (Pick<ValidRow, 'values' | 'copyLine' | 'copyTextSize' | 'writeCopyText'> & { copyLine?: string })[],
+  columns: readonly number[],
+): Buffer {
+  const sizes = new Array<number>(rows.length)
+  let fromValues: Map<number, Buffer> | undefined
+  let total = 0
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!
+    const n = row.copyTextSize?.(columns) ?? -1
+    if (n >= 0) sizes[i] = n
+    else {
+      const line = Buffer.from((row.copyLine ??= encodeCopyLine(row.values, columns)))
+      ;(fromValues ??= new Map()).set(i, line)
+      sizes[i] = line.length
+    }
+    total += sizes[i]!
+  }
+  const out = Buffer.allocUnsafe(total)
+  let at = 0
+  for (let i = 0; i < rows.length; i++) {
+    const line = fromValues?.get(i)
+    at = line ? at + line.copy(out, at) : rows[i]!.writeCopyText!(columns, out, at)
+  }
   return out
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ColumnInfo } from '../../src/schema/introspect.js'
-import { byteCheckFor, jsonBytes } from '../../src/validate/check-bytes.js'
+import { byteCheckFor } from '../../src/validate/check-bytes.js'
+import { jsonBytes } from '../../src/parse/json-scan.js'
 import { rng } from '../helpers/random.js'
 
 function col(type: string, typmod = -1): ColumnInfo {

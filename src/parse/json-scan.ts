@@ -1,0 +1,220 @@
+/**
+ * A JSON scanner over bytes (RFC 8259, the grammar JSON.parse reads): it checks JSON text
+ * without making strings, for JSON columns (validate/check-bytes.ts) and NDJSON lines (the
+ * top-level members of an object, parse/ndjson.ts). Bytes past the end of the value are never
+ * read as part of it: the buffer goes on with the rest of the record.
+ */
+
+export const isDigit = (c: number) => c >= 0x30 && c <= 0x39
+
+export function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)
+}
+
+/** The JSON scanner's state: module-level, so that checking a value allocates nothing (calls never nest). */
+let jb: Uint8Array = new Uint8Array(0)
+let je = 0
+let ji = 0
+let jDoubled = false
+/** Set by jString: the string had a backslash escape. */
+let jEscaped = false
+const JSON_MAX_DEPTH = 64
+
+/** The byte at j, or -1 past the end of the value (the buffer goes on with the rest of the record). */
+const jAt = (j: number) => (j < je ? jb[j]! : -1)
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+/** Whether a '"' as the field writes it ('""' when doubled) is at j; returns its width, or 0. */
+function jQuote(j: number): number {
+  if (jAt(j) !== 0x22) return 0
+  if (!jDoubled) return 1
+  return jAt(j + 1) === 0x22 ? 2 : 0
+}
+
+function jSpace(): void {
+  while (isJsonSpace(jAt(ji))) ji++
+}
+
+function jString(): boolean {
+  const open = jQuote(ji)
+  if (open === 0) return false
+  ji += open
+  while (ji < je) {
+    const c = jb[ji]!
+    if (c === 0x22) {
+      const w = jQuote(ji)
+      ji += w
+      return w > 0
+    }
+    if (c < 0x20) return false
+    if (c === 0x5c) {
+      const x = jAt(ji + 1)
+      jEscaped = true
+      if (x === 0x75) {
+        for (let k = ji + 2; k < ji + 6; k++) if (!isHex(jAt(k))) return false
+        ji += 6
+      } else if (x === 0x22) {
+        const w = jQuote(ji + 1)
+        if (w === 0) return false
+        ji += 1 + w
+      } else if (x === 0x5c || x === 0x2f || x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) ji += 2
+      else return false
+      continue
+    }
+    ji++
+  }
+  return false
+}
+
+function jDigits(): boolean {
+  const from = ji
+  while (isDigit(jAt(ji))) ji++
+  return ji > from
+}
+
+function jNumber(): boolean {
+  if (jAt(ji) === 0x2d) ji++
+  if (jAt(ji) === 0x30) ji++
+  else if (!jDigits()) return false
+  if (jAt(ji) === 0x2e) {
+    ji++
+    if (!jDigits()) return false
+  }
+  const x = jAt(ji)
+  if (x === 0x65 || x === 0x45) {
+    ji++
+    if (jAt(ji) === 0x2b || jAt(ji) === 0x2d) ji++
+    if (!jDigits()) return false
+  }
+  return true
+}
+
+function jWord(w: string): boolean {
+  for (let k = 0; k < w.length; k++) if (jAt(ji + k) !== w.charCodeAt(k)) return false
+  ji += w.length
+  return true
+}
+
+function jValue(depth: number): boolean {
+  jSpace()
+  const c = jAt(ji)
+  if (c === 0x22) return jString()
+  if (c === 0x74) return jWord('true')
+  if (c === 0x66) return jWord('false')
+  if (c === 0x6e) return jWord('null')
+  if (c === 0x2d || isDigit(c)) return jNumber()
+  if (c !== 0x7b && c !== 0x5b) return false
+  if (depth >= JSON_MAX_DEPTH) return false
+  const object = c === 0x7b
+  const close = object ? 0x7d : 0x5d
+  ji++
+  jSpace()
+  if (jAt(ji) === close) {
+    ji++
+    return true
+  }
+  for (;;) {
+    if (object) {
+      jSpace()
+      if (!jString()) return false
+      jSpace()
+      if (jAt(ji) !== 0x3a) return false
+      ji++
+    }
+    if (!jValue(depth + 1)) return false
+    jSpace()
+    const d = jAt(ji++)
+    if (d === close) return true
+    if (d !== 0x2c) return false
+  }
+}
+
+/**
+ * JSON text (RFC 8259, the grammar JSON.parse reads) in b[s..e). With `doubled`, every '"' of the
+ * JSON is written '""', as in a quoted CSV field whose quotes are doubled: a JSON column is then
+ * checked without unescaping the field first. Nesting deeper than 64 is left to the text check.
+ */
+export function jsonBytes(b: Uint8Array, s: number, e: number, doubled = false): boolean {
+  jb = b
+  je = e
+  ji = s
+  jDoubled = doubled
+  const ok = jValue(0) && (jSpace(), ji === e)
+  jb = EMPTY
+  return ok
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** What a top-level member's value is, in scanObject's output. */
+export const enum JsonKind {
+  String = 0,
+  Number = 1,
+  Boolean = 2,
+  Null = 3,
+  Object = 4,
+  Array = 5,
+}
+
+/** Numbers per member in scanObject's output. */
+export const MEMBER_SIZE = 5
+
+/**
+ * A JSON object in b[s..e), checked as JSON.parse would, with the spans of its top-level members:
+ * per member, five numbers in `out`: key start and end (inside its quotes), value start and end,
+ * and kind × 2 + 1 when a string key or value holds a backslash escape (its bytes are not its
+ * text). False when the text is not a JSON object (or nests deeper than 64).
+ */
+export function scanObject(b: Uint8Array, s: number, e: number, out: number[]): boolean {
+  jb = b
+  je = e
+  ji = s
+  jDoubled = false
+  try {
+    jSpace()
+    if (jAt(ji) !== 0x7b) return false
+    ji++
+    jSpace()
+    if (jAt(ji) === 0x7d) {
+      ji++
+    } else {
+      for (;;) {
+        jSpace()
+        jEscaped = false
+        const ks = ji + 1
+        if (!jString()) return false
+        const ke = ji - 1
+        const keyEscaped = jEscaped
+        jSpace()
+        if (jAt(ji) !== 0x3a) return false
+        ji++
+        jSpace()
+        const vs = ji
+        const c = jAt(ji)
+        jEscaped = false
+        if (!jValue(1)) return false
+        const kind =
+          c === 0x22
+            ? JsonKind.String
+            : c === 0x7b
+              ? JsonKind.Object
+              : c === 0x5b
+                ? JsonKind.Array
+                : c === 0x6e
+                  ? JsonKind.Null
+                  : c === 0x74 || c === 0x66
+                    ? JsonKind.Boolean
+                    : JsonKind.Number
+        out.push(ks, ke, vs, ji, kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0))
+        jSpace()
+        const d = jAt(ji++)
+        if (d === 0x7d) break
+        if (d !== 0x2c) return false
+      }
+    }
+    jSpace()
+    return ji === e
+  } finally {
+    jb = EMPTY
+  }
+}
