@@ -49,9 +49,9 @@ try {
       }
       return made.get(path)
     }
-    const pgbulk = (format, kind, method = 'copy', n = rows) => ({
+    const pgbulk = (format, kind, method = 'copy', n = rows, extra = []) => ({
       data: () => data(format, kind, n),
-      run: (f) => timePgbulk(f.path, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson'), firstRow }),
+      run: (f) => timePgbulk(f.path, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson'), firstRow, extra }),
     })
     const arms = [
       ...(psql
@@ -86,7 +86,10 @@ try {
       { name: 'pgbulk COPY, CSV, 1% duplicate keys', ...pgbulk('csv', 'unique') },
       { name: 'pgbulk COPY, CSV, 1% malformed', ...pgbulk('csv', 'malformed') },
       { name: 'pgbulk COPY, NDJSON, 1% bad values', ...pgbulk('ndjson', 'value') },
+      { name: 'pgbulk COPY, CSV, --workers 2', ...pgbulk('csv', 'clean', 'copy', rows, ['--workers', '2']) },
+      { name: 'pgbulk COPY, NDJSON, --workers 2', ...pgbulk('ndjson', 'clean', 'copy', rows, ['--workers', '2']) },
       { name: 'pgbulk INSERT, CSV', ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS)) },
+      { name: 'pgbulk INSERT, CSV, --workers 2', ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS), ['--workers', '2']) },
     ].filter((a) => ONLY === '' || a.name === ONLY || a.name.startsWith('psql'))
     for (const arm of arms) arm.file = await arm.data()
     const samples = new Map(arms.map((a) => [a.name, []]))
