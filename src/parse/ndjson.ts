@@ -191,6 +191,13 @@ function copyEscapedLength(b: Buffer, s: number, e: number): number {
   return n
 }
 
+/** Copy b[s..e) to out at `at`; returns the end. Short values in a loop: Buffer.copy costs more than it moves for a few bytes. */
+function copyBytes(b: Buffer, s: number, e: number, out: Buffer, at: number): number {
+  if (e - s > 64) return at + b.copy(out, at, s, e)
+  for (let i = s; i < e; i++) out[at++] = b[i]!
+  return at
+}
+
 function copyEscaped(b: Buffer, s: number, e: number, out: Buffer, at: number): number {
   for (let i = s; i < e; i++) {
     const c = b[i]!
@@ -212,7 +219,7 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
   private map: Map<string, JsonField> | undefined
   private mapped: (string | null | undefined)[] | undefined
   shape = ''
-  private memberColumns: readonly number[] = []
+  private columnMembers: readonly number[] = []
   private layout: ObjectRowLayout | undefined
   copyLine?: string
 
@@ -248,9 +255,9 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
     return (this.map = map)
   }
 
-  asRow(shape: string, memberColumns: readonly number[], layout: ObjectRowLayout): ValidRow {
+  asRow(shape: string, columnMembers: readonly number[], layout: ObjectRowLayout): ValidRow {
     this.shape = shape
-    this.memberColumns = memberColumns
+    this.columnMembers = columnMembers
     this.layout = layout
     return this
   }
@@ -259,9 +266,9 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
     return (this.mapped ??= this.layout!.values(this))
   }
 
-  /** The member (its offset in members) that holds a table column. */
+  /** The member (its offset in members) that holds a table column, or -1. */
   private memberOf(column: number): number {
-    return this.memberColumns.indexOf(column) * MEMBER_SIZE
+    return this.columnMembers[column] ?? -1
   }
 
   copyTextSize(columns: readonly number[]): number {
@@ -307,8 +314,8 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
         out[at++] = 0x4e
       } else if (kind === JsonKind.String && (m[k + 4]! & 1) === 1) at = copyJsonString(this.raw, vs + 1, ve - 1, out, at)
       else if (L.isJson[c] || kind === JsonKind.Object || kind === JsonKind.Array) at = copyEscaped(this.raw, vs, ve, out, at)
-      else if (kind === JsonKind.String) at += this.raw.copy(out, at, vs + 1, ve - 1)
-      else at += this.raw.copy(out, at, vs, ve)
+      else if (kind === JsonKind.String) at = copyBytes(this.raw, vs + 1, ve - 1, out, at)
+      else at = copyBytes(this.raw, vs, ve, out, at)
     }
     out[at++] = 0x0a
     return at

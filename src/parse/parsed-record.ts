@@ -106,11 +106,10 @@ export interface ScannedObject {
   /** A key's or a value's text, from its span (a JSON string's content unescaped). */
   text(start: number, end: number, escaped: boolean): string
   /**
-   * The record as its table row: `memberColumns` gives each member's table column (-2 for a
-   * dropped key), `values` makes the row's values on demand, `utf8` says whether the bytes may
-   * go to COPY as they are.
+   * The record as its table row: `columnMembers` gives, per table column, the offset in members
+   * of the member that holds it (-1: none); `layout` what all rows of the input share.
    */
-  asRow(shape: string, memberColumns: readonly number[], layout: ObjectRowLayout): ValidRow
+  asRow(shape: string, columnMembers: readonly number[], layout: ObjectRowLayout): ValidRow
 }
 
 /** What all rows of one NDJSON input share: see ScannedObject.asRow. */

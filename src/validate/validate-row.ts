@@ -44,7 +44,7 @@ export class RowValidator {
   /** NDJSON: what rows scanned as bytes share. */
   private readonly objectLayout: ObjectRowLayout
   /** NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys. */
-  private objectKeys: { keys: Buffer[]; memberColumns: number[]; shape: string } | undefined
+  private objectKeys: ObjectKeys | undefined
   /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
   private readonly doubledQuotes: boolean
   /** NDJSON: table column index of each key seen so far. */
@@ -248,8 +248,9 @@ export class RowValidator {
       }
       const check = this.checks[idx]
       if (kind === JsonKind.String && escaped) {
-        const t = s.text(vs + 1, ve - 1, true)
-        if (t.includes('\0') || (check && !this.objectLayout.isJson[idx] && check(t))) return undefined
+        // (\u0000 is the only way to a NUL character, which PostgreSQL cannot store: the full way rejects it)
+        if (hasNulEscape(rec.raw, vs + 1, ve - 1)) return undefined
+        if (check && !this.objectLayout.isJson[idx] && check(s.text(vs + 1, ve - 1, true))) return undefined
         continue
       }
       // Any JSON value is good JSON text for a json column; unchecked types take any text.
@@ -265,11 +266,11 @@ export class RowValidator {
       // An object or an array for a checked column that is not JSON: the full way decides.
       return undefined
     }
-    return s.asRow(keys.shape, keys.memberColumns, this.objectLayout)
+    return s.asRow(keys.shape, keys.columnMembers, this.objectLayout)
   }
 
   /** The table column of each member, when every key is known and no column is given twice or missing while required. */
-  private mapKeys(raw: Buffer, s: ScannedObject): { keys: Buffer[]; memberColumns: number[]; shape: string } | undefined {
+  private mapKeys(raw: Buffer, s: ScannedObject): ObjectKeys | undefined {
     const m = s.members
     const keys: Buffer[] = []
     const memberColumns: number[] = []
@@ -285,7 +286,8 @@ export class RowValidator {
       keys.push(Buffer.from(raw.subarray(m[k], m[k + 1])))
     }
     if (this.schema.columns.some((c, i) => !present.has(i) && c.notNull && !c.hasDefault)) return undefined
-    return { keys, memberColumns, shape: [...present].sort((a, b) => a - b).join(',') }
+    const columnMembers = this.schema.columns.map((_, i) => memberColumns.indexOf(i) * MEMBER_SIZE).map((x) => (x < 0 ? -1 : x))
+    return { keys, memberColumns, columnMembers, shape: [...present].sort((a, b) => a - b).join(',') }
   }
 
   /** Put an NDJSON object's fields into their columns; returns the first key that matches no column. */
@@ -409,4 +411,25 @@ function sameKeys(raw: Buffer, m: readonly number[], keys: readonly Buffer[]): b
     for (let i = 0; i < key.length; i++) if (raw[s + i] !== key[i]) return false
   }
   return true
+}
+
+/** The keys of the last NDJSON object and where they go: reused while the next objects have the same keys. */
+interface ObjectKeys {
+  /** Each member's key, as bytes. */
+  keys: Buffer[]
+  /** Each member's table column (-2: a dropped key). */
+  memberColumns: number[]
+  /** Each table column's member, as its offset in the members array (-1: none). */
+  columnMembers: number[]
+  shape: string
+}
+
+/** Whether a JSON string's content (b[s..e)) holds the escape \u0000. */
+function hasNulEscape(b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    if (b[i] !== 0x5c) continue
+    if (b[i + 1] === 0x75 && b[i + 2] === 0x30 && b[i + 3] === 0x30 && b[i + 4] === 0x30 && b[i + 5] === 0x30) return true
+    i++ // the escaped character
+  }
+  return false
 }

@@ -80,4 +80,17 @@ describe('NDJSON rows written to COPY from their bytes', () => {
     // Most rows take the byte path (the others: JSON strings with escapes bound for a json column, arrays for an array column).
     expect(fromBytes).toBeGreaterThan(1000)
   })
+
+  it('rejects a NUL character written as \\u0000, whichever way the line is read', () => {
+    const parser = new NdjsonParser(decoderFor('utf8'))
+    const lines = ['{"id": 1, "s": "ok"}', '{"id": 2, "s": "a\\u0000b"}', '{"id": 3, "s": "a\\\\u0000b"}']
+    const records = [...parser.push(Buffer.from(lines.join('\n') + '\n')), ...parser.end()]
+    const v = new RowValidator(schema, { file: 'x', encoding: 'utf8', ignoreExtra: false, format: 'ndjson', dialect: dialectOf('ndjson', {}) })
+    const verdicts = records.map((r) => {
+      const row = v.validate(r)
+      return 'stage' in row ? row.code : 'ok'
+    })
+    // The third holds an escaped backslash followed by "u0000": text, not a NUL.
+    expect(verdicts).toEqual(['ok', 'VALUE_INVALID', 'ok'])
+  })
 })
