@@ -108,6 +108,12 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
     return (this.mapped = out)
   }
 
+  value(column: number): string | null | undefined {
+    if (this.mapped) return this.mapped[column]
+    const k = this.layout!.fieldToColumn.indexOf(column)
+    return k < 0 ? undefined : this.decoded ? this.decoded[k] : this.text(k)
+  }
+
   get shape(): string {
     return this.layout!.shape
   }

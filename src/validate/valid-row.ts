@@ -8,6 +8,8 @@ export interface ValidRow {
   raw: Buffer
   /** One entry per table column: text, null for NULL, undefined for "absent: use the default". */
   values: (string | null | undefined)[]
+  /** One column's entry of `values`, without making the others (a key check reads one column of every row). */
+  value?(column: number): string | null | undefined
   /** Which columns are present (their indexes joined): rows of one shape share one COPY or INSERT column list. */
   shape: string
   /**
@@ -21,4 +23,9 @@ export interface ValidRow {
   copyTextSize?(columns: readonly number[]): number
   /** Write that line at `at` (after copyTextSize said its size); returns where it ends. */
   writeCopyText?(columns: readonly number[], out: Buffer, at: number): number
+}
+
+/** A row's value for one column, made alone when the row can. */
+export function valueOf(row: Pick<ValidRow, 'values' | 'value'>, column: number): string | null | undefined {
+  return row.value ? row.value(column) : row.values[column]
 }

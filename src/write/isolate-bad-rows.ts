@@ -1,3 +1,6 @@
+import type { ValidRow } from '../validate/valid-row.js'
+import { valueOf } from '../validate/valid-row.js'
+
 /** Where a failed statement says the bad rows are. */
 export type FailureLocation =
   /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
@@ -133,7 +136,7 @@ function nonEmpty<T>(parts: (readonly T[])[]): (readonly T[])[] {
  */
 export function rowsMatchingKeyDetail(
   detail: string | undefined,
-  rows: readonly { values: readonly (string | null | undefined)[] }[],
+  rows: readonly Pick<ValidRow, 'values' | 'value'>[],
   columnIndex: (name: string) => number,
 ): number[] {
   const m = detail ? /^Key \((.+)\)=\((.*)\) (?:already exists|is not present in table|conflicts with)/s.exec(detail) : null
@@ -145,7 +148,7 @@ export function rowsMatchingKeyDetail(
   if (cols.some((c) => c < 0)) return []
   const out: number[] = []
   rows.forEach((row, i) => {
-    if (cols.every((c, k) => row.values[c] === values[k])) out.push(i)
+    if (cols.every((c, k) => valueOf(row, c) === values[k])) out.push(i)
   })
   return out
 }

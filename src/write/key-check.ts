@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
+import { valueOf } from '../validate/valid-row.js'
 import type { PgError } from './writer.js'
 
 /** A single-column key: the column of the target table, and what its values are compared with. */
@@ -33,7 +34,7 @@ export class KeyCheck {
     if (!err.constraint || (err.code !== '23503' && err.code !== '23505')) return undefined
     const rule = await this.rule(client, err.code, err.constraint)
     if (!rule) return undefined
-    const values = rows.map((r) => r.values[rule.column] ?? null)
+    const values = rows.map((r) => valueOf(r, rule.column) ?? null)
     const r = await client.query<{ o: string }>(rule.sql, [values])
     return r.rows.map((x) => Number(x.o) - 1)
   }
