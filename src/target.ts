@@ -104,7 +104,19 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       const sender = opts.method === 'insert' ? insertSender : copySender
       // --dry-run=db runs in one transaction: one writer.
       const count = opts.dryRun === 'db' ? 1 : Math.max(1, opts.workers ?? 1)
-      while (opened.length < count) opened.push(await connect(config))
+      while (opened.length < count) {
+        try {
+          opened.push(await connect(config))
+        } catch (err) {
+          if (!(err instanceof LoadError)) throw err
+          throw new LoadError(
+            err.code,
+            `${err.message} (opening connection ${opened.length + 1} of ${count} for --workers)`,
+            "each worker is a connection: lower --workers, or raise the server's max_connections",
+            { cause: err },
+          )
+        }
+      }
       writers = new WriterPool(opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')))
     }
     const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
