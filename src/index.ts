@@ -6,8 +6,8 @@ import type { InputEncoding } from './parse/decode.js'
 import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
-import type { RunOptions, RunTotals, StopReason } from './pipeline.js'
-import { preflightInput, runInput } from './pipeline.js'
+import type { RunOptions, StopReason } from './pipeline.js'
+import { newTotals, preflightInput, runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
@@ -95,7 +95,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
 
   const target = await openTarget(opts)
   const { schema, writers, batcher } = target
-  const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
+  const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
   const fileReports: FileReport[] = []
   const sinks = new Map<string, RejectSink>()
   let stop: StopReason | undefined
@@ -176,6 +176,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
           rowsRead: totals.rowsRead,
           rowsLoaded: totals.rowsLoaded,
           rowsRejected: totals.rowsRejected,
+          ...(target.autoTune ? { batchRows: batcher.limits.maxRows } : {}),
         })
       const startAt = from ? { byte: from.nextByte, line: from.nextLine } : undefined
       // A plain file is read from the checkpoint on (its header, if any, was read by the preflight);
@@ -192,6 +193,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         bytesConsumed: input.bytesConsumed,
         writers,
         batcher,
+        autoTune: target.autoTune,
         sink: sinks.get(opts.rejects ?? defaultRejectsPath(f.path))!,
         totals,
         rejectLimit: opts.maxRejects,

@@ -1,6 +1,9 @@
 import { EXIT, LoadError } from './errors.js'
 import type { Batcher } from './batch/batcher.js'
+import type { BatchSizeController } from './batch/autotune.js'
 import { readAhead } from './batch/read-ahead.js'
+import type { BlockedNow } from './write/lock-probe.js'
+import { probeBlocked } from './write/lock-probe.js'
 import type { ParseOptions } from './parse/parse-input.js'
 import type { ParsedRecord } from './parse/parsed-record.js'
 import type { RejectSink } from './reject/reject-sink.js'
@@ -24,7 +27,7 @@ export interface RunOptions extends TargetOptions {
   ignoreExtra?: boolean
   /** Aborting stops reading; the batch in flight is committed or rolled back. */
   signal?: AbortSignal
-  onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number }) => void
+  onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number; batchRows?: number }) => void
   /** Called for each rejected row, after it was written to the reject file. */
   onReject?: (r: Rejection) => void
 }
@@ -36,6 +39,34 @@ export interface RunTotals {
   rowsRejected: number
   rejectsByCode: Record<string, number>
   batches: number
+  /** --batch-size auto: each batch's size, transaction time, the wait it caused others, and the next size with why. */
+  autoTune?: { budgetMs: number; batches: BatchTrace[] }
+}
+
+/** A run's counters at the start; with --batch-size auto, an empty batch trace too. */
+export function newTotals(autoTune: { budgetMs: number } | undefined): RunTotals {
+  return {
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsRejected: 0,
+    rejectsByCode: {},
+    batches: 0,
+    ...(autoTune ? { autoTune: { budgetMs: autoTune.budgetMs, batches: [] } } : {}),
+  }
+}
+
+/** One batch as --batch-size auto saw it. */
+export interface BatchTrace {
+  batch: number
+  rows: number
+  /** Its transaction's time. */
+  ms: number
+  /** The longest wait of another session on it just before COMMIT (-1: waiting, length unknown before PostgreSQL 14). */
+  blockedMs: number
+  blockedSessions: number
+  nextRows: number
+  reason: string
+  overBudget?: true
 }
 
 /** A reject limit: stop once more than `count` rows, or more than `percent` % of rows read (after the first 1000), were rejected. */
@@ -61,6 +92,8 @@ export interface InputPipeline {
   /** The writers; none in a client-side dry run. */
   writers: WriterPool | undefined
   batcher: Batcher
+  /** --batch-size auto: sets the batcher's size after each batch. */
+  autoTune?: BatchSizeController | undefined
   sink: RejectSink
   totals: RunTotals
   rejectLimit: RejectLimit | undefined
@@ -223,6 +256,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     let mark: SinkMark | undefined
     // The database's rejections, as written to the reject file by the attempt that committed.
     let refusals: Rejection[] = []
+    // --batch-size auto: who waited on the batch, seen just before COMMIT.
+    let blocked: BlockedNow | undefined
     const persist = async (client: pg.Client, res: WriteResult) => {
       if (!(await waitTurn(prev, writer, earlier))) throw new EarlierBatchFailed()
       if (mark) await p.sink.rollbackTo(mark)
@@ -233,22 +268,26 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         .sort((x, y) => x.row.byte - y.row.byte)
         .map((f) => validator.rejection(f.row, databaseRejectionFields(f.error, batchNo, f.attempts)))
       await writeAll(refusals)
-      if (!p.checkpoint) return
-      await p.sink.sync()
-      await p.checkpoint(client, {
-        nextByte: at.byte,
-        nextLine: at.line,
-        rowsRead: base.rowsRead + readThrough,
-        rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
-        rowsRejected: base.rowsRejected + clientRejectedThrough + dbRejected + res.rejected.length,
-        batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
-        done,
-      })
+      if (p.checkpoint) {
+        await p.sink.sync()
+        await p.checkpoint(client, {
+          nextByte: at.byte,
+          nextLine: at.line,
+          rowsRead: base.rowsRead + readThrough,
+          rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
+          rowsRejected: base.rowsRejected + clientRejectedThrough + dbRejected + res.rejected.length,
+          batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
+          done,
+        })
+      }
+      // Last thing before COMMIT, when every lock of the batch is still held: who waits on it.
+      if (p.autoTune) blocked = await probeBlocked(client, p.schema.serverVersionNum)
     }
     let settled!: (ok: boolean) => void
     tail = new Promise((resolve) => (settled = resolve))
     const job = (async () => {
       let result: WriteResult | undefined
+      const started = performance.now()
       try {
         for (;;) {
           try {
@@ -293,6 +332,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       p.totals.rowsLoaded += result.loaded
       dbRejected += refusals.length
       refusals.forEach(count)
+      if (p.autoTune && batch.length > 0) tune(batchNo, batch.length, performance.now() - started, blocked)
       settled(true)
     })()
     jobs.add(job)
@@ -302,6 +342,23 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     )
     // One writer: the batch is done before the next row is read, as it always was.
     if (p.writers.size === 1) await settle()
+  }
+
+  /** --batch-size auto: the next batches' size from what this one measured, and its line in the report. */
+  const tune = (batchNo: number, rows: number, txMs: number, blocked: BlockedNow | undefined) => {
+    const b = blocked ?? { blockedMs: 0, sessions: 0 }
+    const d = p.autoTune!.next({ rows, txMs, blockedMs: b.blockedMs < 0 ? txMs : b.blockedMs, blockedSessions: b.sessions, at: performance.now() })
+    p.batcher.setMaxRows(d.size)
+    p.totals.autoTune?.batches.push({
+      batch: batchNo,
+      rows,
+      ms: Math.round(txMs),
+      blockedMs: Math.round(b.blockedMs),
+      blockedSessions: b.sessions,
+      nextRows: d.size,
+      reason: d.reason,
+      ...(d.overBudget ? { overBudget: true as const } : {}),
+    })
   }
 
   const overLimit = (): LoadError | undefined => {

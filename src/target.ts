@@ -1,4 +1,6 @@
 import type pg from 'pg'
+import type { AutoTuneOptions } from './batch/autotune.js'
+import { BatchSizeController } from './batch/autotune.js'
 import { Batcher } from './batch/batcher.js'
 import { connect, connectionConfig } from './db/connect.js'
 import { LoadError } from './errors.js'
@@ -28,6 +30,8 @@ export interface TargetOptions {
   method?: 'copy' | 'insert'
   batchRows?: number
   batchBytes?: number
+  /** --batch-size auto: the batch size follows the measured lock wait of other sessions (batchRows is ignored). */
+  autoTune?: AutoTuneOptions
   /** Connections writing batches at the same time (default 1); commits stay in input order. */
   workers?: number
   /** true: parse and check client-side only, no transaction; 'db': also run everything in the database, inside a transaction that is rolled back. */
@@ -46,6 +50,8 @@ export interface Target {
   schema: TableSchema
   writers: WriterPool | undefined
   batcher: Batcher
+  /** --batch-size auto: what sets the batch size. */
+  autoTune: BatchSizeController | undefined
   /** The connection in use now (the first writer's, which changes after a reconnect). */
   connection(): pg.Client
   /**
@@ -60,6 +66,9 @@ export interface Target {
 
 /** Connect, read the table's schema, check the privilege to insert, and make the writer. */
 export async function openTarget(opts: TargetOptions): Promise<Target> {
+  if (opts.autoTune && opts.autoTune.minRows > opts.autoTune.maxRows) {
+    throw new LoadError('USAGE', `--min-batch ${opts.autoTune.minRows} is larger than --max-batch ${opts.autoTune.maxRows}`)
+  }
   const config = connectionConfig(opts.db)
   const client = await connect(config)
   let writers: WriterPool | undefined
@@ -119,8 +128,9 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       }
       writers = new WriterPool(opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')))
     }
-    const batcher = new Batcher({ maxRows: opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
-    return { schema, writers, batcher, close, lockJob, connection: () => writers?.first.connection ?? client }
+    const autoTune = opts.autoTune && writers ? new BatchSizeController(opts.autoTune) : undefined
+    const batcher = new Batcher({ maxRows: autoTune?.rows ?? opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
+    return { schema, writers, batcher, autoTune, close, lockJob, connection: () => writers?.first.connection ?? client }
   } catch (err) {
     await close()
     throw err

@@ -14,6 +14,11 @@ export class Batcher {
 
   constructor(readonly limits: BatchLimits) {}
 
+  /** --batch-size auto: the next batches close at this many rows. */
+  setMaxRows(n: number): void {
+    this.limits.maxRows = n
+  }
+
   add(row: ValidRow): ValidRow[] | undefined {
     this.rows.push(row)
     this.bytes += row.nextByte - row.byte

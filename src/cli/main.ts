@@ -20,7 +20,7 @@ import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import type { LoadReport } from '../report/load-report.js'
-import { parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
+import { parseBatchSize, parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
 import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
 
@@ -50,7 +50,15 @@ function addRunOptions(cmd: Command): Command {
     .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
     .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE)')
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
-    .option('--batch-size <rows>', 'rows per batch (each batch is one transaction)', parsePositiveInt, DEFAULT_BATCH_ROWS)
+    .option(
+      '--batch-size <rows|auto>',
+      'rows per batch (each batch is one transaction); auto: as large as other sessions allow, from the lock wait measured after each batch',
+      parseBatchSize,
+      DEFAULT_BATCH_ROWS,
+    )
+    .option('--lock-budget <ms>', 'with --batch-size auto: the longest another session should wait on a lock pgbulk holds', parsePositiveInt, 200)
+    .option('--min-batch <rows>', 'with --batch-size auto: the smallest batch', parsePositiveInt, 100)
+    .option('--max-batch <rows>', 'with --batch-size auto: the largest batch', parsePositiveInt, 100_000)
     .addOption(
       new Option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first')
         .argParser(parseSize)
@@ -84,7 +92,9 @@ function runOptionsFrom(o: Record<string, unknown>): RunOptions {
   return {
     table: o['table'] as string,
     method: o['method'] as 'copy' | 'insert',
-    batchRows: o['batchSize'] as number,
+    ...(o['batchSize'] === 'auto'
+      ? { autoTune: { budgetMs: o['lockBudget'] as number, minRows: o['minBatch'] as number, maxRows: o['maxBatch'] as number } }
+      : { batchRows: o['batchSize'] as number }),
     batchBytes: o['batchBytes'] as number,
     workers: o['workers'] as number,
     dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),

@@ -7,6 +7,13 @@ export function parsePositiveInt(value: string): number {
   return Number(value)
 }
 
+/** --batch-size: a number of rows, or "auto". */
+export function parseBatchSize(value: string): number | 'auto' {
+  if (value.trim().toLowerCase() === 'auto') return 'auto'
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1, or auto.')
+  return Number(value)
+}
+
 const UNITS: Record<string, number> = {
   '': 1,
   b: 1,

@@ -6,6 +6,8 @@ export interface ProgressSnapshot {
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
+  /** --batch-size auto: the size the next batches get. */
+  batchRows?: number
 }
 
 /** Shows progress on stderr: a bar on a terminal, one plain line every 10 s otherwise (cron logs). */
@@ -29,7 +31,7 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: ' {bar} {percentage}% | {mb} | ETA {etaText} | {rowsPerSec} rows/s | {rejected} rejected',
+        format: ' {bar} {percentage}% | {mb} | ETA {etaText} | {rowsPerSec} rows/s | {rejected} rejected{batch}',
         hideCursor: true,
         etaBuffer: 50,
         fps: 5,
@@ -41,7 +43,7 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
     return {
       start(totalBytes) {
         total = totalBytes ?? 0
-        bar.start(total || 1, 0, { mb: mb(0, total), rowsPerSec: 0, rejected: 0, etaText: '-' })
+        bar.start(total || 1, 0, { mb: mb(0, total), rowsPerSec: 0, rejected: 0, etaText: '-', batch: '' })
       },
       update(p) {
         last = p
@@ -50,6 +52,7 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
           rowsPerSec: rate(p.rowsRead),
           rejected: p.rowsRejected,
           etaText: eta(p.bytesRead, total),
+          batch: batchText(p),
         })
       },
       log(line) {
@@ -75,7 +78,7 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       next = elapsed + LOG_INTERVAL_MS
       const pct = total ? ` (${((p.bytesRead * 100) / total).toFixed(1)}%)` : ''
       stream.write(
-        `pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s\n`,
+        `pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s${batchText(p)}\n`,
       )
     },
     log(line) {
@@ -83,6 +86,10 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
     },
     stop() {},
   }
+}
+
+function batchText(p: ProgressSnapshot): string {
+  return p.batchRows === undefined ? '' : `, batches of ${p.batchRows} rows`
 }
 
 /** Time left from the share of bytes read so far (steadier than cli-progress' windowed rate, which shows INF while a batch commits). */

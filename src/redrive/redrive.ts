@@ -7,8 +7,8 @@ import { decoderFor } from '../parse/decode.js'
 import { parseObjectLine } from '../parse/ndjson.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
-import type { RunOptions, RunTotals, StopReason } from '../pipeline.js'
-import { runInput } from '../pipeline.js'
+import type { RunOptions, StopReason } from '../pipeline.js'
+import { newTotals, runInput } from '../pipeline.js'
 import { RejectSink } from '../reject/reject-sink.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { FileReport, LoadReport } from '../report/load-report.js'
@@ -131,7 +131,7 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
     await sink.close()
     throw err
   })
-  const totals: RunTotals = { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rejectsByCode: {}, batches: 0 }
+  const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
   const files: FileReport[] = []
   const decided = new Set<string>()
   let stop: StopReason | undefined
@@ -149,11 +149,19 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
         ignoreExtra: opts.ignoreExtra ?? false,
         writers: target.writers,
         batcher: target.batcher,
+        autoTune: target.autoTune,
         sink,
         totals,
         rejectLimit: opts.maxRejects,
         signal: opts.signal,
-        onProgress: () => opts.onProgress?.({ bytesRead: 0, rowsRead: totals.rowsRead, rowsLoaded: totals.rowsLoaded, rowsRejected: totals.rowsRejected }),
+        onProgress: () =>
+          opts.onProgress?.({
+            bytesRead: 0,
+            rowsRead: totals.rowsRead,
+            rowsLoaded: totals.rowsLoaded,
+            rowsRejected: totals.rowsRejected,
+            ...(target.autoTune ? { batchRows: target.batcher.limits.maxRows } : {}),
+          }),
         onReject: (r) => {
           decided.add(entryKey(r.file, r.line, r.byte))
           opts.onReject?.(r)

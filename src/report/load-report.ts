@@ -37,6 +37,8 @@ export interface LoadReport {
   stopped?: { code: string; message: string; file?: string; line?: number }
   /** The options used, with any password removed. */
   options: Record<string, unknown>
+  /** --batch-size auto: every batch's size, time, the wait it caused others, and why the size changed. */
+  autoTune?: RunTotals['autoTune']
 }
 
 /** The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0. A setup problem met after something was written counts as a stop (3). */

@@ -86,7 +86,7 @@ describe('pgbulk load (the binary)', () => {
   it("exits 1 on a usage error, with commander's message", async () => {
     const r = await pgbulk(['load', 'x.csv', '--table', 't', '--batch-size', 'lots'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain("option '--batch-size <rows>' argument 'lots' is invalid")
+    expect(r.stderr).toContain("option '--batch-size <rows|auto>' argument 'lots' is invalid")
   })
 
   it('exits 1 on a setup error with a code and a hint, and no stack trace', async () => {

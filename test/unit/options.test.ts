@@ -113,7 +113,13 @@ describe('command-line options', () => {
 
   it("refuses a bad batch size with commander's message", async () => {
     const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'abc'])
-    expect(r.error).toMatch(/option '--batch-size <rows>' argument 'abc' is invalid/)
+    expect(r.error).toMatch(/option '--batch-size <rows\|auto>' argument 'abc' is invalid\. expected a whole number of at least 1, or auto/)
+  })
+
+  it('reads --batch-size auto with its budget and bounds', async () => {
+    const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'auto', '--lock-budget', '150', '--max-batch', '5000'])
+    expect(r.opts).toMatchObject({ autoTune: { budgetMs: 150, minRows: 100, maxRows: 5000 } })
+    expect(r.opts).not.toHaveProperty('batchRows')
   })
 
   it('requires --table and refuses an unknown method', async () => {

@@ -1,0 +1,68 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import { describe, expect, it } from 'vitest'
+import { load } from '../../src/index.js'
+import type { BatchTrace } from '../../src/pipeline.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+
+let db: TestDb
+let dir: string
+
+withTestDb((d, t) => {
+  db = d
+  dir = t
+})
+
+describe('--batch-size auto', () => {
+  it('shrinks its batches when another session waits on its transaction, and loads every row', async () => {
+    // Each row costs the server about 0.3 ms (a trigger), so a 1,000-row batch holds its locks for
+    // about 300 ms. Another session takes an exclusive lock on the table every 50 ms (DDL does the
+    // same): it waits for pgbulk's open transaction, and pgbulk must see that wait and cut.
+    await db.client.query(`CREATE TABLE tuned (id int, v text);
+      CREATE FUNCTION tuned_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.0003); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON tuned FOR EACH ROW EXECUTE FUNCTION tuned_slow()`)
+    const n = 4000
+    const input = join(dir, 'tuned.csv')
+    await writeFile(input, 'id,v\n' + Array.from({ length: n }, (_, k) => `${k + 1},row ${k + 1}\n`).join(''))
+
+    const other = new pg.Client({ connectionString: db.url })
+    await other.connect()
+    let competing = true
+    let locks = 0
+    const competitor = (async () => {
+      while (competing) {
+        await other.query('BEGIN; LOCK TABLE tuned IN ACCESS EXCLUSIVE MODE; COMMIT')
+        locks++
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    })()
+    let report
+    try {
+      report = await load({ inputs: [input], table: 'tuned', db: db.url, autoTune: { budgetMs: 100, minRows: 10, maxRows: 100_000 }, checkpoint: false })
+    } finally {
+      competing = false
+      await competitor
+      await other.end()
+    }
+    expect(locks).toBeGreaterThan(5)
+    expect(report).toMatchObject({ rowsRead: n, rowsLoaded: n, rowsRejected: 0, exitCode: 0 })
+    const r = await db.client.query<{ n: string; distinct_ids: string; lo: number; hi: number }>(
+      'SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids, min(id) AS lo, max(id) AS hi FROM tuned',
+    )
+    expect(r.rows[0]).toEqual({ n: String(n), distinct_ids: String(n), lo: 1, hi: n })
+
+    const trace: BatchTrace[] = report.autoTune!.batches
+    expect(trace.reduce((s, b) => s + b.rows, 0)).toBe(n)
+    // It saw the waiter, cut at once, and ran smaller batches than it started with afterwards.
+    expect(trace[0]!.rows).toBe(1000)
+    const cut = trace.findIndex((b) => /waited \d+ ms \(budget 100 ms\): halved/.test(b.reason))
+    expect(cut).toBeGreaterThanOrEqual(0)
+    expect(trace[cut]!.blockedSessions).toBeGreaterThan(0)
+    expect(trace[cut]!.blockedMs).toBeGreaterThan(100)
+    expect(trace[cut]!.nextRows).toBeLessThan(trace[cut]!.rows)
+    const later = trace.slice(cut + 1)
+    expect(later.length).toBeGreaterThan(0)
+    expect(Math.max(...later.map((b) => b.rows))).toBeLessThan(1000)
+  })
+})
