@@ -66,13 +66,13 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.lengt
 export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
 
 /** Time one pgbulk load of `file` into the table bench (no checkpoint: each run starts afresh). */
-export function timePgbulk(file, { url, method = 'copy', rejects, firstRow, extra = [] }) {
+export function timePgbulk(file, { url, method = 'copy', rejects, firstRow, extra = [], table = 'bench' }) {
   const args = [
     join(root, 'bin/pgbulk.js'),
     'load',
     file,
     '--table',
-    'bench',
+    table,
     '--method',
     method,
     '--quiet',
