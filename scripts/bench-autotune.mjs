@@ -8,6 +8,7 @@
 // pgbulk's rows/s, the competitor's p50/p99/max latency and the share of requests over the budget.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { clearInterval, setInterval } from 'node:timers'
 import { join } from 'node:path'
 import pg from 'pg'
 import { median, startServer, timePgbulk } from './bench-lib.mjs'
