@@ -59,8 +59,14 @@ export function newTotals(autoTune: { budgetMs: number } | undefined): RunTotals
 export interface BatchTrace {
   batch: number
   rows: number
-  /** Its transaction's time. */
+  /** Input bytes of its rows. */
+  bytes: number
+  /** Its transaction's time, from the first attempt's BEGIN to COMMIT done. */
   ms: number
+  /** The COMMIT's round trip (the WAL flush). */
+  commitMs: number
+  /** Attempts that failed on a lock wait of its own (lock_not_available) first. */
+  lockTimeouts?: number
   /** The longest wait of another session on it just before COMMIT (-1: waiting, length unknown before PostgreSQL 14). */
   blockedMs: number
   blockedSessions: number
@@ -332,7 +338,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       p.totals.rowsLoaded += result.loaded
       dbRejected += refusals.length
       refusals.forEach(count)
-      if (p.autoTune && batch.length > 0) tune(batchNo, batch.length, performance.now() - started, blocked)
+      if (p.autoTune && batch.length > 0) tune(batchNo, batch, performance.now() - started, blocked, result)
       settled(true)
     })()
     jobs.add(job)
@@ -345,14 +351,25 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   }
 
   /** --batch-size auto: the next batches' size from what this one measured, and its line in the report. */
-  const tune = (batchNo: number, rows: number, txMs: number, blocked: BlockedNow | undefined) => {
+  const tune = (batchNo: number, batch: readonly ValidRow[], txMs: number, blocked: BlockedNow | undefined, result: WriteResult) => {
     const b = blocked ?? { blockedMs: 0, sessions: 0 }
-    const d = p.autoTune!.next({ rows, txMs, blockedMs: b.blockedMs < 0 ? txMs : b.blockedMs, blockedSessions: b.sessions, at: performance.now() })
+    const rows = batch.length
+    const d = p.autoTune!.next({
+      rows,
+      txMs,
+      blockedMs: b.blockedMs < 0 ? txMs : b.blockedMs,
+      blockedSessions: b.sessions,
+      lockTimeout: (result.lockTimeouts ?? 0) > 0,
+      at: performance.now(),
+    })
     p.batcher.setMaxRows(d.size)
     p.totals.autoTune?.batches.push({
       batch: batchNo,
       rows,
+      bytes: batch.reduce((n, r) => n + (r.nextByte - r.byte), 0),
       ms: Math.round(txMs),
+      commitMs: Math.round(result.commitMs ?? 0),
+      ...(result.lockTimeouts ? { lockTimeouts: result.lockTimeouts } : {}),
       blockedMs: Math.round(b.blockedMs),
       blockedSessions: b.sessions,
       nextRows: d.size,

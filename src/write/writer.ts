@@ -31,6 +31,10 @@ export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<v
 export interface WriteResult {
   loaded: number
   rejected: RowFailure[]
+  /** Attempts of the batch that failed on a lock wait of its own (lock_not_available, 55P03) before it went through. */
+  lockTimeouts?: number
+  /** The COMMIT's round trip. */
+  commitMs?: number
 }
 
 /** The fields of a node-postgres DatabaseError that pgbulk uses. */
@@ -150,6 +154,7 @@ export class BatchWriter {
    */
   async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit): Promise<WriteResult> {
     if (!this.commit) return this.writeRolledBack(rows, beforeCommit)
+    let lockTimeouts = 0
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.retry.attempts
       let xid: string | undefined
@@ -162,10 +167,14 @@ export class BatchWriter {
         const sent = await this.sendAll(rows, attempt, last)
         await beforeCommit?.(this.client, sent)
         result = sent
+        const t0 = performance.now()
         await this.client.query('COMMIT')
+        result.commitMs = performance.now() - t0
+        if (lockTimeouts > 0) result.lockTimeouts = lockTimeouts
         return result
       } catch (err) {
         const fault = classifyFault(err)
+        if ((err as PgError).code === '55P03') lockTimeouts++
         if (fault === 'connection') await this.replaceConnection(err, last)
         else await this.client.query('ROLLBACK').catch(() => {})
         if (fault === 'connection' && result && xid !== undefined) {
