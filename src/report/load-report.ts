@@ -88,6 +88,16 @@ export function formatSummary(r: LoadReport): string {
     }
     if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
   }
+  if (r.autoTune && r.autoTune.batches.length > 0) {
+    const b = r.autoTune.batches
+    const sizes = b.map((x) => x.rows)
+    const worst = Math.max(...b.map((x) => x.blockedMs))
+    lines.push(
+      `  --batch-size auto: batches of ${Math.min(...sizes)} to ${Math.max(...sizes)} rows (last ${sizes.at(-1)}); others waited on pgbulk up to ${worst} ms (budget ${r.autoTune.budgetMs} ms)`,
+    )
+    const over = b.filter((x) => x.overBudget).length
+    if (over > 0) lines.push(`  the lock budget could not be kept even at --min-batch (${over} batch${over === 1 ? '' : 'es'}): --report lists them`)
+  }
   if (r.stopped) {
     const where = r.stopped.file ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}` : ''
     lines.push(`  stopped early${where}: ${r.stopped.message}`)

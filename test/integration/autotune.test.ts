@@ -4,6 +4,7 @@ import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { load } from '../../src/index.js'
 import type { BatchTrace } from '../../src/pipeline.js'
+import { formatSummary } from '../../src/report/load-report.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 
 let db: TestDb
@@ -15,11 +16,11 @@ withTestDb((d, t) => {
 })
 
 describe('--batch-size auto', () => {
-  it('shrinks its batches when another session waits on its transaction, and loads every row', async () => {
+  it.each(['copy', 'insert'] as const)('shrinks its batches when another session waits on its transaction, and loads every row (%s)', async (method) => {
     // Each row costs the server about 0.3 ms or more (a trigger), so the first 2,000-row batch holds
     // its locks for well over half a second. Another session takes an exclusive lock on the table every 50 ms (DDL does the
     // same): it waits for pgbulk's open transaction, and pgbulk must see that wait and cut.
-    await db.client.query(`CREATE TABLE tuned (id int, v text);
+    await db.client.query(`DROP TABLE IF EXISTS tuned; DROP FUNCTION IF EXISTS tuned_slow; CREATE TABLE tuned (id int, v text);
       CREATE FUNCTION tuned_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.0003); RETURN NULL; END $$;
       CREATE TRIGGER slow AFTER INSERT ON tuned FOR EACH ROW EXECUTE FUNCTION tuned_slow()`)
     const n = 4000
@@ -39,7 +40,15 @@ describe('--batch-size auto', () => {
     })()
     let report
     try {
-      report = await load({ inputs: [input], table: 'tuned', db: db.url, autoTune: { budgetMs: 100, minRows: 10, maxRows: 100_000 }, checkpoint: false })
+      report = await load({
+        inputs: [input],
+        table: 'tuned',
+        db: db.url,
+        method,
+        autoTune: { budgetMs: 100, minRows: 10, maxRows: 100_000 },
+        checkpoint: false,
+        force: true,
+      })
     } finally {
       competing = false
       await competitor
@@ -65,5 +74,6 @@ describe('--batch-size auto', () => {
     expect(later.length).toBeGreaterThan(0)
     expect(Math.max(...later.map((b) => b.rows))).toBeLessThanOrEqual(trace[cut]!.nextRows)
     expect(trace.at(-1)!.rows).toBeLessThan(500)
+    expect(formatSummary(report)).toMatch(/--batch-size auto: batches of \d+ to 2000 rows \(last \d+\); others waited on pgbulk up to \d+ ms \(budget 100 ms\)/)
   })
 })
