@@ -203,10 +203,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
    * file in order, and a batch sent again cuts back only what it wrote itself.
    */
   let pending: Rejection[] = []
-  let clientRejected = 0
   const reject = (r: Rejection) => {
     pending.push(r)
-    clientRejected++
     count(r)
   }
   const writeAll = async (rs: readonly Rejection[]) => {
@@ -255,7 +253,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     const batchNo = p.totals.batches + inFlight.length + 1
     const at = next
     const readThrough = file.rowsRead
-    const clientRejectedThrough = clientRejected
+    // (database rejections are counted as their batch completes: the rest were rejected client-side)
+    const clientRejectedThrough = file.rowsRejected - dbRejected
     const prev = tail
     const earlier = [...inFlight]
     inFlight.push(writer)
@@ -419,8 +418,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       }
     }
   }
-  const { maxRows, maxBytes } = p.batcher.limits
-  const weight = (d: Decided) => d.recs.length / maxRows + d.recs.reduce((n, r) => n + r.raw.length, 0) / maxBytes
+  // About one batch ahead, of the size batches have now (--batch-size auto changes it).
+  const weight = (d: Decided) => d.recs.length / p.batcher.limits.maxRows + d.recs.reduce((n, r) => n + r.raw.length, 0) / p.batcher.limits.maxBytes
 
   try {
     outer: for await (const { recs, results } of readAhead(decide(), 1, weight)) {

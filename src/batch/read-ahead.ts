@@ -10,7 +10,8 @@ export function readAhead<T>(source: AsyncIterable<T>, max: number, weight: (ite
   return {
     [Symbol.asyncIterator](): AsyncIterator<T> {
       const it = source[Symbol.asyncIterator]()
-      const queue: T[] = []
+      // Each item with the weight it had when queued (the weight function may change its mind).
+      const queue: { value: T; w: number }[] = []
       let queued = 0
       let ended = false
       let failure: { error: unknown } | undefined
@@ -31,8 +32,9 @@ export function readAhead<T>(source: AsyncIterable<T>, max: number, weight: (ite
             await new Promise<void>((resolve) => setImmediate(resolve))
             const n = await it.next()
             if (n.done) return
-            queue.push(n.value)
-            queued += weight(n.value)
+            const w = weight(n.value)
+            queue.push({ value: n.value, w })
+            queued += w
             wake(wakeConsumer)
           }
           await it.return?.()
@@ -57,8 +59,8 @@ export function readAhead<T>(source: AsyncIterable<T>, max: number, weight: (ite
             }
             await new Promise<void>((resolve) => (wakeConsumer = resolve))
           }
-          const value = queue.shift()!
-          queued -= weight(value)
+          const { value, w } = queue.shift()!
+          queued -= w
           wake(wakeProducer)
           return { done: false, value }
         },

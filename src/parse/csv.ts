@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { FieldsRecord, ParsedRecord, RowLayout } from './parsed-record.js'
+import type { FieldsRecord, ParsedRecord, ParseProblem, RowLayout } from './parsed-record.js'
 import { FieldFlag, fieldStart, RecordAt } from './parsed-record.js'
 
 /** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
@@ -46,6 +46,9 @@ const enum State {
   Skip,
 }
 
+/** Where a record stands in the input: its line, byte offset, the next record's offset and line, and its bytes. */
+type CsvRecordAt = readonly [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer]
+
 /** How a record's fields become text: shared by all records of one parser. */
 interface FieldText {
   /** Decode bytes known to be valid in the input encoding. */
@@ -66,7 +69,7 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
   copyLine?: string
 
   constructor(
-    at: [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer],
+    at: CsvRecordAt,
     readonly ends: number[],
     private readonly how: FieldText,
   ) {
@@ -367,9 +370,9 @@ export class CsvParser {
     // A view: the buffer never overwrites bytes it has handed out.
     const raw = b.subarray(start, end)
     const terminated = next > start && b[next - 1] === LF
-    const common = { line: this.recordLine, byte: this.base + start, nextByte: this.base + next, nextLine: this.line + (terminated ? 1 : 0), raw }
+    const at: CsvRecordAt = [this.recordLine, this.base + start, this.base + next, this.line + (terminated ? 1 : 0), raw]
     if (this.problem) {
-      out.push({ ...common, kind: 'problem', problem: { code: 'CSV_PARSE', ...this.problem } })
+      out.push(problemRecord(at, { code: 'CSV_PARSE', ...this.problem }))
     } else if (!(this.fieldPos.length === 3 && end === start)) {
       // (a blank line is not a record)
       const pos = this.fieldPos
@@ -382,15 +385,9 @@ export class CsvParser {
       }
       // The record's bytes are checked once; its fields are then decoded without checking each again.
       const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos, start) : 0
-      if (bad > 0) {
-        out.push({
-          ...common,
-          kind: 'problem',
-          problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad },
-        })
-      } else {
-        out.push(new CsvRecord([common.line, common.byte, common.nextByte, common.nextLine, raw], ends, this.how))
-      }
+      if (bad > 0)
+        out.push(problemRecord(at, { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad }))
+      else out.push(new CsvRecord(at, ends, this.how))
     }
     if (terminated) this.line++
     this.recordLine = this.line
@@ -435,6 +432,12 @@ export class CsvParser {
       this.fieldPos[k + 1]! -= drop
     }
   }
+}
+
+/** A record that could not be read, at its place in the input. */
+function problemRecord(at: CsvRecordAt, problem: ParseProblem): ParsedRecord {
+  const [line, byte, nextByte, nextLine, raw] = at
+  return { line, byte, nextByte, nextLine, raw, kind: 'problem', problem }
 }
 
 function escapeRe(s: string): string {

@@ -21,10 +21,7 @@ export function encodeCopyLine(values: readonly (string | null | undefined)[], c
  * COPY text lines for some rows, one per row: written from the input's bytes where the row can
  * (NDJSON scanned as bytes), else from its values (the line is made once and kept on the row).
  */
-export function encodeCopyText(
-  rows: readonly (Pick<ValidRow, 'values' | 'copyLine' | 'copyTextSize' | 'writeCopyText'> & { copyLine?: string })[],
-  columns: readonly number[],
-): Buffer {
+export function encodeCopyText(rows: readonly Pick<ValidRow, 'values' | 'copyLine' | 'copyTextSize' | 'writeCopyText'>[], columns: readonly number[]): Buffer {
   const sizes = new Array<number>(rows.length)
   let fromValues: Map<number, Buffer> | undefined
   let total = 0

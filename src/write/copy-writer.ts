@@ -55,7 +55,7 @@ function csvFormat(rows: readonly ValidRow[]): { dialect?: CsvDialect; csv?: str
  * known yet) carriage returns; it names the line where the failing row ends. Measured on
  * PostgreSQL 15 and 18. Undefined when no row ends on that line.
  */
-export function rowAtCsvLine(line: number, rows: readonly { raw: Buffer }[]): number | undefined {
+function rowAtCsvLine(line: number, rows: readonly { raw: Buffer }[]): number | undefined {
   let at = 0
   for (let k = 0; k < rows.length; k++) {
     at += 1 + countByte(rows[k]!.raw, k === 0 ? 0x0d : 0x0a)

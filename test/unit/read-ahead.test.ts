@@ -64,4 +64,17 @@ describe('readAhead', () => {
     expect(state.closed).toBe(true)
     expect(state.read).toBeLessThan(20)
   })
+
+  it('keeps going when the weight of items changes while they wait (the batch size of --batch-size auto grows)', async () => {
+    const { items } = source(200)
+    let scale = 1
+    const it = readAhead(items, 5, () => scale)[Symbol.asyncIterator]()
+    await tick() // the source runs ahead: five items of weight 1 wait
+    // They weigh nothing now: a queue that took them off with the new weight would stay "full"
+    // with nothing in it, and wait for ever.
+    scale = 0
+    const got: number[] = []
+    for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value)
+    expect(got).toHaveLength(200)
+  })
 })
