@@ -8,6 +8,7 @@ const nodeGlobals = {
   console: 'readonly',
   setInterval: 'readonly',
   setTimeout: 'readonly',
+  clearTimeout: 'readonly',
   performance: 'readonly',
   URL: 'readonly',
   Buffer: 'readonly',

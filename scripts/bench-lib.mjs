@@ -12,7 +12,8 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export async function startServer() {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
   const child = spawn(process.execPath, [join(root, 'scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const [url] = await once(createInterface({ input: child.stdout }), 'line')
+  // start-pg prints the URL, or says on stderr why it could not start and exits.
+  const url = await Promise.race([once(createInterface({ input: child.stdout }), 'line').then(([l]) => l), once(child, 'exit').then(() => process.exit(1))])
   return {
     url,
     stop: async () => {

