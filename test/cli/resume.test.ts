@@ -24,9 +24,52 @@ withTestDb((d, t) => {
 
 type Run = CliRun
 
-/** Run the binary against the test database, killed with `signal` after `killAfterMs` when given. */
-function pgbulk(args: string[], killAfterMs?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<Run> {
-  return runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url }, signal, ...(killAfterMs === undefined ? {} : { killAfterMs }) })
+/** Run the binary against the test database; with `kill`, send it `signal` once `kill` turns true. */
+function pgbulk(args: string[], kill?: () => Promise<boolean>, signal: NodeJS.Signals = 'SIGKILL'): Promise<Run> {
+  return runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url }, signal, ...(kill ? { killWhen: kill } : {}) })
+}
+
+interface Checkpoint {
+  done: boolean
+  nextLine: number
+  nextByte: number
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+}
+
+/** The job's checkpoint, if it has one yet. */
+async function checkpoint(job: string): Promise<Checkpoint | undefined> {
+  const r = await db.client
+    .query<Record<string, string | boolean>>(
+      `SELECT done, next_line, next_byte, rows_read, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
+      [job],
+    )
+    .catch(() => ({ rows: [] })) // the checkpoint table may not exist yet
+  const c = r.rows[0]
+  if (!c) return undefined
+  const n = (k: string) => Number(c[k])
+  return {
+    done: c['done'] === true,
+    nextLine: n('next_line'),
+    nextByte: n('next_byte'),
+    rowsRead: n('rows_read'),
+    rowsLoaded: n('rows_loaded'),
+    rowsRejected: n('rows_rejected'),
+  }
+}
+
+/** A kill condition: the job's checkpoint has committed at least `rows` rows read. */
+const committedPast = (job: string, rows: number) => async () => ((await checkpoint(job))?.rowsRead ?? 0) >= rows
+
+/** After a kill: the run was cut mid-load (some rows committed, not all), and its checkpoint says so. */
+async function expectKilledMidLoad(run: Run, job: string): Promise<Checkpoint> {
+  expect(run.code, run.stderr).toBeNull()
+  const cp = await checkpoint(job)
+  expect(cp?.done).toBe(false)
+  expect(cp!.rowsRead).toBeGreaterThan(0)
+  expect(cp!.rowsRead).toBeLessThan(N)
+  return cp!
 }
 
 const N = 2000
@@ -61,29 +104,39 @@ describe('resume after a kill', () => {
 
   it.each(trials)('SIGKILL at a random moment, then --resume: $method, gzip $gzip, trial $k', async ({ method, gzip, k }) => {
     const random = rng(1000 + k * 7 + (gzip ? 100 : 0) + (method === 'insert' ? 1000 : 0))
-    const t = await freshTable()
+    const t = await freshTable(0.01)
     const input = join(dir, `in-${t}.csv${gzip ? '.gz' : ''}`)
     await writeFile(input, gzip ? gzipSync(csv) : csv)
     const rejects = `${input}.rejects.ndjson`
     const job = `job-${t}`
     const batch = String(20 + Math.floor(random() * 200))
-    const killAt = 150 + Math.floor(random() * 900)
-    // One to three writers: batches in flight at the kill must not break exactly-once.
+    // One to three writers: batches in flight at the kill must not break exactly-once. The kill
+    // lands once a random share (5-60%) of the rows has committed: mid-load, whatever the speed
+    // of the machine.
     const workers = String(1 + (k % 3))
-    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--workers', workers, '--quiet'], killAt)
+    const killAt = Math.floor(N * (0.05 + random() * 0.55))
+    const first = await pgbulk(
+      ['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--workers', workers, '--quiet'],
+      committedPast(job, killAt),
+    )
+    let cut = await expectKilledMidLoad(first, job)
     // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
     const otherMethod = method === 'copy' ? 'insert' : 'copy'
-    let resumed: Run | undefined
-    if (first.code !== 2) {
-      if (random() < 0.4)
-        await pgbulk(
-          ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
-          100 + Math.floor(random() * 300),
-        )
-      resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53', '--workers', '2'])
-      expect(resumed.code, resumed.stderr).toBe(2)
-      expect(resumed.stderr).toMatch(/resumed .* at line \d+ \(byte \d+; (seeked there|read and skipped \d+ committed rows to get there)\)/)
+    if (random() < 0.4) {
+      const again = cut.rowsRead + Math.floor((N - cut.rowsRead) * (0.05 + random() * 0.5))
+      const second = await pgbulk(
+        ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
+        committedPast(job, again),
+      )
+      cut = await expectKilledMidLoad(second, job)
     }
+    const resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53', '--workers', '2'])
+    expect(resumed.code, resumed.stderr).toBe(2)
+    // It started where the last checkpoint said, and skipped (gzip) exactly the rows committed.
+    const how = gzip ? `read and skipped ${cut.rowsRead} committed rows to get there` : 'seeked there'
+    expect(resumed.stderr).toContain(
+      `at line ${cut.nextLine} (byte ${cut.nextByte}; ${how}): earlier runs had loaded ${cut.rowsLoaded} rows and rejected ${cut.rowsRejected}`,
+    )
     await expectExactlyOnce(t, rejects)
     const cp = await db.client.query<{ done: boolean; rows_loaded: string; rows_rejected: string }>(
       `SELECT done, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
@@ -100,8 +153,12 @@ describe('resume after a kill', () => {
       const input = join(dir, `sig-${t}.csv`)
       await writeFile(input, csv)
       const job = `job-${t}`
-      const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--workers', '2', '--quiet'], 400, signal)
-      expect(first.code).toBe(130)
+      const first = await pgbulk(
+        ['load', input, '--table', t, '--job', job, '--batch-size', '40', '--workers', '2', '--quiet'],
+        committedPast(job, 200),
+        signal,
+      )
+      expect(first.code, first.stderr).toBe(130)
       const cp = await db.client.query<{ done: boolean; next_line: string; rows_loaded: string }>(
         `SELECT done, next_line, rows_loaded FROM pgbulk.checkpoints WHERE job = $1`,
         [job],
@@ -124,7 +181,7 @@ describe('resume after a kill', () => {
     const input = join(dir, `changed-${t}.csv`)
     await writeFile(input, csv)
     const job = `job-${t}`
-    expect((await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], 300)).code).not.toBe(2)
+    await expectKilledMidLoad(await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)), job)
     await appendFile(input, '9999,late row\n')
     const r = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
     expect(r.code).toBe(1)

@@ -18,8 +18,8 @@ export interface CliRunOptions {
   stdin?: string
   /** Write `stdin` but leave it open (a stalled producer). */
   keepStdinOpen?: boolean
-  /** Send `signal` (SIGKILL by default) this long after the start. */
-  killAfterMs?: number
+  /** Send `signal` (SIGKILL by default) once this turns true (polled every 5 ms from the start): a kill on observed progress, not on a clock. */
+  killWhen?: () => Promise<boolean>
   signal?: NodeJS.Signals
   /** Called once started, with a way to signal the process. */
   onStart?: (kill: (sig: NodeJS.Signals) => void) => void
@@ -37,9 +37,17 @@ export function runPgbulk(args: string[], opts: CliRunOptions): Promise<CliRun> 
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('error', reject)
-    const timer = opts.killAfterMs === undefined ? undefined : setTimeout(() => child.kill(opts.signal ?? 'SIGKILL'), opts.killAfterMs)
+    const kill = () => child.kill(opts.signal ?? 'SIGKILL')
+    let running = true
+    const poll = async (): Promise<void> => {
+      while (running && opts.killWhen) {
+        if (await opts.killWhen()) return void kill()
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    }
+    poll().catch(reject)
     child.on('close', (code) => {
-      clearTimeout(timer)
+      running = false
       resolve({ code, stdout, stderr })
     })
     if (opts.keepStdinOpen) child.stdin.write(opts.stdin ?? '')
