@@ -108,7 +108,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
     if (store) await target.lockJob(job)
     const plans = store
-      ? await planInputs(target.connection(), store, job, opts.inputs, {
+      ? await planInputs(target.connection(), store, job, files, {
           resume: opts.resume ?? false,
           restart: opts.restart ?? false,
           force: opts.force ?? false,
@@ -140,7 +140,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     }))
     const headers: (string[] | undefined)[] = []
     for (const [k, f] of files.entries()) {
-      if (f.path === '-') continue
+      if (f.stream) continue // read once, by the load itself, which checks its header first
       const input = await openInput(f, process.stdin)
       headers[k] = await preflightInput({ ...pipelines[k]!, name: input.name, records: parseInput(input.chunks, pipelines[k]!.parse) })
     }
@@ -214,8 +214,12 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         break
       }
     }
+    // Closing writes the last rejects: a failure here is the run's failure, unless it had stopped already.
+    if (!stop) for (const s of sinks.values()) await s.close()
   } finally {
-    for (const s of sinks.values()) await s.close()
+    // After a failure, closing is best effort, and the connections are always closed (a run that
+    // left one open would never exit, and would keep its job locked).
+    for (const s of sinks.values()) await s.close().catch(() => {})
     await target.close()
   }
 

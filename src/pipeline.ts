@@ -305,19 +305,20 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           }
         }
       } catch (err) {
-        if (mark) await p.sink.rollbackTo(mark)
-        // Decided rows stay decided: the client-side rejections go to the file all the same.
-        await writeAll(own)
         // The rows of the failed batch were read but their fate is unknown: they are not counted.
         file.rowsRead -= batch.length
         p.totals.rowsRead -= batch.length
         if (!failure && !(err instanceof EarlierBatchFailed)) {
-          failure = {
-            error:
-              batch.length === 0
-                ? err
-                : fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, { file: p.name, line: batch[0]!.line, rows: batch.length }),
-          }
+          const failed = batch.length === 0 ? undefined : { file: p.name, line: batch[0]!.line, rows: batch.length }
+          failure = { error: fatalDatabaseError(err, { batches: p.totals.batches, rows: p.totals.rowsLoaded }, failed) }
+        }
+        try {
+          if (mark) await p.sink.rollbackTo(mark)
+          // Decided rows stay decided: the client-side rejections go to the file all the same.
+          await writeAll(own)
+        } catch {
+          // The reject file failing too (a full disk) changes nothing: the run stops with the
+          // first failure, and the checkpoint, which did not commit, still comes before these rows.
         }
         settled(false)
         return

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from '../source/input-identity.js'
+import type { InputFile } from '../source/open-input.js'
 import { identifyInput, identityChange } from '../source/input-identity.js'
 import type { Checkpoint, CheckpointStore } from './checkpoint-store.js'
 
@@ -38,11 +39,18 @@ export function defaultJobName(target: string, paths: readonly string[]): string
  * checkpoint without --resume or --restart is an error, and so is a finished one whose input is
  * unchanged; a finished checkpoint whose input has changed (a new nightly file), or stdin, is a new run.
  */
-export async function planInputs(client: pg.Client, store: CheckpointStore, job: string, paths: readonly string[], choice: ResumeChoice): Promise<InputPlan[]> {
+export async function planInputs(
+  client: pg.Client,
+  store: CheckpointStore,
+  job: string,
+  files: readonly InputFile[],
+  choice: ResumeChoice,
+): Promise<InputPlan[]> {
   const plans: InputPlan[] = []
-  for (const path of paths) {
-    const input = inputKey(path)
-    const identity = path === '-' ? undefined : await identifyInput(path)
+  for (const file of files) {
+    const input = inputKey(file.path)
+    // A stream has no identity to compare: reading it to find one would consume it.
+    const identity = file.stream ? undefined : await identifyInput(file.path)
     const cp = choice.restart ? undefined : await store.get(client, job, input)
     if (!cp) {
       plans.push({ kind: 'fresh', input, identity })
@@ -73,7 +81,7 @@ export async function planInputs(client: pg.Client, store: CheckpointStore, job:
         'pass --resume to continue where it stopped, or --restart to load from the start (rows already committed stay in the table)',
       )
     }
-    // stdin cannot be compared with what was loaded before: a finished job reads it as new data.
+    // A stream cannot be compared with what was loaded before: a finished job reads it as new data.
     if (!changed && identity !== undefined) {
       throw new LoadError(
         'JOB_DONE',

@@ -1,4 +1,4 @@
-import { access, constants, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { access, constants, lstat, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LoadError } from '../errors.js'
@@ -40,7 +40,8 @@ export class RejectSink {
   /** Check the path before loading: refuse an existing file unless `force`, in which case the old file is removed so that no stale rejects remain. */
   static async prepare(path: string, force: boolean): Promise<RejectSink> {
     await checkWritable(path)
-    const exists = await stat(path).then(
+    // lstat: a symlink is something at the path, even when it leads nowhere.
+    const exists = await lstat(path).then(
       () => true,
       () => false,
     )
@@ -102,38 +103,70 @@ export class RejectSink {
 
   /** Cut the file back to a mark (a batch that is sent again writes its rejects again). */
   async rollbackTo(m: SinkMark): Promise<void> {
-    await this.flush()
+    // Lines not yet written all came after the mark: dropped, not written only to be cut off.
+    this.pending = []
+    this.pendingBytes = 0
     if (this.fh && this.written > m.bytes) {
-      await this.fh.truncate(m.bytes)
+      await this.fh.truncate(m.bytes).catch((err: unknown) => {
+        throw sinkError(this.path, err)
+      })
       this.written = m.bytes
     }
     this.count = m.count
   }
 
-  /** Make what was written durable: before a batch and its checkpoint commit. */
-  async sync(): Promise<void> {
-    await this.flush()
-    await this.fh?.sync()
-  }
-
+  /** Write what is pending and close the file; it is closed even when the write fails. */
   async close(): Promise<void> {
-    await this.flush()
-    await this.fh?.close()
-    this.fh = undefined
+    try {
+      await this.flush()
+    } finally {
+      await this.fh?.close().catch(() => {})
+      this.fh = undefined
+    }
   }
 
   private async flush(): Promise<void> {
     if (this.pendingBytes === 0) return
-    if (!this.fh) {
-      this.fh = await open(this.path, this.existing ? 'r+' : 'wx', REJECT_FILE_MODE)
-      if (this.existing) this.written = (await this.fh.stat()).size
-    }
     const data = Buffer.concat(this.pending)
     this.pending = []
     this.pendingBytes = 0
-    await this.fh.write(data, 0, data.length, this.written)
+    try {
+      if (!this.fh) {
+        this.fh = await open(this.path, this.existing ? 'r+' : 'wx', REJECT_FILE_MODE)
+        if (this.existing) this.written = (await this.fh.stat()).size
+      }
+      // write() may write less than asked (a disk filling up does that before it fails): write
+      // the rest until all of it is there, or until it fails, which keeps the batch from committing.
+      let done = 0
+      while (done < data.length) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, this.written + done)
+        if (bytesWritten === 0) throw Object.assign(new Error('nothing could be written'), { code: 'ENOSPC' })
+        done += bytesWritten
+      }
+    } catch (err) {
+      throw sinkError(this.path, err)
+    }
     this.written += data.length
   }
+
+  /** Make what was written durable: before a batch and its checkpoint commit. */
+  async sync(): Promise<void> {
+    await this.flush()
+    await this.fh?.sync().catch((err: unknown) => {
+      throw sinkError(this.path, err)
+    })
+  }
+}
+
+/** A failure to write the reject file ends the run: the batch whose rejects it held must not commit. */
+function sinkError(path: string, err: unknown): LoadError {
+  const e = err as NodeJS.ErrnoException
+  return new LoadError(
+    'REJECTS_WRITE_FAILED',
+    `cannot write the reject file ${path}: ${e.code ?? ''}${e.code ? ' ' : ''}${e.code === 'ENOSPC' ? '(no space left on the device)' : e.message}`,
+    'make room or choose another --rejects, then run again with --resume',
+    { cause: err },
+  )
 }
 
 async function checkWritable(path: string): Promise<void> {

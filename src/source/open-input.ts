@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { fstatSync } from 'node:fs'
 import { access, constants, open, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -20,16 +21,26 @@ export interface OpenedInput {
 /** What a path refers to, checked before anything is loaded so that a typo fails fast (exit 1). */
 export interface InputFile {
   path: string
-  /** Size in bytes, or undefined for stdin. */
+  /** Size in bytes, or undefined for a stream. */
   size: number | undefined
+  /**
+   * A regular file can be opened again and read from the middle; anything else (stdin, a named
+   * pipe, a process substitution, a character device) is a stream: opened once, read once, from
+   * its start. Opening a pipe twice loses what the first reader took.
+   */
+  stream: boolean
 }
 
-/** Check that every input exists and is a readable file; "-" is stdin. */
+/** Check that every input exists and is readable; "-" is stdin. */
 export async function checkInputs(paths: readonly string[]): Promise<InputFile[]> {
   const out: InputFile[] = []
+  // The same file under two names (overlapping globs, a symlink, /dev/stdin beside "-") would be
+  // loaded twice, and share one checkpoint: refused, by device and inode.
+  const seen = new Map<string, string>()
   for (const path of paths) {
     if (path === '-') {
-      out.push({ path, size: undefined })
+      remember(seen, stdinId(), path)
+      out.push({ path, size: undefined, stream: true })
       continue
     }
     let st
@@ -38,24 +49,40 @@ export async function checkInputs(paths: readonly string[]): Promise<InputFile[]
     } catch {
       throw new LoadError('INPUT_NOT_FOUND', `${path}: no such file`)
     }
+    remember(seen, `${st.dev}:${st.ino}`, path)
     if (st.isDirectory()) throw new LoadError('INPUT_UNREADABLE', `${path}: is a directory, not a file`)
     try {
       await access(path, constants.R_OK)
     } catch {
       throw new LoadError('INPUT_UNREADABLE', `${path}: permission denied`)
     }
-    out.push({ path, size: st.isFile() ? st.size : undefined })
+    out.push({ path, size: st.isFile() ? st.size : undefined, stream: !st.isFile() })
   }
-  if (paths.filter((p) => p === '-').length > 1) throw new LoadError('USAGE', 'stdin ("-") can be given only once')
   return out
+}
+
+function remember(seen: Map<string, string>, id: string, path: string): void {
+  const first = seen.get(id)
+  if (first !== undefined) throw new LoadError('USAGE', `${first} and ${path} are the same input: give each input once`)
+  seen.set(id, path)
+}
+
+/** What file descriptor 0 is (so that "/dev/stdin" beside "-" is seen twice); "stdin" when it cannot be told. */
+function stdinId(): string {
+  try {
+    const st = fstatSync(0)
+    return `${st.dev}:${st.ino}`
+  } catch {
+    return 'stdin'
+  }
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b]
 
 /** Open an input; gzip is recognised by its magic bytes, whatever the name. */
 export async function openInput(file: InputFile, stdin: Readable, signal?: AbortSignal, startByte = 0): Promise<OpenedInput> {
-  // Only a plain file can be read from the middle; gzip and stdin are read from the start and the caller skips.
-  const seeked = startByte > 0 && file.path !== '-' && !(await isGzipFile(file.path))
+  // Only a plain file can be read from the middle; gzip and streams are read from the start and the caller skips.
+  const seeked = startByte > 0 && !file.stream && !(await isGzipFile(file.path))
   const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024, ...(seeked ? { start: startByte } : {}) })
   let consumed = seeked ? startByte : 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>

@@ -368,14 +368,15 @@ export function databaseRejectionFields(
 export function fatalDatabaseError(
   err: unknown,
   committed: { batches: number; rows: number },
-  failed: { file: string; line: number; rows: number },
+  failed: { file: string; line: number; rows: number } | undefined,
 ): LoadError {
+  const before = `${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`
+  const fate = failed
+    ? `the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${before}`
+    : `the checkpoint being saved was rolled back; ${before}`
+  // A run problem of pgbulk's own (the reject file could not be written) keeps its code.
+  if (err instanceof LoadError) return new LoadError(err.code, `${err.message}; ${fate}`, err.hint, { cause: err })
   const e = err as PgError
   const what = e.code ? `${e.message} (SQLSTATE ${e.code})` : e.message
-  return new LoadError(
-    'DB_FATAL',
-    `database error: ${what}; the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`,
-    undefined,
-    { cause: err },
-  )
+  return new LoadError('DB_FATAL', `database error: ${what}; ${fate}`, undefined, { cause: err })
 }

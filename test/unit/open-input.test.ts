@@ -14,7 +14,7 @@ describe('openInput', () => {
       const path = join(dir, 'zeros.bin')
       await writeFile(path, '')
       await truncate(path, 400 * 1024 * 1024) // sparse: read fast, stored nowhere
-      const input = await openInput({ path, size: 400 * 1024 * 1024 }, Readable.from([]), new AbortController().signal)
+      const input = await openInput({ path, size: 400 * 1024 * 1024, stream: false }, Readable.from([]), new AbortController().signal)
       let bytes = 0
       let peak = 0
       for await (const chunk of input.chunks) {
@@ -32,7 +32,7 @@ describe('openInput', () => {
     const ac = new AbortController()
     const never = new Readable({ read() {} })
     never.push(Buffer.from('abc'))
-    const input = await openInput({ path: '-', size: undefined }, never, ac.signal)
+    const input = await openInput({ path: '-', size: undefined, stream: true }, never, ac.signal)
     const got: string[] = []
     setTimeout(() => ac.abort(), 50)
     for await (const chunk of input.chunks) got.push(chunk.toString())

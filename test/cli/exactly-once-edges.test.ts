@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { BIN, type CliRun } from '../helpers/cli.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects, tableContents } from '../helpers/fixtures.js'
+
+// Every row read ends up exactly once in the table or in the reject file, at the edges too
+// (issue 10): inputs that can be read only once, the same input given twice, …
+
+let db: TestDb
+let dir: string
+
+withTestDb((d, t) => {
+  db = d
+  dir = t
+})
+
+let seq = 0
+async function table(columns: string): Promise<string> {
+  const name = `e${++seq}`
+  await db.client.query(`CREATE TABLE ${name} (${columns})`)
+  return name
+}
+
+/** Run a shell command line (for pipes, FIFOs, process substitution) with $PGBULK as the binary. */
+function sh(script: string): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, PGBULK: `${process.execPath} ${BIN}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+// Enough lines that the first read of a pipe (64 KiB to 256 KiB) holds only a part of them.
+const N = 30_000
+const ids = Array.from({ length: N }, (_, k) => k + 1)
+const expected = ids.map((i) => `${i}\tvalue-${i}\n`).join('')
+
+describe('inputs that can be read only once', () => {
+  const csv = 'id,v\n' + ids.map((i) => `${i},value-${i}`).join('\n') + '\n'
+  const ndjson = ids.map((i) => JSON.stringify({ id: i, v: `value-${i}` })).join('\n') + '\n'
+
+  it.each([
+    ['a process substitution, CSV with a header', (t: string) => `$PGBULK load <(cat in.csv) --format csv --table ${t}`],
+    ['a process substitution, NDJSON', (t: string) => `$PGBULK load <(cat in.ndjson) --format ndjson --table ${t}`],
+    [
+      'a named pipe, CSV with a header',
+      (t: string) => `rm -f p.fifo && mkfifo p.fifo && (cat in.csv > p.fifo &) && $PGBULK load p.fifo --format csv --table ${t}`,
+    ],
+    [
+      'a named pipe, gzip NDJSON',
+      (t: string) => `rm -f p.fifo && mkfifo p.fifo && (gzip -c in.ndjson > p.fifo &) && $PGBULK load p.fifo --format ndjson --table ${t}`,
+    ],
+    ['/dev/stdin, CSV with a header', (t: string) => `cat in.csv | $PGBULK load /dev/stdin --format csv --table ${t}`],
+  ])('loads every row of %s, reading it once', async (_name, command) => {
+    await writeFile(join(dir, 'in.csv'), csv)
+    await writeFile(join(dir, 'in.ndjson'), ndjson)
+    const t = await table('id int PRIMARY KEY, v text')
+    const r = await sh(command(t))
+    expect(r.stderr).toContain(`${N} rows read, ${N} loaded, 0 rejected`)
+    expect(r.code, r.stderr).toBe(0)
+    expect(await tableContents(db, t)).toBe(expected)
+  })
+
+  it('stops at a header that matches no column of a pipe before loading anything, reading it once', async () => {
+    await writeFile(join(dir, 'bad-header.csv'), 'id,nope\n1,a\n')
+    const t = await table('id int PRIMARY KEY, v text')
+    const r = await sh(`$PGBULK load <(cat bad-header.csv) --format csv --table ${t}`)
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toContain('"nope"')
+    expect(r.stderr).toContain('COLUMN_UNKNOWN')
+    expect(await db.count(t)).toBe(0)
+  })
+})
+
+describe('the same input given twice', () => {
+  it('is refused up front, by whatever path it is named, before anything is written', async () => {
+    await writeFile(join(dir, 'twice.csv'), 'id,v\n1,a\n2,b\n')
+    const t = await table('id int, v text')
+    for (const second of ['twice.csv', './twice.csv', join(dir, 'twice.csv'), 'link.csv']) {
+      const r = await sh(`ln -sf twice.csv link.csv && $PGBULK load twice.csv ${second} --table ${t}`)
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toContain(`twice.csv and ${second} are the same input`)
+      expect(r.stderr).toContain('(USAGE)')
+    }
+    expect(await db.count(t)).toBe(0)
+  })
+})
+
+describe('a reject file on a disk that fills up', () => {
+  // A 64 KiB tmpfs for the reject file: mounting needs root (CI runs the suite as root too).
+  it.skipIf(process.getuid?.() !== 0)(
+    'stops before committing a batch whose rejects could not be written, and --resume after making room loses nothing',
+    async () => {
+      const small = join(dir, 'small')
+      await mkdir(small, { recursive: true })
+      const mounted = await sh(`mount -t tmpfs -o size=64k,mode=0700 pgbulk-test ${small}`)
+      expect(mounted.code, mounted.stderr).toBe(0)
+      try {
+        const n = 3000
+        const rows = Array.from({ length: n }, (_, k) => k + 1)
+        // Every third row has a bad id: about 1,000 reject lines of ~300 bytes, far more than 64 KiB.
+        await writeFile(join(dir, 'full.csv'), 'id,v\n' + rows.map((i) => `${i % 3 === 0 ? `x${i}` : i},${'v'.repeat(60)}-${i}`).join('\n') + '\n')
+        const t = await table('id int, v text')
+        const args = `load full.csv --table ${t} --batch-size 100 --rejects small/r.ndjson --job full-${t}`
+        const first = await sh(`$PGBULK ${args}`)
+        expect(first.code, first.stderr).toBe(3)
+        expect(first.stderr).toContain('cannot write the reject file small/r.ndjson: ENOSPC')
+        expect(first.stderr).toMatch(
+          /stopped early after full\.csv:\d+: .*; the batch of 100 rows from full\.csv:\d+ on was rolled back; \d+ batches \(\d+ rows\) had been committed before it and stay committed/,
+        )
+        // What committed is what the checkpoint says, and its rejects are all in the file.
+        const cp = await db.client.query<{ rows_loaded: string; rows_rejected: string }>(
+          `SELECT rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
+          [`full-${t}`],
+        )
+        expect(Number(cp.rows[0]!.rows_loaded)).toBe(await db.count(t))
+        expect(Number(cp.rows[0]!.rows_loaded)).toBeGreaterThan(0)
+        // (the last line may be cut short where the disk filled: the resume drops it)
+        const whole = (await readFile(join(small, 'r.ndjson'), 'utf8')).split('\n').slice(0, -1)
+        expect(whole.length).toBeGreaterThanOrEqual(Number(cp.rows[0]!.rows_rejected))
+        expect((await sh(`mount -o remount,size=8m ${small}`)).code).toBe(0)
+        const resumed = await sh(`$PGBULK ${args} --resume`)
+        expect(resumed.code, resumed.stderr).toBe(2)
+        const good = rows.filter((i) => i % 3 !== 0)
+        expect(await tableContents(db, t)).toBe(good.map((i) => `${i}\t${'v'.repeat(60)}-${i}\n`).join(''))
+        const rejected = (await readRejects(join(small, 'r.ndjson'))).map((r) => Number(String(r['raw']).split(',')[0]!.slice(1)))
+        expect(rejected).toEqual(rows.filter((i) => i % 3 === 0))
+      } finally {
+        await sh(`umount ${small}`)
+      }
+    },
+  )
+})
