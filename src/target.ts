@@ -28,6 +28,8 @@ export interface TargetOptions {
   /** postgres:// URL; else DATABASE_URL, else the PG* variables. */
   db?: string
   method?: 'copy' | 'insert'
+  /** Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE); else such a column in the input is refused. */
+  overridingSystemValue?: boolean
   batchRows?: number
   batchBytes?: number
   /** --batch-size auto: the batch size follows the measured lock wait of other sessions (batchRows is ignored). */
@@ -100,6 +102,8 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
   }
   try {
     const schema = await introspectTable(client, opts.table)
+    // Asked for: the identity columns are written like any other.
+    if (opts.overridingSystemValue) for (const c of schema.columns) c.identityAlways = false
     if (opts.dryRun !== true) await checkInsertPrivilege(client, schema)
     const retry: RetryPolicy = {
       attempts: opts.retries ?? DEFAULT_RETRIES,
@@ -110,7 +114,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
     }
     if (opts.dryRun !== true) {
-      const sender = opts.method === 'insert' ? insertSender : copySender
+      const sender = opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
       // --dry-run=db runs in one transaction: one writer.
       const count = opts.dryRun === 'db' ? 1 : Math.max(1, opts.workers ?? 1)
       while (opened.length < count) {

@@ -84,6 +84,7 @@ function addRunOptions(cmd: Command): Command {
       DEFAULT_RETRIES,
     )
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
+    .option('--overriding-system-value', "store the input's values in GENERATED ALWAYS identity columns (else such a column in the input is refused)")
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
 }
@@ -100,6 +101,7 @@ function runOptionsFrom(o: Record<string, unknown>): RunOptions {
     dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
     retries: o['retries'] as number,
     ignoreExtra: Boolean(o['ignoreExtra']),
+    overridingSystemValue: Boolean(o['overridingSystemValue']),
     ...(o['db'] !== undefined ? { db: o['db'] as string } : {}),
     ...(o['maxRejects'] !== undefined ? { maxRejects: o['maxRejects'] as RejectLimit } : {}),
   }

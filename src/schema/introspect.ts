@@ -10,12 +10,17 @@ export interface ColumnInfo {
   typmod: number
   /** The column's declared type as PostgreSQL prints it, for messages. */
   displayType: string
-  /** NOT NULL on the column or on a domain over it. */
+  /**
+   * NOT NULL on the column or on a domain over it, as pgbulk may check it: false when a BEFORE
+   * ROW trigger may fill the value in (the database decides).
+   */
   notNull: boolean
   /** A column or domain default, or an identity: an absent value is filled in by the server. */
   hasDefault: boolean
   /** A generated column cannot be written. */
   generated: boolean
+  /** GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE (false when that was asked for). */
+  identityAlways: boolean
   isArray: boolean
   enumLabels?: ReadonlySet<string>
 }
@@ -28,6 +33,11 @@ export interface TableSchema {
   sqlName: string
   columns: ColumnInfo[]
   serverVersionNum: number
+  /**
+   * The table has enabled BEFORE ROW INSERT triggers: what is stored may differ from what was
+   * sent (a trigger may change, fill in or skip a row), so no check may assume the values sent.
+   */
+  beforeRowTriggers: boolean
 }
 
 /** Quote an identifier for SQL, whatever it contains. */
@@ -38,17 +48,17 @@ export function quoteIdent(name: string): string {
 const COLUMNS_SQL = `
 WITH RECURSIVE cols AS (
   SELECT a.attnum, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '' AS has_default,
-         a.attgenerated <> '' AS generated, format_type(a.atttypid, a.atttypmod) AS display_type,
+         a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always, format_type(a.atttypid, a.atttypmod) AS display_type,
          a.atttypid AS typid, a.atttypmod AS typmod, 0 AS depth
   FROM pg_attribute a
   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
   UNION ALL
   SELECT c.attnum, c.attname, c.attnotnull OR t.typnotnull, c.has_default OR t.typdefault IS NOT NULL OR t.typdefaultbin IS NOT NULL,
-         c.generated, c.display_type, t.typbasetype, t.typtypmod, c.depth + 1
+         c.generated, c.identity_always, c.display_type, t.typbasetype, t.typtypmod, c.depth + 1
   FROM cols c JOIN pg_type t ON t.oid = c.typid
   WHERE t.typtype = 'd'
 )
-SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generated, c.display_type,
+SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generated, c.identity_always, c.display_type,
        t.typname, c.typmod, t.typcategory = 'A' AS is_array,
        CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
 FROM cols c JOIN pg_type t ON t.oid = c.typid
@@ -87,6 +97,7 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     attnotnull: boolean
     has_default: boolean
     generated: boolean
+    identity_always: boolean
     display_type: string
     typname: string
     typmod: number
@@ -94,19 +105,27 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     enum_labels: string[] | null
   }>(COLUMNS_SQL, [rel.oid])
   const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)
+  // pg_trigger.tgtype bits: 1 row, 2 before, 4 insert (tgenabled 'D': disabled).
+  const triggers = await client.query<{ before: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 7 = 7) AS before`,
+    [rel.oid],
+  )
+  const beforeRowTriggers = triggers.rows[0]?.before === true
   return {
     schema: rel.nspname,
     name: rel.relname,
     sqlName: `${quoteIdent(rel.nspname)}.${quoteIdent(rel.relname)}`,
     serverVersionNum: Number(version.rows[0]?.v ?? 0),
+    beforeRowTriggers,
     columns: cols.rows.map((r) => ({
       name: r.attname,
       type: r.typname,
       typmod: r.typmod,
       displayType: r.display_type,
-      notNull: r.attnotnull,
+      notNull: r.attnotnull && !beforeRowTriggers,
       hasDefault: r.has_default,
       generated: r.generated,
+      identityAlways: r.identity_always,
       isArray: r.is_array,
       ...(r.enum_labels ? { enumLabels: new Set(r.enum_labels) } : {}),
     })),

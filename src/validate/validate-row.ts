@@ -318,12 +318,22 @@ export class RowValidator {
   }
 
   private checkWritable(indexes: number[]): void {
-    const generated = indexes.map((i) => this.schema.columns[i]!).filter((c) => c.generated)
+    const cols = indexes.map((i) => this.schema.columns[i]!)
+    const generated = cols.filter((c) => c.generated)
     if (generated.length > 0) {
       throw new LoadError(
         'COLUMN_NOT_WRITABLE',
         `${this.opts.file}: ${generated.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${generated.length > 1 ? 'are generated columns' : 'is a generated column'} and cannot be written`,
         'drop the field from the input, or pass --ignore-extra after renaming it',
+      )
+    }
+    // INSERT's rule, for COPY too (which would store the value): both methods load the same.
+    const identity = cols.filter((c) => c.identityAlways)
+    if (identity.length > 0) {
+      throw new LoadError(
+        'COLUMN_NOT_WRITABLE',
+        `${this.opts.file}: ${identity.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${identity.length > 1 ? 'are identity columns' : 'is an identity column'} GENERATED ALWAYS`,
+        'pass --overriding-system-value to store the values of the input, or drop the field to let the table number the rows',
       )
     }
   }

@@ -5,8 +5,12 @@ import type { RowSender } from './writer.js'
 /** The Bind message carries an Int16 parameter count. */
 export const MAX_BIND_PARAMS = 65535
 
-/** Sends rows as multi-row parameterised INSERT statements, never more than MAX_BIND_PARAMS parameters each. */
-export const insertSender: RowSender = {
+/**
+ * Sends rows as multi-row parameterised INSERT statements, never more than MAX_BIND_PARAMS
+ * parameters each; with `overriding`, values for GENERATED ALWAYS identity columns are stored
+ * (OVERRIDING SYSTEM VALUE), as COPY stores them.
+ */
+export const insertSender = (overriding = false): RowSender => ({
   async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
     for (let i = 0; i < rows.length; i += perStatement) {
@@ -21,10 +25,13 @@ export const insertSender: RowSender = {
         }
         tuples.push(`(${slots.join(',')})`)
       }
-      const text = columns.length === 0 ? `INSERT INTO ${sql.table} DEFAULT VALUES` : `INSERT INTO ${sql.table} (${sql.columns}) VALUES ${tuples.join(',')}`
+      const text =
+        columns.length === 0
+          ? `INSERT INTO ${sql.table} DEFAULT VALUES`
+          : `INSERT INTO ${sql.table} (${sql.columns})${overriding ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES ${tuples.join(',')}`
       if (columns.length === 0) for (let k = 0; k < part.length; k++) await client.query(text)
       else await client.query(text, params)
     }
   },
   failedRowIndex: () => undefined,
-}
+})

@@ -32,6 +32,8 @@ export class KeyCheck {
   /** 0-based indexes in `rows` of the rows that hold a bad key value, or undefined when this check cannot tell. */
   async badRows(client: pg.Client, err: PgError, rows: readonly ValidRow[]): Promise<number[] | undefined> {
     if (!err.constraint || (err.code !== '23503' && err.code !== '23505')) return undefined
+    // A BEFORE ROW trigger may store other values than the ones sent: only sending can tell.
+    if (this.schema.beforeRowTriggers) return undefined
     const rule = await this.rule(client, err.code, err.constraint)
     if (!rule) return undefined
     const values = rows.map((r) => valueOf(r, rule.column) ?? null)

@@ -49,15 +49,34 @@ export interface PgError {
 }
 
 /**
- * SQLSTATE classes that say something about one row's data: data exceptions (22), integrity
- * violations (23), WITH CHECK OPTION (44), PL/pgSQL RAISE from a trigger (P0), and row-size
- * limits (54000). Anything else (connection, permissions, resources, server shutdown) is not the row's fault.
+ * SQLSTATEs that are never one row's doing: connection (08), transaction state (25), invalid
+ * statement or authorization (26, 28, 2D, 34), savepoints (3B), missing catalog or schema (3D,
+ * 3F), privileges and missing objects (42501, 42P01, 42703, 42883), resources (53), object state
+ * (55), operator intervention (57), system and internal errors (58, XX), configuration (F0),
+ * foreign data wrappers (HV). They end the run (or are retried, see classifyFault).
+ */
+const SYSTEMIC_CLASSES = new Set(['08', '25', '26', '28', '2D', '34', '3B', '3D', '3F', '53', '55', '57', '58', 'F0', 'HV', 'XX'])
+const SYSTEMIC_CODES = new Set(['42501', '42P01', '42703', '42883'])
+
+/**
+ * SQLSTATE classes known to be about one row's data: data exceptions (22), integrity violations
+ * (23), WITH CHECK OPTION (44), PL/pgSQL RAISE (P0), row-size limits (54000).
+ */
+function isKnownRowError(code: string): boolean {
+  const cls = code.slice(0, 2)
+  return cls === '22' || cls === '23' || cls === '44' || cls === 'P0' || code === '54000'
+}
+
+/**
+ * Whether an error may be one row's: any SQLSTATE but the systemic ones. A type's input function
+ * (tsvector: 42601), a nesting limit (54001) or a trigger's own code (45000) are as much the
+ * row's as a bad integer; isolation shows which rows fail alone (and sendAll ends the run when an
+ * unlisted error fails every row, which no row's data explains).
  */
 export function isRowError(err: unknown): err is PgError {
   const code = (err as PgError | undefined)?.code
   if (typeof code !== 'string' || code.length !== 5) return false
-  const cls = code.slice(0, 2)
-  return cls === '22' || cls === '23' || cls === '44' || cls === 'P0' || code === '54000'
+  return !SYSTEMIC_CLASSES.has(code.slice(0, 2)) && !SYSTEMIC_CODES.has(code) && !STATEMENT_FAULTS.has(code) && !code.startsWith('40')
 }
 
 /**
@@ -222,6 +241,9 @@ export class BatchWriter {
         (seg) => this.trySend(seg, last),
         (err, seg) => this.locate(err, seg),
       )
+      // An error outside the known row classes that fails every row of several is the
+      // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
+      if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? ''))) throw r.rejected[0]!.error
       result.loaded += r.loaded
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
@@ -272,7 +294,9 @@ export class BatchWriter {
     // only those columns); a duplicate key does not (the first of two equal keys may be the good one).
     const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) => this.schema.columns.findIndex((c) => c.name === name))
     if (indexes.length === 0) return { kind: 'unknown' }
-    return { kind: 'rows', indexes, certain: err.code === '23503' && /is not present in table/.test(err.detail ?? ''), complete: false }
+    // (the DETAIL names the value stored, which a BEFORE ROW trigger may have made from another one)
+    const certain = err.code === '23503' && /is not present in table/.test(err.detail ?? '') && !this.schema.beforeRowTriggers
+    return { kind: 'rows', indexes, certain, complete: false }
   }
 
   /** KeyCheck's answer; a failure of its query is rolled back and ignored (the statement-by-statement search still works). */
@@ -290,7 +314,7 @@ export class BatchWriter {
     const columns = presentColumns(rows[0]!)
     const sql = { table: this.tableSql, columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', ') }
     // COPY needs at least one column; rows with none get INSERT … DEFAULT VALUES.
-    const sender = columns.length === 0 ? insertSender : this.sender
+    const sender = columns.length === 0 ? DEFAULT_VALUES_SENDER : this.sender
     await sender.send(this.client, sql, columns, rows)
   }
 
@@ -322,6 +346,9 @@ export class BatchWriter {
     this.dryRunOpen = false
   }
 }
+
+/** Rows with no column to send: INSERT … DEFAULT VALUES, one per row. */
+const DEFAULT_VALUES_SENDER = insertSender()
 
 /** Rows of the same shape, in input order of first appearance. */
 function groupByShape(rows: readonly ValidRow[]): ValidRow[][] {

@@ -142,3 +142,14 @@ describe('a reject file on a disk that fills up', () => {
     },
   )
 })
+
+describe('a reject file path that holds a dangling symlink', () => {
+  it('is refused before anything is written, and the run exits', async () => {
+    await writeFile(join(dir, 'dangle.csv'), 'id,v\n1,a\nx,b\n')
+    const t = await table('id int, v text')
+    const r = await sh(`ln -sfn nowhere/r.ndjson dangle.rej && $PGBULK load dangle.csv --table ${t} --rejects dangle.rej`)
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toContain('reject file dangle.rej already exists')
+    expect(await db.count(t)).toBe(0)
+  })
+})

@@ -5,7 +5,7 @@ import { jsonBytes } from '../../src/parse/json-scan.js'
 import { rng } from '../helpers/random.js'
 
 function col(type: string, typmod = -1): ColumnInfo {
-  return { name: 'c', type, typmod, displayType: type, notNull: false, hasDefault: false, generated: false, isArray: false }
+  return { name: 'c', type, typmod, displayType: type, notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false }
 }
 const numeric = (p: number, s: number) => ((p << 16) | (s & 0x7ff)) + 4
 

@@ -3,7 +3,7 @@ import type { ColumnInfo } from '../../src/schema/introspect.js'
 import { checkFor, isPgBoolean } from '../../src/validate/check-value.js'
 
 function col(type: string, typmod = -1, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return { name: 'c', type, typmod, displayType: type, notNull: false, hasDefault: false, generated: false, isArray: false, ...extra }
+  return { name: 'c', type, typmod, displayType: type, notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false, ...extra }
 }
 
 /** numeric(p,s) typmod as PostgreSQL stores it. */

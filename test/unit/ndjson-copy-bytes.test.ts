@@ -11,7 +11,7 @@ import { rng } from '../helpers/random.js'
 // decoded to strings). That must give exactly the line the values would give, for every value.
 
 function col(name: string, type: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return { name, type, typmod: -1, displayType: type, notNull: false, hasDefault: false, generated: false, isArray: false, ...extra }
+  return { name, type, typmod: -1, displayType: type, notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false, ...extra }
 }
 
 const schema: TableSchema = {
@@ -19,6 +19,7 @@ const schema: TableSchema = {
   name: 't',
   sqlName: '"public"."t"',
   serverVersionNum: 180000,
+  beforeRowTriggers: false,
   columns: [
     col('id', 'int8'),
     col('s', 'text'),
