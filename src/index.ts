@@ -156,6 +156,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
           rowsRead: 0,
           rowsLoaded: 0,
           rowsRejected: 0,
+          rowsSkipped: 0,
           bytesRead: 0,
           resumed: { byte: plan.from.nextByte, line: plan.from.nextLine, rowsLoaded: plan.from.rowsLoaded, rowsRejected: plan.from.rowsRejected },
         })

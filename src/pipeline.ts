@@ -37,6 +37,8 @@ export interface RunTotals {
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
+  /** Rows a BEFORE ROW trigger dropped (returned NULL for): read = loaded + rejected + skipped. */
+  rowsSkipped: number
   rejectsByCode: Record<string, number>
   batches: number
   /** --batch-size auto: each batch's size, transaction time, the wait it caused others, and the next size with why. */
@@ -49,6 +51,7 @@ export function newTotals(autoTune: { budgetMs: number } | undefined): RunTotals
     rowsRead: 0,
     rowsLoaded: 0,
     rowsRejected: 0,
+    rowsSkipped: 0,
     rejectsByCode: {},
     batches: 0,
     ...(autoTune ? { autoTune: { budgetMs: autoTune.budgetMs, batches: [] } } : {}),
@@ -184,7 +187,7 @@ export async function preflightInput(p: HeaderOptions): Promise<string[] | undef
  * Returns the input's figures, and a StopReason when the run must not go on.
  */
 export async function runInput(p: InputPipeline): Promise<{ file: FileReport; stop?: StopReason }> {
-  const file: FileReport = { file: p.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, bytesRead: 0 }
+  const file: FileReport = { file: p.name, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, rowsSkipped: 0, bytesRead: 0 }
   const validator = newValidator(p)
   const rejectsBefore = p.sink.count
   let needHeader = p.parse.format !== 'ndjson' && p.header
@@ -336,6 +339,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       }
       file.rowsLoaded += result.loaded
       p.totals.rowsLoaded += result.loaded
+      file.rowsSkipped += result.skipped
+      p.totals.rowsSkipped += result.skipped
       dbRejected += refusals.length
       refusals.forEach(count)
       if (p.autoTune && batch.length > 0) tune(batchNo, batch, performance.now() - started, blocked, result)

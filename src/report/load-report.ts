@@ -8,6 +8,8 @@ export interface FileReport {
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
+  /** Rows the table's BEFORE ROW triggers dropped. */
+  rowsSkipped: number
   bytesRead: number
   /** The reject file, when this input had rejects. */
   rejectsFile?: string
@@ -17,12 +19,14 @@ export interface FileReport {
   skippedRows?: number
 }
 
-/** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected always holds. */
+/** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds. */
 export interface LoadReport {
   /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
+  /** Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count. */
+  rowsSkipped: number
   rejectsByCode: Record<string, number>
   /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
   batches: number
@@ -75,6 +79,7 @@ export function formatSummary(r: LoadReport): string {
   const verb = r.dryRun ? 'would load' : 'loaded'
   lines.push(
     `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected` +
+      `${r.rowsSkipped > 0 ? `, ${r.rowsSkipped} skipped by the table's triggers` : ''}` +
       `${r.dryRun === 'db' ? ` (dry run in the database: ${r.batches} batch${r.batches === 1 ? '' : 'es'}, all rolled back)` : r.dryRun ? ' (dry run: nothing written)' : ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}`}, ${secs.toFixed(1)} s (${rate} rows/s)`,
   )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])

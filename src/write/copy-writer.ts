@@ -32,6 +32,7 @@ export const copySender: RowSender = {
     }
     stream.end()
     await done
+    return stream.rowCount
   },
   /** COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated, the shape is not. */
   failedRowIndex(err, relname, rows) {

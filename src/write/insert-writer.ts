@@ -13,6 +13,7 @@ export const MAX_BIND_PARAMS = 65535
 export const insertSender = (overriding = false): RowSender => ({
   async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
+    let stored = 0
     for (let i = 0; i < rows.length; i += perStatement) {
       const part = rows.slice(i, i + perStatement)
       const params: (string | null)[] = []
@@ -29,9 +30,10 @@ export const insertSender = (overriding = false): RowSender => ({
         columns.length === 0
           ? `INSERT INTO ${sql.table} DEFAULT VALUES`
           : `INSERT INTO ${sql.table} (${sql.columns})${overriding ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES ${tuples.join(',')}`
-      if (columns.length === 0) for (let k = 0; k < part.length; k++) await client.query(text)
-      else await client.query(text, params)
+      if (columns.length === 0) for (let k = 0; k < part.length; k++) stored += (await client.query(text)).rowCount ?? 0
+      else stored += (await client.query(text, params)).rowCount ?? 0
     }
+    return stored
   },
   failedRowIndex: () => undefined,
 })

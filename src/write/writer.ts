@@ -11,8 +11,8 @@ import { KeyCheck } from './key-check.js'
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {
-  /** Send rows (all of one shape) inside the current transaction. */
-  send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]): Promise<void>
+  /** Send rows (all of one shape) inside the current transaction; resolves with the rows stored (the command tag's count). */
+  send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]): Promise<number>
   /** Index of the failing row in `rows`, when the error says which one it was. */
   failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
 }
@@ -29,7 +29,10 @@ export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<v
 
 /** The outcome of one batch: rows committed, and rows the database refused. */
 export interface WriteResult {
+  /** Rows stored, as PostgreSQL counted them. */
   loaded: number
+  /** Rows sent without error but not stored: a BEFORE ROW trigger returned NULL for them. */
+  skipped: number
   rejected: RowFailure[]
   /** Attempts of the batch that failed on a lock wait of its own (lock_not_available, 55P03) before it went through. */
   lockTimeouts?: number
@@ -232,8 +235,9 @@ export class BatchWriter {
   }
 
   private async sendAll(rows: readonly ValidRow[], attempt: number, last: boolean): Promise<WriteResult> {
-    const result: WriteResult = { loaded: 0, rejected: [] }
+    const result: WriteResult = { loaded: 0, skipped: 0, rejected: [] }
     this.faultsInARow = 0
+    this.stored = 0
     for (const group of groupByShape(rows)) {
       const r = await isolateBadRows<ValidRow, PgError>(
         group,
@@ -247,6 +251,9 @@ export class BatchWriter {
       result.loaded += r.loaded
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
+    // Every row of a statement that passed was decided; PostgreSQL's count says how many it stored.
+    result.skipped = Math.max(0, result.loaded - this.stored)
+    result.loaded -= result.skipped
     return result
   }
 
@@ -261,7 +268,7 @@ export class BatchWriter {
     if (this.savepoint === 'used') await this.client.query('RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk')
     this.savepoint = 'clean'
     try {
-      await this.sendGroup(seg)
+      this.stored += await this.sendGroup(seg)
       this.savepoint = 'used'
       this.faultsInARow = 0
       return undefined
@@ -277,6 +284,8 @@ export class BatchWriter {
   }
 
   private faultsInARow = 0
+  /** Rows stored by the statements of this attempt that passed. */
+  private stored = 0
   /** The savepoint each statement runs under: just made or rolled back to ('clean'), or holding a statement's rows ('used'). */
   private savepoint: 'clean' | 'used' = 'clean'
 
@@ -310,12 +319,12 @@ export class BatchWriter {
     }
   }
 
-  private async sendGroup(rows: readonly ValidRow[]): Promise<void> {
+  private async sendGroup(rows: readonly ValidRow[]): Promise<number> {
     const columns = presentColumns(rows[0]!)
     const sql = { table: this.tableSql, columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', ') }
     // COPY needs at least one column; rows with none get INSERT … DEFAULT VALUES.
     const sender = columns.length === 0 ? DEFAULT_VALUES_SENDER : this.sender
-    await sender.send(this.client, sql, columns, rows)
+    return sender.send(this.client, sql, columns, rows)
   }
 
   /** Drop a broken connection and open a new one; on the last attempt a failure to reconnect is left to the caller. */

@@ -43,7 +43,7 @@ async function run(t: string, content: string, method: 'copy' | 'insert', opts: 
 
 function expectAccounted(report: LoadReport, read: number): void {
   expect(report.rowsRead).toBe(read)
-  expect(report.rowsLoaded + report.rowsRejected).toBe(read)
+  expect(report.rowsLoaded + report.rowsRejected + report.rowsSkipped).toBe(read)
 }
 
 describe('row errors outside the usual SQLSTATE classes', () => {
@@ -132,5 +132,30 @@ describe('GENERATED ALWAYS identity columns', () => {
     const { report: numbered } = await run(t, 'v\nc\n', method)
     expect(numbered.exitCode).toBe(0)
     expect(await db.count(t)).toBe(3)
+  })
+})
+
+describe('rows a trigger drops', () => {
+  it.each(['copy', 'insert'] as const)("are counted as skipped, by PostgreSQL's own count, not as loaded (%s)", async (method) => {
+    // Drops every row whose id ends in 7; one row (id 50) breaks a check and is rejected.
+    const t = await table(
+      'id int CHECK (id <> 50), v text',
+      `CREATE FUNCTION $T_drop() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+         IF NEW.id % 10 = 7 THEN RETURN NULL; END IF; RETURN NEW; END $f$;
+       CREATE TRIGGER drop_sevens BEFORE INSERT ON $T FOR EACH ROW EXECUTE FUNCTION $T_drop()`,
+    )
+    const ids = Array.from({ length: 120 }, (_, k) => k + 1)
+    const { report, rejects } = await run(t, 'id,v\n' + ids.map((i) => `${i},v${i}`).join('\n') + '\n', method)
+    expectAccounted(report, 120)
+    expect(report.rowsSkipped).toBe(12)
+    expect(report.rowsRejected).toBe(1)
+    expect(report.rowsLoaded).toBe(107)
+    expect(report.files[0]!.rowsSkipped).toBe(12)
+    expect(await db.count(t)).toBe(107)
+    expect(rejects.map((r) => r['line'])).toEqual([51])
+    const cp = await db.client.query<{ rows_read: string; rows_loaded: string }>(`SELECT rows_read, rows_loaded FROM pgbulk.checkpoints WHERE target = $1`, [
+      `"public"."${t}"`,
+    ])
+    expect(cp.rows).toEqual([{ rows_read: '120', rows_loaded: '107' }])
   })
 })
