@@ -6,13 +6,23 @@ export function escapeCopyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
 }
 
-/** One COPY text line with the values of the given columns; NULL is \N. */
-export function encodeCopyLine(values: readonly (string | null | undefined)[], columns: readonly number[]): string {
+/**
+ * What COPY … (DEFAULT '\D') reads as the column's default: compared with the field before its
+ * backslashes are undone, so a value "\D" (written "\\D") is never taken for it. Measured on 18.
+ */
+export const DEFAULT_MARKER = '\\D'
+
+/**
+ * One COPY text line with the values of the given columns; NULL is \N. An absent value
+ * (undefined) is DEFAULT_MARKER where `hasDefault` says the column has a default (COPY refuses
+ * the marker for a column without one), else NULL.
+ */
+export function encodeCopyLine(values: readonly (string | null | undefined)[], columns: readonly number[], hasDefault?: readonly boolean[]): string {
   let out = ''
   for (let k = 0; k < columns.length; k++) {
     const v = values[columns[k]!]
     if (k > 0) out += '\t'
-    out += v === null || v === undefined ? '\\N' : escapeCopyText(v)
+    out += v === null ? '\\N' : v === undefined ? (hasDefault?.[k] ? DEFAULT_MARKER : '\\N') : escapeCopyText(v)
   }
   return out + '\n'
 }
@@ -21,7 +31,11 @@ export function encodeCopyLine(values: readonly (string | null | undefined)[], c
  * COPY text lines for some rows, one per row: written from the input's bytes where the row can
  * (NDJSON scanned as bytes), else from its values (the line is made once and kept on the row).
  */
-export function encodeCopyText(rows: readonly Pick<ValidRow, 'values' | 'copyLine' | 'copyTextSize' | 'writeCopyText'>[], columns: readonly number[]): Buffer {
+export function encodeCopyText(
+  rows: readonly Pick<ValidRow, 'values' | 'copyLine' | 'copyTextSize' | 'writeCopyText'>[],
+  columns: readonly number[],
+  hasDefault?: readonly boolean[],
+): Buffer {
   const sizes = new Array<number>(rows.length)
   let fromValues: Map<number, Buffer> | undefined
   let total = 0
@@ -30,7 +44,7 @@ export function encodeCopyText(rows: readonly Pick<ValidRow, 'values' | 'copyLin
     const n = row.copyTextSize?.(columns) ?? -1
     if (n >= 0) sizes[i] = n
     else {
-      const line = Buffer.from((row.copyLine ??= encodeCopyLine(row.values, columns)))
+      const line = Buffer.from((row.copyLine ??= encodeCopyLine(row.values, columns, hasDefault)))
       ;(fromValues ??= new Map()).set(i, line)
       sizes[i] = line.length
     }

@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { CsvDialect } from '../parse/csv.js'
 import { copyCsvOptions, encodeCopyCsv } from './copy-csv.js'
-import { encodeCopyText } from './copy-text.js'
+import { DEFAULT_MARKER, encodeCopyText } from './copy-text.js'
 import type { RowSender } from './writer.js'
 
 /** Text handed to the COPY stream per write(): large enough to amortise calls, small enough to honour backpressure. */
@@ -17,9 +17,17 @@ const COPY_CHUNK_ROWS = 1000
  * other rows in text format, written from their values.
  */
 export const copySender: RowSender = {
-  async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
-    const { dialect, csv } = csvFormat(rows)
-    const stream = client.query(copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN${csv ? ` (${csv})` : ''}`))
+  async send(
+    client: pg.Client,
+    sql: { table: string; columns: string },
+    columns: readonly number[],
+    rows: readonly ValidRow[],
+    hasDefault: readonly boolean[] | undefined,
+  ) {
+    // Rows of several shapes (NDJSON) are text lines with DEFAULT_MARKER for what a row lacks.
+    const { dialect, csv } = hasDefault ? {} : csvFormat(rows)
+    const options = csv ?? (hasDefault ? `DEFAULT E'${DEFAULT_MARKER.replaceAll('\\', '\\\\')}'` : undefined)
+    const stream = client.query(copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN${options ? ` (${options})` : ''}`))
     // Written directly, honouring write()'s return value as pg-copy-streams' own flush() does:
     // pipeline(Readable.from(…)) cost about 0.2 ms more per statement, which adds up while bad
     // rows are isolated statement by statement. finished() resolves once PostgreSQL has
@@ -27,7 +35,7 @@ export const copySender: RowSender = {
     const done = finished(stream)
     for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) {
       const part = rows.slice(i, i + COPY_CHUNK_ROWS)
-      const data = csv ? encodeCopyCsv(part, columns, dialect!) : encodeCopyText(part, columns)
+      const data = csv ? encodeCopyCsv(part, columns, dialect!) : encodeCopyText(part, columns, hasDefault)
       if (!stream.write(data)) await Promise.race([once(stream, 'drain'), done])
     }
     stream.end()
@@ -35,6 +43,8 @@ export const copySender: RowSender = {
     return stream.rowCount
   },
   /** COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated, the shape is not. */
+  /** COPY's DEFAULT option came with PostgreSQL 16. */
+  canSendDefaults: (serverVersionNum) => serverVersionNum >= 160000,
   failedRowIndex(err, relname, rows) {
     const where = (err as { where?: string }).where
     if (!where) return undefined

@@ -11,7 +11,13 @@ export const MAX_BIND_PARAMS = 65535
  * (OVERRIDING SYSTEM VALUE), as COPY stores them.
  */
 export const insertSender = (overriding = false): RowSender => ({
-  async send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]) {
+  async send(
+    client: pg.Client,
+    sql: { table: string; columns: string },
+    columns: readonly number[],
+    rows: readonly ValidRow[],
+    hasDefault: readonly boolean[] | undefined,
+  ) {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
     let stored = 0
     for (let i = 0; i < rows.length; i += perStatement) {
@@ -21,7 +27,13 @@ export const insertSender = (overriding = false): RowSender => ({
       for (const row of part) {
         const slots: string[] = []
         for (const c of columns) {
-          params.push(row.values[c] ?? null)
+          const v = row.values[c]
+          // (DEFAULT is NULL for a column without one)
+          if (v === undefined && hasDefault) {
+            slots.push('DEFAULT')
+            continue
+          }
+          params.push(v ?? null)
           slots.push(`$${params.length}`)
         }
         tuples.push(`(${slots.join(',')})`)
@@ -36,4 +48,5 @@ export const insertSender = (overriding = false): RowSender => ({
     return stored
   },
   failedRowIndex: () => undefined,
+  canSendDefaults: () => true,
 })

@@ -11,8 +11,20 @@ import { KeyCheck } from './key-check.js'
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {
-  /** Send rows (all of one shape) inside the current transaction; resolves with the rows stored (the command tag's count). */
-  send(client: pg.Client, sql: { table: string; columns: string }, columns: readonly number[], rows: readonly ValidRow[]): Promise<number>
+  /**
+   * Send rows inside the current transaction; resolves with the rows stored (the command tag's
+   * count). With `hasDefault` (whether each of `columns` has a default), a row may lack values
+   * (undefined): the column's DEFAULT, or NULL where it has none; else every row has every column.
+   */
+  send(
+    client: pg.Client,
+    sql: { table: string; columns: string },
+    columns: readonly number[],
+    rows: readonly ValidRow[],
+    hasDefault: readonly boolean[] | undefined,
+  ): Promise<number>
+  /** Whether send() can take `defaults` on this server version. */
+  canSendDefaults(serverVersionNum: number): boolean
   /** Index of the failing row in `rows`, when the error says which one it was. */
   failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
 }
@@ -238,11 +250,11 @@ export class BatchWriter {
     const result: WriteResult = { loaded: 0, skipped: 0, rejected: [] }
     this.faultsInARow = 0
     this.stored = 0
-    for (const group of groupByShape(rows)) {
+    for (const group of statementGroups(rows, this.sender.canSendDefaults(this.schema.serverVersionNum))) {
       const r = await isolateBadRows<ValidRow, PgError>(
-        group,
+        group.rows,
         this.probe,
-        (seg) => this.trySend(seg, last),
+        (seg) => this.trySend(seg, group, last),
         (err, seg) => this.locate(err, seg),
       )
       // An error outside the known row classes that fails every row of several is the
@@ -263,13 +275,13 @@ export class BatchWriter {
    * savepoint); on the last attempt a statement fault is too, so that a row that times out or
    * deadlocks every time is set aside as a poison pill instead of failing the run.
    */
-  private async trySend(seg: readonly ValidRow[], last: boolean): Promise<PgError | undefined> {
+  private async trySend(seg: readonly ValidRow[], group: StatementGroup, last: boolean): Promise<PgError | undefined> {
     // One round trip per statement for the savepoint: a fresh one after a statement that passed
     // (RELEASE and SAVEPOINT in one query), none after a rollback (ROLLBACK TO keeps it).
     if (this.savepoint === 'used') await this.client.query('RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk')
     this.savepoint = 'clean'
     try {
-      this.stored += await this.sendGroup(seg)
+      this.stored += await this.sendGroup(seg, group)
       this.savepoint = 'used'
       this.faultsInARow = 0
       return undefined
@@ -320,12 +332,12 @@ export class BatchWriter {
     }
   }
 
-  private async sendGroup(rows: readonly ValidRow[]): Promise<number> {
-    const columns = presentColumns(rows[0]!)
+  /** Send rows with the columns of their group (a row may lack some: their DEFAULT). */
+  private async sendGroup(rows: readonly ValidRow[], { columns, defaults }: StatementGroup): Promise<number> {
     const sql = { table: this.tableSql, columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', ') }
     // COPY needs at least one column; rows with none get INSERT … DEFAULT VALUES.
     const sender = columns.length === 0 ? DEFAULT_VALUES_SENDER : this.sender
-    return sender.send(this.client, sql, columns, rows)
+    return sender.send(this.client, sql, columns, rows, defaults ? columns.map((i) => this.schema.columns[i]!.hasDefault) : undefined)
   }
 
   /** Drop a broken connection and open a new one; on the last attempt a failure to reconnect is left to the caller. */
@@ -360,22 +372,44 @@ export class BatchWriter {
 /** Rows with no column to send: INSERT … DEFAULT VALUES, one per row. */
 const DEFAULT_VALUES_SENDER = insertSender()
 
-/** Rows of the same shape, in input order of first appearance. */
-function groupByShape(rows: readonly ValidRow[]): ValidRow[][] {
-  const first = rows[0]
-  if (first === undefined) return []
-  if (rows.every((r) => r.shape === first.shape)) return [rows.slice()]
-  const groups = new Map<string, ValidRow[]>()
-  for (const r of rows) {
-    const g = groups.get(r.shape)
-    if (g) g.push(r)
-    else groups.set(r.shape, [r])
-  }
-  return [...groups.values()]
+/** Rows sent together, in input order, with the columns their statements name. */
+interface StatementGroup {
+  rows: ValidRow[]
+  columns: number[]
+  /** Rows of several shapes: a value a row lacks is sent as DEFAULT. */
+  defaults: boolean
 }
 
-function presentColumns(row: ValidRow): number[] {
-  return row.shape === '' ? [] : row.shape.split(',').map(Number)
+/**
+ * The batch's rows in statements that keep input order, so that the first of two rows with one
+ * key is the one stored and defaults (a serial, say) are taken in input order. Rows of one shape
+ * (every CSV row) are one group. Rows of several shapes (NDJSON objects with different keys)
+ * are one group naming every column any of them has, the others' values being DEFAULT, when the
+ * sender can say DEFAULT per value (INSERT; COPY from PostgreSQL 16); else runs of consecutive
+ * rows of one shape.
+ */
+function statementGroups(rows: readonly ValidRow[], defaults: boolean): StatementGroup[] {
+  const first = rows[0]
+  if (first === undefined) return []
+  const shapes = new Set<string>()
+  for (const r of rows) shapes.add(r.shape)
+  if (shapes.size === 1) return [{ rows: rows.slice(), columns: presentColumns(first.shape), defaults: false }]
+  if (defaults) {
+    const union = new Set<number>()
+    for (const shape of shapes) for (const c of presentColumns(shape)) union.add(c)
+    return [{ rows: rows.slice(), columns: [...union].sort((a, b) => a - b), defaults: true }]
+  }
+  const runs: StatementGroup[] = []
+  for (const r of rows) {
+    const last = runs.at(-1)
+    if (last && last.rows[0]!.shape === r.shape) last.rows.push(r)
+    else runs.push({ rows: [r], columns: presentColumns(r.shape), defaults: false })
+  }
+  return runs
+}
+
+function presentColumns(shape: string): number[] {
+  return shape === '' ? [] : shape.split(',').map(Number)
 }
 
 /** Turn a database refusal into a reject-file entry's fields. */

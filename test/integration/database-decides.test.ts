@@ -159,3 +159,34 @@ describe('rows a trigger drops', () => {
     expect(cp.rows).toEqual([{ rows_read: '120', rows_loaded: '107' }])
   })
 })
+
+describe('NDJSON objects with different keys in one batch', () => {
+  it.each(['copy', 'insert'] as const)('go in input order: the first of two rows with one key wins, defaults are taken in input order (%s)', async (method) => {
+    const t = await table(`id int PRIMARY KEY, v text DEFAULT 'dflt', n int, seq serial`)
+    const lines = [
+      { id: 5, v: 'x' },
+      { id: 6 },
+      { id: 6, v: 'y' }, // a repeat of the key of the line before: rejected, the first one stays
+      { id: 7, n: 1 },
+      { v: 'a\\D', id: 8 }, // a value that looks like COPY's default marker
+      { id: 9, v: null, n: 2 },
+      { id: 7, v: 'again' },
+      { id: 10 },
+    ]
+    const { report, rejects } = await run(t, lines.map((l) => JSON.stringify(l)).join('\n') + '\n', method, { format: 'ndjson' })
+    expectAccounted(report, 8)
+    expect(rejects.map((r) => [r['line'], r['code']])).toEqual([
+      [3, '23505'],
+      [7, '23505'],
+    ])
+    const stored = await db.client.query<{ id: number; v: string | null; n: number | null }>(`SELECT id, v, n FROM ${t} ORDER BY seq`)
+    expect(stored.rows).toEqual([
+      { id: 5, v: 'x', n: null },
+      { id: 6, v: 'dflt', n: null },
+      { id: 7, v: 'dflt', n: 1 },
+      { id: 8, v: 'a\\D', n: null },
+      { id: 9, v: null, n: 2 },
+      { id: 10, v: 'dflt', n: null },
+    ])
+  })
+})
