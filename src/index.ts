@@ -9,6 +9,7 @@ import { parseInput } from './parse/parse-input.js'
 import type { RunOptions, StopReason } from './pipeline.js'
 import { newTotals, preflightInput, runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
+import type { Rejection } from './reject/rejection.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import { checkInputs, openInput } from './source/open-input.js'
@@ -127,11 +128,12 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
       }
       sinks.set(
         path,
-        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r.file) === p.input && r.byte >= p.from.nextByte)),
+        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte)),
       )
     }
 
     const pipelines = files.map((f, k) => ({
+      input: inputKey(f.path),
       schema,
       parse: { format: formats[k]!, encoding, dialect: dialectOf(formats[k]!, opts) },
       ...(opts.columns ? { columnNames: opts.columns } : {}),
@@ -227,9 +229,9 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   return buildReport({ totals, bytesRead: bytesBefore, started, dryRun: opts.dryRun ?? false, files: fileReports, stop, options: reportableOptions(opts) })
 }
 
-/** The checkpoint key of a reject line's file ("stdin" or a path as given then). */
-function rejectInput(file: string): string {
-  return file === 'stdin' ? 'stdin' : inputKey(file)
+/** The checkpoint key of a reject line's input: recorded in the line; for lines written before it was, its path as given then, resolved here. */
+function rejectInput(r: Rejection): string {
+  return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
 }
 
 export type { InputEncoding, InputFormat }

@@ -88,6 +88,8 @@ export const REJECT_PERCENT_MIN_ROWS = 1000
 export interface InputPipeline {
   /** What messages and rejections call the input. */
   name: string
+  /** The input's absolute path or "stdin", kept in each rejection (absent in a redrive, whose rows keep theirs). */
+  input?: string | undefined
   /** The parse stage's output. */
   records: AsyncIterable<ParsedRecord[]> | Iterable<ParsedRecord[]>
   /** Bytes consumed from the input so far. */
@@ -134,11 +136,12 @@ export interface StopReason {
   line?: number
 }
 
-type HeaderOptions = Pick<InputPipeline, 'name' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
+type HeaderOptions = Pick<InputPipeline, 'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
 
 function newValidator(p: HeaderOptions): RowValidator {
   const v = new RowValidator(p.schema, {
     file: p.name,
+    input: p.input,
     encoding: p.parse.encoding,
     ignoreExtra: p.ignoreExtra,
     format: p.parse.format,

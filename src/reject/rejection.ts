@@ -15,7 +15,10 @@ export type RejectStage = 'parse' | 'validate' | 'database'
 
 /** One line of the reject file. */
 export interface Rejection {
+  /** The input as it was named (for people). */
   file: string
+  /** The input's absolute path, or "stdin": what a resumed run, run from any directory, matches lines with. */
+  input?: string
   /** Line where the record starts, 1-based. */
   line: number
   /** Byte offset of the record in the (decompressed) input. */

@@ -18,6 +18,8 @@ import type { ValidRow } from './valid-row.js'
 export interface ValidateOptions {
   /** Display name of the input, for rejections. */
   file: string
+  /** The input's absolute path or "stdin", for rejections (see Rejection.input). */
+  input?: string | undefined
   encoding: InputEncoding
   /** Drop input fields that match no column instead of failing. */
   ignoreExtra: boolean
@@ -372,7 +374,7 @@ export class RowValidator {
 
 /** Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text. */
 function makeRejection(
-  opts: { file: string; encoding: InputEncoding },
+  opts: { file: string; input?: string | undefined; encoding: InputEncoding },
   rec: { line: number; byte: number; raw: Buffer },
   what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>,
 ): Rejection {
@@ -380,6 +382,7 @@ function makeRejection(
   const exact = opts.encoding !== 'utf8' || Buffer.from(raw, 'utf8').equals(rec.raw)
   return {
     file: opts.file,
+    ...(opts.input === undefined ? {} : { input: opts.input }),
     line: rec.line,
     byte: rec.byte,
     ...what,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
@@ -247,5 +247,37 @@ describe('resume after a kill', () => {
     expect(none.code).toBe(1)
     expect(none.stderr).toContain(`no job named "listed-${t}"`)
     expect(await readFile(input, 'utf8')).toBe('id,name\n1,a\n')
+  })
+
+  it('resumes from another working directory, naming the input by another path, without doubling a reject line', async () => {
+    const t = await freshTable(0.01)
+    await mkdir(join(dir, 'elsewhere'), { recursive: true })
+    const input = `cwd-${t}.csv`
+    await writeFile(join(dir, input), csv)
+    const rejects = join(dir, `${input}.rejects.ndjson`)
+    const job = `job-${t}`
+    // The kill must land after a batch wrote its reject lines and before it committed, so that the
+    // resume has lines to drop: saving this job's checkpoint (just before COMMIT) is made slow.
+    await writeFile(join(dir, 'one.csv'), 'id,name\n1,a\n')
+    expect((await pgbulk(['load', 'one.csv', '--table', await freshTable(), '--quiet'])).code).toBe(0) // creates pgbulk.checkpoints
+    await db.client.query(`CREATE FUNCTION ${t}_slow_cp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
+      CREATE TRIGGER ${t}_slow BEFORE UPDATE ON pgbulk.checkpoints FOR EACH ROW WHEN (NEW.job = '${job}' AND NEW.rows_rejected > 5) EXECUTE FUNCTION ${t}_slow_cp()`)
+    const written = async () => (await readFile(rejects, 'utf8').catch(() => '')).split('\n').length - 1
+    // Killed mid-load, run from the test folder as "cwd-….csv", once the file holds lines the checkpoint does not count yet …
+    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '60', '--quiet'], async () => {
+      const cp = await checkpoint(job)
+      return cp !== undefined && cp.rowsRejected > 5 && (await written()) > cp.rowsRejected
+    })
+    await db.client.query(`DROP TRIGGER ${t}_slow ON pgbulk.checkpoints`)
+    const cut = await expectKilledMidLoad(first, job)
+    expect(await written()).toBeGreaterThan(cut.rowsRejected)
+    // … resumed from a subfolder as "../cwd-….csv": the same reject file, the same input.
+    const resumed = await runPgbulk(['load', `../${input}`, '--table', t, '--job', job, '--resume', '--rejects', `../${input}.rejects.ndjson`], {
+      cwd: join(dir, 'elsewhere'),
+      env: { DATABASE_URL: db.url },
+    })
+    expect(resumed.code, resumed.stderr).toBe(2)
+    await expectExactlyOnce(t, rejects)
+    expect(new Set((await readRejects(rejects)).map((l) => l['input']))).toEqual(new Set([join(dir, input)]))
   })
 })

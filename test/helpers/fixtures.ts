@@ -35,7 +35,7 @@ export async function readRejects(path: string): Promise<Record<string, unknown>
 
 /** The fields of a rejection that golden files pin down (file paths differ per run). */
 export function rejectKey(r: Record<string, unknown>): Record<string, unknown> {
-  const { file: _file, ...rest } = r
+  const { file: _file, input: _input, ...rest } = r
   return rest
 }
 
