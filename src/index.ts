@@ -13,6 +13,8 @@ import type { Rejection } from './reject/rejection.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import { checkInputs, openInput } from './source/open-input.js'
+import type { InputIdentity } from './source/input-identity.js'
+import { StreamPrefix } from './source/stream-prefix.js'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
@@ -164,15 +166,26 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         })
         continue
       }
+      // A stream's checkpoints record the hash of the prefix they cover, and its resume checks it (StreamPrefix).
+      const prefix = store && f.stream ? new StreamPrefix() : undefined
+      const identityAt = (nextByte: number) => (prefix ? prefixIdentity(nextByte, prefix.digestAt(nextByte)) : plan.identity)
       const saveCheckpoint = store
         ? (client: pg.Client, state: CheckpointProgress) =>
-            store.save(client, { job, input: plan.input, target: schema.sqlName, identity: plan.identity, startedAt: from?.startedAt ?? startedAt, ...state })
+            store.save(client, {
+              job,
+              input: plan.input,
+              target: schema.sqlName,
+              identity: identityAt(state.nextByte),
+              startedAt: from?.startedAt ?? startedAt,
+              ...state,
+            })
         : undefined
       // A fresh input's checkpoint exists before its first reject is written, so that a crash
       // before the first batch commits is resumed (and its reject lines dropped), not refused.
       if (!from && saveCheckpoint)
         await saveCheckpoint(target.connection(), { nextByte: 0, nextLine: 1, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0, done: false })
-      const input = await openInput(f, opts.stdin ?? process.stdin, opts.signal, from?.nextByte ?? 0)
+      const opened = await openInput(f, opts.stdin ?? process.stdin, opts.signal, from?.nextByte ?? 0)
+      const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, from && !opts.force ? expectedPrefix(from, opened.name) : undefined) } : opened
       const progress = () =>
         opts.onProgress?.({
           bytesRead: bytesBefore + input.bytesConsumed(),
@@ -232,6 +245,24 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
 /** The checkpoint key of a reject line's input: recorded in the line; for lines written before it was, its path as given then, resolved here. */
 function rejectInput(r: Rejection): string {
   return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
+}
+
+/** A stream's checkpoint identity: the length of the prefix it covers, and that prefix's hash (marked, so that it is never taken for a file's). */
+function prefixIdentity(bytes: number, hash: string): InputIdentity {
+  return { size: bytes, mtimeMs: 0, hash: `${PREFIX_HASH}${hash}` }
+}
+
+const PREFIX_HASH = 'prefix-sha256:'
+
+/** What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked, and is refused (--force resumes anyway). */
+function expectedPrefix(from: Checkpoint, name: string): { bytes: number; hash: string; name: string } {
+  const hash = from.identity?.hash
+  if (hash?.startsWith(PREFIX_HASH) && from.identity?.size === from.nextByte) return { bytes: from.nextByte, hash: hash.slice(PREFIX_HASH.length), name }
+  throw new LoadError(
+    'INPUT_CHANGED',
+    `cannot tell whether ${name} is the stream its checkpoint was taken from (the checkpoint holds no hash of it)`,
+    'pass --restart to load it from the start, or --force to resume anyway',
+  )
 }
 
 export type { InputEncoding, InputFormat }

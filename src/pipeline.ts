@@ -209,10 +209,18 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
    * file in order, and a batch sent again cuts back only what it wrote itself.
    */
   let pending: Rejection[] = []
+  let pendingBytes = 0
   const reject = (r: Rejection) => {
     pending.push(r)
+    pendingBytes += r.raw.length
     count(r)
   }
+  /**
+   * Rejections wait for the next batch, but not for ever: a stretch of bad rows as long as a
+   * batch (rows or bytes) is written out with the rows read so far, so that memory stays bounded
+   * however many rows in a row are bad.
+   */
+  const rejectsDue = () => pending.length >= p.batcher.limits.maxRows || pendingBytes >= p.batcher.limits.maxBytes
   const writeAll = async (rs: readonly Rejection[]) => {
     for (const r of rs) await p.sink.write(r)
   }
@@ -246,6 +254,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   const flush = async (rows: ValidRow[] | undefined, done = false) => {
     const own = pending
     pending = []
+    pendingBytes = 0
     const batch = rows ?? []
     if (!p.writers || (batch.length === 0 && !p.checkpoint)) {
       await settle()
@@ -440,8 +449,10 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         p.totals.rowsRead++
         lastLine = rec.line
         next = { byte: rec.nextByte, line: rec.nextLine }
-        if ('stage' in r) reject(r)
-        else {
+        if ('stage' in r) {
+          reject(r)
+          if (rejectsDue()) await flush(p.batcher.flush())
+        } else {
           const batch = p.batcher.add(r)
           if (!batch) continue
           await flush(batch)

@@ -59,8 +59,9 @@ export async function planInputs(
     const changed = cp.identity && identity ? identityChange(cp.identity, identity) : undefined
     const where = `${input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded, ${cp.rowsRejected} rejected, ${cp.updatedAt.toISOString()})`
     if (choice.resume) {
-      // A finished job whose file changed since is a new file at the same path (tonight's export): a new run.
-      if (cp.done && changed) {
+      // A finished job whose file changed since is a new file at the same path (tonight's export):
+      // a new run; so is a stream, which cannot be compared before it is read.
+      if (cp.done && (changed || file.stream)) {
         plans.push({ kind: 'fresh', input, identity })
         continue
       }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { BIN, type CliRun } from '../helpers/cli.js'
+import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -151,5 +151,70 @@ describe('a reject file path that holds a dangling symlink', () => {
     expect(r.code, r.stderr).toBe(1)
     expect(r.stderr).toContain('reject file dangle.rej already exists')
     expect(await db.count(t)).toBe(0)
+  })
+})
+
+describe('a resumed stream', () => {
+  /** Rows 1..n as CSV, every 10th one bad. */
+  const rowsCsv = (n: number, tag: string) =>
+    'id,v\n' + Array.from({ length: n }, (_, k) => `${(k + 1) % 10 === 0 ? 'x' : ''}${k + 1},${tag}-${k + 1}`).join('\n') + '\n'
+  const checkpointOf = async (job: string) =>
+    (
+      await db.client
+        .query<{ rows_read: string; done: boolean }>(`SELECT rows_read, done FROM pgbulk.checkpoints WHERE job = $1`, [job])
+        .catch(() => ({ rows: [] }))
+    ).rows[0]
+
+  it('is refused when stdin holds other data than the data committed, and resumes exactly when it holds the same', async () => {
+    const t = await table('id int, v text')
+    await db.client.query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+    const job = `stdin-${t}`
+    const data = rowsCsv(3000, 'a')
+    const args = ['load', '-', '--table', t, '--job', job, '--batch-size', '50', '--rejects', `${t}.rej`]
+    const first = await runPgbulk([...args, '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: data,
+      killWhen: async () => Number((await checkpointOf(job))?.rows_read ?? 0) >= 500,
+    })
+    expect(first.code, first.stderr).toBeNull()
+    const cut = await checkpointOf(job)
+    expect(cut?.done).toBe(false)
+    const loadedBefore = await db.count(t)
+    // Other data on stdin: the same length, one value changed inside the committed part.
+    const other = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data.replace('a-7\n', 'b-7\n') })
+    expect(other.code, other.stderr).toBe(1)
+    expect(other.stderr).toContain('stdin is not the stream its checkpoint was taken from: its first')
+    expect(other.stderr).toContain('(INPUT_CHANGED)')
+    // A shorter stream: refused too.
+    const short = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data.slice(0, 100) })
+    expect(short.code, short.stderr).toBe(1)
+    expect(short.stderr).toContain('it ended after 100 bytes')
+    expect(await db.count(t)).toBe(loadedBefore)
+    // The same data: resumed where it stopped, every row once.
+    const same = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data })
+    expect(same.code, same.stderr).toBe(2)
+    expect(same.stderr).toMatch(/resumed stdin at line \d+ \(byte \d+; read and skipped \d+ committed rows/)
+    expect(await db.count(t)).toBe(2700)
+    expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(300)
+  })
+
+  it('writes the rejects of a long run of bad rows as it goes (they do not wait in memory for a batch), while stdin stays open', async () => {
+    const t = await table('id int, v text')
+    const bad = 'id,v\n' + Array.from({ length: 5000 }, (_, k) => `bad${k},v`).join('\n') + '\n'
+    let seen = 0
+    const run = await runPgbulk(['load', '-', '--table', t, '--batch-size', '1000', '--rejects', `${t}.rej`, '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: bad,
+      keepStdinOpen: true,
+      signal: 'SIGTERM',
+      // Stdin never ends: the rejects must reach the file without a batch of good rows to carry them.
+      killWhen: async () => (seen = (await readFile(join(dir, `${t}.rej`), 'utf8').catch(() => '')).split('\n').length - 1) >= 4000,
+    })
+    expect(seen).toBeGreaterThanOrEqual(4000)
+    expect(run.code, run.stderr).toBe(130)
+    expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(5000)
   })
 })
