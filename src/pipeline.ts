@@ -252,18 +252,28 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
    * waits for the one before to commit: commits, reject lines and checkpoints stay in input order.
    */
   const flush = async (rows: ValidRow[] | undefined, done = false) => {
-    const own = pending
-    pending = []
-    pendingBytes = 0
     const batch = rows ?? []
+    // Once a batch has failed, no other is sent: these rows were read but will not be written, so
+    // they are not counted as read; the rejections waiting stay pending, and the stop writes them.
+    if (failure) {
+      file.rowsRead -= batch.length
+      p.totals.rowsRead -= batch.length
+      throw failure.error
+    }
+    const takePending = () => {
+      const own = pending
+      pending = []
+      pendingBytes = 0
+      return own
+    }
     if (!p.writers || (batch.length === 0 && !p.checkpoint)) {
       await settle()
-      await writeAll(own)
+      await writeAll(takePending())
       file.rowsLoaded += p.writers ? 0 : batch.length
       p.totals.rowsLoaded += p.writers ? 0 : batch.length
       return
     }
-    if (failure) throw failure.error
+    const own = takePending()
     const writer = await p.writers.acquire()
     const batchNo = p.totals.batches + inFlight.length + 1
     const at = next

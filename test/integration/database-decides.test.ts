@@ -190,3 +190,30 @@ describe('NDJSON objects with different keys in one batch', () => {
     ])
   })
 })
+
+describe('a run stopped by a database error while several batches are in flight', () => {
+  it('accounts for every row read: loaded, rejected (each in the reject file) or not counted as read', async () => {
+    for (const workers of [2, 3]) {
+      // Row 4321 makes the database fail in a way no row explains (a system error): the run stops.
+      const t = await table(
+        'id int, v text',
+        `CREATE FUNCTION $T_fail() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+           IF NEW.id = 4321 THEN RAISE EXCEPTION 'disk trouble' USING ERRCODE = '58030'; END IF; RETURN NEW; END $f$;
+         CREATE TRIGGER fail BEFORE INSERT ON $T FOR EACH ROW EXECUTE FUNCTION $T_fail()`,
+      )
+      const ids = Array.from({ length: 9000 }, (_, k) => k + 1)
+      const input = join(dir, `${t}.csv`)
+      // Every 37th row is bad client-side: rejections wait for their batch at every moment of the run.
+      await writeFile(input, 'id,v\n' + ids.map((i) => `${i % 37 === 0 ? 'x' : ''}${i},v`).join('\n') + '\n')
+      const rejectsPath = `${input}.rejects.ndjson`
+      const report = await load({ inputs: [input], table: t, db: db.url, rejects: rejectsPath, batchRows: 300, workers })
+      expect(report.exitCode).toBe(3)
+      expect(report.stopped?.message).toContain('disk trouble (SQLSTATE 58030)')
+      expectAccounted(report, report.rowsRead)
+      expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
+      expect(await db.count(t)).toBe(report.rowsLoaded)
+      expect((await readRejects(rejectsPath)).length).toBe(report.rowsRejected)
+      expect(report.rowsLoaded).toBeLessThan(4321)
+    }
+  })
+})
