@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { basename, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { LoadError } from './errors.js'
@@ -106,10 +107,13 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   try {
     // Checkpoints: kept for every real load unless --no-checkpoint (a dry run writes nothing).
     const keepCheckpoints = writers !== undefined && opts.dryRun !== 'db' && opts.checkpoint !== false
-    const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema) : undefined
+    const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema, randomUUID()) : undefined
     if (store) await store.ensure(target.connection())
     const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
-    if (store) await target.lockJob(job)
+    if (store) {
+      await target.lockJob(job)
+      await store.claim(target.connection(), job)
+    }
     const plans = store
       ? await planInputs(target.connection(), store, job, files, {
           resume: opts.resume ?? false,

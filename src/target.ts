@@ -84,6 +84,10 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
   }
   const lockJob = async (job: string) => {
     lock = await connect(config)
+    // The lock lives as long as this connection, which stays idle: no server-side idle timeout
+    // may end it (PostgreSQL 14+; older servers have none). Losing it anyway is caught by the
+    // checkpoints' owner (CheckpointStore.claim).
+    await lock.query('SET idle_session_timeout = 0').catch(() => {})
     // A run killed a moment ago still holds the lock until the server notices its connection is
     // gone: wait a little before calling the job taken.
     let ok = false

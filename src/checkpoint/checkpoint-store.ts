@@ -56,7 +56,14 @@ interface Row {
 export class CheckpointStore {
   private readonly table: string
 
-  constructor(readonly schema: string = DEFAULT_CHECKPOINT_SCHEMA) {
+  /**
+   * `runId` fences the run's checkpoints: a checkpoint row is written only while it is still this
+   * run's (see claim()).
+   */
+  constructor(
+    readonly schema: string = DEFAULT_CHECKPOINT_SCHEMA,
+    private readonly runId?: string,
+  ) {
     this.table = `${quoteIdent(schema)}.checkpoints`
   }
 
@@ -80,7 +87,11 @@ export class CheckpointStore {
           done boolean NOT NULL,
           started_at timestamptz NOT NULL,
           updated_at timestamptz NOT NULL,
+          owner text,
           PRIMARY KEY (job, input))`)
+      // A table made by an earlier version lacks the owner column (altered only then: ALTER needs ownership).
+      const has = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'owner' AND NOT attisdropped`, [this.table])
+      if (has.rowCount === 0) await client.query(`ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS owner text`)
     } catch (err) {
       throw new LoadError(
         'CHECKPOINT_UNAVAILABLE',
@@ -89,6 +100,17 @@ export class CheckpointStore {
         { cause: err },
       )
     }
+  }
+
+  /**
+   * Make the job's checkpoints this run's. The job lock keeps a second run out, but a lock held by
+   * a connection can vanish with it (an idle-session timeout, a firewall) while its run goes on:
+   * claiming fences that run off. The UPDATE waits for a batch of the other run that is committing
+   * (it holds the rows), so what is read after it is committed; from then on the other run's
+   * checkpoint writes find the row not theirs and its batch does not commit (save()).
+   */
+  async claim(client: pg.Client, job: string): Promise<void> {
+    await client.query(`UPDATE ${this.table} SET owner = $2 WHERE job = $1`, [job, this.runId ?? null])
   }
 
   async get(client: pg.Client, job: string, input: string): Promise<Checkpoint | undefined> {
@@ -110,15 +132,19 @@ export class CheckpointStore {
     return r.rowCount ?? 0
   }
 
-  /** Write a checkpoint (inside the batch's transaction, on the writer's connection). */
+  /**
+   * Write a checkpoint (inside the batch's transaction, on the writer's connection), only while
+   * the row is this run's: when another run has claimed the job, the batch must not commit.
+   */
   async save(client: pg.Client, cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
-    await client.query(
-      `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line, rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+    const r = await client.query(
+      `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line, rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at, owner)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), $15)
        ON CONFLICT (job, input) DO UPDATE SET target = EXCLUDED.target, input_size = EXCLUDED.input_size, input_mtime_ms = EXCLUDED.input_mtime_ms,
          input_hash = EXCLUDED.input_hash, next_byte = EXCLUDED.next_byte, next_line = EXCLUDED.next_line, rows_read = EXCLUDED.rows_read,
          rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected, batches = EXCLUDED.batches, done = EXCLUDED.done,
-         started_at = EXCLUDED.started_at, updated_at = now()`,
+         started_at = EXCLUDED.started_at, updated_at = now()
+       WHERE ${this.table}.owner IS NOT DISTINCT FROM EXCLUDED.owner`,
       [
         cp.job,
         cp.input,
@@ -134,8 +160,16 @@ export class CheckpointStore {
         cp.batches,
         cp.done,
         cp.startedAt,
+        this.runId ?? null,
       ],
     )
+    if (r.rowCount === 0) {
+      throw new LoadError(
+        'JOB_RUNNING',
+        `job ${JSON.stringify(cp.job)} was taken over by another run (this run's job lock was lost with its connection); this run stops before committing more`,
+        'let the other run finish; keep idle connections from being cut (idle_session_timeout, poolers, firewalls)',
+      )
+    }
   }
 }
 

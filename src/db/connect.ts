@@ -8,6 +8,8 @@ export function connectionConfig(dbUrl: string | undefined, env: NodeJS.ProcessE
   return {
     ...(url ? { connectionString: url } : {}),
     application_name: 'pgbulk',
+    // TCP keepalives, as libpq sends them by default: a connection idle for long (the job lock's) is not dropped by a firewall or NAT.
+    keepAlive: true,
     connectionTimeoutMillis: Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : 30000,
   }
 }

@@ -224,6 +224,49 @@ describe('resume after a kill', () => {
     await expectExactlyOnce(t, `${input}.rejects.ndjson`)
   })
 
+  it('keeps its job when the server ends idle sessions (idle_session_timeout on the role)', async () => {
+    const t = await freshTable(0.06)
+    const input = join(dir, `idle-${t}.csv`)
+    await writeFile(input, csv)
+    const job = `job-${t}`
+    const role = `idle_${t}`
+    await db.client.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'idle-pw'; ALTER ROLE ${role} SET idle_session_timeout = '500ms'`)
+    const url = new URL(db.url)
+    url.username = role
+    url.password = 'idle-pw'
+    const as = (args: string[], kill?: () => Promise<boolean>) =>
+      runPgbulk(args, { cwd: dir, env: { DATABASE_URL: url.toString() }, ...(kill ? { killWhen: kill } : {}) })
+    const first = as(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
+    // Well past the timeout of an idle session: the job lock's connection is idle all along.
+    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 1500))
+    const second = await as(['load', input, '--table', t, '--job', job, '--resume'])
+    expect(second.code, second.stderr).toBe(1)
+    expect(second.stderr).toContain('(JOB_RUNNING)')
+    expect((await first).code).toBe(2)
+    await expectExactlyOnce(t, `${input}.rejects.ndjson`)
+  })
+
+  it('stops before committing more when its job lock is lost and another run takes the job over, so that no row is loaded twice', async () => {
+    const t = await freshTable(0.06)
+    const input = join(dir, `lost-${t}.csv`)
+    await writeFile(input, csv)
+    const job = `job-${t}`
+    const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
+    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
+    // The lock's connection is cut (a firewall, a pooler): the job is free for another run.
+    const cut = await db.client.query(
+      `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk'`,
+    )
+    expect(cut.rowCount).toBe(1)
+    const second = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
+    expect(second.code, second.stderr).toBe(2)
+    const stopped = await first
+    expect(stopped.code, stopped.stderr).toBe(3)
+    expect(stopped.stderr).toContain('was taken over by another run')
+    await expectExactlyOnce(t, `${input}.rejects.ndjson`)
+  })
+
   it('pgbulk jobs lists the checkpoints, and --forget removes one', async () => {
     const t = await freshTable()
     const input = join(dir, `jobs-${t}.csv`)
