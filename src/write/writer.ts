@@ -272,8 +272,10 @@ export class BatchWriter {
 
   /**
    * One statement under a savepoint. A row error is returned (after rolling back to the
-   * savepoint); on the last attempt a statement fault is too, so that a row that times out or
-   * deadlocks every time is set aside as a poison pill instead of failing the run.
+   * savepoint); so is a statement timeout of a statement of several rows, which only says that
+   * the statement was too big (the search splits it); on the last attempt a statement fault of a
+   * single row is too, so that a row that times out or deadlocks every time is set aside as a
+   * poison pill instead of failing the run.
    */
   private async trySend(seg: readonly ValidRow[], group: StatementGroup, last: boolean): Promise<PgError | undefined> {
     // One round trip per statement for the savepoint: a fresh one after a statement that passed
@@ -286,11 +288,12 @@ export class BatchWriter {
       this.faultsInARow = 0
       return undefined
     } catch (err) {
-      // A fault that hits statement after statement with nothing passing in between is not a
-      // row's doing (a lock held elsewhere, a server too slow): the run gives up instead of
-      // setting good rows aside.
-      const poisonSearch = last && classifyFault(err) === 'statement' && ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
-      if (!isRowError(err) && !poisonSearch) throw err
+      const tooBig = (err as PgError).code === '57014' && seg.length > 1
+      // A fault that hits row after row alone with nothing passing in between is not a row's
+      // doing (a lock held elsewhere, a server too slow): the run gives up instead of setting
+      // good rows aside.
+      const poisonSearch = !tooBig && last && classifyFault(err) === 'statement' && ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
+      if (!isRowError(err) && !tooBig && !poisonSearch) throw err
       await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
       return err as PgError
     }
@@ -308,6 +311,8 @@ export class BatchWriter {
    * hold the key in the error's DETAIL, else unknown (the statement is halved).
    */
   private async locate(err: PgError, seg: readonly ValidRow[]): Promise<FailureLocation> {
+    // A statement cut short (a timeout, a deadlock) names the line COPY had reached, not a bad row.
+    if (classifyFault(err) === 'statement') return { kind: 'unknown' }
     const asked = await this.askKeys(err, seg)
     if (asked && asked.length > 0) return { kind: 'rows', indexes: asked, certain: true, complete: true }
     const index = this.sender.failedRowIndex(err, this.schema.name, seg)

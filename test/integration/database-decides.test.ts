@@ -217,3 +217,42 @@ describe('a run stopped by a database error while several batches are in flight'
     }
   })
 })
+
+describe('a tight statement_timeout', () => {
+  it.each(['copy', 'insert'] as const)(
+    'shrinks the statements instead of setting good rows aside, and sets aside only a row that times out alone (%s)',
+    async (method) => {
+      // Each row costs about 1 ms in a trigger, row 377 a second: a statement of a few hundred rows
+      // outlasts the 100 ms timeout, a row alone does not, but row 377 always does.
+      const t = await table(
+        'id int, v text',
+        `CREATE FUNCTION $T_slow() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+         PERFORM pg_sleep(CASE WHEN NEW.id = 377 THEN 1 ELSE 0.001 END); RETURN NEW; END $f$;
+       CREATE TRIGGER slow BEFORE INSERT ON $T FOR EACH ROW EXECUTE FUNCTION $T_slow()`,
+      )
+      const role = `st_${t}_${method}`
+      await db.client.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'st-pw'; ALTER ROLE ${role} SET statement_timeout = '100ms'`)
+      const url = new URL(db.url)
+      url.username = role
+      url.password = 'st-pw'
+      const ids = Array.from({ length: 600 }, (_, k) => k + 1)
+      const input = join(dir, `${t}-${method}-timeout.csv`)
+      await writeFile(input, 'id,v\n' + ids.map((i) => `${i},v${i}`).join('\n') + '\n')
+      const rejectsPath = `${input}.rejects.ndjson`
+      const report = await load({
+        inputs: [input],
+        table: t,
+        db: url.toString(),
+        method,
+        rejects: rejectsPath,
+        batchRows: 600,
+        retries: 2,
+        retryBaseDelayMs: 1,
+      })
+      expect(report.stopped).toBeUndefined()
+      expectAccounted(report, 600)
+      expect((await readRejects(rejectsPath)).map((r) => [r['line'], r['code'], r['attempts']])).toEqual([[378, '57014', 2]])
+      expect(await db.count(t)).toBe(599)
+    },
+  )
+})
