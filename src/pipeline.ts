@@ -117,8 +117,11 @@ export interface InputPipeline {
   skipBefore?: number
   /** Where a resumed input starts (the checkpoint's position). */
   startAt?: { byte: number; line: number }
-  /** Saves where the input stands, inside each batch's transaction; absent when the run keeps no checkpoint. */
-  checkpoint?: ((client: pg.Client, progress: CheckpointProgress) => Promise<void>) | undefined
+  /**
+   * Saves where the input stands, inside each batch's transaction, told the batch's rows that
+   * went in (pgbulk redrive records them); absent when the run keeps no checkpoint.
+   */
+  checkpoint?: ((client: pg.Client, progress: CheckpointProgress, stored: readonly ValidRow[]) => Promise<void>) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
 }
@@ -300,15 +303,20 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       await writeAll(refusals)
       if (p.checkpoint) {
         await p.sink.sync()
-        await p.checkpoint(client, {
-          nextByte: at.byte,
-          nextLine: at.line,
-          rowsRead: base.rowsRead + readThrough,
-          rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
-          rowsRejected: base.rowsRejected + clientRejectedThrough + dbRejected + res.rejected.length,
-          batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
-          done,
-        })
+        const refused = new Set(res.rejected.map((f) => f.row))
+        await p.checkpoint(
+          client,
+          {
+            nextByte: at.byte,
+            nextLine: at.line,
+            rowsRead: base.rowsRead + readThrough,
+            rowsLoaded: base.rowsLoaded + file.rowsLoaded + res.loaded,
+            rowsRejected: base.rowsRejected + clientRejectedThrough + dbRejected + res.rejected.length,
+            batches: base.batches + batchesOfInput + (batch.length > 0 ? 1 : 0),
+            done,
+          },
+          refused.size === 0 ? batch : batch.filter((r) => !refused.has(r)),
+        )
       }
       // Last thing before COMMIT, when every lock of the batch is still held: who waits on it.
       if (p.autoTune) blocked = await probeBlocked(client, p.schema.serverVersionNum)

@@ -1,5 +1,8 @@
 import { createReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type pg from 'pg'
+import { DEFAULT_CHECKPOINT_SCHEMA } from '../checkpoint/checkpoint-store.js'
 import { createInterface } from 'node:readline'
 import { LoadError } from '../errors.js'
 import { CsvParser, dialectOf } from '../parse/csv.js'
@@ -14,6 +17,7 @@ import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { FileReport, LoadReport } from '../report/load-report.js'
 import { buildReport, reportableOptions } from '../report/load-report.js'
 import { openTarget } from '../target.js'
+import { entryKeyOf, RedriveLedger } from './redrive-ledger.js'
 
 /** One line of a reject file as read back: the parsed rejection (undefined when the line is not one) and its text. */
 export interface RejectEntry {
@@ -103,8 +107,8 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
   if (out.length > 0) yield out
 }
 
-/** Key of a row or rejection within a redrive: its input and where it starts. */
-function entryKey(file: string, line: number, byte: number): string {
+/** Where a row or rejection of a redrive starts: its input, line and byte. */
+function placeKey(file: string, line: number, byte: number): string {
   return `${file}\u0000${line}\u0000${byte}`
 }
 
@@ -112,6 +116,8 @@ function entryKey(file: string, line: number, byte: number): string {
 export interface RedriveOptions extends RunOptions {
   /** The reject file to load again; it is rewritten to hold only what still fails. */
   rejectsFile: string
+  /** The schema of pgbulk's own tables (the redrive ledger), as for load's checkpoints. */
+  checkpointSchema?: string
 }
 
 /**
@@ -119,25 +125,41 @@ export interface RedriveOptions extends RunOptions {
  * from its `raw` text with its input's dialect and goes through the same checks and writer as a
  * load. The rows that now load leave the file; the ones that fail again stay, with their new
  * reason; rows the run did not get to (a stop) stay as they were. In a dry run the file is left alone.
+ *
+ * It is exactly once as a load is: one redrive of a file at a time (a job lock), and each batch
+ * records the lines it loaded in its own transaction (RedriveLedger), so a redrive killed before
+ * it rewrote the file, run again, skips them.
  */
 export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
   const started = performance.now()
   const path = opts.rejectsFile
-  const entries = await readRejectFile(path)
-  const groups = groupEntries(entries)
-  const tmpPath = `${path}.redrive-${process.pid}.tmp`
-  const sink = await RejectSink.prepare(tmpPath, true)
-  const target = await openTarget(opts).catch(async (err: unknown) => {
-    await sink.close()
-    throw err
-  })
+  if (!(await stat(path).catch(() => undefined))?.isFile()) throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
+  const target = await openTarget(opts)
   const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
   const files: FileReport[] = []
+  /** Entry keys of the lines decided: loaded, or rejected again (their new line replaces them). */
   const decided = new Set<string>()
   let stop: StopReason | undefined
+  let sink: RejectSink | undefined
+  const ledger =
+    target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema ?? DEFAULT_CHECKPOINT_SCHEMA, `redrive:${resolve(path)}`) : undefined
   try {
-    for (const group of groups) {
+    if (ledger) {
+      await target.lockJob(`redrive:${resolve(path)}`)
+      await ledger.ensure(target.connection())
+    }
+    // Read once the job is ours: a redrive that ran meanwhile has rewritten the file by then.
+    const entries = await readRejectFile(path)
+    // Lines an earlier redrive of this file loaded before it was stopped: done, not sent again.
+    const already = ledger ? await ledger.loaded(target.connection()) : new Set<string>()
+    for (const e of entries) if (e.rejection && already.has(entryKeyOf(e.rejection))) decided.add(entryKeyOf(e.rejection))
+    // (a fixed name, so that a redrive killed midway leaves no file behind that the next one would not replace)
+    const tmpPath = `${path}.redrive.tmp`
+    sink = await RejectSink.prepare(tmpPath, true)
+    for (const group of groupEntries(entries.filter((e) => !e.rejection || !decided.has(entryKeyOf(e.rejection))))) {
       const parse = parseOptionsOf(group.source)
+      const keyAt = new Map(group.entries.map((e) => [placeKey(group.file, e.rejection!.line, e.rejection!.byte), entryKeyOf(e.rejection!)]))
+      const keysOf = (rows: readonly { line: number; byte: number }[]) => rows.map((r) => keyAt.get(placeKey(group.file, r.line, r.byte))!)
       const result = await runInput({
         name: group.file,
         records: redriveRecords(group),
@@ -163,10 +185,14 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
             ...(target.autoTune ? { batchRows: target.batcher.limits.maxRows } : {}),
           }),
         onReject: (r) => {
-          decided.add(entryKey(r.file, r.line, r.byte))
+          const key = keyAt.get(placeKey(r.file, r.line, r.byte))
+          if (key) decided.add(key)
           opts.onReject?.(r)
         },
-        onLoaded: (rows) => rows.forEach((r) => decided.add(entryKey(group.file, r.line, r.byte))),
+        onLoaded: (rows) => keysOf(rows).forEach((k) => decided.add(k)),
+        ...(ledger
+          ? { checkpoint: (client: pg.Client, _progress: unknown, stored: readonly { line: number; byte: number }[]) => ledger.record(client, keysOf(stored)) }
+          : {}),
       })
       files.push({ ...result.file, rejectsFile: path })
       if (result.stop) {
@@ -176,15 +202,23 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
     }
     // What the run did not decide stays in the file as it was: lines it could not read, rows after a stop.
     for (const e of entries) {
-      const r = e.rejection
-      if (!r || !decided.has(entryKey(r.file, r.line, r.byte))) await sink.writeLine(e.text)
+      if (!e.rejection || !decided.has(entryKeyOf(e.rejection))) await sink.writeLine(e.text)
+    }
+    await sink.close()
+    if (opts.dryRun) await rm(tmpPath, { force: true })
+    else {
+      if (sink.count > 0) await rename(tmpPath, path)
+      else {
+        await rm(tmpPath, { force: true })
+        await rm(path, { force: true })
+      }
+      // The file no longer holds the lines the ledger lists (a crash before this line leaves a
+      // ledger whose lines are gone: nothing in a later file matches them).
+      await ledger?.forget(target.connection())
     }
   } finally {
-    await sink.close()
+    await sink?.close().catch(() => {})
     await target.close()
   }
-  if (opts.dryRun) await rm(tmpPath, { force: true })
-  else if (sink.count > 0) await rename(tmpPath, path)
-  else await rm(path, { force: true })
   return buildReport({ totals, bytesRead: 0, started, dryRun: opts.dryRun ?? false, files, stop, options: reportableOptions(opts) })
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -18,9 +19,10 @@ withTestDb((d, t) => {
 })
 
 let seq = 0
-async function table(columns: string): Promise<string> {
+/** A new table; `extra` is more SQL, with $T for its name. */
+async function table(columns: string, extra = ''): Promise<string> {
   const name = `e${++seq}`
-  await db.client.query(`CREATE TABLE ${name} (${columns})`)
+  await db.client.query(`CREATE TABLE ${name} (${columns}); ${extra.replaceAll('$T', name)}`)
   return name
 }
 
@@ -216,5 +218,63 @@ describe('a resumed stream', () => {
     expect(seen).toBeGreaterThanOrEqual(4000)
     expect(run.code, run.stderr).toBe(130)
     expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(5000)
+  })
+})
+
+describe('pgbulk redrive', () => {
+  /** A table whose 3,000-row load left 1,500 rows in the reject file (their parent was missing), then the parents added: every line would now load. */
+  async function rejected(tag: string, sleepS: number): Promise<{ t: string; rejects: string }> {
+    const parent = await table('id int PRIMARY KEY', `INSERT INTO $T VALUES (1)`)
+    const t = await table(`id int, p int REFERENCES ${parent}`)
+    const input = join(dir, `${t}-${tag}.csv`)
+    await writeFile(input, 'id,p\n' + Array.from({ length: 3000 }, (_, k) => `${k + 1},${k % 2 === 0 ? 1 : 2}`).join('\n') + '\n')
+    const first = await sh(`$PGBULK load ${input} --table ${t} --quiet`)
+    expect(first.code, first.stderr).toBe(2)
+    await db.client.query(`INSERT INTO ${parent} VALUES (2);
+      CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${sleepS}); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+    return { t, rejects: `${input}.rejects.ndjson` }
+  }
+  const ledgerCount = async (rejects: string) =>
+    Number(
+      (
+        await db.client
+          .query<{ n: string }>(`SELECT count(*) AS n FROM pgbulk.redriven WHERE job = $1`, [`redrive:${rejects}`])
+          .catch(() => ({ rows: [{ n: '0' }] }))
+      ).rows[0]!.n,
+    )
+  const expectEveryRowOnce = async (t: string) => {
+    const r = await db.client.query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${t}`)
+    expect(r.rows[0]).toEqual({ n: '3000', d: '3000' })
+  }
+
+  it('killed midway and run again, loads each line once', async () => {
+    const { t, rejects } = await rejected('kill', 0.02)
+    const killed = await runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '50', '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      killWhen: async () => (await ledgerCount(rejects)) >= 400,
+    })
+    expect(killed.code, killed.stderr).toBeNull()
+    expect(await db.count(t)).toBeGreaterThan(1500 + 300)
+    expect(await db.count(t)).toBeLessThan(3000)
+    expect((await readRejects(rejects)).length).toBe(1500) // the file is rewritten only at the end
+    const again = await runPgbulk(['redrive', rejects, '--table', t], { cwd: dir, env: { DATABASE_URL: db.url } })
+    expect(again.code, again.stderr).toBe(0)
+    await expectEveryRowOnce(t)
+    expect(existsSync(rejects)).toBe(false)
+    expect(await ledgerCount(rejects)).toBe(0)
+  })
+
+  it('runs once at a time for one reject file', async () => {
+    // 75 batches of 60 ms: the first outlasts the second's wait for the lock (3 s).
+    const { t, rejects } = await rejected('twice', 0.06)
+    const first = runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '20', '--quiet'], { cwd: dir, env: { DATABASE_URL: db.url } })
+    for (let i = 0; i < 300 && (await ledgerCount(rejects)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const second = await runPgbulk(['redrive', rejects, '--table', t], { cwd: dir, env: { DATABASE_URL: db.url } })
+    expect(second.code, second.stderr).toBe(1)
+    expect(second.stderr).toContain('(JOB_RUNNING)')
+    expect((await first).code).toBe(0)
+    await expectEveryRowOnce(t)
   })
 })
