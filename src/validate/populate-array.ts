@@ -54,9 +54,10 @@ const quoteElement = (text: string | null) => (text === null ? 'NULL' : `"${text
  * PostgreSQL gives the element type's input function, never a JS number: a string's characters
  * (for json and jsonb elements, the string as JSON), a number, true or false as written, an array
  * or object below the dimensions as its JSON text; null is NULL. `json` must be valid JSON whose
- * value is an array. Returns the literal, or why PostgreSQL refuses the array.
+ * value is an array; `delimiter` is the element type's (typdelim: ';' for box). Returns the
+ * literal, or why PostgreSQL refuses the array.
  */
-export function populateArray(json: string, elementIsJson: boolean): string | ArrayRefused {
+export function populateArray(json: string, elementIsJson: boolean, delimiter = ','): string | ArrayRefused {
   let ndims = 0
   let dims: number[] = []
   let sizes: number[] = []
@@ -129,7 +130,7 @@ export function populateArray(json: string, elementIsJson: boolean): string | Ar
   const nest = (d: number): string => {
     const parts = new Array<string>(dims[d]!)
     for (let k = 0; k < parts.length; k++) parts[k] = d === ndims - 1 ? quoteElement(elements[at++] ?? null) : nest(d + 1)
-    return `{${parts.join(',')}}`
+    return `{${parts.join(delimiter)}}`
   }
   return nest(0)
 }

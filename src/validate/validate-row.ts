@@ -56,6 +56,8 @@ export class RowValidator {
   private readonly keyToColumn = new Map<string, number>()
   /** Per table column: an array of json or jsonb, whose string elements go in as JSON strings. */
   private readonly elementIsJson: boolean[]
+  /** Per table column: the delimiter of its array literals. */
+  private readonly arrayDelimiter: string[]
   private seenObject = false
 
   constructor(
@@ -65,7 +67,8 @@ export class RowValidator {
     this.checks = schema.columns.map((c) => checkFor(c))
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
-    this.elementIsJson = schema.columns.map((c) => c.isArray && (c.type === '_json' || c.type === '_jsonb'))
+    this.elementIsJson = schema.columns.map((c) => c.isArray && (c.elementIsJson ?? (c.type === '_json' || c.type === '_jsonb')))
+    this.arrayDelimiter = schema.columns.map((c) => c.arrayDelimiter ?? ',')
     this.objectLayout = {
       values: (rec) => {
         const values = new Array<string | null | undefined>(schema.columns.length)
@@ -261,7 +264,8 @@ export class RowValidator {
         // A string is an array literal, read by the server; an array must have a shape PostgreSQL
         // takes; anything else is refused the full way.
         if (kind === JsonKind.String) continue
-        if (kind !== JsonKind.Array || typeof populateArray(s.text(vs, ve, false), this.elementIsJson[idx]!) !== 'string') return undefined
+        if (kind !== JsonKind.Array || typeof populateArray(s.text(vs, ve, false), this.elementIsJson[idx]!, this.arrayDelimiter[idx]) !== 'string')
+          return undefined
         continue
       }
       const check = this.checks[idx]
@@ -362,7 +366,7 @@ export class RowValidator {
       const key = keyOf[idx]
       if (key === undefined) continue
       const col = cols[idx]!
-      const v = jsonToText(fields.get(key)!, col, this.elementIsJson[idx]!)
+      const v = jsonToText(fields.get(key)!, col, this.elementIsJson[idx]!, this.arrayDelimiter[idx]!)
       if (v !== null && typeof v === 'object') {
         return {
           code: 'VALUE_INVALID',
@@ -471,10 +475,10 @@ function makeRejection(
  * as an array literal (populateArray), and a string as it is (an array literal for the server to
  * read); any other value is refused there.
  */
-function jsonToText(field: JsonField, col: ColumnInfo, elementIsJson: boolean): string | null | ArrayRefused {
+function jsonToText(field: JsonField, col: ColumnInfo, elementIsJson: boolean, delimiter: string): string | null | ArrayRefused {
   if (field.kind === 'null') return null
   if (col.type === 'json' || col.type === 'jsonb') return field.kind === 'string' ? JSON.stringify(field.text) : field.text
-  if (col.isArray && field.kind === 'array') return populateArray(field.text, elementIsJson)
+  if (col.isArray && field.kind === 'array') return populateArray(field.text, elementIsJson, delimiter)
   if (col.isArray && field.kind !== 'string') return { refused: 'expected JSON array' }
   return field.text
 }

@@ -527,6 +527,24 @@ describe('load()', () => {
     }
   })
 
+  it('writes NDJSON arrays with their element type\'s delimiter and JSON-ness: box (";"), domains over box and over json', async () => {
+    await db.client.query(`CREATE DOMAIN dom_box AS box; CREATE DOMAIN dom_json AS json; CREATE DOMAIN dom_dom_jsonb AS dom_json`)
+    const cols = 'k int, bx box[], dbx dom_box[], dj dom_json[], ddj dom_dom_jsonb[]'
+    const lines = [
+      '{"k": 1, "bx": ["(1,1),(0,0)", "(2,2),(1,1)"], "dbx": [["(1,1),(0,0)"], ["(3,3),(2,2)"]]}',
+      '{"k": 2, "dj": ["abc", {"a" : 1}, 1e2, null], "ddj": ["x\\u00e9"]}',
+    ]
+    const input = await file('delimiters.ndjson', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table(cols)
+      const ref = await table(cols)
+      const report = await load({ inputs: [input], table: t, db: db.url, method })
+      expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 })
+      for (const l of lines) await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+      expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
+    }
+  })
+
   it('gives a column the value of the key that names it exactly, the last when it is repeated, as json_populate_record does (issue 10, item 14)', async () => {
     const t = await table('k int, id int, "Name" text')
     const lines = [
