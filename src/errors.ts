@@ -35,6 +35,7 @@ export type RejectCode =
   | 'VALUE_TOO_LONG'
   | 'VALUE_NULL_NOT_ALLOWED'
   | 'FIELD_UNKNOWN'
+  | 'FIELD_AMBIGUOUS'
 
 /** Process exit codes, listed in the README. */
 export const EXIT = {

@@ -18,6 +18,8 @@ let ji = 0
 let jDoubled = false
 /** Set by jString: the string had a backslash escape. */
 let jEscaped = false
+/** Set by jString: a \u escape PostgreSQL's JSON reader refuses (\u0000, a lone surrogate), see ObjectScan. */
+let jRefused = false
 const JSON_MAX_DEPTH = 64
 
 /** The byte at j, or -1 past the end of the value (the buffer goes on with the rest of the record). */
@@ -51,8 +53,16 @@ function jString(): boolean {
       const x = jAt(ji + 1)
       jEscaped = true
       if (x === 0x75) {
-        for (let k = ji + 2; k < ji + 6; k++) if (!isHex(jAt(k))) return false
+        const cp = jHex4(ji + 2)
+        if (cp < 0) return false
         ji += 6
+        if (cp === 0 || (cp >= 0xdc00 && cp <= 0xdfff)) jRefused = true
+        else if (cp >= 0xd800 && cp <= 0xdbff) {
+          // A high surrogate counts only with the low one after it (as UTF-16 pairs them).
+          const lo = jAt(ji) === 0x5c && jAt(ji + 1) === 0x75 ? jHex4(ji + 2) : -1
+          if (lo >= 0xdc00 && lo <= 0xdfff) ji += 6
+          else jRefused = true
+        }
       } else if (x === 0x22) {
         const w = jQuote(ji + 1)
         if (w === 0) return false
@@ -64,6 +74,19 @@ function jString(): boolean {
     ji++
   }
   return false
+}
+
+const hexValue = (c: number) => (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57)
+
+/** The four hex digits at j as a number, or -1. */
+function jHex4(j: number): number {
+  let v = 0
+  for (let k = j; k < j + 4; k++) {
+    const c = jAt(k)
+    if (!isHex(c)) return -1
+    v = (v << 4) | hexValue(c)
+  }
+  return v
 }
 
 function jDigits(): boolean {
@@ -139,9 +162,18 @@ export function jsonBytes(b: Uint8Array, s: number, e: number, doubled = false):
   je = e
   ji = s
   jDoubled = doubled
+  jRefused = false
   const ok = jValue(0) && (jSpace(), ji === e)
   jb = EMPTY
   return ok
+}
+
+/**
+ * JSON text that jsonb reads: jsonBytes, without \u0000 or a lone surrogate, which jsonb refuses
+ * ("unsupported Unicode escape sequence", "invalid input syntax for type json") and json keeps.
+ */
+export function jsonbBytes(b: Uint8Array, s: number, e: number, doubled = false): boolean {
+  return jsonBytes(b, s, e, doubled) && !jRefused
 }
 
 const EMPTY = new Uint8Array(0)
@@ -156,6 +188,18 @@ export const enum JsonKind {
   Array = 5,
 }
 
+/** What scanObject found in a line. */
+export const enum ObjectScan {
+  /** Not a JSON object (or nested deeper than 64): the text path decides. */
+  NotAnObject = 0,
+  Object = 1,
+  /**
+   * A JSON object holding a \u escape PostgreSQL's JSON reader refuses, \u0000 or a surrogate
+   * without its pair, anywhere (a key, a nested value): json_populate_record refuses the line.
+   */
+  ObjectWithRefusedEscape = 2,
+}
+
 /** Numbers per member in scanObject's output. */
 export const MEMBER_SIZE = 5
 
@@ -163,58 +207,64 @@ export const MEMBER_SIZE = 5
  * A JSON object in b[s..e), checked as JSON.parse would, with the spans of its top-level members:
  * per member, five numbers in `out`: key start and end (inside its quotes), value start and end,
  * and kind × 2 + 1 when a string key or value holds a backslash escape (its bytes are not its
- * text). False when the text is not a JSON object (or nests deeper than 64).
+ * text). NotAnObject when the text is not a JSON object (or nests deeper than 64).
  */
-export function scanObject(b: Uint8Array, s: number, e: number, out: number[]): boolean {
+export function scanObject(b: Uint8Array, s: number, e: number, out: number[]): ObjectScan {
   jb = b
   je = e
   ji = s
   jDoubled = false
+  jRefused = false
   try {
-    jSpace()
-    if (jAt(ji) !== 0x7b) return false
-    ji++
-    jSpace()
-    if (jAt(ji) === 0x7d) {
-      ji++
-    } else {
-      for (;;) {
-        jSpace()
-        jEscaped = false
-        const ks = ji + 1
-        if (!jString()) return false
-        const ke = ji - 1
-        const keyEscaped = jEscaped
-        jSpace()
-        if (jAt(ji) !== 0x3a) return false
-        ji++
-        jSpace()
-        const vs = ji
-        const c = jAt(ji)
-        jEscaped = false
-        if (!jValue(1)) return false
-        const kind =
-          c === 0x22
-            ? JsonKind.String
-            : c === 0x7b
-              ? JsonKind.Object
-              : c === 0x5b
-                ? JsonKind.Array
-                : c === 0x6e
-                  ? JsonKind.Null
-                  : c === 0x74 || c === 0x66
-                    ? JsonKind.Boolean
-                    : JsonKind.Number
-        out.push(ks, ke, vs, ji, kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0))
-        jSpace()
-        const d = jAt(ji++)
-        if (d === 0x7d) break
-        if (d !== 0x2c) return false
-      }
-    }
-    jSpace()
-    return ji === e
+    return scanMembers(out) ? (jRefused ? ObjectScan.ObjectWithRefusedEscape : ObjectScan.Object) : ObjectScan.NotAnObject
   } finally {
     jb = EMPTY
   }
+}
+
+/** scanObject's work, on the scanner's state. */
+function scanMembers(out: number[]): boolean {
+  jSpace()
+  if (jAt(ji) !== 0x7b) return false
+  ji++
+  jSpace()
+  if (jAt(ji) === 0x7d) {
+    ji++
+  } else {
+    for (;;) {
+      jSpace()
+      jEscaped = false
+      const ks = ji + 1
+      if (!jString()) return false
+      const ke = ji - 1
+      const keyEscaped = jEscaped
+      jSpace()
+      if (jAt(ji) !== 0x3a) return false
+      ji++
+      jSpace()
+      const vs = ji
+      const c = jAt(ji)
+      jEscaped = false
+      if (!jValue(1)) return false
+      const kind =
+        c === 0x22
+          ? JsonKind.String
+          : c === 0x7b
+            ? JsonKind.Object
+            : c === 0x5b
+              ? JsonKind.Array
+              : c === 0x6e
+                ? JsonKind.Null
+                : c === 0x74 || c === 0x66
+                  ? JsonKind.Boolean
+                  : JsonKind.Number
+      out.push(ks, ke, vs, ji, kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0))
+      jSpace()
+      const d = jAt(ji++)
+      if (d === 0x7d) break
+      if (d !== 0x2c) return false
+    }
+  }
+  jSpace()
+  return ji === je
 }

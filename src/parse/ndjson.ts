@@ -2,9 +2,10 @@ import { isUtf8 } from 'node:buffer'
 import type { ValidRow } from '../validate/valid-row.js'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
-import { JsonKind, MEMBER_SIZE, scanObject } from './json-scan.js'
+import { JsonKind, MEMBER_SIZE, ObjectScan, scanObject } from './json-scan.js'
 import type { JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, ParseProblem, ScannedObject } from './parsed-record.js'
 import { RecordAt } from './parsed-record.js'
+import { refusedJsonEscape } from './refused-escape.js'
 
 const LF = 0x0a
 const CR = 0x0d
@@ -99,8 +100,10 @@ export class NdjsonParser {
     const raw = b.subarray(start, end)
     // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
     const members: number[] = []
-    if ((!this.decode.unchecked || isUtf8(raw)) && scanObject(raw, 0, raw.length, members)) {
-      out.push(new JsonRecord([line, this.base + start, this.base + next, line + 1, raw], members, this.text, this.decode.unchecked !== undefined))
+    const scan = !this.decode.unchecked || isUtf8(raw) ? scanObject(raw, 0, raw.length, members) : ObjectScan.NotAnObject
+    if (scan !== ObjectScan.NotAnObject) {
+      const at: JsonRecordAt = [line, this.base + start, this.base + next, line + 1, raw]
+      out.push(new JsonRecord(at, members, scan === ObjectScan.ObjectWithRefusedEscape, this.text, this.decode.unchecked !== undefined))
       return
     }
     const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw }
@@ -125,7 +128,7 @@ const hexValue = (c: number) => (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57)
  * A JSON string's content (b[s..e), between its quotes) as COPY text: its escapes decoded and
  * COPY's own applied (a backslash, tab, newline, carriage return escaped), byte for byte what
  * escapeCopyText makes of the decoded string. Writes at `at` when `out` is given; returns the end, or the length without `out`,
- * or -1 for a lone surrogate (left to the text path, which writes it as U+FFFD).
+ * or -1 for a lone surrogate (never written: the validator rejects such a row, see ObjectScan).
  */
 function copyJsonString(b: Buffer, s: number, e: number, out: Buffer | undefined, at: number): number {
   const put = (c: number) => {
@@ -209,6 +212,8 @@ function copyEscaped(b: Buffer, s: number, e: number, out: Buffer, at: number): 
   return at
 }
 
+type JsonRecordAt = [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer]
+
 /**
  * An NDJSON line scanned as bytes: its members are spans of `raw`. The Map of fields is made only
  * when asked for (the slow path, INSERT); once valid the record is its own row, and COPY takes its
@@ -224,8 +229,9 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
   copyLine?: string
 
   constructor(
-    at: [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer],
+    at: JsonRecordAt,
     readonly members: number[],
+    readonly refusedEscape: boolean,
     private readonly decode: (b: Buffer, s: number, e: number) => string,
     private readonly utf8: boolean,
   ) {
@@ -322,7 +328,7 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
   }
 }
 
-type LineResult = { kind: 'object'; fields: Map<string, JsonField> } | { kind: 'problem'; problem: ParseProblem }
+type LineResult = { kind: 'object'; fields: Map<string, JsonField>; refusedEscape: boolean } | { kind: 'problem'; problem: ParseProblem }
 
 /** Parse one NDJSON line into its top-level fields, or say why it is not a JSON object. */
 export function parseObjectLine(text: string): LineResult {
@@ -343,7 +349,7 @@ export function parseObjectLine(text: string): LineResult {
     const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
     return { kind: 'problem', problem: { code: 'NDJSON_NOT_OBJECT', message: `expected a JSON object, found ${what}` } }
   }
-  return { kind: 'object', fields: topLevelFields(text) }
+  return { kind: 'object', fields: topLevelFields(text), refusedEscape: refusedJsonEscape(text) !== undefined }
 }
 
 /** Slice the top-level values of a JSON object that JSON.parse has already accepted. */

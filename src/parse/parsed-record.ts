@@ -95,6 +95,11 @@ export interface ObjectRecord extends RecordBase {
   kind: 'object'
   /** Each top-level key with its value (made on first use when the line was scanned as bytes). */
   readonly fields: Map<string, JsonField>
+  /**
+   * The line holds \u0000 or a UTF-16 surrogate without its pair somewhere (a key, a nested
+   * value, a repeated key's first value): PostgreSQL's JSON reader refuses the line (refused-escape.ts).
+   */
+  readonly refusedEscape: boolean
   /** Set when the line was scanned as bytes: the members' spans in raw (see scanObject), for the validator's fast path. */
   readonly scanned?: ScannedObject
 }

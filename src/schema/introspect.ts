@@ -22,6 +22,10 @@ export interface ColumnInfo {
   /** GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE (false when that was asked for). */
   identityAlways: boolean
   isArray: boolean
+  /** Arrays: the element type's delimiter in array literals (',' but for box, ';'). */
+  arrayDelimiter?: string
+  /** Arrays: the element type is json or jsonb (or a domain over one), whose string elements are JSON strings. */
+  elementIsJson?: boolean
   enumLabels?: ReadonlySet<string>
 }
 
@@ -59,9 +63,14 @@ WITH RECURSIVE cols AS (
   WHERE t.typtype = 'd'
 )
 SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generated, c.identity_always, c.display_type,
-       t.typname, c.typmod, t.typcategory = 'A' AS is_array,
+       t.typname, c.typmod, t.typcategory = 'A' AS is_array, e.typdelim AS array_delimiter,
+       (WITH RECURSIVE base AS (
+          SELECT e.oid, e.typtype, e.typbasetype
+          UNION ALL
+          SELECT b.oid, b.typtype, b.typbasetype FROM base JOIN pg_type b ON b.oid = base.typbasetype WHERE base.typtype = 'd'
+        ) SELECT bool_or(base.oid IN ('json'::regtype, 'jsonb'::regtype)) FROM base) AS element_is_json,
        CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
-FROM cols c JOIN pg_type t ON t.oid = c.typid
+FROM cols c JOIN pg_type t ON t.oid = c.typid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 ORDER BY c.attnum, c.depth DESC`
 
 /** Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass), so quoting and search_path work as in SQL. */
@@ -102,6 +111,8 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     typname: string
     typmod: number
     is_array: boolean
+    array_delimiter: string | null
+    element_is_json: boolean | null
     enum_labels: string[] | null
   }>(COLUMNS_SQL, [rel.oid])
   const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)
@@ -127,6 +138,7 @@ export async function introspectTable(client: pg.Client, table: string): Promise
       generated: r.generated,
       identityAlways: r.identity_always,
       isArray: r.is_array,
+      ...(r.is_array ? { arrayDelimiter: r.array_delimiter ?? ',', elementIsJson: r.element_is_json === true } : {}),
       ...(r.enum_labels ? { enumLabels: new Set(r.enum_labels) } : {}),
     })),
   }

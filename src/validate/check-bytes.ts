@@ -1,5 +1,5 @@
 import type { ColumnInfo } from '../schema/introspect.js'
-import { isDigit, isHex, jsonBytes } from '../parse/json-scan.js'
+import { isDigit, isHex, jsonbBytes, jsonBytes } from '../parse/json-scan.js'
 import { checkFor, daysInMonth, numericTypmod } from './check-value.js'
 
 /**
@@ -168,8 +168,9 @@ export function byteCheckFor(col: ColumnInfo): ByteCheck {
     case 'uuid':
       return uuidBytes
     case 'json':
-    case 'jsonb':
       return jsonBytes
+    case 'jsonb':
+      return jsonbBytes
     default:
       return never
   }

@@ -1,5 +1,6 @@
 import type { RejectCode } from '../errors.js'
 import { snippet } from '../location.js'
+import { refusedEscapeReason, refusedJsonEscape } from '../parse/refused-escape.js'
 import type { ColumnInfo } from '../schema/introspect.js'
 
 /** Why a value cannot go into its column. */
@@ -213,13 +214,16 @@ function checkUuid(col: ColumnInfo): ValueCheck {
 }
 
 function checkJson(col: ColumnInfo): ValueCheck {
+  const jsonb = col.type === 'jsonb'
   return (v) => {
     try {
       JSON.parse(v)
-      return undefined
     } catch (err) {
       return invalid(col, v, `invalid JSON (${(err as Error).message.replace(/, ".*" is not valid JSON$/s, '')}):`)
     }
+    // json keeps its text as written; jsonb decodes every escape, and refuses these two.
+    const refused = jsonb ? refusedJsonEscape(v) : undefined
+    return refused ? invalid(col, v, `${refusedEscapeReason(refused)}:`) : undefined
   }
 }
 

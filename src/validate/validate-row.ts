@@ -7,11 +7,16 @@ import { JsonKind, MEMBER_SIZE } from '../parse/json-scan.js'
 import type { FieldsRecord, JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, RowLayout, ScannedObject } from '../parse/parsed-record.js'
 import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
+import type { RejectCode } from '../errors.js'
+import { snippet } from '../location.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import type { ByteCheck } from './check-bytes.js'
 import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
 import { checkFor } from './check-value.js'
+import { refusedCharacter, refusedEscapeReason, refusedJsonEscape } from '../parse/refused-escape.js'
+import type { ArrayRefused } from './populate-array.js'
+import { populateArray } from './populate-array.js'
 import type { ValidRow } from './valid-row.js'
 
 /** Options of the validate stage. */
@@ -51,6 +56,10 @@ export class RowValidator {
   private readonly doubledQuotes: boolean
   /** NDJSON: table column index of each key seen so far. */
   private readonly keyToColumn = new Map<string, number>()
+  /** Per table column: an array of json or jsonb, whose string elements go in as JSON strings. */
+  private readonly elementIsJson: boolean[]
+  /** Per table column: the delimiter of its array literals. */
+  private readonly arrayDelimiter: string[]
   private seenObject = false
 
   constructor(
@@ -60,6 +69,8 @@ export class RowValidator {
     this.checks = schema.columns.map((c) => checkFor(c))
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
+    this.elementIsJson = schema.columns.map((c) => c.isArray && (c.elementIsJson ?? (c.type === '_json' || c.type === '_jsonb')))
+    this.arrayDelimiter = schema.columns.map((c) => c.arrayDelimiter ?? ',')
     this.objectLayout = {
       values: (rec) => {
         const values = new Array<string | null | undefined>(schema.columns.length)
@@ -140,8 +151,10 @@ export class RowValidator {
         if (idx >= 0) values[idx] = rec.texts[k]
       }
     } else {
-      const bad = this.mapObject(rec.fields, values)
-      if (bad) return this.reject(rec, 'validate', 'FIELD_UNKNOWN', `key ${JSON.stringify(bad)} matches no column of ${this.schema.sqlName}`, undefined, bad)
+      const problem = this.mapObject(rec.fields, values)
+      // (mapObject first: the first object's keys are registered there)
+      const refused = rec.refusedEscape ? this.refusedEscapeIn(rec.fields) : problem
+      if (refused) return this.reject(rec, 'validate', refused.code, refused.message, undefined, refused.columnName)
     }
     let shape = rec.kind === 'fields' ? this.layout!.shape : ''
     const cols = this.schema.columns
@@ -227,7 +240,8 @@ export class RowValidator {
    */
   private surelyValidObject(rec: ObjectRecord, s: ScannedObject): ValidRow | undefined {
     // The first object registers its keys the full way (an unknown one fails the run there).
-    if (!this.seenObject) return undefined
+    // A line with an escape PostgreSQL refuses is rejected the full way.
+    if (!this.seenObject || rec.refusedEscape) return undefined
     const m = s.members
     let keys = this.objectKeys
     if (!keys || !sameKeys(rec.raw, m, keys.keys)) {
@@ -248,10 +262,17 @@ export class RowValidator {
         if (cols[idx]!.notNull) return undefined
         continue
       }
+      if (this.objectLayout.isArray[idx]) {
+        // A string is an array literal, read by the server; an array must have a shape PostgreSQL
+        // takes; anything else is refused the full way.
+        if (kind === JsonKind.String) continue
+        if (kind !== JsonKind.Array || typeof populateArray(s.text(vs, ve, false), this.elementIsJson[idx]!, this.arrayDelimiter[idx]) !== 'string')
+          return undefined
+        continue
+      }
       const check = this.checks[idx]
       if (kind === JsonKind.String && escaped) {
-        // (\u0000 is the only way to a NUL character, which PostgreSQL cannot store: the full way rejects it)
-        if (hasNulEscape(rec.raw, vs + 1, ve - 1)) return undefined
+        // (\u0000, the only way to a NUL character, made the line's refusedEscape)
         if (check && !this.objectLayout.isJson[idx] && check(s.text(vs + 1, ve - 1, true))) return undefined
         continue
       }
@@ -292,11 +313,23 @@ export class RowValidator {
     return { keys, memberColumns, columnMembers, shape: [...present].sort((a, b) => a - b).join(',') }
   }
 
-  /** Put an NDJSON object's fields into their columns; returns the first key that matches no column. */
-  private mapObject(fields: Map<string, JsonField>, values: (string | null | undefined)[]): string | undefined {
+  /**
+   * Put an NDJSON object's fields into their columns. A key goes to the column of that name, or
+   * else to the one column whose name it matches case-insensitively. Where several keys go to one
+   * column, the key that names it exactly wins (json_populate_record reads only that one; when it
+   * is repeated, the last counts, as in JSON), and two different case variants without it are
+   * ambiguous. Returns the row's problem: a key that matches no column, ambiguous keys, an array
+   * PostgreSQL refuses for its column.
+   */
+  private mapObject(fields: Map<string, JsonField>, values: (string | null | undefined)[]): RowProblem | undefined {
     const first = !this.seenObject
     this.seenObject = true
-    for (const [key, field] of fields) {
+    const cols = this.schema.columns
+    /** Per column, the key whose value it gets. */
+    const keyOf = new Array<string | undefined>(cols.length)
+    /** Columns given by two case variants (and the second variant), decided once every key is read. */
+    let clash: Map<number, string> | undefined
+    for (const key of fields.keys()) {
       let idx = this.keyToColumn.get(key)
       if (idx === undefined) {
         idx = this.columnIndex(key)
@@ -313,10 +346,57 @@ export class RowValidator {
           this.keyToColumn.set(key, idx)
         }
       }
-      if (idx === UNKNOWN) return key
-      if (idx >= 0) values[idx] = jsonToText(field, this.schema.columns[idx]!)
+      if (idx === UNKNOWN) return { code: 'FIELD_UNKNOWN', message: `key ${JSON.stringify(key)} matches no column of ${this.schema.sqlName}`, columnName: key }
+      if (idx < 0) continue
+      const name = cols[idx]!.name
+      const prev = keyOf[idx]
+      if (prev === undefined || key === name) keyOf[idx] = key
+      else if (prev !== name) (clash ??= new Map()).set(idx, key)
+    }
+    if (clash) {
+      for (const [idx, other] of clash) {
+        const col = cols[idx]!
+        if (keyOf[idx] === col.name) continue
+        return {
+          code: 'FIELD_AMBIGUOUS',
+          message: `keys ${JSON.stringify(keyOf[idx])} and ${JSON.stringify(other)} both name column ${JSON.stringify(col.name)} (case-insensitively): keep one, or name the column exactly`,
+          columnName: col.name,
+        }
+      }
+    }
+    for (let idx = 0; idx < cols.length; idx++) {
+      const key = keyOf[idx]
+      if (key === undefined) continue
+      const col = cols[idx]!
+      const v = jsonToText(fields.get(key)!, col, this.elementIsJson[idx]!, this.arrayDelimiter[idx]!)
+      if (v !== null && typeof v === 'object') {
+        return {
+          code: 'VALUE_INVALID',
+          message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${v.refused}: ${snippet(fields.get(key)!.text)}`,
+          columnName: col.name,
+        }
+      }
+      values[idx] = v
     }
     return undefined
+  }
+
+  /**
+   * The problem of a line that holds an escape PostgreSQL's JSON reader refuses: in a column's
+   * value, the column's; else (in a key, a dropped key's value, a repeated key's first value) the line's.
+   */
+  private refusedEscapeIn(fields: Map<string, JsonField>): RowProblem {
+    for (const [key, field] of fields) {
+      if (refusedCharacter(key) !== undefined) break
+      const found =
+        field.kind === 'string' ? refusedCharacter(field.text) : field.kind === 'object' || field.kind === 'array' ? refusedJsonEscape(field.text) : undefined
+      if (found === undefined) continue
+      const idx = this.keyToColumn.get(key) ?? UNKNOWN
+      if (idx < 0) continue
+      const col = this.schema.columns[idx]!
+      return { code: 'VALUE_INVALID', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${refusedEscapeReason(found)}`, columnName: col.name }
+    }
+    return { code: 'NDJSON_INVALID_JSON', message: "the line holds \\u0000 or a UTF-16 surrogate without its pair, which PostgreSQL's JSON reader refuses" }
   }
 
   private checkWritable(indexes: number[]): void {
@@ -394,24 +474,23 @@ function makeRejection(
 /**
  * The text PostgreSQL's json_populate_record would put in a column: json/jsonb columns get the
  * JSON value itself, other columns get strings unquoted, numbers and booleans as written,
- * objects and arrays as their JSON text; JSON null is SQL NULL.
+ * objects and arrays as their JSON text; JSON null is SQL NULL. An array column gets a JSON array
+ * as an array literal (populateArray), and a string as it is (an array literal for the server to
+ * read); any other value is refused there.
  */
-function jsonToText(field: JsonField, col: ColumnInfo): string | null {
+function jsonToText(field: JsonField, col: ColumnInfo, elementIsJson: boolean, delimiter: string): string | null | ArrayRefused {
   if (field.kind === 'null') return null
   if (col.type === 'json' || col.type === 'jsonb') return field.kind === 'string' ? JSON.stringify(field.text) : field.text
-  if (col.isArray && field.kind === 'array') return pgArrayLiteral(JSON.parse(field.text) as unknown[])
+  if (col.isArray && field.kind === 'array') return populateArray(field.text, elementIsJson, delimiter)
+  if (col.isArray && field.kind !== 'string') return { refused: 'expected JSON array' }
   return field.text
 }
 
-/** A JSON array as a PostgreSQL array literal, as json_populate_record builds it: [1,null,"a,b"] → {1,NULL,"a,b"}. */
-export function pgArrayLiteral(items: unknown[]): string {
-  const parts = items.map((v) => {
-    if (v === null) return 'NULL'
-    if (Array.isArray(v)) return pgArrayLiteral(v)
-    const text = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v)
-    return `"${text.replace(/[\\"]/g, '\\$&')}"`
-  })
-  return `{${parts.join(',')}}`
+/** A row problem found while an NDJSON object's fields are put into columns. */
+interface RowProblem {
+  code: RejectCode
+  message: string
+  columnName?: string
 }
 
 /** Whether the members' keys are these bytes, in this order. */
@@ -435,14 +514,4 @@ interface ObjectKeys {
   /** Each table column's member, as its offset in the members array (-1: none). */
   columnMembers: number[]
   shape: string
-}
-
-/** Whether a JSON string's content (b[s..e)) holds the escape \u0000. */
-function hasNulEscape(b: Buffer, s: number, e: number): boolean {
-  for (let i = s; i < e; i++) {
-    if (b[i] !== 0x5c) continue
-    if (b[i + 1] === 0x75 && b[i + 2] === 0x30 && b[i + 3] === 0x30 && b[i + 4] === 0x30 && b[i + 5] === 0x30) return true
-    i++ // the escaped character
-  }
-  return false
 }

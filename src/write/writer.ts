@@ -259,6 +259,7 @@ export class BatchWriter {
       )
       // An error outside the known row classes that fails every row of several is the
       // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
+      // (The error is the DatabaseError node-postgres threw; PgError names the fields pgbulk reads.)
       if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
         throw r.rejected[0]!.error as PgError & Error
       result.loaded += r.loaded

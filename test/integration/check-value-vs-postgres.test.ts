@@ -64,7 +64,7 @@ const DATEISH = [
 ]
 const BOOLISH = ['t', 'r', 'u', 'e', 'f', 'a', 'l', 's', 'y', 'n', 'o', '1', '0', ' ', 'T', 'Y', 'O', 'N', 'F']
 const UUIDISH = [...'0123456789abcdefABCDEF', '-', '{', '}', ' ', 'g', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99', '9c0b4ef8']
-const JSONISH = ['{', '}', '[', ']', '"', ':', ',', '1', '1.5e3', '-', 'true', 'null', ' ', 'a', '\\', '\\u00e9', '\\u0000', 'nul']
+const JSONISH = ['{', '}', '[', ']', '"', ':', ',', '1', '1.5e3', '-', 'true', 'null', ' ', 'a', '\\', '\\u00e9', '\\u0000', 'nul', '\\ud800', '\\udc00']
 
 const EDGE: Record<string, string[]> = {
   number: [
@@ -208,6 +208,11 @@ const EDGE: Record<string, string[]> = {
     '[1,]',
     'NaN',
     '"\\ud800"',
+    '"\\udc00"',
+    '"\\ud83d\\ude00"',
+    '"\\ud800\\u0041"',
+    '{"\\ud800": 1}',
+    '["\\\\ud800"]',
   ],
   text: ['', 'abc', 'abcd', 'abc   ', 'ab  ', '日本語', '日本語x', '😀😀😀', '😀😀😀😀', 'a\u0301b', '   '],
   mood: ['happy', 'sad', 'Happy', ' sad', 'sad ', 'Ok ', 'Ok', '', 'angry'],

@@ -485,6 +485,147 @@ describe('load()', () => {
     expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
   })
 
+  it('puts NDJSON arrays where json_populate_record and jsonb_populate_record would, from their text, never through JS numbers (issue 10, item 2)', async () => {
+    const cols = 'k int, a int8[], n numeric[], i int4[], t text[], j jsonb[], js json[]'
+    const lines = [
+      '{"k": 1, "a": [9007199254740993, 9223372036854775807, -9223372036854775808]}',
+      '{"k": 2, "n": [12345678901234567890.12345, 1.10, 1e400, -0.0]}',
+      '{"k": 3, "i": [[]], "t": [[], []], "n": [[[]]]}',
+      '{"k": 4, "a": [[1, 2], [3, 4]], "t": [1, [2, 3], {"b" : 1, "b": 2}, "x\\u00e9"]}',
+      '{"k": 5, "j": [{"a": 9007199254740993}, "s", 1.50], "js": [{"a" : 9007199254740993, "a": 1}, "q\\"\\/", 1.50]}',
+      '{"k": 6, "i": "{1,2}"}',
+      '{"k": 7, "i": [1e2]}',
+      '{"k": 8, "i": {}}',
+      '{"k": 9, "i": [[1], []]}',
+      '{"k": 10, "i": [[1], 2]}',
+      '{"k": 11, "i": 5}',
+      '{"k": 12, "i": [[[[[[[1]]]]]]]}',
+      '{"k": 13, "a": [9223372036854775808]}',
+    ]
+    const refusedByBoth = [8, 9, 10, 11, 12, 13]
+    const input = await file('arrays.ndjson', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table(cols)
+      const ref = await table(cols)
+      const rejects = join(dir, `arrays-${method}.rejects.ndjson`)
+      const report = await load({ inputs: [input], table: t, db: db.url, method, rejects })
+      // [1e2] into integer[]: json_populate_record passes "1e2" to int4in, which refuses it (jsonb would read it as numeric 100).
+      expect((await readRejects(rejects)).map((r) => r['line'] as number).sort((a, b) => a - b)).toEqual([7, ...refusedByBoth])
+      expect(report).toMatchObject({ rowsRead: lines.length, rowsLoaded: lines.length - 7, rowsRejected: 7 })
+      for (const [k, l] of lines.entries()) {
+        if (k + 1 === 7 || refusedByBoth.includes(k + 1)) {
+          await expect(db.client.query(`SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])).rejects.toThrow()
+          if (k + 1 !== 7) await expect(db.client.query(`SELECT * FROM jsonb_populate_record(null::${ref}, $1)`, [l])).rejects.toThrow()
+        } else await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+      }
+      expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
+      const stored = await db.client.query<{ a: string; n: string }>(`SELECT a::text, n::text FROM ${t} WHERE k IN (1, 2) ORDER BY k`)
+      expect(stored.rows).toEqual([
+        { a: '{9007199254740993,9223372036854775807,-9223372036854775808}', n: null },
+        { a: null, n: `{12345678901234567890.12345,1.10,1${'0'.repeat(400)},0.0}` },
+      ])
+    }
+  })
+
+  it('writes NDJSON arrays with their element type\'s delimiter and JSON-ness: box (";"), domains over box and over json', async () => {
+    await db.client.query(`CREATE DOMAIN dom_box AS box; CREATE DOMAIN dom_json AS json; CREATE DOMAIN dom_dom_jsonb AS dom_json`)
+    const cols = 'k int, bx box[], dbx dom_box[], dj dom_json[], ddj dom_dom_jsonb[]'
+    const lines = [
+      '{"k": 1, "bx": ["(1,1),(0,0)", "(2,2),(1,1)"], "dbx": [["(1,1),(0,0)"], ["(3,3),(2,2)"]]}',
+      '{"k": 2, "dj": ["abc", {"a" : 1}, 1e2, null], "ddj": ["x\\u00e9"]}',
+    ]
+    const input = await file('delimiters.ndjson', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table(cols)
+      const ref = await table(cols)
+      const report = await load({ inputs: [input], table: t, db: db.url, method })
+      expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 })
+      for (const l of lines) await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+      expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
+    }
+  })
+
+  it('gives a column the value of the key that names it exactly, the last when it is repeated, as json_populate_record does (issue 10, item 14)', async () => {
+    const t = await table('k int, id int, "Name" text')
+    const lines = [
+      '{"k": 1, "id": 3, "Id": 4, "id": 5}',
+      '{"k": 2, "Id": 4, "id": 3}',
+      '{"k": 3, "ID": 7, "name": "lower"}',
+      '{"k": 4, "ID": 1, "Id": 2}',
+      '{"k": 5, "NAME": "x", "Name": "exact", "name": "y"}',
+      '{"k": 6, "Id": 1, "ID": 2, "id": 9}',
+    ]
+    const input = await file('keys.ndjson', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      await db.client.query(`TRUNCATE ${t}`)
+      const rejects = join(dir, `keys-${method}.rejects.ndjson`)
+      const report = await load({ inputs: [input], table: t, db: db.url, method, rejects, force: true, checkpoint: false })
+      expect(report).toMatchObject({ rowsRead: 6, rowsLoaded: 5, rowsRejected: 1 })
+      // Case variants without the exact name: one is taken as the column; two are ambiguous.
+      expect(await readRejects(rejects)).toEqual([
+        expect.objectContaining({
+          line: 4,
+          code: 'FIELD_AMBIGUOUS',
+          columnName: 'id',
+          message: 'keys "ID" and "Id" both name column "id" (case-insensitively): keep one, or name the column exactly',
+        }),
+      ])
+      expect(await tableContents(db, t)).toBe('1\t5\t\\N\n2\t3\t\\N\n3\t7\tlower\n5\t\\N\texact\n6\t9\t\\N\n')
+    }
+    // Where a line names the column exactly, pgbulk and json_populate_record agree.
+    for (const l of [lines[0]!, lines[1]!, lines[4]!, lines[5]!]) {
+      const r = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM json_populate_record(null::${t}, $1)`, [l])
+      const b = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM jsonb_populate_record(null::${t}, $1)`, [l])
+      const ours = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM ${t} WHERE k = $1`, [
+        (JSON.parse(l) as { k: number }).k,
+      ])
+      expect(r.rows[0]).toEqual(b.rows[0])
+      expect(ours.rows[0]!.id ?? null).toBe(r.rows[0]!.id)
+      if (r.rows[0]!.Name !== null) expect(ours.rows[0]!.Name).toBe(r.rows[0]!.Name)
+    }
+  })
+
+  it('rejects NDJSON lines with a lone surrogate or \\u0000 anywhere, client-side with their line, by COPY and by INSERT (issue 10, item 14)', async () => {
+    const cols = 'k int, t text, j json, jb jsonb, ta text[]'
+    const lines = [
+      '{"k": 1, "t": "ok \\ud83d\\ude00"}',
+      '{"k": 2, "t": "\\ud800"}',
+      '{"k": 3, "j": "\\udc00"}',
+      '{"k": 4, "jb": {"a": "\\ud800x"}}',
+      '{"k": 5, "j": {"a": ["\\u0000"]}}',
+      '{"k": 6, "ta": ["\\ud800\\u0041"]}',
+      '{"k": 7, "t": "\\ud800", "t": "later"}',
+      '{"k": 8, "zz": "\\udbff"}',
+      '{"k": 9, "t": "\\\\ud800 is text"}',
+    ]
+    const input = await file('surrogates.ndjson', lines.join('\n') + '\n')
+    for (const method of ['copy', 'insert'] as const) {
+      const t = await table(cols)
+      const rejects = join(dir, `surrogates-${method}.rejects.ndjson`)
+      const report = await load({ inputs: [input], table: t, db: db.url, method, rejects, ignoreExtra: true })
+      expect(report).toMatchObject({ rowsRead: 9, rowsLoaded: 2, rowsRejected: 7 })
+      const got = await readRejects(rejects)
+      expect(got.map((r) => [r['line'], r['stage'], r['code'], r['columnName']])).toEqual([
+        [2, 'validate', 'VALUE_INVALID', 't'],
+        [3, 'validate', 'VALUE_INVALID', 'j'],
+        [4, 'validate', 'VALUE_INVALID', 'jb'],
+        [5, 'validate', 'VALUE_INVALID', 'j'],
+        [6, 'validate', 'VALUE_INVALID', 'ta'],
+        [7, 'validate', 'NDJSON_INVALID_JSON', undefined],
+        [8, 'validate', 'NDJSON_INVALID_JSON', undefined],
+      ])
+      expect(got[0]!['message']).toBe('column "t" (text): contains \\ud800, a UTF-16 surrogate without its pair, which PostgreSQL\'s JSON reader refuses')
+      expect(await tableContents(db, t)).toBe('1\tok 😀\t\\N\t\\N\t\\N\n9\t\\\\ud800 is text\t\\N\t\\N\t\\N\n')
+      for (const [k, l] of lines.entries()) {
+        const refused = await db.client.query(`SELECT * FROM json_populate_record(null::${t}, $1)`, [l]).then(
+          () => false,
+          () => true,
+        )
+        expect(refused, l).toBe(k + 1 !== 1 && k + 1 !== 9)
+      }
+    }
+  })
+
   it('loads the demo fixture with its bad rows rejected', async () => {
     await db.client.query(readFileSync(join(FIXTURES, 'demo/schema.sql'), 'utf8'))
     const tmp = await tempDir()

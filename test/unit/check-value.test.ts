@@ -145,7 +145,7 @@ describe('value checks', () => {
     })
   })
 
-  it('checks JSON syntax and enum labels exactly', () => {
+  it('checks JSON syntax, the escapes jsonb refuses, and enum labels exactly', () => {
     expect(verdicts(col('jsonb'), ['{"a":1}', ' [1, 2] ', '"s"', '{a:1}', ''])).toEqual({
       '{"a":1}': 'ok',
       ' [1, 2] ': 'ok',
@@ -153,6 +153,17 @@ describe('value checks', () => {
       '{a:1}': 'VALUE_INVALID',
       '': 'VALUE_INVALID',
     })
+    // jsonb decodes escapes and refuses \u0000 and lone surrogates; json keeps its text as written and takes them.
+    const escapes = ['"\\u0000"', '{"a": ["\\ud800"]}', '"\\udc00\\ud800"', '"\\ud83d\\ude00"', '"\\\\ud800"', '{"\\ud800": 1}']
+    expect(verdicts(col('jsonb'), escapes)).toEqual({
+      '"\\u0000"': 'VALUE_INVALID',
+      '{"a": ["\\ud800"]}': 'VALUE_INVALID',
+      '"\\udc00\\ud800"': 'VALUE_INVALID',
+      '"\\ud83d\\ude00"': 'ok',
+      '"\\\\ud800"': 'ok',
+      '{"\\ud800": 1}': 'VALUE_INVALID',
+    })
+    expect(Object.values(verdicts(col('json'), escapes))).toEqual(escapes.map(() => 'ok'))
     expect(verdicts(col('mood', -1, { enumLabels: new Set(['happy', 'sad']) }), ['happy', 'Happy', ' sad'])).toEqual({
       happy: 'ok',
       Happy: 'VALUE_INVALID',

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { dialectOf } from '../../src/parse/csv.js'
 import { decoderFor } from '../../src/parse/decode.js'
-import { NdjsonParser } from '../../src/parse/ndjson.js'
+import { NdjsonParser, parseObjectLine } from '../../src/parse/ndjson.js'
+import type { ParsedRecord } from '../../src/parse/parsed-record.js'
 import type { ColumnInfo, TableSchema } from '../../src/schema/introspect.js'
 import { RowValidator } from '../../src/validate/validate-row.js'
 import { encodeCopyLine } from '../../src/write/copy-text.js'
+import { NDJSON_COLUMNS, ndjsonLines } from '../helpers/ndjson-lines.js'
 import { rng } from '../helpers/random.js'
 
 // NDJSON rows scanned as bytes are written to COPY from their bytes (escapes translated, not
@@ -93,5 +95,99 @@ describe('NDJSON rows written to COPY from their bytes', () => {
     })
     // The third holds an escaped backslash followed by "u0000": text, not a NUL.
     expect(verdicts).toEqual(['ok', 'VALUE_INVALID', 'ok'])
+  })
+
+  it('give every line the verdict and the values the text path gives it: arrays, repeated and case-variant keys, refused escapes', () => {
+    // The generated lines' table, as introspectTable describes it.
+    const wide: TableSchema = {
+      ...schema,
+      columns: NDJSON_COLUMNS.map(([name, type]) => {
+        const base = type.replace(/\(.*\)/, '')
+        const array = base.endsWith('[]')
+        return col(name, array ? `_${base.slice(0, -2)}` : base, {
+          isArray: array,
+          typmod: type === 'numeric(5,2)' ? ((5 << 16) | 2) + 4 : -1,
+          displayType: type,
+        })
+      }),
+    }
+    const lines = ndjsonLines(rng(5), 3000)
+    const parser = new NdjsonParser(decoderFor('utf8'))
+    const records = [...parser.push(Buffer.from(lines.map((l) => l.text).join('\n') + '\n')), ...parser.end()]
+    const opts = { file: 'x', encoding: 'utf8', ignoreExtra: true, format: 'ndjson', dialect: dialectOf('ndjson', {}) } as const
+    const bytePath = new RowValidator(wide, opts)
+    const textPath = new RowValidator(wide, opts)
+    const wrong: string[] = []
+    const seen = { byteRows: 0, rejected: 0, refusedEscape: 0 }
+    for (const rec of records) {
+      expect(rec.kind === 'object' && rec.scanned !== undefined).toBe(true)
+      const text = rec.raw.toString()
+      const slow = parseObjectLine(text)
+      // The same line as the text path reads it: fields made by JSON.parse, no bytes to go by.
+      const plain: ParsedRecord = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, nextLine: rec.nextLine, raw: rec.raw, ...slow }
+      const a = bytePath.validate(rec)
+      const b = textPath.validate(plain)
+      const verdict = (x: typeof a) => ('stage' in x ? { code: x.code, message: x.message, columnName: x.columnName } : { values: x.values, shape: x.shape })
+      if (JSON.stringify(verdict(a)) !== JSON.stringify(verdict(b)))
+        wrong.push(`${text}\n  bytes: ${JSON.stringify(verdict(a))}\n  text:  ${JSON.stringify(verdict(b))}`)
+      if ('stage' in a) {
+        seen.rejected++
+        if (lines[rec.line - 1]!.refusedEscape) seen.refusedEscape++
+        continue
+      }
+      expect(lines[rec.line - 1]!.refusedEscape).toBe(false)
+      const columns = a.shape.split(',').map(Number)
+      const size = a.copyTextSize?.(columns) ?? -1
+      if (size < 0) continue
+      seen.byteRows++
+      const out = Buffer.alloc(size)
+      a.writeCopyText!(columns, out, 0)
+      if (out.toString() !== encodeCopyLine(a.values, columns)) wrong.push(`${text}\n  COPY from bytes: ${JSON.stringify(out.toString())}`)
+    }
+    expect(wrong.slice(0, 5)).toEqual([])
+    expect(seen.refusedEscape).toBe(lines.filter((l) => l.refusedEscape).length)
+    expect(seen.byteRows).toBeGreaterThan(200)
+    expect(seen.rejected).toBeGreaterThan(300)
+  })
+
+  it('rejects a lone surrogate, in a text or json value, a key or a repeated key, whichever way the line is read (issue 10, item 14)', () => {
+    const lines = [
+      '{"id": 1, "s": "ok"}',
+      '{"id": 2, "s": "\\ud800"}',
+      '{"id": 3, "j": "\\udc00"}',
+      '{"id": 4, "j": {"a": ["x\\ud800y"]}}',
+      '{"id": 5, "js": ["\\ud800\\u0041"]}',
+      '{"id": 6, "s": "\\ud800", "s": "ok"}',
+      '{"id": 7, "\\ud800": 1}',
+      '{"id": 8, "s": "\\ud83d\\ude00 \\\\ud800"}',
+      '{"id": 9, "tags": ["\\udbff"]}',
+      '{"id": 10, "j": {"a": "\\u0000"}}',
+    ]
+    const verdicts = (read: (text: string, line: number) => ParsedRecord) => {
+      const v = new RowValidator(schema, { file: 'x', encoding: 'utf8', ignoreExtra: true, format: 'ndjson', dialect: dialectOf('ndjson', {}) })
+      return lines.map((l, k) => {
+        const row = v.validate(read(l, k + 1))
+        return 'stage' in row ? `${row.code}${row.columnName ? ` ${row.columnName}` : ''}` : 'ok'
+      })
+    }
+    const byBytes = verdicts((l) => {
+      const p = new NdjsonParser(decoderFor('utf8'))
+      return [...p.push(Buffer.from(l + '\n')), ...p.end()][0]!
+    })
+    const byText = verdicts((l, line) => ({ line, byte: 0, nextByte: 0, nextLine: line + 1, raw: Buffer.from(l), ...parseObjectLine(l) }))
+    const expected = [
+      'ok',
+      'VALUE_INVALID s',
+      'VALUE_INVALID j',
+      'VALUE_INVALID j',
+      'VALUE_INVALID js',
+      'NDJSON_INVALID_JSON',
+      'NDJSON_INVALID_JSON',
+      'ok',
+      'VALUE_INVALID tags',
+      'VALUE_INVALID j',
+    ]
+    expect(byBytes).toEqual(expected)
+    expect(byText).toEqual(expected)
   })
 })

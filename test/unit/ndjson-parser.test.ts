@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decoderFor } from '../../src/parse/decode.js'
 import { NdjsonParser, parseObjectLine } from '../../src/parse/ndjson.js'
-import { pgArrayLiteral } from '../../src/validate/validate-row.js'
+import { populateArray } from '../../src/validate/populate-array.js'
 import { parseChunks } from '../helpers/parse.js'
 
 const input =
@@ -78,6 +78,35 @@ describe('ndjson parser', () => {
   })
 
   it('turns JSON arrays into PostgreSQL array literals', () => {
-    expect(pgArrayLiteral([1, null, 'a,b', 'q"\\', [2, 3], { k: 1 }])).toBe('{"1",NULL,"a,b","q\\"\\\\",{"2","3"},"{\\"k\\":1}"}')
+    // (an array beside scalars is an element, as json_populate_record reads it: its JSON text)
+    expect(populateArray('[1, null, "a,b", "q\\"\\\\", [2, 3], {"k": 1}]', false)).toBe('{"1",NULL,"a,b","q\\"\\\\","[2, 3]","{\\"k\\": 1}"}')
+  })
+
+  it('makes array elements from their JSON text, never from JS numbers (issue 10, item 2)', () => {
+    expect(populateArray('[9007199254740993]', false)).toBe('{"9007199254740993"}')
+    expect(populateArray('[12345678901234567890.12345, 1.10]', false)).toBe('{"12345678901234567890.12345","1.10"}')
+    expect(populateArray('[9223372036854775807]', false)).toBe('{"9223372036854775807"}')
+    expect(populateArray('[1e400]', false)).toBe('{"1e400"}')
+    expect(populateArray('[1e2]', false)).toBe('{"1e2"}')
+    expect(populateArray('[[1, 2], [3, 4]]', false)).toBe('{{"1","2"},{"3","4"}}')
+    expect(populateArray('[{"b" : 1, "b": 2}]', false)).toBe('{"{\\"b\\" : 1, \\"b\\": 2}"}')
+    expect(populateArray('["x\\u00e9\\/", "\\n"]', true)).toBe('{"\\"xé/\\"","\\"\\\\n\\""}')
+  })
+
+  it('gives arrays the shapes json_populate_record gives them, and refuses the ones it refuses', () => {
+    for (const empty of ['[]', '[[]]', '[[], []]', '[[[]]]', '[[[]], [[]]]']) expect(populateArray(empty, false)).toBe('{}')
+    expect(populateArray('[[1], []]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
+    expect(populateArray('[[1, 2], [3]]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
+    expect(populateArray('[[1], 2]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
+    expect(populateArray('[[], 1]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
+    expect(populateArray('[[1], {"a": 1}]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
+    expect(populateArray('[[[[[[[1]]]]]]]', false)).toEqual({ refused: 'number of array dimensions (7) exceeds the maximum allowed (6)' })
+    expect(populateArray('[[[[[[1]]]]]]', false)).toBe('{{{{{{"1"}}}}}}')
+    // Below the dimensions, an array is an element's text: [2] for an integer element (the server refuses it), or text.
+    expect(populateArray('[1, [2]]', false)).toBe('{"1","[2]"}')
+    expect(populateArray('[[], [[]]]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
+    expect(populateArray(`${'['.repeat(100000)}${']'.repeat(100000)}`, false)).toEqual({
+      refused: 'number of array dimensions (100000) exceeds the maximum allowed (6)',
+    })
   })
 })
