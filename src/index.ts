@@ -234,8 +234,18 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         break
       }
     }
-    // Closing writes the last rejects: a failure here is the run's failure, unless it had stopped already.
-    if (!stop) for (const s of sinks.values()) await s.close()
+    // Closing writes the last rejects: a failure here stops the run, whose report says what committed.
+    if (!stop) {
+      for (const s of sinks.values()) {
+        try {
+          await s.close()
+        } catch (err) {
+          if (!(err instanceof LoadError)) throw err
+          stop = { error: err, file: s.path }
+          break
+        }
+      }
+    }
   } finally {
     // After a failure, closing is best effort, and the connections are always closed (a run that
     // left one open would never exit, and would keep its job locked).
