@@ -200,6 +200,11 @@ export class CsvParser {
     this.recordLine = line
   }
 
+  /** Bytes held for the record not yet ended: after each push, at most the limit and a CR (tests hold it to that). */
+  get bufferedBytes(): number {
+    return this.buf.length
+  }
+
   /** Feed the next chunk; returns the records it completed. */
   push(chunk: Buffer): ParsedRecord[] {
     const out: ParsedRecord[] = []
@@ -295,7 +300,8 @@ export class CsvParser {
         case State.Quoted:
           if (c === escape && escape !== quote) {
             if (i + 1 >= n && !final) break
-            const next = b[i + 1]
+            // (never past n: the buffer's spare capacity holds stale bytes)
+            const next = i + 1 < n ? b[i + 1] : -1
             if (next === quote || next === escape) {
               this.escaped = true
               i += 2
@@ -330,7 +336,7 @@ export class CsvParser {
             i++
             continue
           }
-          if (c === LF || (c === CR && b[i + 1] === LF)) {
+          if (c === LF || (c === CR && i + 1 < n && b[i + 1] === LF)) {
             this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
             const lf = c === LF ? i : i + 1
             i = this.emit(i, lf + 1, out)
@@ -355,31 +361,35 @@ export class CsvParser {
     this.pos = i
     if (!final) return
     // End of input: finish the last record, which may lack a line ending.
+    let next: number
     switch (this.state) {
       case State.FieldStart:
-        if (this.fieldPos.length === 0) return
+        if (this.fieldPos.length === 0 && this.droppedFields === 0) return
         this.fieldPos.push(n, n, 0)
-        this.emit(n, n, out)
-        return
+        next = this.emit(n, n, out)
+        break
       case State.Unquoted: {
         const end = n > this.fieldStart && b[n - 1] === CR ? n - 1 : n
         this.fieldPos.push(this.fieldStart, end, 0)
-        this.emit(end, n, out)
-        return
+        next = this.emit(end, n, out)
+        break
       }
-      case State.QuoteSeen: {
+      case State.QuoteSeen:
         this.fieldPos.push(this.fieldStart, n - 1, this.quotedFlags())
-        this.emit(n, n, out)
-        return
-      }
+        next = this.emit(n, n, out)
+        break
       case State.Skip:
-        this.emit(n > 0 && b[n - 1] === CR ? n - 1 : n, n, out)
-        return
+        next = this.emit(n > 0 && b[n - 1] === CR ? n - 1 : n, n, out)
+        break
       case State.Quoted:
         // A quote that never closes would swallow the rest of the file: only its first line is rejected.
-        this.pos = this.rejectFirstLine(out, n - this.recStart > this.limits.maxBytes ? 'bytes' : this.unclosedQuote())
-        this.scan(true, out)
-        return
+        next = this.rejectFirstLine(out, n - this.recStart > this.limits.maxBytes ? 'bytes' : this.unclosedQuote())
+        break
+    }
+    // Only a record's first line was rejected: the lines after it are read again.
+    if (next < n) {
+      this.pos = next
+      this.scan(true, out)
     }
   }
 

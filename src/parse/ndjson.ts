@@ -45,6 +45,11 @@ export class NdjsonParser {
     this.line = line
   }
 
+  /** Bytes held for the line not yet ended: after each push, at most the limit and a CR (tests hold it to that). */
+  get bufferedBytes(): number {
+    return this.buf.length
+  }
+
   push(chunk: Buffer): ParsedRecord[] {
     const out: ParsedRecord[] = []
     if (chunk.length <= PARSE_SLICE_BYTES) this.pushSlice(chunk, out)

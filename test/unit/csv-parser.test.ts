@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as csvParse } from 'csv-parse/sync'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CsvParser } from '../../src/parse/csv.js'
 import { decoderFor } from '../../src/parse/decode.js'
 import { recordLimits } from '../../src/parse/record-limits.js'
@@ -201,6 +201,23 @@ describe('csv parser', () => {
         { line: 2, byte: 64, nextByte: 125, nextLine: 3, raw: 'y'.repeat(60), values: ['y'.repeat(60)] },
         { line: 3, byte: 125, nextByte: 129, nextLine: 4, raw: '1,2', values: ['1', '2'] },
       ])
+    }
+  })
+
+  it('never reads its buffer past the end: a CR after a closing quote at the end of a chunk waits for the next, whatever stale bytes follow', () => {
+    // The buffer's spare capacity holds whatever memory it was given (allocUnsafeSlow): a line
+    // feed there was taken for the one after the CR, and the record ended past the input.
+    const stale = vi.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation((size) => Buffer.alloc(size, '\n'))
+    try {
+      const p = new CsvParser(CSV, decoderFor('utf8'))
+      const out = [...p.push(Buffer.from('a,b\n"x"\r')), ...p.push(Buffer.from('\n"y\\",2\n')), ...p.end()].map(plain)
+      expect(out).toEqual([
+        { line: 1, byte: 0, nextByte: 4, nextLine: 2, raw: 'a,b', values: ['a', 'b'] },
+        { line: 2, byte: 4, nextByte: 9, nextLine: 3, raw: '"x"', values: ['x'] },
+        { line: 3, byte: 9, nextByte: 16, nextLine: 4, raw: '"y\\",2', values: ['y\\', '2'] },
+      ])
+    } finally {
+      stale.mockRestore()
     }
   })
 
