@@ -65,7 +65,7 @@ export interface RecordTooLong {
 export function lineTooLong(limits: RecordLimits, kept: number): RecordTooLong {
   return {
     code: 'RECORD_TOO_LONG',
-    message: `line longer than ${limits.maxBytes} bytes (--max-record-bytes); the reject file keeps its first ${kept}`,
+    message: `line longer than ${limits.maxBytes} bytes (--max-record-bytes): only its first ${kept} bytes are kept`,
     rawTruncated: true,
   }
 }

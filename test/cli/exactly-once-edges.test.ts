@@ -242,12 +242,23 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
         line: first + 1,
         byte: Buffer.byteLength(header + lines[0]! + '\r\n'),
         code: 'RECORD_TOO_LONG',
-        message: 'line longer than 1024 bytes (--max-record-bytes); the reject file keeps its first 1024',
+        message: 'line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept',
         raw: lines[1]!.slice(0, 1024),
         rawTruncated: true,
       }),
     ])
     expect(await report(`limit-${format}.json`)).toMatchObject({ rowsRead: 4, rowsLoaded: 3, rowsRejected: 1 })
+  })
+
+  it('stops at a header line past --max-record-bytes before loading anything', async () => {
+    const t = await table('id text, v text')
+    const r = await sh(
+      `{ printf 'id,'; head -c 5000 /dev/zero | tr '\\0' v; printf '\\n1,a\\n'; } | $PGBULK load - --format csv --table ${t} --max-record-bytes 1kB`,
+    )
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toContain('stdin:1: the header row cannot be read: line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept')
+    expect(r.stderr).toContain('(HEADER_INVALID)')
+    expect(await db.count(t)).toBe(0)
   })
 
   it('rejects the first line of a quoted field whose lines run past --max-record-bytes, and reads on from its second line', async () => {

@@ -118,7 +118,7 @@ describe('csv parser', () => {
         raw: '"' + 'x'.repeat(99),
         problem: {
           code: 'RECORD_TOO_LONG',
-          message: 'line longer than 100 bytes (--max-record-bytes); the reject file keeps its first 100',
+          message: 'line longer than 100 bytes (--max-record-bytes): only its first 100 bytes are kept',
           rawTruncated: true,
         },
       },

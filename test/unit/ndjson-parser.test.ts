@@ -76,7 +76,7 @@ describe('ndjson parser', () => {
     const at4 = at3 + 10
     const problem = {
       code: 'RECORD_TOO_LONG',
-      message: 'line longer than 100 bytes (--max-record-bytes); the reject file keeps its first 100',
+      message: 'line longer than 100 bytes (--max-record-bytes): only its first 100 bytes are kept',
       rawTruncated: true,
     }
     const expected = [
