@@ -243,7 +243,9 @@ export class BatchWriter {
       )
       // An error outside the known row classes that fails every row of several is the
       // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
-      if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? ''))) throw r.rejected[0]!.error
+      if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- a node-postgres DatabaseError (an Error), typed by the fields pgbulk reads
+        throw r.rejected[0]!.error
       result.loaded += r.loaded
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
