@@ -114,35 +114,37 @@ export class NdjsonParser {
     const b = this.buf.bytes
     const end = lf > start && b[lf - 1] === CR ? lf - 1 : lf
     const line = this.line++
-    const terminated = next > lf
-    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: terminated ? line + 1 : line }
+    const byte = this.base + start
+    const nextByte = this.base + next
+    const nextLine = next > lf ? line + 1 : line
     // One comparison per line: a line past the limit that ended within one slice, as if it had been skipped.
     if (end - start > this.limits.maxBytes) {
       const kept = keptOfLongLine(this.limits)
-      out.push({ ...common, raw: Buffer.from(b.subarray(start, start + kept)), kind: 'problem', problem: lineTooLong(this.limits, kept) })
+      const raw = Buffer.from(b.subarray(start, start + kept))
+      out.push({ line, byte, nextByte, nextLine, raw, kind: 'problem', problem: lineTooLong(this.limits, kept) })
       return
     }
     const raw = b.subarray(start, end)
-    const at = { ...common, raw }
     // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
     const members: number[] = []
     const maxMembers = this.limits.maxFields * MEMBER_SIZE
     if ((!this.decode.unchecked || isUtf8(raw)) && scanObject(raw, 0, raw.length, members, maxMembers)) {
-      out.push(new JsonRecord([line, this.base + start, this.base + next, common.nextLine, raw], members, this.text, this.decode.unchecked !== undefined))
+      out.push(new JsonRecord([line, byte, nextByte, nextLine, raw], members, this.text, this.decode.unchecked !== undefined))
       return
     }
+    const common = { line, byte, nextByte, nextLine, raw }
     if (members.length > maxMembers) {
-      // (JSON.parse would build all of them)
+      // (JSON.parse would build all of them; a copy: a view would keep the buffer alive)
       out.push({ ...common, raw: Buffer.from(raw), kind: 'problem', problem: tooManyFields(this.limits) })
       return
     }
     const text = this.decode(b, start, end)
     if (text === null) {
-      out.push({ ...at, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })
+      out.push({ ...common, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })
       return
     }
     if (text.trim() === '') return
-    out.push({ ...at, ...parseObjectLine(text) })
+    out.push({ ...common, ...parseObjectLine(text) })
   }
 
   /** Bytes known to be valid (UTF-8 checked per line; Latin-1 and windows-1252 always are) as text. */
