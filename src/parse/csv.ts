@@ -137,10 +137,11 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
  * stray or unclosed quote it resumes at the next line, where csv-parse would swallow the rest.
  *
  * Memory is bounded whatever the input: a record longer than `limits.maxBytes` (quoted or not)
- * or with more than `limits.maxFields` fields is rejected (RECORD_TOO_LONG) with its first
- * physical line, and parsing resumes at the line after it, as for a quote that never closes. A
- * line past the limit is skipped without being kept (its first bytes are, for the reject file).
- * The limits are checked once per record and once per slice of input, never per byte.
+ * is rejected (RECORD_TOO_LONG) with its first physical line, and parsing resumes at the line
+ * after it, as for a quote that never closes; a line past the limit is skipped without being kept
+ * (its first bytes are, for the reject file). A record with more than `limits.maxFields` fields
+ * is rejected whole. The limits are checked once per record and once per slice of input, never
+ * per byte.
  */
 export class CsvParser {
   /** Absolute input offset of buf[0]. */
