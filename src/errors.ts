@@ -26,6 +26,7 @@ export type LoadErrorCode =
 /** Codes of problems that cost one row (recorded as a Rejection, never thrown). */
 export type RejectCode =
   | 'CSV_PARSE'
+  | 'RECORD_TOO_LONG'
   | 'FIELD_COUNT'
   | 'ENCODING_INVALID'
   | 'NDJSON_INVALID_JSON'

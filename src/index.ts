@@ -7,6 +7,7 @@ import type { InputEncoding } from './parse/decode.js'
 import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 import type { RunOptions, StopReason } from './pipeline.js'
 import { newTotals, preflightInput, runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
@@ -27,6 +28,7 @@ export { LoadError, EXIT } from './errors.js'
 export type { LoadReport } from './report/load-report.js'
 export type { Rejection } from './reject/rejection.js'
 export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES } from './target.js'
+export { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 export { redrive } from './redrive/redrive.js'
 export { DEFAULT_CHECKPOINT_SCHEMA } from './checkpoint/checkpoint-store.js'
 export type { Checkpoint } from './checkpoint/checkpoint-store.js'
@@ -50,6 +52,11 @@ export interface LoadOptions extends RunOptions {
   /** The string meaning NULL; by default an unquoted empty field is NULL. */
   nullString?: string
   encoding?: string
+  /**
+   * Longest record in bytes (--max-record-bytes; default 64 MiB, at most 256 MiB): a longer one
+   * is rejected (RECORD_TOO_LONG) and reading resumes at the next line; memory stays bounded.
+   */
+  maxRecordBytes?: number
   /** One reject file for all inputs; by default "<input>.rejects.ndjson" beside each input. */
   rejects?: string
   /** Replace existing reject files. */
@@ -94,6 +101,9 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   const encoding = resolveEncoding(opts.encoding ?? 'utf8')
   if (!encoding) throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(opts.encoding)}`, 'use utf8, latin1 or windows-1252')
   if (opts.resume && opts.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
+  const maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT)
+    throw new LoadError('USAGE', `--max-record-bytes must be a whole number of bytes from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(opts.maxRecordBytes)}`)
   const files = await checkInputs(opts.inputs)
   const formats = files.map((f) => formatOf(f.path, opts.format))
 
@@ -141,7 +151,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     const pipelines = files.map((f, k) => ({
       input: inputKey(f.path),
       schema,
-      parse: { format: formats[k]!, encoding, dialect: dialectOf(formats[k]!, opts) },
+      parse: { format: formats[k]!, encoding, dialect: dialectOf(formats[k]!, opts), maxRecordBytes },
       ...(opts.columns ? { columnNames: opts.columns } : {}),
       header: opts.header ?? true,
       ignoreExtra: opts.ignoreExtra ?? false,

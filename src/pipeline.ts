@@ -445,8 +445,10 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
             file.skippedRows = (file.skippedRows ?? 0) + 1
             continue
           }
+          // (a record and its result are added together: a validator that throws must not leave a record without one)
+          const result = validator.validate(rec)
           out.recs.push(rec)
-          out.results.push(validator.validate(rec))
+          out.results.push(result)
         }
       } finally {
         // (what was decided before a run problem still comes first; an empty chunk still reports progress)

@@ -8,7 +8,9 @@ import {
   DEFAULT_BATCH_BYTES,
   DEFAULT_BATCH_ROWS,
   DEFAULT_CHECKPOINT_SCHEMA,
+  DEFAULT_MAX_RECORD_BYTES,
   DEFAULT_RETRIES,
+  MAX_RECORD_BYTES_LIMIT,
   forgetJob,
   listJobs,
   load,
@@ -20,7 +22,7 @@ import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import type { LoadReport } from '../report/load-report.js'
-import { parseBatchSize, parseChar, parseColumns, parsePositiveInt, parseQuote, parseRejectLimit, parseSize } from './options.js'
+import { parseBatchSize, parseChar, parseColumns, parsePositiveInt, parseQuote, parseRecordSize, parseRejectLimit, parseSize } from './options.js'
 import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
 
@@ -129,6 +131,14 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
     .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
+    .addOption(
+      new Option(
+        '--max-record-bytes <size>',
+        `longest record (a line, or the lines of a quoted field that holds line breaks), at most ${MAX_RECORD_BYTES_LIMIT / 1024 ** 2}MB: a longer one is rejected, not held in memory, and reading resumes at the next line`,
+      )
+        .argParser(parseRecordSize(MAX_RECORD_BYTES_LIMIT))
+        .default(DEFAULT_MAX_RECORD_BYTES, `${DEFAULT_MAX_RECORD_BYTES / 1024 ** 2}MB`),
+    )
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
     .option('--force', 'replace an existing reject file; with --resume, resume although the input changed')
     .option('--job <name>', "name of the load, for its checkpoint (default: the table and the inputs' absolute paths)")
@@ -146,6 +156,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         resume: Boolean(o['resume']),
         restart: Boolean(o['restart']),
         checkpoint: o['checkpoint'] as boolean,
+        maxRecordBytes: o['maxRecordBytes'] as number,
       }
       const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
         if (o[from] !== undefined) opts[key] = o[from] as LoadOptions[K]

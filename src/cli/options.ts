@@ -36,6 +36,15 @@ export function parseSize(value: string): number {
   return Math.floor(Number(m[1]) * unit)
 }
 
+/** A size for --max-record-bytes: at least 1 byte, at most `max`. */
+export function parseRecordSize(max: number): (value: string) => number {
+  return (value) => {
+    const n = parseSize(value)
+    if (n > max) throw new InvalidArgumentError(`at most ${max / 1024 ** 2}MB.`)
+    return n
+  }
+}
+
 /** "100" (rows) or "2.5%" (of rows read), for --max-rejects. */
 export function parseRejectLimit(value: string): RejectLimit {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value)

@@ -4,6 +4,8 @@ import type { Decode } from './decode.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { FieldsRecord, ParsedRecord, ParseProblem, RowLayout } from './parsed-record.js'
 import { FieldFlag, fieldStart, RecordAt } from './parsed-record.js'
+import type { RecordLimits } from './record-limits.js'
+import { keptOfLongLine, lineTooLong, PARSE_SLICE_BYTES, recordLimits, tooManyFields } from './record-limits.js'
 
 /** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
 export interface CsvDialect {
@@ -30,9 +32,6 @@ export function dialectOf(
   }
 }
 
-/** Largest record kept in memory while looking for a closing quote before the record is rejected. */
-export const MAX_RECORD_BYTES = 64 * 1024 * 1024
-
 const LF = 0x0a
 const CR = 0x0d
 
@@ -47,7 +46,7 @@ const enum State {
 }
 
 /** Where a record stands in the input: its line, byte offset, the next record's offset and line, and its bytes. */
-type CsvRecordAt = readonly [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer]
+type CsvRecordAt = [line: number, byte: number, nextByte: number, nextLine: number, raw: Buffer]
 
 /** How a record's fields become text: shared by all records of one parser. */
 interface FieldText {
@@ -136,9 +135,15 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
  * byte offset. It does no I/O. pgbulk parses bytes rather than text so that byte offsets are exact
  * in every ASCII-compatible encoding, and so that one bad record costs that record only: after a
  * stray or unclosed quote it resumes at the next line, where csv-parse would swallow the rest.
+ *
+ * Memory is bounded whatever the input: a record longer than `limits.maxBytes` (quoted or not)
+ * is rejected (RECORD_TOO_LONG) with its first physical line, and parsing resumes at the line
+ * after it, as for a quote that never closes; a line past the limit is skipped without being kept
+ * (its first bytes are, for the reject file). A record with more than `limits.maxFields` fields
+ * is rejected whole. The limits are checked once per record and once per slice of input, never
+ * per byte.
  */
 export class CsvParser {
-  private readonly buf = new ByteBuffer()
   /** Absolute input offset of buf[0]. */
   private base = 0
   private pos = 0
@@ -152,6 +157,11 @@ export class CsvParser {
   private line = 1
   private recordLine = 1
   private problem: { message: string; column: number } | undefined
+  /** Fields of the current record no longer in fieldPos: past the field limit their places are not kept. */
+  private droppedFields = 0
+  /** Set while the rest of a line longer than the limit is skipped unread: where it started, and its first bytes. */
+  private skipping: { line: number; byte: number; kept: Buffer } | undefined
+  private readonly buf: ByteBuffer
   private readonly delim: number
   private readonly quote: number
   private readonly escape: number
@@ -160,8 +170,10 @@ export class CsvParser {
   constructor(
     private readonly dialect: CsvDialect,
     private readonly decode: Decode,
-    private readonly maxRecordBytes = MAX_RECORD_BYTES,
+    private readonly limits: RecordLimits = recordLimits(),
   ) {
+    // A record at the limit, the slice that showed it, and a CR that may end its line.
+    this.buf = new ByteBuffer(limits.maxBytes + PARSE_SLICE_BYTES + 2)
     this.delim = dialect.delimiter.charCodeAt(0)
     this.quote = dialect.quote === null ? -1 : dialect.quote.charCodeAt(0)
     this.escape = dialect.escape === null ? this.quote : dialect.escape.charCodeAt(0)
@@ -189,20 +201,59 @@ export class CsvParser {
     this.recordLine = line
   }
 
+  /** Bytes held for the record not yet ended: after each push, at most the limit and a CR (tests hold it to that). */
+  get bufferedBytes(): number {
+    return this.buf.length
+  }
+
   /** Feed the next chunk; returns the records it completed. */
   push(chunk: Buffer): ParsedRecord[] {
-    this.buf.append(chunk)
     const out: ParsedRecord[] = []
-    this.scan(false, out)
-    this.compact()
+    if (chunk.length <= PARSE_SLICE_BYTES) this.pushSlice(chunk, out)
+    else for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES) this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
     return out
   }
 
   /** The input ended: returns the last records, including an unterminated one. */
   end(): ParsedRecord[] {
     const out: ParsedRecord[] = []
-    this.scan(true, out)
+    if (this.skipping) this.endSkipping(this.base, false, out)
+    else this.scan(true, out)
     return out
+  }
+
+  private pushSlice(slice: Buffer, out: ParsedRecord[]): void {
+    let data = slice
+    if (this.skipping) {
+      const nl = data.indexOf(LF)
+      if (nl < 0) {
+        this.base += data.length
+        return
+      }
+      this.endSkipping(this.base + nl, true, out)
+      this.base += nl + 1
+      data = data.subarray(nl + 1)
+    }
+    this.buf.append(data)
+    this.scan(false, out)
+    // Once per slice: is the record still open here already past a limit?
+    for (;;) {
+      if (this.fieldPos.length > 3 * this.limits.maxFields) {
+        // Too many fields whatever follows: their places are not kept (the record will be rejected).
+        this.droppedFields += this.fieldPos.length / 3
+        this.fieldPos.length = 0
+      }
+      // (a CR at the end may be the line ending, which is not part of the record)
+      if (this.buf.length - this.recStart <= this.limits.maxBytes + 1) break
+      if (this.line === this.recordLine) {
+        this.startSkipping()
+        break
+      }
+      // A quoted field spans lines: its first line is rejected and the lines after it read again.
+      this.pos = this.rejectFirstLine(out, 'bytes')
+      this.scan(false, out)
+    }
+    this.compact()
   }
 
   private scan(final: boolean, out: ParsedRecord[]): void {
@@ -250,7 +301,8 @@ export class CsvParser {
         case State.Quoted:
           if (c === escape && escape !== quote) {
             if (i + 1 >= n && !final) break
-            const next = b[i + 1]
+            // (never past n: the buffer's spare capacity holds stale bytes)
+            const next = i + 1 < n ? b[i + 1] : -1
             if (next === quote || next === escape) {
               this.escaped = true
               i += 2
@@ -271,7 +323,6 @@ export class CsvParser {
             if (d === LF) this.line++
             i++
           }
-          if (i - this.recStart > this.maxRecordBytes) i = this.resyncAfterFirstLine(out)
           continue
         case State.QuoteSeen:
           if (c === quote && escape === quote) {
@@ -286,7 +337,7 @@ export class CsvParser {
             i++
             continue
           }
-          if (c === LF || (c === CR && b[i + 1] === LF)) {
+          if (c === LF || (c === CR && i + 1 < n && b[i + 1] === LF)) {
             this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
             const lf = c === LF ? i : i + 1
             i = this.emit(i, lf + 1, out)
@@ -311,30 +362,35 @@ export class CsvParser {
     this.pos = i
     if (!final) return
     // End of input: finish the last record, which may lack a line ending.
+    let next: number
     switch (this.state) {
       case State.FieldStart:
-        if (this.fieldPos.length === 0) return
+        if (this.fieldPos.length === 0 && this.droppedFields === 0) return
         this.fieldPos.push(n, n, 0)
-        this.emit(n, n, out)
-        return
+        next = this.emit(n, n, out)
+        break
       case State.Unquoted: {
         const end = n > this.fieldStart && b[n - 1] === CR ? n - 1 : n
         this.fieldPos.push(this.fieldStart, end, 0)
-        this.emit(end, n, out)
-        return
+        next = this.emit(end, n, out)
+        break
       }
-      case State.QuoteSeen: {
+      case State.QuoteSeen:
         this.fieldPos.push(this.fieldStart, n - 1, this.quotedFlags())
-        this.emit(n, n, out)
-        return
-      }
+        next = this.emit(n, n, out)
+        break
       case State.Skip:
-        this.emit(n > 0 && b[n - 1] === CR ? n - 1 : n, n, out)
-        return
+        next = this.emit(n > 0 && b[n - 1] === CR ? n - 1 : n, n, out)
+        break
       case State.Quoted:
-        this.pos = this.resyncAfterFirstLine(out)
-        this.scan(true, out)
-        return
+        // A quote that never closes would swallow the rest of the file: only its first line is rejected.
+        next = this.rejectFirstLine(out, n - this.recStart > this.limits.maxBytes ? 'bytes' : this.unclosedQuote())
+        break
+    }
+    // Only a record's first line was rejected: the lines after it are read again.
+    if (next < n) {
+      this.pos = next
+      this.scan(true, out)
     }
   }
 
@@ -344,34 +400,88 @@ export class CsvParser {
     this.state = State.Skip
   }
 
+  /** The problem of a quote still open at the end of the input. */
+  private unclosedQuote(): ParseProblem {
+    const field = this.droppedFields + this.fieldPos.length / 3 + 1
+    return { code: 'CSV_PARSE', message: `quoted field opened in field ${field} is never closed`, column: field }
+  }
+
   /**
-   * A quote that never closes (at the end of input, or beyond the record size limit) would
-   * swallow the rest of the file: reject the record's first physical line only and parse again
-   * from the line after it.
+   * Reject the current record's first physical line, and go on with the line after it; returns
+   * where scanning resumes. For a quote that never closes, which would otherwise swallow the rest
+   * of the file (`why` is its problem), and for a record known to be longer than the byte limit
+   * ('bytes'), whose end may never be found. What the problem says depends only on the input,
+   * never on how it was split into chunks.
    */
-  private resyncAfterFirstLine(out: ParsedRecord[]): number {
+  private rejectFirstLine(out: ParsedRecord[], why: ParseProblem | 'bytes'): number {
     const b = this.buf.bytes
     const n = this.buf.length
-    const nl = b.indexOf(LF, this.recStart)
+    const start = this.recStart
+    const nl = b.indexOf(LF, start)
     const lf = nl < 0 || nl >= n ? n : nl
-    const end = lf > this.recStart && b[lf - 1] === CR ? lf - 1 : lf
-    this.problem = {
-      message: `quoted field opened in field ${this.fieldPos.length / 3 + 1} is never closed${n - this.recStart > this.maxRecordBytes ? ` within ${this.maxRecordBytes} bytes` : ''}`,
-      column: this.fieldPos.length / 3 + 1,
-    }
-    this.line = this.recordLine
-    return this.emit(end, Math.min(lf + 1, n), out)
+    const end = lf > start && b[lf - 1] === CR ? lf - 1 : lf
+    const next = Math.min(lf + 1, n)
+    const terminated = lf < n
+    const long = end - start > this.limits.maxBytes
+    const kept = keptOfLongLine(this.limits)
+    const problem = long ? lineTooLong(this.limits, kept) : why === 'bytes' ? quotedPastLimit(this.limits) : why
+    // (a copy: a view would keep the whole buffer alive as long as the rejection)
+    const raw = Buffer.from(b.subarray(start, long ? start + kept : end))
+    const line = this.recordLine
+    out.push({ line, byte: this.base + start, nextByte: this.base + next, nextLine: line + (terminated ? 1 : 0), raw, kind: 'problem', problem })
+    this.startRecord(line + (terminated ? 1 : 0), next)
+    return next
+  }
+
+  /** A line longer than the limit and still open: skip the rest of it unread, keeping its first bytes. */
+  private startSkipping(): void {
+    const start = this.recStart
+    const kept = Buffer.from(this.buf.bytes.subarray(start, start + keptOfLongLine(this.limits)))
+    this.skipping = { line: this.recordLine, byte: this.base + start, kept }
+    this.base += this.buf.length
+    this.buf.release()
+    this.pos = 0
+    this.startRecord(this.recordLine, 0)
+  }
+
+  /** The skipped line ends at `lf` (an absolute offset), or the input ends there (`terminated` false). */
+  private endSkipping(lf: number, terminated: boolean, out: ParsedRecord[]): void {
+    const s = this.skipping!
+    this.skipping = undefined
+    const problem = lineTooLong(this.limits, s.kept.length)
+    const nextByte = terminated ? lf + 1 : lf
+    out.push({ line: s.line, byte: s.byte, nextByte, nextLine: s.line + (terminated ? 1 : 0), raw: s.kept, kind: 'problem', problem })
+    this.line = s.line + (terminated ? 1 : 0)
+    this.recordLine = this.line
+  }
+
+  /** A new record starts at buf offset `at`, on line `line`. */
+  private startRecord(line: number, at: number): void {
+    this.line = line
+    this.recordLine = line
+    this.recStart = at
+    this.fieldPos.length = 0
+    this.droppedFields = 0
+    this.problem = undefined
+    this.state = State.FieldStart
   }
 
   /** Close the current record: its text ends at `end`, the next one starts at `next`. Returns `next`. */
   private emit(end: number, next: number, out: ParsedRecord[]): number {
     const b = this.buf.bytes
     const start = this.recStart
+    // One comparison per record: past the byte limit, the record is treated as it was when its
+    // size first showed, possibly chunks before its end (see pushSlice).
+    if (end - start > this.limits.maxBytes) return this.rejectFirstLine(out, 'bytes')
     // A view: the buffer never overwrites bytes it has handed out.
     const raw = b.subarray(start, end)
     const terminated = next > start && b[next - 1] === LF
     const at: CsvRecordAt = [this.recordLine, this.base + start, this.base + next, this.line + (terminated ? 1 : 0), raw]
-    if (this.problem) {
+    if (this.droppedFields + this.fieldPos.length / 3 > this.limits.maxFields) {
+      // (a copy: a view would keep the whole buffer alive as long as the rejection)
+      at[4] = Buffer.from(raw)
+      out.push(problemRecord(at, tooManyFields(this.limits)))
+    } else if (this.problem) {
       out.push(problemRecord(at, { code: 'CSV_PARSE', ...this.problem }))
     } else if (!(this.fieldPos.length === 3 && end === start)) {
       // (a blank line is not a record)
@@ -389,12 +499,7 @@ export class CsvParser {
         out.push(problemRecord(at, { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad }))
       else out.push(new CsvRecord(at, ends, this.how))
     }
-    if (terminated) this.line++
-    this.recordLine = this.line
-    this.recStart = next
-    this.fieldPos.length = 0
-    this.problem = undefined
-    this.state = State.FieldStart
+    this.startRecord(terminated ? this.line + 1 : this.line, next)
     return next
   }
 
@@ -431,6 +536,14 @@ export class CsvParser {
       this.fieldPos[k]! -= drop
       this.fieldPos[k + 1]! -= drop
     }
+  }
+}
+
+/** The problem of a record longer than the limit whose first line is not: a quoted field on that line does not close within the limit. */
+function quotedPastLimit(limits: RecordLimits): ParseProblem {
+  return {
+    code: 'RECORD_TOO_LONG',
+    message: `record longer than ${limits.maxBytes} bytes (--max-record-bytes): a quoted field does not close within it; only its first line is rejected`,
   }
 }
 

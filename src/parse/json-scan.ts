@@ -207,23 +207,24 @@ export const MEMBER_SIZE = 5
  * A JSON object in b[s..e), checked as JSON.parse would, with the spans of its top-level members:
  * per member, five numbers in `out`: key start and end (inside its quotes), value start and end,
  * and kind × 2 + 1 when a string key or value holds a backslash escape (its bytes are not its
- * text). NotAnObject when the text is not a JSON object (or nests deeper than 64).
+ * text). NotAnObject when the text is not a JSON object (or nests deeper than 64), and as soon as
+ * `out` holds more than `maxOut` numbers (a line of a million members is not a row).
  */
-export function scanObject(b: Uint8Array, s: number, e: number, out: number[]): ObjectScan {
+export function scanObject(b: Uint8Array, s: number, e: number, out: number[], maxOut = Infinity): ObjectScan {
   jb = b
   je = e
   ji = s
   jDoubled = false
   jRefused = false
   try {
-    return scanMembers(out) ? (jRefused ? ObjectScan.ObjectWithRefusedEscape : ObjectScan.Object) : ObjectScan.NotAnObject
+    return scanMembers(out, maxOut) ? (jRefused ? ObjectScan.ObjectWithRefusedEscape : ObjectScan.Object) : ObjectScan.NotAnObject
   } finally {
     jb = EMPTY
   }
 }
 
 /** scanObject's work, on the scanner's state. */
-function scanMembers(out: number[]): boolean {
+function scanMembers(out: number[], maxOut: number): boolean {
   jSpace()
   if (jAt(ji) !== 0x7b) return false
   ji++
@@ -259,6 +260,7 @@ function scanMembers(out: number[]): boolean {
                   ? JsonKind.Boolean
                   : JsonKind.Number
       out.push(ks, ke, vs, ji, kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0))
+      if (out.length > maxOut) return false
       jSpace()
       const d = jAt(ji++)
       if (d === 0x7d) break

@@ -5,23 +5,22 @@ import type { Decode } from './decode.js'
 import { JsonKind, MEMBER_SIZE, ObjectScan, scanObject } from './json-scan.js'
 import type { JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, ParseProblem, ScannedObject } from './parsed-record.js'
 import { RecordAt } from './parsed-record.js'
+import type { RecordLimits } from './record-limits.js'
+import { keptOfLongLine, lineTooLong, PARSE_SLICE_BYTES, recordLimits, tooManyFields } from './record-limits.js'
 import { refusedJsonEscape } from './refused-escape.js'
 
 const LF = 0x0a
 const CR = 0x0d
 
-/** Longest line kept in memory before it is rejected (a JSON value of this size is not a row). */
-export const MAX_LINE_BYTES = 64 * 1024 * 1024
-/** What the reject file keeps of an over-long line. */
-const RAW_KEPT_OF_LONG_LINE = 64 * 1024
-
 /**
  * An incremental NDJSON parser: one JSON object per line, blank lines skipped. Each top-level
  * value is kept as the text it had in the line, so a number like 12345678901234567890 or 1.10
  * reaches the database exactly as written (JSON.parse would round the first and drop the zero).
+ * A line longer than `limits.maxBytes` is rejected without being kept (its first bytes are, for
+ * the reject file), and so is an object with more than `limits.maxFields` members.
  */
 export class NdjsonParser {
-  private readonly buf = new ByteBuffer()
+  private readonly buf: ByteBuffer
   private base = 0
   private line = 1
   /** Bytes at the start of buf already known to hold no line feed: a long line is not searched again per chunk. */
@@ -31,8 +30,11 @@ export class NdjsonParser {
 
   constructor(
     private readonly decode: Decode,
-    private readonly maxLineBytes = MAX_LINE_BYTES,
-  ) {}
+    private readonly limits: RecordLimits = recordLimits(),
+  ) {
+    // A line at the limit, the slice that showed it, and a CR that may end it.
+    this.buf = new ByteBuffer(limits.maxBytes + PARSE_SLICE_BYTES + 2)
+  }
 
   /** Start counting at a later position of the input (after a BOM, or where a resumed load seeks to). */
   skipBytes(n: number): void {
@@ -44,69 +46,101 @@ export class NdjsonParser {
     this.line = line
   }
 
+  /** Bytes held for the line not yet ended: after each push, at most the limit and a CR (tests hold it to that). */
+  get bufferedBytes(): number {
+    return this.buf.length
+  }
+
   push(chunk: Buffer): ParsedRecord[] {
-    this.buf.append(chunk)
     const out: ParsedRecord[] = []
+    if (chunk.length <= PARSE_SLICE_BYTES) this.pushSlice(chunk, out)
+    else for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES) this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
+    return out
+  }
+
+  private pushSlice(chunk: Buffer, out: ParsedRecord[]): void {
+    if (this.skipping) {
+      // Nothing of the long line is kept: the slice is searched for its end, not buffered.
+      const nl = chunk.indexOf(LF)
+      if (nl < 0) {
+        this.base += chunk.length
+        return
+      }
+      this.rejectLongLine(this.base + nl + 1, true, out)
+      this.base += nl + 1
+      chunk = chunk.subarray(nl + 1)
+    }
+    this.buf.append(chunk)
     const b = this.buf.bytes
     const n = this.buf.length
     let start = 0
     for (;;) {
       const nl = b.subarray(0, n).indexOf(LF, Math.max(start, this.searched))
       if (nl < 0) break
-      if (this.skipping) this.rejectLongLine(this.base + nl + 1, out)
-      else this.record(start, nl, nl + 1, out)
+      this.record(start, nl, nl + 1, out)
       start = nl + 1
     }
-    if (!this.skipping && n - start > this.maxLineBytes) {
+    // (a CR at the end may be the line ending, which is not part of the line)
+    if (n - start > this.limits.maxBytes + 1) {
       // A line past the limit is not kept: its first bytes are, for the rejection made when it ends.
-      this.skipping = { line: this.line, byte: this.base + start, raw: Buffer.from(b.subarray(start, start + RAW_KEPT_OF_LONG_LINE)) }
+      this.skipping = { line: this.line, byte: this.base + start, raw: Buffer.from(b.subarray(start, start + keptOfLongLine(this.limits))) }
+      this.base += n
+      this.buf.release()
+      this.searched = 0
+      return
     }
-    // While skipping, nothing of the long line is kept.
-    const drop = this.skipping ? n : start
-    this.buf.discard(drop)
-    this.base += drop
-    this.searched = n - drop
-    return out
+    this.buf.discard(start)
+    this.base += start
+    this.searched = n - start
   }
 
   end(): ParsedRecord[] {
     const out: ParsedRecord[] = []
-    if (this.skipping) this.rejectLongLine(this.base + this.buf.length, out)
+    if (this.skipping) this.rejectLongLine(this.base, false, out)
     else if (this.buf.length > 0) this.record(0, this.buf.length, this.buf.length, out)
     this.buf.discard(this.buf.length)
     return out
   }
 
-  /** The over-long line ended just before `nextByte`: reject it, with its first bytes as raw. */
-  private rejectLongLine(nextByte: number, out: ParsedRecord[]): void {
+  /** The over-long line ended just before `nextByte` (with its line feed when `terminated`): reject it, with its first bytes as raw. */
+  private rejectLongLine(nextByte: number, terminated: boolean, out: ParsedRecord[]): void {
     const s = this.skipping!
     this.skipping = undefined
-    out.push({
-      line: s.line,
-      byte: s.byte,
-      nextByte,
-      nextLine: s.line + 1,
-      raw: s.raw,
-      kind: 'problem',
-      problem: { code: 'NDJSON_INVALID_JSON', message: `line longer than ${this.maxLineBytes} bytes (the reject file keeps its first ${s.raw.length})` },
-    })
-    this.line = s.line + 1
+    const nextLine = s.line + (terminated ? 1 : 0)
+    out.push({ line: s.line, byte: s.byte, nextByte, nextLine, raw: s.raw, kind: 'problem', problem: lineTooLong(this.limits, s.raw.length) })
+    this.line = nextLine
   }
 
   private record(start: number, lf: number, next: number, out: ParsedRecord[]): void {
     const b = this.buf.bytes
     const end = lf > start && b[lf - 1] === CR ? lf - 1 : lf
     const line = this.line++
+    const byte = this.base + start
+    const nextByte = this.base + next
+    const nextLine = next > lf ? line + 1 : line
+    // One comparison per line: a line past the limit that ended within one slice, as if it had been skipped.
+    if (end - start > this.limits.maxBytes) {
+      const kept = keptOfLongLine(this.limits)
+      const raw = Buffer.from(b.subarray(start, start + kept))
+      out.push({ line, byte, nextByte, nextLine, raw, kind: 'problem', problem: lineTooLong(this.limits, kept) })
+      return
+    }
     const raw = b.subarray(start, end)
     // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
     const members: number[] = []
-    const scan = !this.decode.unchecked || isUtf8(raw) ? scanObject(raw, 0, raw.length, members) : ObjectScan.NotAnObject
+    const maxMembers = this.limits.maxFields * MEMBER_SIZE
+    const scan = !this.decode.unchecked || isUtf8(raw) ? scanObject(raw, 0, raw.length, members, maxMembers) : ObjectScan.NotAnObject
     if (scan !== ObjectScan.NotAnObject) {
-      const at: JsonRecordAt = [line, this.base + start, this.base + next, line + 1, raw]
+      const at: JsonRecordAt = [line, byte, nextByte, nextLine, raw]
       out.push(new JsonRecord(at, members, scan === ObjectScan.ObjectWithRefusedEscape, this.text, this.decode.unchecked !== undefined))
       return
     }
-    const common = { line, byte: this.base + start, nextByte: this.base + next, nextLine: line + 1, raw }
+    const common = { line, byte, nextByte, nextLine, raw }
+    if (members.length > maxMembers) {
+      // (JSON.parse would build all of them; a copy: a view would keep the buffer alive)
+      out.push({ ...common, raw: Buffer.from(raw), kind: 'problem', problem: tooManyFields(this.limits) })
+      return
+    }
     const text = this.decode(b, start, end)
     if (text === null) {
       out.push({ ...common, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })

@@ -4,6 +4,7 @@ import type { InputEncoding } from './decode.js'
 import { decoderFor } from './decode.js'
 import { NdjsonParser } from './ndjson.js'
 import type { ParsedRecord } from './parsed-record.js'
+import { recordLimits } from './record-limits.js'
 
 /** Input formats pgbulk reads. */
 export type InputFormat = 'csv' | 'tsv' | 'ndjson'
@@ -13,6 +14,8 @@ export interface ParseOptions {
   format: InputFormat
   dialect: CsvDialect
   encoding: InputEncoding
+  /** Longest record, in bytes (--max-record-bytes); default DEFAULT_MAX_RECORD_BYTES. */
+  maxRecordBytes?: number
 }
 
 /** Where reading starts when it does not start at the beginning (a resumed load that seeked). */
@@ -29,7 +32,8 @@ const BOM = [0xef, 0xbb, 0xbf]
  */
 export async function* parseInput(chunks: AsyncIterable<Buffer>, opts: ParseOptions, start?: StartPoint): AsyncGenerator<ParsedRecord[]> {
   const decode = decoderFor(opts.encoding)
-  const parser = opts.format === 'ndjson' ? new NdjsonParser(decode) : new CsvParser(opts.dialect, decode)
+  const limits = recordLimits(opts.maxRecordBytes)
+  const parser = opts.format === 'ndjson' ? new NdjsonParser(decode, limits) : new CsvParser(opts.dialect, decode, limits)
   // Mid-file there is no byte-order mark to look for.
   let head: Buffer | undefined = start ? undefined : Buffer.alloc(0)
   if (start) {

@@ -15,6 +15,8 @@ export interface ParseProblem {
   message: string
   /** 1-based field position (CSV) or character position (NDJSON), when known. */
   column?: number
+  /** The record's raw holds only its first bytes (a line longer than --max-record-bytes is not kept whole). */
+  rawTruncated?: true
 }
 
 /** Where a record stands in the input (RecordBase as a class, for the records that are classes). */

@@ -10,6 +10,8 @@ import { decoderFor } from '../parse/decode.js'
 import { parseObjectLine } from '../parse/ndjson.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
+import { MAX_RECORD_BYTES_LIMIT, recordLimits } from '../parse/record-limits.js'
+import type { RejectCode } from '../errors.js'
 import type { RunOptions, StopReason } from '../pipeline.js'
 import { newTotals, runInput } from '../pipeline.js'
 import { RejectSink } from '../reject/reject-sink.js'
@@ -82,6 +84,12 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
     const r = e.rejection!
     const raw = Buffer.from(r.raw, 'utf8')
     const at = { line: r.line, byte: r.byte, nextByte: r.byte + raw.length, nextLine: r.line + 1, raw }
+    if (r.rawTruncated) {
+      // Only the record's first bytes are here: loading them would load part of a row.
+      const problem = { code: r.code as RejectCode, message: r.message, rawTruncated: true as const }
+      out.push({ ...at, raw: r.rawBase64 === undefined ? raw : Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem })
+      continue
+    }
     if (r.rawBase64 !== undefined && r.raw.includes('\uFFFD')) {
       // The bytes were not valid text and the line was not fixed: it stays rejected as it was.
       out.push({ ...at, raw: Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem: { code: 'ENCODING_INVALID', message: r.message } })
@@ -92,7 +100,8 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
       continue
     }
     // Parsed where it stood in the input, so that the record keeps its line and byte offset.
-    const parser = new CsvParser(opts.dialect, decoderFor('utf8'))
+    // (the text is in memory already: any record the load could have read is read)
+    const parser = new CsvParser(opts.dialect, decoderFor('utf8'), recordLimits(MAX_RECORD_BYTES_LIMIT))
     parser.skipBytes(r.byte)
     parser.startAtLine(r.line)
     const recs = [...parser.push(raw), ...parser.end()]

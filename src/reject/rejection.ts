@@ -35,6 +35,12 @@ export interface Rejection {
   raw: string
   /** The record's exact bytes, present only when `raw` could not hold them (invalid encoding). */
   rawBase64?: string
+  /**
+   * `raw` holds only the record's first bytes: a line longer than --max-record-bytes is not kept
+   * whole, nor is a record longer than the reject file keeps (REJECT_RAW_WHOLE_BYTES). Such a
+   * row cannot be loaded from the reject file (pgbulk redrive leaves it there).
+   */
+  rawTruncated?: true
   /** What PostgreSQL said, for database rejections. */
   pg?: { code: string; constraint?: string; detail?: string; table?: string; column?: string }
   /** The batch the row was part of, for database rejections. */

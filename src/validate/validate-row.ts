@@ -4,6 +4,7 @@ import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
 import { JsonKind, MEMBER_SIZE } from '../parse/json-scan.js'
+import { RAW_KEPT_OF_LONG_LINE, REJECT_RAW_WHOLE_BYTES } from '../parse/record-limits.js'
 import type { FieldsRecord, JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, RowLayout, ScannedObject } from '../parse/parsed-record.js'
 import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
@@ -138,7 +139,10 @@ export class RowValidator {
       const row = this.surelyValidObject(rec, rec.scanned)
       if (row) return row
     }
-    if (rec.kind === 'problem') return this.reject(rec, 'parse', rec.problem.code, rec.problem.message, rec.problem.column)
+    if (rec.kind === 'problem') {
+      const { code, message, column, rawTruncated } = rec.problem
+      return this.rejection(rec, { stage: 'parse', code, message, ...(column === undefined ? {} : { column }), ...(rawTruncated ? { rawTruncated } : {}) })
+    }
     const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
       const map = this.fieldToColumn
@@ -458,8 +462,10 @@ function makeRejection(
   rec: { line: number; byte: number; raw: Buffer },
   what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>,
 ): Rejection {
-  const raw = lossyText(rec.raw, opts.encoding)
-  const exact = opts.encoding !== 'utf8' || Buffer.from(raw, 'utf8').equals(rec.raw)
+  const whole = rec.raw.length <= REJECT_RAW_WHOLE_BYTES
+  const bytes = whole ? rec.raw : rec.raw.subarray(0, RAW_KEPT_OF_LONG_LINE)
+  const raw = lossyText(bytes, opts.encoding)
+  const exact = opts.encoding !== 'utf8' || Buffer.from(raw, 'utf8').equals(bytes)
   return {
     file: opts.file,
     ...(opts.input === undefined ? {} : { input: opts.input }),
@@ -467,7 +473,8 @@ function makeRejection(
     byte: rec.byte,
     ...what,
     raw,
-    ...(exact ? {} : { rawBase64: rec.raw.toString('base64') }),
+    ...(exact ? {} : { rawBase64: bytes.toString('base64') }),
+    ...(whole ? {} : { rawTruncated: true as const }),
   }
 }
 

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
@@ -276,5 +277,125 @@ describe('pgbulk redrive', () => {
     expect(second.stderr).toContain('(JOB_RUNNING)')
     expect((await first).code).toBe(0)
     await expectEveryRowOnce(t)
+  })
+})
+
+describe('records longer than --max-record-bytes (items 9 and 19)', () => {
+  /**
+   * Run a shell command line whose last command is $PGBULK in the background, sampling the peak
+   * RSS of that process (VmHWM) until it ends: the run's result and its peak in MB.
+   */
+  async function shPeak(script: string): Promise<CliRun & { peakMb: number }> {
+    const r = await sh(
+      `${script} & p=$!; peak=0; while kill -0 $p 2>/dev/null; do k=$(awk '/VmHWM/ {print $2}' /proc/$p/status 2>/dev/null); [ -n "$k" ] && [ "$k" -gt "$peak" ] && peak=$k; sleep 0.05; done; wait $p; c=$?; echo "peak-kb $peak"; exit $c`,
+    )
+    return { ...r, peakMb: Number(/peak-kb (\d+)/.exec(r.stdout)?.[1] ?? 0) / 1024 }
+  }
+  /** Memory a run may use (about 170 MB measured): Node, pg and a batch in flight, the 64 MB record limit, and what the collector has not reclaimed yet. */
+  const PEAK_MB = 300
+  const report = async (name: string) => JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>
+
+  it('rejects a 100 MB quoted field that never closes with its whole line and loads the line after it (item 9)', async () => {
+    // It rejected the first 64 MB and loaded the rest of the line as a row ("xxx…", "tail").
+    const t = await table('id text, v text')
+    const r = await shPeak(
+      `{ printf 'id,v\\n1,a\\n"'; head -c ${100 * 1024 * 1024} /dev/zero | tr '\\0' x; printf ',tail\\n2,b\\n'; } | $PGBULK load - --format csv --table ${t} --rejects r9.ndjson --report r9.json --quiet`,
+    )
+    expect(r.code, r.stderr).toBe(2)
+    expect(await tableContents(db, t)).toBe('1\ta\n2\tb\n')
+    const rejects = await readRejects(join(dir, 'r9.ndjson'))
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        file: 'stdin',
+        line: 3,
+        byte: 9,
+        stage: 'parse',
+        code: 'RECORD_TOO_LONG',
+        rawTruncated: true,
+        raw: '"' + 'x'.repeat(64 * 1024 - 1),
+      }),
+    ])
+    expect(await report('r9.json')).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, rejectsByCode: { RECORD_TOO_LONG: 1 } })
+    expect(r.peakMb).toBeLessThan(PEAK_MB)
+  })
+
+  it('rejects a 600 MB line without a newline in bounded memory, and loads the lines before it (item 19)', async () => {
+    // It crashed: "Cannot use 'in' operator to search for 'stage' in undefined".
+    const t = await table('id text, v text')
+    const r = await shPeak(
+      `{ printf 'id,v\\n1,a\\n2,'; head -c ${600 * 1024 * 1024} /dev/zero | tr '\\0' y; } | $PGBULK load - --format csv --table ${t} --rejects r19.ndjson --report r19.json --quiet`,
+    )
+    expect(r.code, r.stderr).toBe(2)
+    expect(await tableContents(db, t)).toBe('1\ta\n')
+    const rejects = await readRejects(join(dir, 'r19.ndjson'))
+    expect(rejects).toEqual([expect.objectContaining({ line: 3, byte: 9, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: '2,' + 'y'.repeat(64 * 1024 - 2) })])
+    expect(await report('r19.json')).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1 })
+    expect(r.peakMb).toBeLessThan(PEAK_MB)
+  })
+
+  it('rejects the line of a gzip bomb in bounded memory, and loads the lines around it (item 19)', async () => {
+    // 512 MB of zeros in 512 KB: gzip members of 1 MB of zeros, concatenated (one gzip stream).
+    const zeros = gzipSync(Buffer.alloc(1024 * 1024))
+    await writeFile(join(dir, 'bomb.csv.gz'), Buffer.concat([gzipSync('id,v\n1,a\n'), ...Array<Buffer>(512).fill(zeros), gzipSync('\n2,b\n')]))
+    const t = await table('id text, v text')
+    const r = await shPeak(`$PGBULK load bomb.csv.gz --table ${t} --rejects bomb.ndjson --report bomb.json --quiet`)
+    expect(r.code, r.stderr).toBe(2)
+    expect(await tableContents(db, t)).toBe('1\ta\n2\tb\n')
+    const rejects = await readRejects(join(dir, 'bomb.ndjson'))
+    expect(rejects).toEqual([expect.objectContaining({ line: 3, byte: 9, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: '\0'.repeat(64 * 1024) })])
+    expect(await report('bomb.json')).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 })
+    expect(r.peakMb).toBeLessThan(PEAK_MB)
+  })
+
+  it.each([
+    ['csv', 'id,v\n', (id: number, v: string) => `${id},${v}`],
+    ['tsv', 'id\tv\n', (id: number, v: string) => `${id}\t${v}`],
+    ['ndjson', '', (id: number, v: string) => JSON.stringify({ id, v })],
+  ] as const)('applies --max-record-bytes to %s: the long line is rejected with its first bytes, every other row loads', async (format, header, row) => {
+    const t = await table('id int, v text')
+    const lines = [row(1, 'a'), row(2, 'b'.repeat(2000)), row(3, 'c'.repeat(1000)), row(4, 'd')]
+    await writeFile(join(dir, `limit.${format}`), header + lines.join('\r\n') + '\r\n')
+    const r = await sh(
+      `$PGBULK load limit.${format} --table ${t} --max-record-bytes 1kB --rejects limit-${format}.ndjson --report limit-${format}.json --quiet`,
+    )
+    expect(r.code, r.stderr).toBe(2)
+    expect(await tableContents(db, t)).toBe(`1\ta\n3\t${'c'.repeat(1000)}\n4\td\n`)
+    const first = header === '' ? 1 : 2
+    const rejects = await readRejects(join(dir, `limit-${format}.ndjson`))
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        line: first + 1,
+        byte: Buffer.byteLength(header + lines[0]! + '\r\n'),
+        code: 'RECORD_TOO_LONG',
+        message: 'line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept',
+        raw: lines[1]!.slice(0, 1024),
+        rawTruncated: true,
+      }),
+    ])
+    expect(await report(`limit-${format}.json`)).toMatchObject({ rowsRead: 4, rowsLoaded: 3, rowsRejected: 1 })
+  })
+
+  it('stops at a header line past --max-record-bytes before loading anything', async () => {
+    const t = await table('id text, v text')
+    const r = await sh(
+      `{ printf 'id,'; head -c 5000 /dev/zero | tr '\\0' v; printf '\\n1,a\\n'; } | $PGBULK load - --format csv --table ${t} --max-record-bytes 1kB`,
+    )
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toContain('stdin:1: the header row cannot be read: line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept')
+    expect(r.stderr).toContain('(HEADER_INVALID)')
+    expect(await db.count(t)).toBe(0)
+  })
+
+  it('rejects the first line of a quoted field whose lines run past --max-record-bytes, and reads on from its second line', async () => {
+    const t = await table('id text, v text')
+    const big = Array.from({ length: 30 }, (_, k) => `line ${k} of a long note`).join('\n')
+    await writeFile(join(dir, 'note.csv'), `id,v\n1,a\n2,"${big}"\n3,b\n`)
+    const r = await sh(`$PGBULK load note.csv --table ${t} --max-record-bytes 300 --rejects note.ndjson --quiet`)
+    expect(r.code, r.stderr).toBe(2)
+    const rejects = await readRejects(join(dir, 'note.ndjson'))
+    // Line 3 only, then each line of the note is read as a record of its own: none has two fields.
+    expect(rejects[0]).toMatchObject({ line: 3, code: 'RECORD_TOO_LONG', raw: '2,"line 0 of a long note' })
+    expect(rejects.slice(1).map((x) => [x['line'], x['code']])).toEqual([...Array.from({ length: 28 }, (_, k) => [4 + k, 'FIELD_COUNT']), [32, 'CSV_PARSE']])
+    expect(await tableContents(db, t)).toBe('1\ta\n3\tb\n')
   })
 })

@@ -98,9 +98,7 @@ async function expectExactlyOnce(t: string, rejectsPath: string): Promise<void> 
 }
 
 describe('resume after a kill', () => {
-  const trials = (['copy', 'insert'] as const).flatMap((method) =>
-    ([false, true] as const).flatMap((gzip) => [0, 1, 2, 3].map((k) => ({ method, gzip, k }))),
-  )
+  const trials = (['copy', 'insert'] as const).flatMap((method) => ([false, true] as const).flatMap((gzip) => [0, 1, 2, 3].map((k) => ({ method, gzip, k }))))
 
   it.each(trials)('SIGKILL at a random moment, then --resume: $method, gzip $gzip, trial $k', async ({ method, gzip, k }) => {
     const random = rng(1000 + k * 7 + (gzip ? 100 : 0) + (method === 'insert' ? 1000 : 0))

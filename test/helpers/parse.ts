@@ -18,7 +18,7 @@ export function plain(r: ParsedRecord): Record<string, unknown> {
 export async function parseChunks(
   input: Buffer,
   cuts: number[],
-  opts: { format?: InputFormat; dialect?: CsvDialect; encoding?: InputEncoding } = {},
+  opts: { format?: InputFormat; dialect?: CsvDialect; encoding?: InputEncoding; maxRecordBytes?: number } = {},
 ): Promise<Record<string, unknown>[]> {
   const chunks: Buffer[] = []
   let prev = 0
@@ -31,6 +31,7 @@ export async function parseChunks(
     format: opts.format ?? 'csv',
     dialect: opts.dialect ?? CSV,
     encoding: opts.encoding ?? 'utf8',
+    ...(opts.maxRecordBytes === undefined ? {} : { maxRecordBytes: opts.maxRecordBytes }),
   })) {
     for (const r of batch) out.push(plain(r))
   }

@@ -659,6 +659,15 @@ describe('load()', () => {
     await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
   })
 
+  it('refuses a record size limit that is not a whole number of bytes from 1 to 256 MiB, before connecting', async () => {
+    for (const maxRecordBytes of [0, 1.5, 257 * 1024 * 1024, Number.NaN]) {
+      await expect(load({ inputs: ['nowhere.csv'], table: 't', db: 'postgres://nobody@127.0.0.1:1/x', maxRecordBytes })).rejects.toMatchObject({
+        code: 'USAGE',
+        message: expect.stringContaining('--max-record-bytes must be a whole number of bytes from 1 to 268435456') as unknown,
+      })
+    }
+  })
+
   it('says so when the table does not exist', async () => {
     const input = await file('n.csv', 'id\n1\n')
     await expect(load({ inputs: [input], table: 'public.userz', db: db.url })).rejects.toMatchObject({

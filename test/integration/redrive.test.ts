@@ -68,6 +68,22 @@ describe('pgbulk redrive', () => {
     expect(lines[1]).toBe('this line is not a rejection')
   })
 
+  it('leaves a row whose raw text was cut (a line past --max-record-bytes) in the file instead of loading part of it', async () => {
+    await db.client.query(`CREATE TABLE cut (id int, note text)`)
+    const input = join(dir, 'cut.csv')
+    await writeFile(input, `id,note\n1,short\n2,${'n'.repeat(300)}\n`)
+    const first = await load({ inputs: [input], table: 'cut', db: db.url, maxRecordBytes: 100 })
+    expect(first).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1 })
+    const rejects = `${input}.rejects.ndjson`
+    const before = await readFile(rejects, 'utf8')
+    // Its first 100 bytes read as a good row ("2", "nnn…"): it must not load.
+    expect(JSON.parse(before)).toMatchObject({ line: 3, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: `2,${'n'.repeat(98)}` })
+    const again = await redrive({ rejectsFile: rejects, table: 'cut', db: db.url })
+    expect(again).toMatchObject({ rowsRead: 1, rowsLoaded: 0, rowsRejected: 1, exitCode: 2 })
+    expect(await tableContents(db, 'cut')).toBe('1\tshort\n')
+    expect(await readRejects(rejects)).toEqual([expect.objectContaining({ line: 3, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: `2,${'n'.repeat(98)}` })])
+  })
+
   it('says so when the reject file does not exist', async () => {
     await expect(redrive({ rejectsFile: join(dir, 'none.ndjson'), table: 'ev', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
   })

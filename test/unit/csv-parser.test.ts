@@ -1,9 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as csvParse } from 'csv-parse/sync'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CsvParser } from '../../src/parse/csv.js'
 import { decoderFor } from '../../src/parse/decode.js'
+import { recordLimits } from '../../src/parse/record-limits.js'
+import type { ParsedRecord } from '../../src/parse/parsed-record.js'
 import { CSV, parseChunks, plain } from '../helpers/parse.js'
 
 const cases: Record<string, string> = {
@@ -97,10 +99,126 @@ describe('csv parser', () => {
   })
 
   it('rejects a quoted field larger than the record limit instead of buffering the file', () => {
-    const p = new CsvParser(CSV, decoderFor('utf8'), 100)
+    const p = new CsvParser(CSV, decoderFor('utf8'), recordLimits(100))
     const out = [...p.push(Buffer.from('a,"' + 'x'.repeat(60) + '\n' + 'y'.repeat(60) + '\n1,2\n')), ...p.end()]
     expect(out[0]).toMatchObject({ kind: 'problem', line: 1 })
     expect(plain(out[out.length - 1]!)).toMatchObject({ values: ['1', '2'], line: 3 })
+  })
+
+  it('rejects the whole line of a quoted field past the limit that never closes, and reads the next line as a record (issue 10, item 9)', async () => {
+    // The resync after the first 100 bytes used to start mid-line: the tail ("xxx…", "tail") loaded as a row.
+    const input = Buffer.from('a,b\n"' + 'x'.repeat(300) + ',tail\n1,2\n')
+    const expected = [
+      { line: 1, byte: 0, nextByte: 4, nextLine: 2, raw: 'a,b', values: ['a', 'b'] },
+      {
+        line: 2,
+        byte: 4,
+        nextByte: 311,
+        nextLine: 3,
+        raw: '"' + 'x'.repeat(99),
+        problem: {
+          code: 'RECORD_TOO_LONG',
+          message: 'line longer than 100 bytes (--max-record-bytes): only its first 100 bytes are kept',
+          rawTruncated: true,
+        },
+      },
+      { line: 3, byte: 311, nextByte: 315, nextLine: 4, raw: '1,2', values: ['1', '2'] },
+    ]
+    for (const cuts of [[], [5], [50], [104], [105], [106], [200], [310], everyNth(input.length, 7)]) {
+      expect(await parseChunks(input, cuts, { maxRecordBytes: 100 }), `split at ${cuts.join(',')}`).toEqual(expected)
+    }
+  })
+
+  it('rejects an unquoted line past the limit without keeping it, in CSV and TSV, and reads the next line (issue 10, item 19)', async () => {
+    const TSV = { delimiter: '\t', quote: null, escape: null, nullString: null }
+    for (const dialect of [CSV, TSV]) {
+      const d = dialect.delimiter
+      const input = Buffer.from(`a${d}b\n` + `y${d}`.repeat(150) + '\r\n' + `1${d}2\n`)
+      const long = { line: 2, byte: 4, nextByte: 306, nextLine: 3, raw: `y${d}`.repeat(50) }
+      for (const cuts of [[], [50], [105], [304], [305], everyNth(input.length, 13)]) {
+        const recs = await parseChunks(input, cuts, { dialect, maxRecordBytes: 100 })
+        expect(recs.map((r) => r['values'] ?? r['problem'])).toEqual([['a', 'b'], expect.objectContaining({ code: 'RECORD_TOO_LONG' }), ['1', '2']])
+        expect(recs[1]).toMatchObject(long)
+        expect(recs[2]).toMatchObject({ line: 3, byte: 306 })
+      }
+    }
+  })
+
+  it('rejects a line past the limit at the end of an input without a newline, at its line', async () => {
+    const input = Buffer.from('a,b\n' + 'z'.repeat(1000))
+    for (const cuts of [[], [3], [4], [500], everyNth(input.length, 97)]) {
+      expect(await parseChunks(input, cuts, { maxRecordBytes: 100 })).toMatchObject([
+        { line: 1, values: ['a', 'b'] },
+        { line: 2, byte: 4, nextByte: 1004, nextLine: 2, raw: 'z'.repeat(100), problem: { code: 'RECORD_TOO_LONG', rawTruncated: true } },
+      ])
+    }
+  })
+
+  it('reads a record exactly at the limit, CRLF or not, and rejects one byte more', async () => {
+    const at = 'k'.repeat(100)
+    const input = Buffer.from(`${at}\r\n${at}k\r\n${at}\n${at}`)
+    for (let cut = 0; cut <= input.length; cut++) {
+      const recs = await parseChunks(input, cut === 0 ? [] : [cut], { maxRecordBytes: 100 })
+      expect(
+        recs.map((r) => [r['line'], r['values'] ? 'record' : (r['problem'] as { code: string }).code]),
+        `split at ${cut}`,
+      ).toEqual([
+        [1, 'record'],
+        [2, 'RECORD_TOO_LONG'],
+        [3, 'record'],
+        [4, 'record'],
+      ])
+    }
+  })
+
+  it('rejects a record with more fields than the limit, whole, and keeps no place of each field', () => {
+    const input = Buffer.from('1,2,3\n1,2,3,4\n"a\nb",2,3,4,5\n5,6\n')
+    const whole = split(new CsvParser(CSV, decoderFor('utf8'), recordLimits(1000, 3)), input, [])
+    expect(whole.map((r) => [r['line'], (r['problem'] as { code: string } | undefined)?.code ?? 'fields', r['raw']])).toEqual([
+      [1, 'fields', '1,2,3'],
+      [2, 'RECORD_TOO_LONG', '1,2,3,4'],
+      [3, 'RECORD_TOO_LONG', '"a\nb",2,3,4,5'],
+      [5, 'fields', '5,6'],
+    ])
+    for (let cut = 1; cut < input.length; cut++) expect(split(new CsvParser(CSV, decoderFor('utf8'), recordLimits(1000, 3)), input, [cut])).toEqual(whole)
+  })
+
+  it('rejects only the first line of a quoted field whose lines run past the limit, and reads on from its second line', async () => {
+    const input = Buffer.from('a,"' + 'x'.repeat(60) + '\n' + 'y'.repeat(60) + '\n1,2\n')
+    for (const cuts of [[], [30], [63], [64], [100], [124], everyNth(input.length, 11)]) {
+      expect(await parseChunks(input, cuts, { maxRecordBytes: 100 }), `split at ${cuts.join(',')}`).toEqual([
+        {
+          line: 1,
+          byte: 0,
+          nextByte: 64,
+          nextLine: 2,
+          raw: 'a,"' + 'x'.repeat(60),
+          problem: {
+            code: 'RECORD_TOO_LONG',
+            message: 'record longer than 100 bytes (--max-record-bytes): a quoted field does not close within it; only its first line is rejected',
+          },
+        },
+        { line: 2, byte: 64, nextByte: 125, nextLine: 3, raw: 'y'.repeat(60), values: ['y'.repeat(60)] },
+        { line: 3, byte: 125, nextByte: 129, nextLine: 4, raw: '1,2', values: ['1', '2'] },
+      ])
+    }
+  })
+
+  it('never reads its buffer past the end: a CR after a closing quote at the end of a chunk waits for the next, whatever stale bytes follow', () => {
+    // The buffer's spare capacity holds whatever memory it was given (allocUnsafeSlow): a line
+    // feed there was taken for the one after the CR, and the record ended past the input.
+    const stale = vi.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation((size) => Buffer.alloc(size, '\n'))
+    try {
+      const p = new CsvParser(CSV, decoderFor('utf8'))
+      const out = [...p.push(Buffer.from('a,b\n"x"\r')), ...p.push(Buffer.from('\n"y\\",2\n')), ...p.end()].map(plain)
+      expect(out).toEqual([
+        { line: 1, byte: 0, nextByte: 4, nextLine: 2, raw: 'a,b', values: ['a', 'b'] },
+        { line: 2, byte: 4, nextByte: 9, nextLine: 3, raw: '"x"', values: ['x'] },
+        { line: 3, byte: 9, nextByte: 16, nextLine: 4, raw: '"y\\",2', values: ['y\\', '2'] },
+      ])
+    } finally {
+      stale.mockRestore()
+    }
   })
 
   it('rejects bytes that are not valid UTF-8, naming the field', async () => {
@@ -129,6 +247,22 @@ describe('csv parser', () => {
     expect(recs[1]!['values']).toEqual(['5" screen', '"x"'])
   })
 })
+
+/** Cut points every `n` bytes. */
+function everyNth(length: number, n: number): number[] {
+  return Array.from({ length: Math.ceil(length / n) - 1 }, (_, k) => (k + 1) * n)
+}
+
+/** Feed a parser `input` split at `cuts`; its records as plain objects. */
+function split(p: CsvParser, input: Buffer, cuts: number[]): Record<string, unknown>[] {
+  const out: ParsedRecord[] = []
+  let prev = 0
+  for (const c of [...cuts, input.length]) {
+    out.push(...p.push(input.subarray(prev, c)))
+    prev = c
+  }
+  return [...out, ...p.end()].map(plain)
+}
 
 /** Every CSV input under fixtures/, so new fixtures get the split test for free. */
 function fixtureInputs(): Record<string, string> {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { decoderFor } from '../../src/parse/decode.js'
 import { NdjsonParser, parseObjectLine } from '../../src/parse/ndjson.js'
 import { populateArray } from '../../src/validate/populate-array.js'
+import { recordLimits } from '../../src/parse/record-limits.js'
 import { parseChunks } from '../helpers/parse.js'
 
 const input =
@@ -53,7 +54,7 @@ describe('ndjson parser', () => {
   })
 
   it('rejects a line longer than the limit without keeping it, and goes on at the next line', () => {
-    const p = new NdjsonParser(decoderFor('utf8'), 100)
+    const p = new NdjsonParser(decoderFor('utf8'), recordLimits(100))
     const long = '{"a": "' + 'x'.repeat(300) + '"}'
     const chunks = ['{"id": 1}\n' + long.slice(0, 50), long.slice(50, 250), long.slice(250) + '\n{"id": 2}\n']
     const out = chunks.flatMap((c) => p.push(Buffer.from(c))).concat(p.end())
@@ -63,8 +64,58 @@ describe('ndjson parser', () => {
       ['object', 3, 10 + long.length + 1, 10 + long.length + 11, 4],
     ])
     const problem = out[1]?.kind === 'problem' ? out[1].problem : undefined
-    expect(problem?.code).toBe('NDJSON_INVALID_JSON')
+    expect(problem?.code).toBe('RECORD_TOO_LONG')
     expect(problem?.message).toMatch(/^line longer than 100 bytes/)
+  })
+
+  it('rejects a line past the limit however the input is split, a last line without a newline too (issue 10, item 19)', async () => {
+    const long = '{"a": "' + 'x'.repeat(300) + '"}'
+    const input = Buffer.from('{"id": 1}\r\n' + long + '\r\n{"id": 2}\n' + long)
+    const at2 = 11
+    const at3 = at2 + long.length + 2
+    const at4 = at3 + 10
+    const problem = {
+      code: 'RECORD_TOO_LONG',
+      message: 'line longer than 100 bytes (--max-record-bytes): only its first 100 bytes are kept',
+      rawTruncated: true,
+    }
+    const expected = [
+      { line: 1, byte: 0, nextByte: at2, nextLine: 2, raw: '{"id": 1}', fields: { id: { kind: 'number', text: '1' } } },
+      { line: 2, byte: at2, nextByte: at3, nextLine: 3, raw: long.slice(0, 100), problem },
+      { line: 3, byte: at3, nextByte: at4, nextLine: 4, raw: '{"id": 2}', fields: { id: { kind: 'number', text: '2' } } },
+      { line: 4, byte: at4, nextByte: input.length, nextLine: 4, raw: long.slice(0, 100), problem },
+    ]
+    for (let cut = 1; cut < input.length; cut += 3) {
+      expect(await parseChunks(input, [cut], { format: 'ndjson', maxRecordBytes: 100 }), `split at ${cut}`).toEqual(expected)
+    }
+  })
+
+  it('reads a line exactly at the limit, CRLF or not, and rejects one byte more', async () => {
+    const at = '{"k": "' + 'k'.repeat(91) + '"}'
+    const input = Buffer.from(`${at}\r\n${at} \r\n${at}\n${at}`)
+    for (let cut = 0; cut <= input.length; cut++) {
+      const recs = await parseChunks(input, cut === 0 ? [] : [cut], { format: 'ndjson', maxRecordBytes: 100 })
+      expect(
+        recs.map((r) => [r['line'], r['fields'] ? 'object' : (r['problem'] as { code: string }).code]),
+        `split at ${cut}`,
+      ).toEqual([
+        [1, 'object'],
+        [2, 'RECORD_TOO_LONG'],
+        [3, 'object'],
+        [4, 'object'],
+      ])
+    }
+  })
+
+  it('rejects an object with more members than the limit, without parsing it whole', () => {
+    const p = new NdjsonParser(decoderFor('utf8'), recordLimits(1000, 3))
+    const out = [...p.push(Buffer.from('{"a":1,"b":2,"c":3}\n{"a":1,"b":2,"c":3,"d":4}\n{"a":1,"a":1,"a":1,"a":1,"a":1}\n')), ...p.end()]
+    expect(out.map((r) => [r.line, r.kind === 'problem' ? r.problem.code : r.kind])).toEqual([
+      [1, 'object'],
+      [2, 'RECORD_TOO_LONG'],
+      [3, 'RECORD_TOO_LONG'],
+    ])
+    expect(out[1]?.raw.toString()).toBe('{"a":1,"b":2,"c":3,"d":4}')
   })
 
   it('reports where the JSON broke', () => {

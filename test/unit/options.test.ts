@@ -127,6 +127,16 @@ describe('command-line options', () => {
     expect((await parse(['load', 'a.csv', '-t', 't', '--method', 'upsert'])).error).toMatch(/Allowed choices are copy, insert/)
   })
 
+  it('reads --max-record-bytes as a size, 64MB by default, at most 256MB', async () => {
+    expect((await parse(['load', 'a.csv', '-t', 't'])).opts).toMatchObject({ maxRecordBytes: 64 * 1024 * 1024 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '1kB'])).opts).toMatchObject({ maxRecordBytes: 1024 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '256MB'])).opts).toMatchObject({ maxRecordBytes: 256 * 1024 * 1024 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '257MB'])).error).toMatch(
+      /option '--max-record-bytes <size>' argument '257MB' is invalid\. at most 256MB/,
+    )
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '0'])).error).toMatch(/argument '0' is invalid\. expected a size/)
+  })
+
   it('parses sizes and reject limits', () => {
     expect(parseSize('16MB')).toBe(16 * 1024 * 1024)
     expect(parseSize('512k')).toBe(512 * 1024)
