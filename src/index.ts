@@ -16,6 +16,7 @@ import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import type { InputIdentity } from './source/input-identity.js'
+import type { PrefixIdentity } from './source/stream-prefix.js'
 import { StreamPrefix } from './source/stream-prefix.js'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
@@ -182,7 +183,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
       }
       // A stream's checkpoints record the hash of the prefix they cover, and its resume checks it (StreamPrefix).
       const prefix = store && f.stream ? new StreamPrefix() : undefined
-      const identityAt = (nextByte: number) => (prefix ? prefixIdentity(nextByte, prefix.digestAt(nextByte)) : plan.identity)
+      const identityAt = (nextByte: number) => (prefix ? prefixIdentity(nextByte, prefix) : plan.identity)
       const saveCheckpoint = store
         ? (client: pg.Client, state: CheckpointProgress) =>
             store.save(client, {
@@ -271,17 +272,18 @@ function rejectInput(r: Rejection): string {
   return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
 }
 
-/** A stream's checkpoint identity: the length of the prefix it covers, and that prefix's hash (marked, so that it is never taken for a file's). */
-function prefixIdentity(bytes: number, hash: string): InputIdentity {
-  return { size: bytes, mtimeMs: 0, hash: `${PREFIX_HASH}${hash}` }
+/** A stream's checkpoint identity: its position, and the hash of its first bytes with how many it covers (marked, so that it is never taken for a file's). */
+function prefixIdentity(bytes: number, prefix: StreamPrefix): InputIdentity {
+  const { covered, hash } = prefix.identityAt(bytes)
+  return { size: bytes, mtimeMs: 0, hash: `${PREFIX_HASH}${covered}:${hash}` }
 }
 
 const PREFIX_HASH = 'prefix-sha256:'
 
 /** What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked, and is refused (--force resumes anyway). */
-function expectedPrefix(from: Checkpoint, name: string): { bytes: number; hash: string; name: string } {
-  const hash = from.identity?.hash
-  if (hash?.startsWith(PREFIX_HASH) && from.identity?.size === from.nextByte) return { bytes: from.nextByte, hash: hash.slice(PREFIX_HASH.length), name }
+function expectedPrefix(from: Checkpoint, name: string): PrefixIdentity & { name: string } {
+  const m = /^prefix-sha256:(\d+):([0-9a-f]{64})$/.exec(from.identity?.hash ?? '')
+  if (m && from.identity?.size === from.nextByte) return { bytes: from.nextByte, covered: Number(m[1]), hash: m[2]!, name }
   throw new LoadError(
     'INPUT_CHANGED',
     `cannot tell whether ${name} is the stream its checkpoint was taken from (the checkpoint holds no hash of it)`,
