@@ -74,6 +74,7 @@ describe('StreamPrefix', () => {
   it('does not keep the stream: a checkpoint further back than the last bytes kept covers the whole blocks before it', async () => {
     const prefix = new StreamPrefix()
     async function* many(): AsyncGenerator<Buffer> {
+      await Promise.resolve()
       for (let i = 0; i < 120; i++) yield Buffer.alloc(1024 * 1024, 0x61)
     }
     await drain(prefix.tap(many()))
