@@ -6,6 +6,7 @@ import { rng } from '../helpers/random.js'
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function* chunksOf(data: Buffer, sizes: () => number): AsyncGenerator<Buffer> {
+  await Promise.resolve()
   for (let at = 0; at < data.length;) {
     const n = Math.min(data.length - at, sizes())
     yield data.subarray(at, at + n)
