@@ -14,6 +14,7 @@ import { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
 import type { FileReport, LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
+import type { InputFile } from './source/open-input.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import type { InputIdentity } from './source/input-identity.js'
 import type { PrefixIdentity } from './source/stream-prefix.js'
@@ -86,9 +87,13 @@ export function formatOf(path: string, explicit: InputFormat | undefined): Input
   return 'csv'
 }
 
-/** Where an input's rejects go by default. */
-export function defaultRejectsPath(input: string): string {
-  return input === '-' ? resolve('pgbulk-rejects.ndjson') : `${input}.rejects.ndjson`
+/**
+ * Where an input's rejects go by default: beside a file; for a stream (stdin, a pipe,
+ * /dev/stdin, a process substitution's /dev/fd/63), whose folder is no place for files, in the
+ * working directory.
+ */
+export function defaultRejectsPath(input: Pick<InputFile, 'path' | 'stream'>): string {
+  return input.stream ? resolve('pgbulk-rejects.ndjson') : `${input.path}.rejects.ndjson`
 }
 
 /**
@@ -136,9 +141,9 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     // Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
     // they will be found again); any other existing file is refused unless --force.
     for (const f of files) {
-      const path = opts.rejects ?? defaultRejectsPath(f.path)
+      const path = opts.rejects ?? defaultRejectsPath(f)
       if (sinks.has(path)) continue
-      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && (opts.rejects ?? defaultRejectsPath(files[j]!.path)) === path ? [p] : []))
+      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && (opts.rejects ?? defaultRejectsPath(files[j]!)) === path ? [p] : []))
       if (resumed.length === 0) {
         sinks.set(path, await RejectSink.prepare(path, opts.force ?? false))
         continue
@@ -225,7 +230,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         writers,
         batcher,
         autoTune: target.autoTune,
-        sink: sinks.get(opts.rejects ?? defaultRejectsPath(f.path))!,
+        sink: sinks.get(opts.rejects ?? defaultRejectsPath(f))!,
         totals,
         rejectLimit: opts.maxRejects,
         signal: opts.signal,

@@ -139,7 +139,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         .argParser(parseRecordSize(MAX_RECORD_BYTES_LIMIT))
         .default(DEFAULT_MAX_RECORD_BYTES, `${DEFAULT_MAX_RECORD_BYTES / 1024 ** 2}MB`),
     )
-    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input; pgbulk-rejects.ndjson for stdin)')
+    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input file; pgbulk-rejects.ndjson for stdin and pipes)')
     .option('--force', 'replace an existing reject file; with --resume, resume although the input changed')
     .option('--job <name>', "name of the load, for its checkpoint (default: the table and the inputs' absolute paths)")
     .option('--resume', 'continue the job from its checkpoint')

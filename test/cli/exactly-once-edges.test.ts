@@ -69,16 +69,25 @@ describe('inputs that can be read only once', () => {
     await writeFile(join(dir, 'in.csv'), csv)
     await writeFile(join(dir, 'in.ndjson'), ndjson)
     const t = await table('id int PRIMARY KEY, v text')
-    const r = await sh(command(t))
+    const r = await sh(`rm -f pgbulk-rejects.ndjson; ${command(t)}`)
     expect(r.stderr).toContain(`${N} rows read, ${N} loaded, 0 rejected`)
     expect(r.code, r.stderr).toBe(0)
     expect(await tableContents(db, t)).toBe(expected)
   })
 
+  it('puts the rejects of a pipe in the working directory, not beside /dev/stdin or /dev/fd/N', async () => {
+    await writeFile(join(dir, 'bad-pipe.csv'), 'id,v\n1,a\nx,b\n')
+    const t = await table('id int PRIMARY KEY, v text')
+    const r = await sh(`rm -f pgbulk-rejects.ndjson; cat bad-pipe.csv | $PGBULK load /dev/stdin --format csv --table ${t}`)
+    expect(r.code, r.stderr).toBe(2)
+    expect((await readRejects(join(dir, 'pgbulk-rejects.ndjson'))).map((x) => x['raw'])).toEqual(['x,b'])
+    expect(existsSync('/dev/stdin.rejects.ndjson')).toBe(false)
+  })
+
   it('stops at a header that matches no column of a pipe before loading anything, reading it once', async () => {
     await writeFile(join(dir, 'bad-header.csv'), 'id,nope\n1,a\n')
     const t = await table('id int PRIMARY KEY, v text')
-    const r = await sh(`$PGBULK load <(cat bad-header.csv) --format csv --table ${t}`)
+    const r = await sh(`rm -f pgbulk-rejects.ndjson; $PGBULK load <(cat bad-header.csv) --format csv --table ${t}`)
     expect(r.code, r.stderr).toBe(1)
     expect(r.stderr).toContain('"nope"')
     expect(r.stderr).toContain('COLUMN_UNKNOWN')
