@@ -109,7 +109,7 @@ describe('--rejects: devices, pipes, standard output and links', () => {
     const t = await table()
     const f = await input('e.csv')
     const r = await sh(
-      `mkfifo rej.fifo && { cat rej.fifo > got.ndjson & } && $PGBULK load ${f} --table ${t} --rejects rej.fifo --force; s=$?; wait; echo "status $s"`,
+      `mkfifo rej.fifo && { timeout 20 cat rej.fifo > got.ndjson & } && timeout 20 $PGBULK load ${f} --table ${t} --rejects rej.fifo --force; s=$?; wait; echo "status $s"`,
     )
     expect(r.stdout).toContain('status 2')
     expect((await lstat(join(dir, 'rej.fifo'))).isFIFO()).toBe(true)
@@ -282,6 +282,23 @@ describe('the progress bar', () => {
     const screen = render(tty.stdout)
     expect(untimed(screen)).toEqual(untimed(plain.stderr.replaceAll('tty1.ndjson', 'tty2.ndjson').trimEnd().split('\n')))
     expect(screen.join('\n')).toContain('rejected rows of')
+  })
+})
+
+describe('the progress bar, interrupted', () => {
+  it('leaves every reject line and the stop message readable on a terminal after SIGTERM', async () => {
+    const t = await table()
+    const f = join(dir, 'tty-int.csv')
+    await writeFile(f, 'id,v\n' + Array.from({ length: 500 }, (_, k) => (k % 100 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n')
+    // stdin stays open after the rows, so the load is still running when the signal comes.
+    const inner = `(cat ${f}; sleep 4) | $PGBULK load - --format csv --table ${t} --rejects ${join(dir, 'tty-int.ndjson')} & sleep 2; kill -TERM $!; wait $!`
+    const tty = await sh(`script -qfec '${inner}' /dev/null`)
+    expect(tty.stdout).not.toContain('\x1b8')
+    const screen = render(tty.stdout)
+    for (const k of [7, 107, 207, 307, 407])
+      expect(screen).toContain(`stdin:${k + 2}:1: column "id" (integer): expected an integer, found "x${k}" (VALUE_INVALID)`)
+    expect(screen).toContain('pgbulk: SIGTERM received: finishing the batch in flight, then stopping (send again to quit at once)')
+    expect(screen.some((l) => l.startsWith('pgbulk: 500 rows read'))).toBe(true)
   })
 })
 
