@@ -235,12 +235,17 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   return exitCode
 }
 
+/** Streams that already have the listener (main() may run more than once in a process). */
+const guarded = new WeakSet<NodeJS.WritableStream>()
+
 /**
  * A reader that went away (`pgbulk jobs | head -1`) ends the output, not the command: EPIPE is
  * swallowed instead of crashing with a stack trace, and the command ends with its own status.
  * The listener stays: the error may arrive after main() has returned.
  */
 function ignoreClosedPipe(stream: NodeJS.WritableStream): void {
+  if (guarded.has(stream)) return
+  guarded.add(stream)
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return
     throw err

@@ -47,7 +47,7 @@ export class RejectSink {
     readonly path: string,
     private readonly existing: boolean,
     readonly kind: SinkKind = 'file',
-    /** "-": standard output, written through its stream (it may be a socket, which cannot be opened again by path). */
+    /** "-" or /dev/stdout: standard output, written through its stream (it may be a socket, which cannot be opened again by path). */
     private readonly out?: NodeJS.WritableStream,
   ) {}
 
@@ -57,8 +57,9 @@ export class RejectSink {
    * written to as it is; a directory, socket or block device is refused.
    */
   static async prepare(path: string, force: boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
+    if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
     const found = await examine(path)
-    if (found === 'stream') return new RejectSink(path, false, 'stream', path === '-' ? stdout : undefined)
+    if (found === 'stream') return new RejectSink(path, false, 'stream')
     await checkWritable(path)
     if (found === 'absent') return new RejectSink(path, false)
     if (!force)
@@ -77,9 +78,10 @@ export class RejectSink {
    * the checkpoint), drop the others and a last line cut short by a crash, and append from there.
    */
   static async resume(path: string, keep: (r: Rejection) => boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
-    const found = await examine(path)
     // A device or pipe holds no earlier lines to keep or drop: new lines are appended as they come.
-    if (found === 'stream') return new RejectSink(path, false, 'stream', path === '-' ? stdout : undefined)
+    if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
+    const found = await examine(path)
+    if (found === 'stream') return new RejectSink(path, false, 'stream')
     if (found === 'link')
       throw new LoadError(
         'REJECTS_UNWRITABLE',
@@ -178,7 +180,7 @@ export class RejectSink {
         return
       }
       if (!this.fh) {
-        if (this.path === '-') throw new Error('no standard output to write to')
+        if (isStdout(this.path)) throw new Error('no standard output to write to')
         if (this.kind === 'stream') this.fh = await open(this.path, STREAM_FLAGS)
         else this.fh = await open(this.path, this.existing ? 'r+' : 'wx', REJECT_FILE_MODE)
         if (this.existing) this.written = (await this.fh.stat()).size
@@ -230,6 +232,11 @@ async function checkWritable(path: string): Promise<void> {
       'choose another place with --rejects',
     )
   }
+}
+
+/** "-" and the names of standard output: written through the process's stdout stream, whatever it is (a socket has no path to open). */
+function isStdout(path: string): boolean {
+  return path === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(resolve(path))
 }
 
 /** Opens a device or FIFO as it is: no O_CREAT (nothing is created), O_APPEND, no controlling terminal. */

@@ -105,6 +105,13 @@ describe('--rejects: devices, pipes, standard output and links', () => {
     expect((await lstat('/dev/stdout')).isSymbolicLink()).toBe(true)
   })
 
+  it('--rejects /dev/stdout writes to standard output when it is a socket', async () => {
+    const t = await table()
+    const r = await pgbulk(['load', await input('d2.csv'), '--table', t, '--rejects', '/dev/stdout'])
+    expect(r.code).toBe(2)
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ line: 3, raw: 'x,b' })
+  })
+
   it('a FIFO is written to as it is', async () => {
     const t = await table()
     const f = await input('e.csv')
