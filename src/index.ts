@@ -64,6 +64,8 @@ export interface LoadOptions extends RunOptions {
   /** Replace existing reject files. */
   force?: boolean
   stdin?: Readable
+  /** Where "--rejects -" writes (default: process.stdout). */
+  stdout?: NodeJS.WritableStream
   /** Called at the start with the total input size (undefined for stdin). */
   onStart?: (totalBytes: number | undefined) => void
   /** The job's name, for its checkpoints; default: the target table and the inputs' absolute paths. */
@@ -145,12 +147,16 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
       if (sinks.has(path)) continue
       const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && (opts.rejects ?? defaultRejectsPath(files[j]!)) === path ? [p] : []))
       if (resumed.length === 0) {
-        sinks.set(path, await RejectSink.prepare(path, opts.force ?? false))
+        sinks.set(path, await RejectSink.prepare(path, opts.force ?? false, opts.stdout ?? process.stdout))
         continue
       }
       sinks.set(
         path,
-        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte)),
+        await RejectSink.resume(
+          path,
+          (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte),
+          opts.stdout ?? process.stdout,
+        ),
       )
     }
 

@@ -21,6 +21,7 @@ import type { RejectLimit } from '../pipeline.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
+import { printable } from '../report/printable.js'
 import type { LoadReport } from '../report/load-report.js'
 import { parseBatchSize, parseChar, parseColumns, parsePositiveInt, parseQuote, parseRecordSize, parseRejectLimit, parseSize } from './options.js'
 import type { ProgressSnapshot } from './progress.js'
@@ -211,17 +212,44 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   const program = buildProgram(async (job, extra) => {
     exitCode = await runJob(job, extra, io)
   })
-  program.exitOverride()
-  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+  ignoreClosedPipe(io.stdout)
+  ignoreClosedPipe(io.stderr)
+  // Each subcommand has its own settings (copied when it was added): configure them all.
+  for (const cmd of [program, ...program.commands]) {
+    cmd.exitOverride()
+    cmd.configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // commander's "error: required option …" gets the prefix of every other pgbulk error.
+      outputError: (s, write) => write(printable(s.startsWith('error:') ? `pgbulk: ${s}` : s, true)),
+    })
+  }
   try {
     // A bare --dry-run must not take the next argument (an input file) as its value.
     await program.parseAsync(argv.map((a) => (a === '--dry-run' ? '--dry-run=client' : a)))
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.SETUP
-    io.stderr.write(`pgbulk: internal error: ${(err as Error).message}\n`)
+    io.stderr.write(`pgbulk: internal error: ${printable((err as Error).message)}\n`)
     return EXIT.SETUP
   }
   return exitCode
+}
+
+/** Streams that already have the listener (main() may run more than once in a process). */
+const guarded = new WeakSet<NodeJS.WritableStream>()
+
+/**
+ * A reader that went away (`pgbulk jobs | head -1`) ends the output, not the command: EPIPE is
+ * swallowed instead of crashing with a stack trace, and the command ends with its own status.
+ * The listener stays: the error may arrive after main() has returned.
+ */
+function ignoreClosedPipe(stream: NodeJS.WritableStream): void {
+  if (guarded.has(stream)) return
+  guarded.add(stream)
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return
+    throw err
+  })
 }
 
 async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
@@ -232,19 +260,22 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++
     if (signals > 1) process.exit(EXIT.INTERRUPTED)
-    io.stderr.write(`\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`)
+    progress.log(`\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`)
     controller.abort()
   }
+  const progress = createProgress(io.stderr, extra.quiet)
   if (io.signals) {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   }
-  const progress = createProgress(io.stderr, extra.quiet)
   let shown = 0
   const onReject = (r: Rejection) => {
     if (extra.quiet || ++shown > SHOWN_REJECTS) return
+    // Messages quote the data (a database error quotes the value as it is): escaped for the terminal.
     progress.log(
-      `${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}\n`,
+      printable(
+        `${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}`,
+      ) + '\n',
     )
   }
   let report: LoadReport | undefined
@@ -259,12 +290,14 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
         if (extra.quiet) return
         const e = error as { message?: string; code?: string }
         progress.log(
-          `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries ?? DEFAULT_RETRIES})\n`,
+          printable(
+            `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries ?? DEFAULT_RETRIES})`,
+          ) + '\n',
         )
       },
     } satisfies Partial<RunOptions>
     if (job.kind === 'load') {
-      report = await load({ ...job.opts, ...hooks, onStart: (total) => progress.start(total) })
+      report = await load({ ...job.opts, ...hooks, stdout: io.stdout, onStart: (total) => progress.start(total) })
     } else {
       progress.start(undefined)
       report = await redrive({ ...job.opts, ...hooks })
@@ -272,16 +305,16 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     progress.stop()
     exitCode = report.exitCode
     if (!extra.quiet && shown > SHOWN_REJECTS) io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
-    if (!extra.quiet) io.stderr.write(formatSummary(report) + '\n')
+    if (!extra.quiet) io.stderr.write(printable(formatSummary(report), true) + '\n')
     if (!extra.quiet && job.kind === 'redrive' && !report.dryRun) {
       const path = job.opts.rejectsFile
       io.stderr.write(
         existsSync(path)
-          ? `  ${path} now holds only the rows that still fail (with their new reasons) and any the run did not reach\n`
-          : `  every row loaded: ${path} was removed\n`,
+          ? `  ${printable(path)} now holds only the rows that still fail (with their new reasons) and any the run did not reach\n`
+          : `  every row loaded: ${printable(path)} was removed\n`,
       )
     }
-    if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${report.stopped.message}\n`)
+    if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${printable(report.stopped.message)}\n`)
   } catch (err) {
     progress.stop()
     exitCode = err instanceof LoadError ? err.exitCode : EXIT.SETUP
@@ -299,7 +332,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   if (extra.report) {
     const body = report ?? { exitCode, error: errorText?.trim(), options: reportableOptions(opts) }
     await writeFile(extra.report, JSON.stringify(body, null, 2) + '\n').catch((err: Error) => {
-      io.stderr.write(`pgbulk: cannot write the report ${extra.report}: ${err.message}\n`)
+      io.stderr.write(`pgbulk: cannot write the report ${printable(`${extra.report}: ${err.message}`)}\n`)
     })
   }
   return exitCode
@@ -311,15 +344,16 @@ async function runJobsCommand(opts: { db?: string; checkpointSchema?: string; fo
     if (opts.forget !== undefined) {
       const n = await forgetJob(opts.forget, opts)
       if (n === 0) throw new LoadError('USAGE', `no job named ${JSON.stringify(opts.forget)}`, 'pgbulk jobs lists them')
-      io.stdout.write(`forgot job ${JSON.stringify(opts.forget)} (${n} input${n === 1 ? '' : 's'})\n`)
+      io.stdout.write(`forgot job ${printable(JSON.stringify(opts.forget))} (${n} input${n === 1 ? '' : 's'})\n`)
       return EXIT.OK
     }
     const jobs = await listJobs(opts)
     if (jobs.length === 0) io.stdout.write('no jobs\n')
     for (const j of jobs) {
       const state = j.done ? 'finished' : 'unfinished'
+      // Fields escaped one by one (a tab in a job's name must not look like a separator).
       io.stdout.write(
-        `${j.job}\t${j.input}\t${state}\tline ${j.nextLine} (byte ${j.nextByte})\t${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches\t${j.target}\t${j.updatedAt.toISOString()}\n`,
+        `${printable(j.job)}\t${printable(j.input)}\t${state}\tline ${j.nextLine} (byte ${j.nextByte})\t${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches\t${printable(j.target)}\t${j.updatedAt.toISOString()}\n`,
       )
     }
     return EXIT.OK
@@ -331,6 +365,7 @@ async function runJobsCommand(opts: { db?: string; checkpointSchema?: string; fo
 
 /** One error for people: message, code, hint; never a stack trace (PGBULK_DEBUG=1 adds one). */
 function describeError(err: unknown): string {
-  if (err instanceof LoadError) return `pgbulk: error: ${err.message} (${err.code})\n${err.hint ? `  hint: ${err.hint}\n` : ''}`
-  return `pgbulk: internal error: ${(err as Error).message ?? String(err)}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
+  if (err instanceof LoadError)
+    return `pgbulk: error: ${printable(err.message, true)} (${err.code})\n${err.hint ? `  hint: ${printable(err.hint, true)}\n` : ''}`
+  return `pgbulk: internal error: ${printable((err as Error).message ?? String(err), true)}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
 }

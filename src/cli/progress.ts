@@ -1,5 +1,3 @@
-import cliProgress from 'cli-progress'
-
 /** A load's progress as the pipeline reports it. */
 export interface ProgressSnapshot {
   bytesRead: number
@@ -19,6 +17,12 @@ export interface ProgressReporter {
   stop(): void
 }
 
+/** Characters of the bar itself. */
+const BAR_WIDTH = 40
+
+/** Redraws of the bar per second at most. */
+const BAR_FPS = 5
+
 /** Seconds between plain progress lines when stderr is not a terminal. */
 const LOG_INTERVAL_MS = 10_000
 
@@ -27,45 +31,12 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
   const t0 = performance.now()
   const eta = etaFrom(t0)
   const rate = (rows: number) => Math.round(rows / Math.max(0.001, (performance.now() - t0) / 1000))
-  if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream,
-        format: ' {bar} {percentage}% | {mb} | ETA {etaText} | {rowsPerSec} rows/s | {rejected} rejected{batch}',
-        hideCursor: true,
-        etaBuffer: 50,
-        fps: 5,
-      },
-      cliProgress.Presets.shades_classic,
-    )
-    let total = 0
-    let last: ProgressSnapshot = { bytesRead: 0, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0 }
-    return {
-      start(totalBytes) {
-        total = totalBytes ?? 0
-        bar.start(total || 1, 0, { mb: mb(0, total), rowsPerSec: 0, rejected: 0, etaText: '-', batch: '' })
-      },
-      update(p) {
-        last = p
-        bar.update(total ? p.bytesRead : 0, {
-          mb: mb(p.bytesRead, total),
-          rowsPerSec: rate(p.rowsRead),
-          rejected: p.rowsRejected,
-          etaText: eta(p.bytesRead, total),
-          batch: batchText(p),
-        })
-      },
-      log(line) {
-        // cli-progress redraws over the current line: clear it, print, and let the bar redraw.
-        stream.write('\r\x1b[K' + line)
-        bar.render()
-      },
-      stop() {
-        if (total) bar.update(last.bytesRead)
-        bar.stop()
-      },
-    }
-  }
+  if (stream.isTTY)
+    return ttyProgress(stream, (p, total) => {
+      const pct = total ? Math.min(100, Math.floor((p.bytesRead * 100) / total)) : 0
+      const filled = Math.round((pct / 100) * BAR_WIDTH)
+      return ` ${'\u2588'.repeat(filled)}${'\u2591'.repeat(BAR_WIDTH - filled)} ${pct}% | ${mb(p.bytesRead, total)} | ETA ${eta(p.bytesRead, total)} | ${rate(p.rowsRead)} rows/s | ${p.rowsRejected} rejected${batchText(p)}`
+    })
   let total: number | undefined
   let next = LOG_INTERVAL_MS
   return {
@@ -108,4 +79,43 @@ function etaFrom(t0: number) {
 function mb(bytes: number, total: number | undefined): string {
   const f = (n: number) => (n / 1024 / 1024).toFixed(1)
   return total ? `${f(bytes)}/${f(total)} MB` : `${f(bytes)} MB`
+}
+
+/**
+ * The bar on a terminal: one line, drawn with a carriage return and erase-to-end-of-line only.
+ * No cursor save/restore (cli-progress restored a cursor saved before the reject lines were
+ * printed, and the summary overwrote them), and no wrapping (the line is cut to the width), so
+ * clearing the bar's line on stop leaves the screen as the plain output would read.
+ */
+function ttyProgress(stream: NodeJS.WriteStream, text: (p: ProgressSnapshot, total: number) => string): ProgressReporter {
+  let total = 0
+  let last: ProgressSnapshot = { bytesRead: 0, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0 }
+  let shown = false
+  let drawnAt = -Infinity
+  const draw = () => {
+    drawnAt = performance.now()
+    const width = Math.max(10, (stream.columns || 80) - 1)
+    stream.write('\r' + text(last, total).slice(0, width) + '\x1b[K')
+  }
+  return {
+    start(totalBytes) {
+      total = totalBytes ?? 0
+      shown = true
+      stream.write('\x1b[?25l') // hide the cursor while the bar is drawn
+      draw()
+    },
+    update(p) {
+      last = p
+      if (shown && performance.now() - drawnAt >= 1000 / BAR_FPS) draw()
+    },
+    log(line) {
+      stream.write(shown ? '\r\x1b[K' + line : line)
+      if (shown) draw()
+    },
+    stop() {
+      if (!shown) return
+      shown = false
+      stream.write('\r\x1b[K\x1b[?25h')
+    },
+  }
 }

@@ -14,7 +14,7 @@ import { MAX_RECORD_BYTES_LIMIT, recordLimits } from '../parse/record-limits.js'
 import type { RejectCode } from '../errors.js'
 import type { RunOptions, StopReason } from '../pipeline.js'
 import { newTotals, runInput } from '../pipeline.js'
-import { RejectSink } from '../reject/reject-sink.js'
+import { RejectSink, tempPathFor } from '../reject/reject-sink.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { FileReport, LoadReport } from '../report/load-report.js'
 import { buildReport, reportableOptions } from '../report/load-report.js'
@@ -162,9 +162,11 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
     // Lines an earlier redrive of this file loaded before it was stopped: done, not sent again.
     const already = ledger ? await ledger.loaded(target.connection()) : new Set<string>()
     for (const e of entries) if (e.rejection && already.has(entryKeyOf(e.rejection))) decided.add(entryKeyOf(e.rejection))
-    // (a fixed name, so that a redrive killed midway leaves no file behind that the next one would not replace)
-    const tmpPath = `${path}.redrive.tmp`
-    sink = await RejectSink.prepare(tmpPath, true)
+    // An unpredictable name, created with O_EXCL: nothing another user put at a name known in
+    // advance (a symbolic link to a file of ours) is followed or removed. A redrive killed midway
+    // leaves its temporary file behind.
+    const tmpPath = tempPathFor(path, 'redrive')
+    sink = await RejectSink.prepare(tmpPath, false)
     for (const group of groupEntries(entries.filter((e) => !e.rejection || !decided.has(entryKeyOf(e.rejection))))) {
       const parse = parseOptionsOf(group.source)
       const keyAt = new Map(group.entries.map((e) => [placeKey(group.file, e.rejection!.line, e.rejection!.byte), entryKeyOf(e.rejection!)]))

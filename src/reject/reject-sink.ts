@@ -1,4 +1,6 @@
-import { access, constants, lstat, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import type { Stats } from 'node:fs'
+import { access, constants, lstat, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LoadError } from '../errors.js'
@@ -17,11 +19,20 @@ export interface SinkMark {
 }
 
 /**
+ * Where reject lines go. 'file': a regular file pgbulk creates (O_EXCL, mode 0600). 'stream': a
+ * character device or FIFO (`/dev/null`, a terminal, a pipe), "-" or `/dev/stdout`, written to as
+ * it is, appending, never created, removed or chmod-ed.
+ */
+export type SinkKind = 'file' | 'stream'
+
+/**
  * The reject file: one NDJSON line per rejected row. It is created on the first reject only,
- * with mode 0600, and never replaces an existing file unless `force` was given. A batch's
+ * with mode 0600, and never replaces an existing file unless `force` was given, and then only a
+ * regular file or a symbolic link (the link itself, never what it points to). A batch's
  * database rejections are written, and the file synced, before the batch commits, and a retried
  * batch first cuts the file back to where it stood: so after a crash the file holds every reject
- * before the checkpoint, once.
+ * before the checkpoint, once. A stream sink (a device, a pipe, standard output) cannot be cut
+ * back: lines it was sent stay sent, so a retried batch or a resumed load may repeat some there.
  */
 export class RejectSink {
   private fh: FileHandle | undefined
@@ -35,25 +46,30 @@ export class RejectSink {
   private constructor(
     readonly path: string,
     private readonly existing: boolean,
+    readonly kind: SinkKind = 'file',
+    /** "-" or /dev/stdout: standard output, written through its stream (it may be a socket, which cannot be opened again by path). */
+    private readonly out?: NodeJS.WritableStream,
   ) {}
 
-  /** Check the path before loading: refuse an existing file unless `force`, in which case the old file is removed so that no stale rejects remain. */
-  static async prepare(path: string, force: boolean): Promise<RejectSink> {
+  /**
+   * Check the path before loading: refuse an existing file unless `force`, in which case the old
+   * file (or symbolic link) is removed so that no stale rejects remain. A device or FIFO is
+   * written to as it is; a directory, socket or block device is refused.
+   */
+  static async prepare(path: string, force: boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
+    if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
+    const found = await examine(path)
+    if (found === 'stream') return new RejectSink(path, false, 'stream')
     await checkWritable(path)
-    // lstat: a symlink is something at the path, even when it leads nowhere.
-    const exists = await lstat(path).then(
-      () => true,
-      () => false,
-    )
-    if (exists) {
-      if (!force)
-        throw new LoadError(
-          'REJECTS_FILE_EXISTS',
-          `reject file ${path} already exists`,
-          'move it away, choose another with --rejects, or pass --force to replace it',
-        )
-      await rm(path)
-    }
+    if (found === 'absent') return new RejectSink(path, false)
+    if (!force)
+      throw new LoadError(
+        'REJECTS_FILE_EXISTS',
+        `reject file ${path} already exists${found === 'link' ? ' (a symbolic link)' : ''}`,
+        `move it away, choose another with --rejects, or pass --force to replace ${found === 'link' ? 'the link (not what it points to)' : 'it'}`,
+      )
+    // unlink: removes a symbolic link itself, never what it points to.
+    await rm(path)
     return new RejectSink(path, false)
   }
 
@@ -61,10 +77,20 @@ export class RejectSink {
    * Continue a reject file for a resumed load: keep the lines `keep` accepts (the rejects before
    * the checkpoint), drop the others and a last line cut short by a crash, and append from there.
    */
-  static async resume(path: string, keep: (r: Rejection) => boolean): Promise<RejectSink> {
+  static async resume(path: string, keep: (r: Rejection) => boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
+    // A device or pipe holds no earlier lines to keep or drop: new lines are appended as they come.
+    if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
+    const found = await examine(path)
+    if (found === 'stream') return new RejectSink(path, false, 'stream')
+    if (found === 'link')
+      throw new LoadError(
+        'REJECTS_UNWRITABLE',
+        `reject file ${path} is a symbolic link: pgbulk does not follow links it did not create`,
+        'give the path of the file itself with --rejects',
+      )
     await checkWritable(path)
-    const text = await readFile(path, 'utf8').catch(() => undefined)
-    if (text === undefined) return new RejectSink(path, false)
+    if (found === 'absent') return new RejectSink(path, false)
+    const text = await readFile(path, 'utf8')
     // The last piece after splitting is '' (the file ended with a newline) or a line cut short.
     const kept = text
       .split('\n')
@@ -76,8 +102,14 @@ export class RejectSink {
           return true // not ours to judge: left as it was
         }
       })
-    const tmp = `${path}.resume-${process.pid}.tmp`
-    await writeFile(tmp, kept.map((l) => l + '\n').join(''), { mode: REJECT_FILE_MODE })
+    const tmp = tempPathFor(path, 'resume')
+    const fh = await open(tmp, 'wx', REJECT_FILE_MODE)
+    try {
+      await fh.writeFile(kept.map((l) => l + '\n').join(''))
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
     await rename(tmp, path)
     return new RejectSink(path, true)
   }
@@ -95,14 +127,24 @@ export class RejectSink {
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush()
   }
 
-  /** Where the file stands now. */
+  /** Where the file stands now (a stream's lines stay pending, so that a rollback can still drop them). */
   async mark(): Promise<SinkMark> {
+    if (this.kind === 'stream') return { bytes: this.written + this.pendingBytes, count: this.count }
     await this.flush()
     return { bytes: this.written, count: this.count }
   }
 
   /** Cut the file back to a mark (a batch that is sent again writes its rejects again). */
   async rollbackTo(m: SinkMark): Promise<void> {
+    if (this.kind === 'stream') {
+      // Only lines still pending can be taken back; what a device or pipe was sent stays sent.
+      const keep = Math.max(0, m.bytes - this.written)
+      const data = Buffer.concat(this.pending).subarray(0, keep)
+      this.pending = keep > 0 ? [data] : []
+      this.pendingBytes = data.length
+      this.count = m.count
+      return
+    }
     // Lines not yet written all came after the mark: dropped, not written only to be cut off.
     this.pending = []
     this.pendingBytes = 0
@@ -131,15 +173,24 @@ export class RejectSink {
     this.pending = []
     this.pendingBytes = 0
     try {
+      if (this.out) {
+        const out = this.out
+        await new Promise<void>((res, rej) => out.write(data, (err) => (err ? rej(err) : res())))
+        this.written += data.length
+        return
+      }
       if (!this.fh) {
-        this.fh = await open(this.path, this.existing ? 'r+' : 'wx', REJECT_FILE_MODE)
+        if (isStdout(this.path)) throw new Error('no standard output to write to')
+        if (this.kind === 'stream') this.fh = await open(this.path, STREAM_FLAGS)
+        else this.fh = await open(this.path, this.existing ? 'r+' : 'wx', REJECT_FILE_MODE)
         if (this.existing) this.written = (await this.fh.stat()).size
       }
       // write() may write less than asked (a disk filling up does that before it fails): write
       // the rest until all of it is there, or until it fails, which keeps the batch from committing.
       let done = 0
       while (done < data.length) {
-        const { bytesWritten } = await this.fh.write(data, done, data.length - done, this.written + done)
+        const at = this.kind === 'stream' ? null : this.written + done
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, at)
         if (bytesWritten === 0) throw Object.assign(new Error('nothing could be written'), { code: 'ENOSPC' })
         done += bytesWritten
       }
@@ -152,6 +203,8 @@ export class RejectSink {
   /** Make what was written durable: before a batch and its checkpoint commit. */
   async sync(): Promise<void> {
     await this.flush()
+    // A device or pipe has nothing to make durable (and fsync fails there with EINVAL).
+    if (this.kind === 'stream') return
     await this.fh?.sync().catch((err: unknown) => {
       throw sinkError(this.path, err)
     })
@@ -179,4 +232,41 @@ async function checkWritable(path: string): Promise<void> {
       'choose another place with --rejects',
     )
   }
+}
+
+/** "-" and the names of standard output: written through the process's stdout stream, whatever it is (a socket has no path to open). */
+function isStdout(path: string): boolean {
+  return path === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(resolve(path))
+}
+
+/** Opens a device or FIFO as it is: no O_CREAT (nothing is created), O_APPEND, no controlling terminal. */
+const STREAM_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_NOCTTY
+
+/**
+ * What is at a reject path. 'stream': "-", a character device or FIFO, or a link under /dev to
+ * one of those or to standard output's file (`/dev/stdout` redirected to a file is written to, never
+ * replaced). 'link': any other symbolic link. Anything else that can hold no reject lines is refused.
+ */
+async function examine(path: string): Promise<'absent' | 'file' | 'link' | 'stream'> {
+  if (path === '-') return 'stream'
+  const here = await lstat(path).catch(() => undefined)
+  if (!here) return 'absent'
+  if (here.isFile()) return 'file'
+  const target: Stats | undefined = here.isSymbolicLink() ? await stat(path).catch(() => undefined) : here
+  if (here.isSymbolicLink()) {
+    const underDev = resolve(path).startsWith('/dev/')
+    if (!target || (target.isFile() && !underDev) || target.isDirectory()) return 'link'
+  }
+  if (target && (target.isCharacterDevice() || target.isFIFO() || target.isFile())) return 'stream'
+  const what = target?.isDirectory() ? 'a directory' : target?.isSocket() ? 'a socket' : target?.isBlockDevice() ? 'a block device' : 'not a file'
+  throw new LoadError(
+    'REJECTS_UNWRITABLE',
+    `cannot write reject lines to ${path}: it is ${what}`,
+    'give a file path with --rejects (or "-" for standard output)',
+  )
+}
+
+/** An unpredictable name beside `path` for a file created with O_EXCL and renamed into place. */
+export function tempPathFor(path: string, purpose: string): string {
+  return `${path}.${purpose}-${randomBytes(8).toString('hex')}.tmp`
 }

@@ -1,6 +1,17 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 
+/** What a relation that is not a table is, for the message that refuses it (pg_class.relkind). */
+const RELKIND_NAMES: Record<string, string> = {
+  v: 'a view',
+  m: 'a materialized view',
+  S: 'a sequence',
+  c: 'a composite type',
+  i: 'an index',
+  I: 'a partitioned index',
+  t: 'a TOAST table',
+}
+
 /** One column of the target table, with domains resolved to their base type. */
 export interface ColumnInfo {
   name: string
@@ -99,7 +110,15 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     )
   }
   if (!['r', 'p', 'f'].includes(rel.relkind)) {
-    throw new LoadError('TABLE_NOT_FOUND', `${JSON.stringify(table)} is not a table (relkind ${rel.relkind})`)
+    // A view exists: "not found" would send the user looking for a typo. COPY FROM cannot write
+    // into a view, even one with INSTEAD OF triggers (PostgreSQL: "cannot copy to view").
+    throw new LoadError(
+      'TARGET_NOT_TABLE',
+      `${JSON.stringify(table)} is ${RELKIND_NAMES[rel.relkind] ?? `not a table (relkind ${rel.relkind})`}: pgbulk loads tables only (COPY cannot write into a view, even one with INSTEAD OF triggers)`,
+      rel.relkind === 'v' || rel.relkind === 'm'
+        ? 'load the table the view reads from, or INSERT … SELECT from a table pgbulk loaded'
+        : 'give a table with --table',
+    )
   }
   const cols = await client.query<{
     attname: string

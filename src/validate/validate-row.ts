@@ -106,6 +106,14 @@ export class RowValidator {
       seen.add(idx)
       return idx
     })
+    if (unknown.length > 0 && unknown.some((n) => n.includes('\r'))) {
+      // A file whose lines end in CR alone reads as one line: its header runs into the first row.
+      throw new LoadError(
+        'HEADER_INVALID',
+        `${this.opts.file}: the header holds a carriage return (${unknown.map((n) => JSON.stringify(n)).join(', ')}): the lines seem to end in CR alone (classic Mac OS), which pgbulk does not read as line endings`,
+        `convert the line endings first, e.g. tr '\\r' '\\n' < ${this.opts.file} > fixed.csv`,
+      )
+    }
     if (unknown.length > 0) {
       throw new LoadError(
         'COLUMN_UNKNOWN',

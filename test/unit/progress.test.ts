@@ -49,4 +49,17 @@ describe('progress', () => {
     p.stop()
     expect(out.text).toBe('')
   })
+
+  it('on a terminal, clears the bar when it stops and never saves or restores the cursor', () => {
+    const out = fakeStream(true)
+    const p = createProgress(out, false)
+    p.start(100)
+    p.update({ bytesRead: 50, rowsRead: 5, rowsLoaded: 4, rowsRejected: 1 })
+    p.log('x.csv:3: bad (VALUE_INVALID)\n')
+    p.stop()
+    expect(out.text).not.toContain('\x1b7')
+    expect(out.text).not.toContain('\x1b8')
+    expect(out.text).toContain('\r\x1b[Kx.csv:3: bad (VALUE_INVALID)\n')
+    expect(out.text.endsWith('\r\x1b[K\x1b[?25h')).toBe(true)
+  })
 })
