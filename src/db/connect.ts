@@ -39,8 +39,8 @@ function tlsFor(c: ResolvedConnection, encrypt: boolean): false | ConnectionOpti
     out.key = readTlsFile(keyFile, 'sslkey')
   }
   const rootFile = c.sslrootcert ?? join(pgDir, 'root.crt')
-  // sslmode=require with a root certificate at hand verifies the chain, as libpq does.
-  const verify = c.sslmode === 'verify-ca' || c.sslmode === 'verify-full' || (c.sslmode === 'require' && c.sslrootcert !== undefined)
+  // sslmode=require with a root certificate file at hand verifies the chain, as libpq does.
+  const verify = c.sslmode === 'verify-ca' || c.sslmode === 'verify-full' || (c.sslmode === 'require' && (rootFile === 'system' || existsSync(rootFile)))
   if (!verify) return { ...out, rejectUnauthorized: false }
   if (rootFile !== 'system') {
     if (!existsSync(rootFile)) {
@@ -72,7 +72,7 @@ function clientConfig(c: ResolvedConnection, encrypt: boolean): pg.ClientConfig 
   const password = c.password
   return {
     // Every field is given, so node-postgres reads neither the PG* variables nor a connection string of its own.
-    host: c.host,
+    host: c.hostaddr ?? c.host,
     port: c.port,
     user: c.user,
     database: c.database,

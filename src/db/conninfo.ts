@@ -179,8 +179,10 @@ function parseUrl(s: string): ConnectionFields {
 
 /** A connection, every field decided: what to connect to and how. */
 export interface ResolvedConnection {
-  /** Host name, IP address, or a Unix socket directory (starts with "/"). */
+  /** Host name, IP address, or a Unix socket directory (starts with "/"): what verify-full checks the certificate against. */
   host: string
+  /** The IP address to connect to instead of looking up the host name (libpq's hostaddr). */
+  hostaddr: string | undefined
   port: number
   user: string
   database: string
@@ -241,7 +243,8 @@ export function resolveConnection(input: string | undefined, ctx: ResolveContext
     const e = envName ? ctx.env[envName] : undefined
     return e === undefined || e === '' ? undefined : e
   }
-  const host = get('hostaddr') ?? get('host') ?? defaultSocketDir()
+  const hostaddr = get('hostaddr')
+  const host = get('host') ?? hostaddr ?? defaultSocketDir()
   const portText = get('port')
   const port = portText === undefined ? DEFAULT_PORT : Number(portText)
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid('the port is not a number from 1 to 65535')
@@ -261,6 +264,7 @@ export function resolveConnection(input: string | undefined, ctx: ResolveContext
   }
   return {
     host,
+    hostaddr,
     port,
     user,
     database,

@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
+import { type OwnServer, startOwnServer } from '../helpers/own-server.js'
+import pg from 'pg'
 
 // Issue 11: connections that behave like psql's, and no password anywhere in what pgbulk prints
 // or stores, whatever form it was given in.
@@ -255,5 +257,78 @@ describe('defaults like psql (issue 11, item 10)', () => {
     const load = await runAsPostgres(['load', input, '--table', `no_such_table_${SUFFIX}`, '--no-checkpoint', '--rejects', '/dev/null', '--force'])
     // It connected (as postgres to the database postgres): the table is what is missing.
     expect(load.stderr).toContain('TABLE_NOT_FOUND')
+  })
+})
+
+describe('sslmode as in libpq, against a server with TLS (issue 11, item 8)', () => {
+  let server: OwnServer | undefined
+  let admin: pg.Client
+  let certs: string
+  let base: string
+
+  beforeAll(async () => {
+    certs = await mkdtemp(join(dir, 'certs-'))
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: certs, stdio: 'ignore' })
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=pgbulk-test-ca')
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other-ca')
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+    await writeFile(join(certs, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext')
+    server = await startOwnServer({ tls: { certFile: join(certs, 'server.crt'), keyFile: join(certs, 'server.key') } })
+    const u = new URL(server.url)
+    base = `port=${u.port} user=${u.username} password=${u.password} dbname=postgres`
+    admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+    await admin.query(`CREATE FUNCTION over_tls() RETURNS boolean LANGUAGE sql AS 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
+      CREATE TABLE tls_seen (mode text, tls boolean DEFAULT over_tls())`)
+  }, 120_000)
+
+  afterAll(async () => {
+    await admin?.end()
+    await server?.stop()
+  })
+
+  async function jobs(settings: string): Promise<CliRun> {
+    return runPgbulk(['jobs', '--db', `${base} ${settings}`], { cwd: dir, env: { HOME: certs } })
+  }
+
+  it('disable, allow, prefer and require connect; prefer and require encrypt; no warnings on stderr', async () => {
+    for (const mode of ['disable', 'allow', 'prefer', 'require']) {
+      const r = await runPgbulk(['load', '-', '--table', 'tls_seen', '--no-checkpoint', '--quiet', '--db', `${base} host=127.0.0.1 sslmode=${mode}`], {
+        cwd: dir,
+        env: { HOME: certs },
+        stdin: `mode\n${mode}\n`,
+      })
+      expect({ mode, code: r.code, stderr: r.stderr }).toEqual({ mode, code: 0, stderr: '' })
+    }
+    const seen = await admin.query<{ mode: string; tls: boolean }>('SELECT mode, tls FROM tls_seen ORDER BY mode')
+    expect(seen.rows).toEqual([
+      { mode: 'allow', tls: false },
+      { mode: 'disable', tls: false },
+      { mode: 'prefer', tls: true },
+      { mode: 'require', tls: true },
+    ])
+  })
+
+  it('verify-ca checks the chain against sslrootcert', async () => {
+    expect((await jobs(`host=127.0.0.1 sslmode=verify-ca sslrootcert=${join(certs, 'ca.crt')}`)).code).toBe(0)
+    const wrong = await jobs(`host=127.0.0.1 sslmode=verify-ca sslrootcert=${join(certs, 'other.crt')}`)
+    expect(wrong.code).toBe(1)
+    expect(wrong.stderr).toMatch(/cannot connect to .*(certificate|issuer)/)
+    // libpq: require with a root certificate file verifies the chain too.
+    expect((await jobs(`host=127.0.0.1 sslmode=require sslrootcert=${join(certs, 'other.crt')}`)).code).toBe(1)
+    const none = await jobs('host=127.0.0.1 sslmode=verify-ca')
+    expect(none.code).toBe(1)
+    expect(none.stderr).toContain('root.crt" does not exist')
+  })
+
+  it('verify-full checks the chain and the host name', async () => {
+    const ca = `sslrootcert=${join(certs, 'ca.crt')}`
+    expect((await jobs(`host=127.0.0.1 sslmode=verify-full ${ca}`)).code).toBe(0)
+    expect((await jobs(`host=localhost hostaddr=127.0.0.1 sslmode=verify-full ${ca}`)).code).toBe(0)
+    const wrongHost = await jobs(`host=db.invalid hostaddr=127.0.0.1 sslmode=verify-full ${ca}`)
+    expect(wrongHost.code).toBe(1)
+    expect(wrongHost.stderr).toMatch(/db\.invalid/)
+    expect((await jobs(`host=127.0.0.1 sslmode=verify-full sslrootcert=${join(certs, 'other.crt')}`)).code).toBe(1)
   })
 })
