@@ -194,6 +194,8 @@ describe('connections (issue 11)', () => {
     }
     const preferByDefault = await runPgbulk(['jobs'], { cwd: dir, env: { DATABASE_URL: db.url } })
     expect(preferByDefault.code).toBe(0)
+    const preferInUrl = await runPgbulk(['jobs'], { cwd: dir, env: { DATABASE_URL: `${db.url}?sslmode=prefer` } })
+    expect({ code: preferInUrl.code, stderr: preferInUrl.stderr }).toEqual({ code: 0, stderr: '' })
     for (const mode of ['require', 'verify-ca', 'verify-full']) {
       const r = await runPgbulk(['jobs', '--db', kv(mode)], { cwd: dir, env: { HOME: dir } })
       expect(r.code, mode).toBe(1)
@@ -308,6 +310,11 @@ describe('sslmode as in libpq, against a server with TLS (issue 11, item 8)', ()
       { mode: 'prefer', tls: true },
       { mode: 'require', tls: true },
     ])
+  })
+
+  it('require in a URL encrypts without verifying the certificate, and prints no warning', async () => {
+    const r = await runPgbulk(['jobs'], { cwd: dir, env: { HOME: certs, DATABASE_URL: `${server!.url}?sslmode=require` } })
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' })
   })
 
   it('verify-ca checks the chain against sslrootcert', async () => {
