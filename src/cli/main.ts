@@ -52,7 +52,7 @@ function addRunOptions(cmd: Command): Command {
     .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
     .option(
       '--db <url>',
-      'connection string, a postgres:// URL or libpq keyword=value settings (default: DATABASE_URL; fields it leaves out come from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE…, then ~/.pgpass, then the local socket as the OS user)',
+      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
     )
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
     .option(
@@ -190,7 +190,10 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
   program
     .command('jobs')
     .description('list the jobs that have checkpoints (where each input stands), or forget one')
-    .option('--db <url>', 'connection string, URL or keyword=value (default: DATABASE_URL, then the PG* variables, then the local socket as the OS user)')
+    .option(
+      '--db <url>',
+      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
+    )
     .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
     .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
     .action(async (o: Record<string, unknown>) => {
