@@ -165,8 +165,10 @@ function parseUrl(s: string): ConnectionFields {
       if (pair === '') continue
       const eq = pair.indexOf('=')
       if (eq < 0) throw invalid(`missing "=" in URL parameter ${n}`)
-      let key = percentDecode(pair.slice(0, eq), `name of URL parameter ${n}`)
-      let value = percentDecode(pair.slice(eq + 1), `value of URL parameter ${n}`)
+      // "+" is a space in a query, as URLSearchParams writes it and node-postgres read it (libpq
+      // takes it literally; a "+" in a value must be %2B here).
+      let key = percentDecode(pair.slice(0, eq).replaceAll('+', ' '), `name of URL parameter ${n}`)
+      let value = percentDecode(pair.slice(eq + 1).replaceAll('+', ' '), `value of URL parameter ${n}`)
       // libpq's compatibility with the JDBC-style "ssl=true".
       if (key === 'ssl' && value === 'true') [key, value] = ['sslmode', 'require']
       setField(fields, key, value, `in URL parameter ${n}`)

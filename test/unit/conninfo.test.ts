@@ -41,6 +41,8 @@ describe('parseConnectionString', () => {
     expect(fields('postgresql://[::1]:5433/d')).toEqual({ host: '::1', port: '5433', dbname: 'd' })
     expect(fields('postgres://%2Fvar%2Frun%2Fpostgresql/d')).toEqual({ host: '/var/run/postgresql', dbname: 'd' })
     expect(fields(`postgres://u@h/d?password=${SECRET}`)).toMatchObject({ user: 'u', password: SECRET })
+    // as URLSearchParams writes a space (and node-postgres read it)
+    expect(fields('postgres://h/d?options=-c+lock_timeout%3D100')).toEqual({ host: 'h', dbname: 'd', options: '-c lock_timeout=100' })
   })
 
   it('refuses strings it cannot read without quoting any of their text', () => {
