@@ -34,9 +34,10 @@ const STOP_TIMEOUT_MS = 10_000 // fast shutdown rarely needs more; after that, a
 
 /**
  * Initialise a data folder and start a server on 127.0.0.1:`port` (TCP only, no Unix socket, so
- * a long temporary path cannot break it). Resolves once it accepts connections.
+ * a long temporary path cannot break it). Resolves once it accepts connections. With `tls`
+ * ({ certFile, keyFile }: PEM files) the server also accepts TLS with that certificate.
  */
-export async function startEmbeddedPg({ port, onLog = () => {} }) {
+export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined }) {
   const bin = await findBinaries()
   const runAs = serverUser()
   const base = [tmpdir(), '/tmp'].find((d) => !runAs || canSearch(d, runAs))
@@ -65,6 +66,7 @@ export async function startEmbeddedPg({ port, onLog = () => {} }) {
     server.port = port
     server.onLog = onLog
     await initdb(server, join(binDir, 'initdb'), runAs)
+    server.settings = tls ? await tlsSettings(data, tls, runAs) : []
     await startServer(server)
   } catch (err) {
     await stopServer(server)
@@ -167,8 +169,21 @@ async function initdb(server, initdbPath, runAs) {
   }
 }
 
+/**
+ * The certificate and key copied into the data folder, owned by the server's user with mode 0600
+ * (the server refuses a key that others may read), and the settings that turn TLS on.
+ */
+async function tlsSettings(data, { certFile, keyFile }, runAs) {
+  const cert = join(data, 'server.crt')
+  const key = join(data, 'server.key')
+  await writeFile(cert, await readFile(certFile), { mode: 0o600 })
+  await writeFile(key, await readFile(keyFile), { mode: 0o600 })
+  if (runAs) for (const f of [cert, key]) await chown(f, runAs.uid, runAs.gid)
+  return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`]
+}
+
 async function startServer(server) {
-  const args = ['-D', server.data, '-p', String(server.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=']
+  const args = ['-D', server.data, '-p', String(server.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...server.settings]
   const child = spawn(server.postgres, args, { ...server.spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] })
   server.process = child
   const out = collect(child, server.onLog)

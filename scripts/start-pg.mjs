@@ -8,7 +8,10 @@ import { createInterface } from 'node:readline'
 import { EmbeddedPgError, startEmbeddedPg } from './embedded-pg.mjs'
 import { freePort } from './free-port.mjs'
 
-const starting = freePort().then((port) => startEmbeddedPg({ port }))
+// --tls <cert.pem> <key.pem>: the server also accepts TLS with that certificate.
+const tlsAt = process.argv.indexOf('--tls')
+const tls = tlsAt > 0 ? { certFile: process.argv[tlsAt + 1], keyFile: process.argv[tlsAt + 2] } : undefined
+const starting = freePort().then((port) => startEmbeddedPg({ port, tls }))
 let stopping = false
 /** Stop the server (once it has started, if it is starting), remove its folder, exit. */
 async function stop(code) {

@@ -25,7 +25,7 @@ const JOB_LOCK_WAIT_MS = 3000
 export interface TargetOptions {
   /** Target table, "[schema.]table", parsed as SQL would (quote names that need it). */
   table: string
-  /** postgres:// URL; else DATABASE_URL, else the PG* variables. */
+  /** Connection string (postgres:// URL or libpq keyword=value); else DATABASE_URL; fields left out come from the PG* variables, then libpq's defaults. */
   db?: string
   method?: 'copy' | 'insert'
   /** Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE); else such a column in the input is refused. */

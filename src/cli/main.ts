@@ -51,7 +51,10 @@ interface CliExtra {
 function addRunOptions(cmd: Command): Command {
   return cmd
     .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
-    .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE)')
+    .option(
+      '--db <url>',
+      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
+    )
     .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
     .option(
       '--batch-size <rows|auto>',
@@ -188,7 +191,10 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
   program
     .command('jobs')
     .description('list the jobs that have checkpoints (where each input stands), or forget one')
-    .option('--db <url>', 'postgres:// URL (default: DATABASE_URL, then the PG* variables)')
+    .option(
+      '--db <url>',
+      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
+    )
     .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
     .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
     .action(async (o: Record<string, unknown>) => {
