@@ -535,7 +535,7 @@ async function waitTurn(prev: Promise<boolean>, me: BatchWriter, earlier: readon
     if (done !== undefined) return done
     const pids = earlier.map((w) => backendPid(w.connection)).filter((x): x is number => x !== null)
     const r = await me.connection.query<{ blocking: boolean }>(
-      'SELECT EXISTS (SELECT 1 FROM unnest($2::int[]) AS e(pid) WHERE $1::int = ANY (pg_blocking_pids(e.pid))) AS blocking',
+      'SELECT EXISTS (SELECT 1 FROM pg_catalog.unnest($2::pg_catalog.int4[]) AS e(pid) WHERE $1::pg_catalog.int4 OPERATOR(pg_catalog.=) ANY (pg_catalog.pg_blocking_pids(e.pid))) AS blocking',
       [backendPid(me.connection), pids],
     )
     if (r.rows[0]?.blocking) throw new GiveWay()

@@ -1,6 +1,8 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
+import type { OwnTableSpec } from './own-table.js'
+import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
 import type { InputIdentity } from '../source/input-identity.js'
 
 /** Where one input of one job has been committed up to. */
@@ -25,6 +27,14 @@ export interface Checkpoint {
 
 /** The progress a batch's transaction records, with the batch. */
 export type CheckpointProgress = Pick<Checkpoint, 'nextByte' | 'nextLine' | 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches' | 'done'>
+
+/** The checkpoint table's columns (the README's DBA set-up lists them too). */
+const CHECKPOINT_COLUMNS = `job pg_catalog.text NOT NULL, input pg_catalog.text NOT NULL, target pg_catalog.text NOT NULL,
+  input_size pg_catalog.int8, input_mtime_ms pg_catalog.int8, input_hash pg_catalog.text,
+  next_byte pg_catalog.int8 NOT NULL, next_line pg_catalog.int8 NOT NULL, rows_read pg_catalog.int8 NOT NULL,
+  rows_loaded pg_catalog.int8 NOT NULL, rows_rejected pg_catalog.int8 NOT NULL, batches pg_catalog.int8 NOT NULL,
+  done pg_catalog.bool NOT NULL, started_at pg_catalog.timestamptz NOT NULL, updated_at pg_catalog.timestamptz NOT NULL,
+  owner pg_catalog.text, PRIMARY KEY (job, input)`
 
 /** The default schema of pgbulk's own table. */
 export const DEFAULT_CHECKPOINT_SCHEMA = 'pgbulk'
@@ -67,38 +77,21 @@ export class CheckpointStore {
     this.table = `${quoteIdent(schema)}.checkpoints`
   }
 
-  /** Create the schema and table on first use; a clear error when the role may not. */
+  /**
+   * Check the table may be trusted, create the schema and table when missing (only then: a role
+   * without CREATE uses what a DBA made for it), and check the privileges a load needs.
+   */
   async ensure(client: pg.Client): Promise<void> {
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)};
-        CREATE TABLE IF NOT EXISTS ${this.table} (
-          job text NOT NULL,
-          input text NOT NULL,
-          target text NOT NULL,
-          input_size bigint,
-          input_mtime_ms bigint,
-          input_hash text,
-          next_byte bigint NOT NULL,
-          next_line bigint NOT NULL,
-          rows_read bigint NOT NULL,
-          rows_loaded bigint NOT NULL,
-          rows_rejected bigint NOT NULL,
-          batches bigint NOT NULL,
-          done boolean NOT NULL,
-          started_at timestamptz NOT NULL,
-          updated_at timestamptz NOT NULL,
-          owner text,
-          PRIMARY KEY (job, input))`)
-      // A table made by an earlier version lacks the owner column (altered only then: ALTER needs ownership).
-      const has = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'owner' AND NOT attisdropped`, [this.table])
-      if (has.rowCount === 0) await client.query(`ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS owner text`)
-    } catch (err) {
-      throw new LoadError(
-        'CHECKPOINT_UNAVAILABLE',
-        `cannot create the checkpoint table ${this.table}: ${(err as Error).message}`,
-        'pass --checkpoint-schema with a schema you may create tables in, or --no-checkpoint to load without resume',
-        { cause: err },
-      )
+    await prepareOwnTable(client, this.spec)
+  }
+
+  private get spec(): OwnTableSpec {
+    return {
+      schema: this.schema,
+      table: 'checkpoints',
+      columns: CHECKPOINT_COLUMNS,
+      privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+      lateColumn: { name: 'owner', type: 'pg_catalog.text' },
     }
   }
 
@@ -110,25 +103,24 @@ export class CheckpointStore {
    * checkpoint writes find the row not theirs and its batch does not commit (save()).
    */
   async claim(client: pg.Client, job: string): Promise<void> {
-    await client.query(`UPDATE ${this.table} SET owner = $2 WHERE job = $1`, [job, this.runId ?? null])
+    await client.query(`UPDATE ${this.table} SET owner = $2::pg_catalog.text WHERE job ${EQ} $1::pg_catalog.text`, [job, this.runId ?? null])
   }
 
   async get(client: pg.Client, job: string, input: string): Promise<Checkpoint | undefined> {
-    const r = await client.query<Row>(`SELECT * FROM ${this.table} WHERE job = $1 AND input = $2`, [job, input])
+    const r = await client.query<Row>(`SELECT * FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text AND input ${EQ} $2::pg_catalog.text`, [job, input])
     return r.rows[0] ? fromRow(r.rows[0]) : undefined
   }
 
   async list(client: pg.Client): Promise<Checkpoint[]> {
-    const r = await client.query<Row>(`SELECT * FROM ${this.table} ORDER BY updated_at DESC, job, input`).catch((err: { code?: string }) => {
-      if (err.code === '42P01' || err.code === '3F000') return { rows: [] as Row[] }
-      throw err
-    })
+    if (!(await checkOwnTable(client, this.spec))) return []
+    // (ORDER BY sorts with the columns' default operator classes, found without the search_path)
+    const r = await client.query<Row>(`SELECT * FROM ${this.table} ORDER BY updated_at DESC, job, input`)
     return r.rows.map(fromRow)
   }
 
   /** Remove a job's checkpoints; returns how many inputs it had. */
   async forget(client: pg.Client, job: string): Promise<number> {
-    const r = await client.query(`DELETE FROM ${this.table} WHERE job = $1`, [job])
+    const r = await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
     return r.rowCount ?? 0
   }
 
@@ -139,12 +131,12 @@ export class CheckpointStore {
   async save(client: pg.Client, cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
     const r = await client.query(
       `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line, rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at, owner)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), $15)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, pg_catalog.now(), $15)
        ON CONFLICT (job, input) DO UPDATE SET target = EXCLUDED.target, input_size = EXCLUDED.input_size, input_mtime_ms = EXCLUDED.input_mtime_ms,
          input_hash = EXCLUDED.input_hash, next_byte = EXCLUDED.next_byte, next_line = EXCLUDED.next_line, rows_read = EXCLUDED.rows_read,
          rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected, batches = EXCLUDED.batches, done = EXCLUDED.done,
-         started_at = EXCLUDED.started_at, updated_at = now()
-       WHERE ${this.table}.owner IS NOT DISTINCT FROM EXCLUDED.owner`,
+         started_at = EXCLUDED.started_at, updated_at = pg_catalog.now()
+       WHERE (${this.table}.owner ${EQ} EXCLUDED.owner OR (${this.table}.owner IS NULL AND EXCLUDED.owner IS NULL))`,
       [
         cp.job,
         cp.input,

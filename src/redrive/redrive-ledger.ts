@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import { EQ, prepareOwnTable } from '../checkpoint/own-table.js'
 import { LoadError } from '../errors.js'
 import type { Rejection } from '../reject/rejection.js'
 import { quoteIdent } from '../schema/introspect.js'
@@ -22,27 +23,29 @@ export class RedriveLedger {
     this.table = `${quoteIdent(schema)}.redriven`
   }
 
+  /** Check the ledger may be trusted, create it when missing, and check the privileges a redrive needs. */
   async ensure(client: pg.Client): Promise<void> {
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)};
-        CREATE TABLE IF NOT EXISTS ${this.table} (job text NOT NULL, entry text NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, entry))`)
-    } catch (err) {
-      throw new LoadError('CHECKPOINT_UNAVAILABLE', `cannot create the redrive ledger ${this.table}: ${(err as Error).message}`, 'grant CREATE on the schema', {
-        cause: err,
-      })
-    }
+    await prepareOwnTable(client, {
+      schema: this.schema,
+      table: 'redriven',
+      columns: `job pg_catalog.text NOT NULL, entry pg_catalog.text NOT NULL, loaded_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (job, entry)`,
+      privileges: ['SELECT', 'INSERT', 'DELETE'],
+    })
   }
 
   /** The entry keys an earlier, unfinished redrive of this file loaded. */
   async loaded(client: pg.Client): Promise<Set<string>> {
-    const r = await client.query<{ entry: string }>(`SELECT entry FROM ${this.table} WHERE job = $1`, [this.job])
+    const r = await client.query<{ entry: string }>(`SELECT entry FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [this.job])
     return new Set(r.rows.map((x) => x.entry))
   }
 
   /** Record a batch's loaded lines, inside its transaction; a line another run recorded makes the batch fail. */
   async record(client: pg.Client, entries: readonly string[]): Promise<void> {
     if (entries.length === 0) return
-    const r = await client.query(`INSERT INTO ${this.table} (job, entry) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, [this.job, entries])
+    const r = await client.query(
+      `INSERT INTO ${this.table} (job, entry) SELECT $1::pg_catalog.text, pg_catalog.unnest($2::pg_catalog.text[]) ON CONFLICT DO NOTHING`,
+      [this.job, entries],
+    )
     if ((r.rowCount ?? 0) < entries.length) {
       throw new LoadError(
         'JOB_RUNNING',
@@ -54,7 +57,7 @@ export class RedriveLedger {
 
   /** Forget the ledger once the reject file no longer holds its lines. */
   async forget(client: pg.Client): Promise<void> {
-    await client.query(`DELETE FROM ${this.table} WHERE job = $1`, [this.job])
+    await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [this.job])
   }
 }
 

@@ -60,6 +60,8 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
 
+// Operators and functions whose arguments are not an exact match for pg_catalog's are qualified:
+// a hostile exact overload on the search_path would be chosen over them (see checkpoint/own-table.ts).
 const COLUMNS_SQL = `
 WITH RECURSIVE cols AS (
   SELECT a.attnum, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '' AS has_default,
@@ -79,8 +81,8 @@ SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generate
           SELECT e.oid, e.typtype, e.typbasetype
           UNION ALL
           SELECT b.oid, b.typtype, b.typbasetype FROM base JOIN pg_type b ON b.oid = base.typbasetype WHERE base.typtype = 'd'
-        ) SELECT bool_or(base.oid IN ('json'::regtype, 'jsonb'::regtype)) FROM base) AS element_is_json,
-       CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
+        ) SELECT bool_or(base.oid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.json'::pg_catalog.regtype::pg_catalog.oid, 'pg_catalog.jsonb'::pg_catalog.regtype::pg_catalog.oid])) FROM base) AS element_is_json,
+       CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::pg_catalog.text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
 FROM cols c JOIN pg_type t ON t.oid = c.typid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 ORDER BY c.attnum, c.depth DESC`
 
@@ -90,7 +92,7 @@ export async function introspectTable(client: pg.Client, table: string): Promise
   try {
     found = await client.query(
       `SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`,
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid`,
       [table],
     )
   } catch (err) {
@@ -134,10 +136,10 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     element_is_json: boolean | null
     enum_labels: string[] | null
   }>(COLUMNS_SQL, [rel.oid])
-  const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)
+  const version = await client.query<{ v: string }>(`SELECT pg_catalog.current_setting('server_version_num') AS v`)
   // pg_trigger.tgtype bits: 1 row, 2 before, 4 insert (tgenabled 'D': disabled).
   const triggers = await client.query<{ before: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 7 = 7) AS before`,
+    `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7 OPERATOR(pg_catalog.=) 7) AS before`,
     [rel.oid],
   )
   const beforeRowTriggers = triggers.rows[0]?.before === true

@@ -64,7 +64,7 @@ export class KeyCheck {
       // confrelid::regclass prints the parent's name quoted as needed, schema-qualified when off the search_path.
       return {
         column,
-        sql: `SELECT u.o FROM unnest($1::text[]) WITH ORDINALITY AS u(v, o)
+        sql: `SELECT u.o FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o)
               WHERE u.v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${row.parent} p WHERE p.${quoteIdent(row.pcol)} = u.v::${row.ptype})`,
       }
     }
@@ -88,7 +88,7 @@ export class KeyCheck {
       column,
       sql: `SELECT s.o FROM (
               SELECT u.o, u.v, row_number() OVER (PARTITION BY ${typed} ORDER BY u.o) AS n
-              FROM unnest($1::text[]) WITH ORDINALITY AS u(v, o) WHERE u.v IS NOT NULL) s
+              FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o) WHERE u.v IS NOT NULL) s
             WHERE s.n > 1 OR EXISTS (SELECT 1 FROM ${table} t WHERE t.${col} = s.v::${row.type})`,
     }
   }

@@ -195,7 +195,9 @@ export class BatchWriter {
       // Set once every statement passed: COMMIT is then on its way.
       let result: WriteResult | undefined
       try {
-        const begun = await this.client.query<{ xid: string }>('BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT txid_current()::text AS xid; SAVEPOINT pgbulk')
+        const begun = await this.client.query<{ xid: string }>(
+          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
+        )
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
         const sent = await this.sendAll(rows, attempt, last)
@@ -360,7 +362,7 @@ export class BatchWriter {
   /** 'committed', 'aborted', or undefined when the server cannot say. Waits while the old backend is still finishing. */
   private async commitStatus(xid: string): Promise<string | undefined> {
     for (let i = 0; i < 50; i++) {
-      const r = await this.client.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [xid]).catch(() => undefined)
+      const r = await this.client.query<{ s: string | null }>('SELECT pg_catalog.txid_status($1::pg_catalog.int8) AS s', [xid]).catch(() => undefined)
       const s = r?.rows[0]?.s ?? undefined
       if (s !== 'in progress') return s ?? undefined
       await this.retry.sleep(100)

@@ -441,7 +441,8 @@ describe('load()', () => {
     await expect(load({ inputs: [input], table: t, db: url.toString(), checkpointSchema: `cp_${role}` })).rejects.toMatchObject({
       code: 'CHECKPOINT_UNAVAILABLE',
       exitCode: 1,
-      hint: 'pass --checkpoint-schema with a schema you may create tables in, or --no-checkpoint to load without resume',
+      message: expect.stringMatching(new RegExp(`schema "cp_${role}" does not exist, and role "${role}" lacks CREATE on database`)) as unknown,
+      hint: 'see "Preparing checkpoints for a role" in the README, or pass --no-checkpoint to load without resume',
     })
     await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
   })
