@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
+import { BIN, type CliRun, outputOf, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { type OwnServer, startOwnServer } from '../helpers/own-server.js'
 import pg from 'pg'
@@ -185,19 +185,21 @@ describe('connections (issue 11)', () => {
     }
   })
 
+  // Connected as the server's superuser, whom the checkpoint schema an earlier test's role made does not concern.
+  const OWN_SCHEMA = ['--checkpoint-schema', 'pgbulk_sslmode']
   it('takes sslmode as libpq does: prefer and allow connect to a server without TLS, require and verify-full do not', async () => {
     const u = new URL(db.url)
     const kv = (mode: string) => `host=${host} port=${port} user=${u.username} password=${u.password} dbname=${dbname} sslmode=${mode}`
     for (const mode of ['disable', 'allow', 'prefer']) {
-      const r = await runPgbulk(['jobs', '--db', kv(mode)], { cwd: dir })
+      const r = await runPgbulk(['jobs', '--db', kv(mode), ...OWN_SCHEMA], { cwd: dir })
       expect({ mode, code: r.code, stderr: r.stderr }).toEqual({ mode, code: 0, stderr: '' })
     }
-    const preferByDefault = await runPgbulk(['jobs'], { cwd: dir, env: { DATABASE_URL: db.url } })
+    const preferByDefault = await runPgbulk(['jobs', ...OWN_SCHEMA], { cwd: dir, env: { DATABASE_URL: db.url } })
     expect(preferByDefault.code).toBe(0)
-    const preferInUrl = await runPgbulk(['jobs'], { cwd: dir, env: { DATABASE_URL: `${db.url}?sslmode=prefer` } })
+    const preferInUrl = await runPgbulk(['jobs', ...OWN_SCHEMA], { cwd: dir, env: { DATABASE_URL: `${db.url}?sslmode=prefer` } })
     expect({ code: preferInUrl.code, stderr: preferInUrl.stderr }).toEqual({ code: 0, stderr: '' })
     for (const mode of ['require', 'verify-ca', 'verify-full']) {
-      const r = await runPgbulk(['jobs', '--db', kv(mode)], { cwd: dir, env: { HOME: dir } })
+      const r = await runPgbulk(['jobs', '--db', kv(mode), ...OWN_SCHEMA], { cwd: dir, env: { HOME: dir } })
       expect(r.code, mode).toBe(1)
       expect(r.stderr, mode).not.toMatch(/SECURITY WARNING|Warning/)
     }
@@ -228,21 +230,18 @@ function socketServerMissing(): string | undefined {
   } catch {
     return 'no postgres OS user'
   }
+  try {
+    execFileSync('runuser', ['-u', 'postgres', '--', 'test', '-r', BIN], { stdio: 'ignore' })
+  } catch {
+    return `the postgres OS user cannot read ${BIN} (a clone inside a folder only its owner may enter)`
+  }
   return undefined
 }
 
 function runAsPostgres(args: string[]): Promise<CliRun> {
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim())
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim())
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: '/', uid, gid, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+  return outputOf(spawn(process.execPath, [BIN, ...args], { cwd: '/', uid, gid, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }))
 }
 
 describe('defaults like psql (issue 11, item 10)', () => {

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
+import { type CliRun, runPgbulk, runShell } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -27,22 +26,8 @@ async function table(columns: string, extra = ''): Promise<string> {
   return name
 }
 
-/** Run a shell command line (for pipes, FIFOs, process substitution) with $PGBULK as the binary. */
-function sh(script: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
-      cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, PGBULK: `${process.execPath} ${BIN}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+/** Run a bash command line with $PGBULK as the binary, in the test folder. */
+const sh = (script: string): Promise<CliRun> => runShell(script, { cwd: dir, env: { DATABASE_URL: db.url } })
 
 // Enough lines that the first read of a pipe (64 KiB to 256 KiB) holds only a part of them.
 const N = 30_000

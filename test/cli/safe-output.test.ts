@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { RejectSink } from '../../src/reject/reject-sink.js'
-import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
+import { type CliRun, runPgbulk, runShell } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects } from '../helpers/fixtures.js'
 
@@ -38,22 +37,8 @@ function pgbulk(args: string[]): Promise<CliRun> {
   return runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url } })
 }
 
-/** Run a bash command line with $PGBULK as the binary. */
-function sh(script: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
-      cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, PGBULK: `${process.execPath} ${BIN}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+/** Run a bash command line with $PGBULK as the binary, in the test folder. */
+const sh = (script: string): Promise<CliRun> => runShell(script, { cwd: dir, env: { DATABASE_URL: db.url } })
 
 /** A character device like /dev/null (1,3), made in the test's folder: the real one is never at risk. */
 async function nullDevice(name: string): Promise<string> {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 
 /** The built binary, run as a user would. */
@@ -54,4 +54,22 @@ export function runPgbulk(args: string[], opts: CliRunOptions): Promise<CliRun> 
     else child.stdin.end(opts.stdin)
     opts.onStart?.((sig) => child.kill(sig))
   })
+}
+
+/** What a child process printed on stdout and stderr, and its exit code, once it has ended. */
+export function outputOf(child: ChildProcess): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Run a bash command line (pipes, FIFOs, process substitution) with $PGBULK as the built binary; the environment is PATH plus `env`. */
+export function runShell(script: string, opts: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
+  const env = { PATH: process.env['PATH'] ?? '', ...opts.env, PGBULK: `${process.execPath} ${BIN}` }
+  return outputOf(spawn('bash', ['-c', script], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }))
 }
