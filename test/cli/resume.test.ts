@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import pg from 'pg'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { rng } from '../helpers/random.js'
 import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
@@ -228,8 +229,12 @@ describe('resume after a kill', () => {
     const input = join(dir, `idle-${t}.csv`)
     await writeFile(input, csv)
     const job = `job-${t}`
-    const role = `idle_${t}`
+    // Roles are the server's, not the database's: a name of this run's own, dropped at the end.
+    const role = `idle_${t}_${randomBytes(4).toString('hex')}`
     await db.client.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'idle-pw'; ALTER ROLE ${role} SET idle_session_timeout = '500ms'`)
+    onTestFinished(async () => {
+      await db.client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}; DROP ROLE ${role}`)
+    })
     const url = new URL(db.url)
     url.username = role
     url.password = 'idle-pw'
