@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { BIN, type CliRun, outputOf, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { type OwnServer, startOwnServer } from '../helpers/own-server.js'
@@ -250,7 +250,9 @@ describe('defaults like psql (issue 11, item 10)', () => {
     if (why) ctx.skip(why)
     const jobs = await runAsPostgres(['jobs'])
     expect({ code: jobs.code, stderr: jobs.stderr }).toEqual({ code: 0, stderr: '' })
+    // In /tmp, which the postgres OS user may enter (the run's own temporary folder is 0700); removed at the end.
     const scratch = await mkdtemp('/tmp/pgbulk-sock-')
+    onTestFinished(() => rm(scratch, { recursive: true, force: true }))
     await chmod(scratch, 0o755)
     await mkdir(join(scratch, 'in'), { mode: 0o755 })
     const input = join(scratch, 'in', 'x.csv')
