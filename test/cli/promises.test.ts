@@ -56,6 +56,39 @@ describe('pgbulk load, on stderr', () => {
   })
 })
 
+describe('pgbulk load --max-rejects', () => {
+  // README: "--max-rejects 100 stops once more than 100 rows were rejected … The rows before the stop are loaded or
+  // rejected as usual, nothing after it is read, the batches already committed stay committed, and the summary says so."
+  it('stops at the row past the limit, exits 3, and the summary says where and why', async () => {
+    await db.client.query('CREATE TABLE lim (id int, name text)')
+    await writeFile(join(dir, 'lim.csv'), everyThirdBad(40))
+    const r = await runPgbulk(['load', 'lim.csv', '--table', 'lim', '--max-rejects', '3', '--batch-size', '5'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+    })
+    expect(r.code, r.stderr).toBe(3)
+    const summary = r.stderr.slice(r.stderr.indexOf('pgbulk: '))
+    expect(summary.replace(/, [0-9.]+ s \(\d+ rows\/s\)\n/, ', T\n')).toBe(
+      [
+        'pgbulk: 12 rows read, 8 loaded, 4 rejected in 2 batches, T',
+        '  rejects by code: VALUE_INVALID 4',
+        '  rejected rows of lim.csv: lim.csv.rejects.ndjson',
+        '  stopped early after lim.csv:13: more than 3 rows rejected (--max-rejects 3)',
+        '  the 2 batches committed before the stop stay committed (8 rows)',
+        '',
+      ].join('\n'),
+    )
+    // Ids 1–11 but the bad ones; id 12 (line 13) was the fourth rejection: nothing after it was read.
+    expect(await tableContents(db, 'lim')).toBe([1, 2, 4, 5, 7, 8, 10, 11].map((i) => `${i}\tn${i}\n`).join(''))
+    expect((await readRejects(join(dir, 'lim.csv.rejects.ndjson'))).map((x) => [x['line'], x['raw']])).toEqual([
+      [4, 'x3,n3'],
+      [7, 'x6,n6'],
+      [10, 'x9,n9'],
+      [13, 'x12,n12'],
+    ])
+  })
+})
+
 describe('a run that fails during setup', () => {
   // README: "A run that fails during setup writes exitCode and error" (in the --report file); exit 1 "usage or
   // setup error: … no such table, unreadable input … Nothing was written."; errors print as

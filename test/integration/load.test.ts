@@ -237,7 +237,12 @@ describe('load()', () => {
     await db.client.query(`INSERT INTO ${t} SELECT g, 'old' FROM generate_series(1, 5) g`)
     const input = await file('db-limit.csv', csvRows(40))
     const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 10, maxRejects: { count: 2 } })
-    expect(report).toMatchObject({ exitCode: 3, rowsRead: 10, rowsLoaded: 5, rowsRejected: 5, batches: 1, stopped: { code: 'REJECT_LIMIT_EXCEEDED' } })
+    expect(report).toMatchObject({ exitCode: 3, rowsRead: 10, rowsLoaded: 5, rowsRejected: 5, batches: 1 })
+    // The database's rejections of a batch are known when it completes: the stop comes after the first batch.
+    expect(report.stopped).toEqual({ code: 'REJECT_LIMIT_EXCEEDED', message: 'more than 2 rows rejected (--max-rejects 2)', file: input, line: 11 })
+    expect((await readRejects(`${input}.rejects.ndjson`)).map((r) => [r['line'], r['stage'], r['code'], r['raw']])).toEqual(
+      [1, 2, 3, 4, 5].map((i) => [i + 1, 'database', '23505', `${i},name-${i}`]),
+    )
     expect(await tableContents(db, t)).toBe([1, 2, 3, 4, 5].map((i) => `${i}\told\n`).join('') + expectedRows([6, 7, 8, 9, 10]))
   })
 
