@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { to as copyToStream } from 'pg-copy-streams'
+import { expect } from 'vitest'
 import type { LoadOptions, LoadReport } from '../../src/index.js'
 import { load } from '../../src/index.js'
 import type { TestDb } from './db.js'
@@ -23,14 +24,32 @@ export async function tableContents(db: TestDb, table: string): Promise<string> 
   return out
 }
 
-/** The reject file's lines as objects ([] when there is no file). */
+/**
+ * The reject file's lines as objects, in file order. A missing file throws (an empty one gives []):
+ * pgbulk creates the file only when a row is rejected, so a test that expects none says so with
+ * `expect(existsSync(path)).toBe(false)`, or `rejectsOf`.
+ */
 export async function readRejects(path: string): Promise<Record<string, unknown>[]> {
-  if (!existsSync(path)) return []
+  if (!existsSync(path)) throw new Error(`no reject file at ${path}`)
   const text = await readFile(path, 'utf8')
   return text
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/**
+ * The reject file of a run that reported `rowsRejected`: its lines when it rejected rows (the file
+ * must exist and hold exactly that many), else [] after checking that no file was created.
+ */
+export async function rejectsOf(path: string, report: { rowsRejected: number }): Promise<Record<string, unknown>[]> {
+  if (report.rowsRejected === 0) {
+    expect(existsSync(path), `${path}: no row was rejected, so no reject file`).toBe(false)
+    return []
+  }
+  const rejects = await readRejects(path)
+  expect(rejects).toHaveLength(report.rowsRejected)
+  return rejects
 }
 
 /** The fields of a rejection that golden files pin down (file paths differ per run). */
@@ -56,7 +75,7 @@ export async function loadFixture(
   const rejectsPath = join(tmp, 'rejects.ndjson')
   const table = opts.table ?? (await mainTable(db))
   const report = await load({ inputs: [input], table, db: db.url, rejects: rejectsPath, ...opts })
-  return { report, rows: await tableContents(db, table), rejects: await readRejects(rejectsPath), rejectsPath }
+  return { report, rows: await tableContents(db, table), rejects: await rejectsOf(rejectsPath, report), rejectsPath }
 }
 
 /** The fixture's target: the last table its schema.sql created. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { load, LoadError } from '../../src/index.js'
 import type { LoadReport } from '../../src/report/load-report.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
-import { readRejects, tableContents } from '../helpers/fixtures.js'
+import { readRejects, rejectsOf, tableContents } from '../helpers/fixtures.js'
 
 // What the database decides, pgbulk reports as it is (issue 10): an error is a row's when the
 // row alone fails, whatever its SQLSTATE; …
@@ -38,7 +38,7 @@ async function run(t: string, content: string, method: 'copy' | 'insert', opts: 
     batchRows: 50,
     ...(opts.format ? { format: opts.format } : {}),
   })
-  return { report, rejects: await readRejects(rejects) }
+  return { report, rejects: await rejectsOf(rejects, report) }
 }
 
 function expectAccounted(report: LoadReport, read: number): void {

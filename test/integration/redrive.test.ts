@@ -23,9 +23,10 @@ describe('pgbulk redrive', () => {
     const first = await load({ inputs: [input], table: 'members', db: db.url, method: 'insert' })
     expect(first).toMatchObject({ rowsLoaded: 3, rowsRejected: 3 })
     const rejects = `${input}.rejects.ndjson`
-    expect((await readRejects(rejects)).map((r) => [r['line'], r['code']]).sort()).toEqual([
-      [3, '23503'],
+    // In the order found: the batch's client-side rejection first, then the database's, by line.
+    expect((await readRejects(rejects)).map((r) => [r['line'], r['code']])).toEqual([
       [5, 'VALUE_TOO_LONG'],
+      [3, '23503'],
       [8, '23503'],
     ])
 
