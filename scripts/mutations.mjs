@@ -38,7 +38,8 @@ function run(cmd, args) {
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`, seconds: Math.round((Date.now() - started) / 1000) }
 }
 const build = () => run('npx', ['tsc', '-p', 'tsconfig.json'])
-const vitest = (files) => run('npx', ['vitest', 'run', ...files])
+// `name` (optional) narrows a mutation's files to the tests whose name holds it (vitest -t).
+const vitest = (files, name) => run('npx', ['vitest', 'run', ...files, ...(name ? ['-t', name] : [])])
 
 let failed = false
 try {
@@ -49,12 +50,17 @@ try {
     if (count !== 1) throw new Error(`${m.id}: ${JSON.stringify(m.find)} occurs ${count} times in ${m.file} (must be once); update test/mutations.json`)
     if (m.find.includes('\n')) throw new Error(`${m.id}: a mutation changes one line`)
   }
-  const files = [...new Set(mutations.flatMap((m) => m.tests))]
-  let b = build()
+  const b = build()
   if (!b.ok) throw new Error(`the unchanged build fails:\n${b.output}`)
-  b = vitest(files)
-  if (!b.ok) throw new Error(`the unchanged tests fail, so no kill could be told from a failure:\n${b.output.slice(-4000)}`)
-  console.log(`baseline: ${files.length} test files pass unchanged (${b.seconds} s)\n`)
+  // The baseline: every (files, name) a mutation uses passes unchanged, or a failure would be taken for a kill.
+  const selections = new Map(mutations.map((m) => [JSON.stringify([m.tests, m.name]), m]))
+  let seconds = 0
+  for (const m of selections.values()) {
+    const t = vitest(m.tests, m.name)
+    if (!t.ok) throw new Error(`${m.tests.join(' ')}${m.name ? ` -t ${JSON.stringify(m.name)}` : ''} fails unchanged, so no kill could be told from a failure:\n${t.output.slice(-4000)}`)
+    seconds += t.seconds
+  }
+  console.log(`baseline: ${selections.size} selections of tests pass unchanged (${seconds} s)\n`)
 
   const rows = []
   for (const m of mutations) {
@@ -64,7 +70,7 @@ try {
     // A mutation the compiler refuses proves nothing about the tests: the entry must be fixed.
     const built = build()
     if (!built.ok) throw new Error(`${m.id}: the mutated source does not build:\n${built.output}`)
-    const t = vitest(m.tests)
+    const t = vitest(m.tests, m.name)
     const failing = [...t.output.matchAll(/FAIL\s+(?:\|\w+\|\s+)?(\S+\.test\.ts)(?: > ([^\n]*))?/g)].map((x) => (x[2] ? `${x[1]} > ${x[2]}` : x[1]))
     const verdict = { killed: !t.ok, how: t.ok ? 'all tests pass' : (failing[0] ?? 'tests fail'), seconds: t.seconds }
     writeFileSync(path, original)
