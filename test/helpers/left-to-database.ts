@@ -20,7 +20,7 @@ export function leftToDatabase(type: string, v: string): string | undefined {
     case 'int4':
     case 'int8':
     case 'posint':
-      if (/[xob_]/i.test(s)) return 'hex, octal, binary and 1_000 forms: PostgreSQL 16 reads them, 15 does not'
+      if (/^[+-]?(0[xob]\w*|\d[\d_]*_[\d_]*)$/i.test(s)) return 'hex, octal, binary and 1_000 forms: PostgreSQL 16 reads them, 15 does not'
       if (type === 'posint' && /^[+-]?\d{1,10}$/.test(s) && BigInt(s) <= 0n && BigInt(s) >= -2147483648n) return "the domain's CHECK is the server's"
       return undefined
     case 'numeric':
