@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { load } from '../../src/index.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects } from '../helpers/fixtures.js'
-import { NDJSON_TABLE_COLUMNS, ndjsonLines } from '../helpers/ndjson-lines.js'
+import { leftToDatabase } from '../helpers/left-to-database.js'
+import { NDJSON_COLUMNS, NDJSON_TABLE_COLUMNS, ndjsonLines } from '../helpers/ndjson-lines.js'
 import { rng } from '../helpers/random.js'
 
 // The promise of the NDJSON reader: a line lands the way json_populate_record(null::<table>,
@@ -15,7 +16,10 @@ import { rng } from '../helpers/random.js'
 // database: the same rows must be stored and the same rows refused. jsonb_populate_record reads
 // numbers as numeric and writes objects in jsonb's own layout, so it differs from
 // json_populate_record on "1e2" and {"b" : 1,"a":2}; on every line where the two functions
-// agree, pgbulk must agree with jsonb_populate_record too.
+// agree, pgbulk must agree with jsonb_populate_record too. And not only the same rows: a line
+// json_populate_record refuses because of a scalar column's value (an integer out of range, a
+// numeric too wide, a float overflow, a bad boolean, JSON text jsonb refuses) must be rejected by
+// pgbulk's own checks, not sent, unless that value is one pgbulk leaves to the database on purpose.
 
 let db: TestDb
 let dir: string
@@ -95,6 +99,16 @@ describe('NDJSON values compared with json_populate_record', () => {
     await writeFile(input, lines.join('\n') + '\n')
 
     for (const t of ['ref_json', 'ref_jsonb', 'by_copy', 'by_insert']) await db.client.query(`CREATE TABLE ${t} (${NDJSON_TABLE_COLUMNS})`)
+    // The scalar columns alone (json_populate_record ignores the other keys): the lines refused for a scalar value.
+    const scalars = NDJSON_COLUMNS.filter(([, type]) => !type.endsWith('[]'))
+    await db.client.query(`CREATE TABLE ref_scalar (${scalars.map(([n, type]) => `"${n}" ${type}`).join(', ')})`)
+    const refusedScalar = await populateEach('json', 'ref_scalar', lines)
+    /** Lines whose scalar refusal pgbulk's checks must find (not a refused escape, which is checked below; no value left to the database). */
+    const forTheClient = [...refusedScalar.keys()].filter((n) => {
+      if (generated[n - 1]!.refusedEscape) return false
+      const obj = JSON.parse(lines[n - 1]!) as Record<string, unknown>
+      return !scalars.some(([c, type]) => typeof obj[c] === 'string' && leftToDatabase(type, obj[c]))
+    })
     const refusedJson = await populateEach('json', 'ref_json', lines)
     const refusedJsonb = await populateEach('jsonb', 'ref_jsonb', lines)
     const expected = await rowsByK('ref_json')
@@ -124,6 +138,11 @@ describe('NDJSON values compared with json_populate_record', () => {
         }
       }
       expect(wrong.slice(0, 8)).toEqual([])
+      // Not looser than PostgreSQL: a scalar value it refuses is refused before sending.
+      const sent = forTheClient
+        .filter((n) => rejects.find((x) => x['line'] === n)?.['stage'] === 'database')
+        .map((n) => `line ${n}: ${lines[n - 1]}\n  json_populate_record: ${refusedScalar.get(n)}\n  pgbulk ${method}: sent it, the database refused it`)
+      expect(sent.slice(0, 8), `pgbulk ${method} sent values PostgreSQL refuses`).toEqual([])
       // \u0000 and lone surrogates are refused by the client, not sent.
       for (const x of rejects) if (generated[(x['line'] as number) - 1]!.refusedEscape) expect(x['stage'], JSON.stringify(x)).not.toBe('database')
     }
@@ -132,5 +151,6 @@ describe('NDJSON values compared with json_populate_record', () => {
     expect(count - refusedJson.size).toBeGreaterThan(count / 3)
     expect(generated.filter((g) => g.refusedEscape).length).toBeGreaterThan(count / 50)
     expect(neutral.size).toBeGreaterThan(count / 4)
+    expect(forTheClient.length).toBeGreaterThan(count / 10)
   })
 })

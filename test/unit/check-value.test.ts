@@ -125,6 +125,45 @@ describe('value checks', () => {
     })
   })
 
+  it('refuses the near misses PostgreSQL refuses: leap days of century years, 30-day months, 24:00 plus a bit, spaces other than blanks', () => {
+    expect(verdicts(col('date'), ['2000-02-29', '1900-02-29', '2100-02-29', '2024-06-30', '2024-06-31', '2024-11-31'])).toEqual({
+      '2000-02-29': 'ok',
+      '1900-02-29': 'VALUE_OUT_OF_RANGE',
+      '2100-02-29': 'VALUE_OUT_OF_RANGE',
+      '2024-06-30': 'ok',
+      '2024-06-31': 'VALUE_OUT_OF_RANGE',
+      '2024-11-31': 'VALUE_OUT_OF_RANGE',
+    })
+    expect(verdicts(col('time'), ['24:00', '24:00:00', '24:01', '24:00:00.000001', '23:60', '23:59:61'])).toEqual({
+      '24:00': 'ok',
+      '24:00:00': 'ok',
+      '24:01': 'VALUE_OUT_OF_RANGE',
+      '24:00:00.000001': 'VALUE_OUT_OF_RANGE',
+      '23:60': 'VALUE_OUT_OF_RANGE',
+      '23:59:61': 'VALUE_OUT_OF_RANGE',
+    })
+    // PostgreSQL cuts off blanks only: a tab, a newline or an ideographic space past the limit is too long.
+    expect(verdicts(col('bpchar', 3 + 4), ['abc  ', 'abc\t', 'abc\n', 'abc\u3000', 'ab\u3000'])).toEqual({
+      'abc  ': 'ok',
+      'abc\t': 'VALUE_TOO_LONG',
+      'abc\n': 'VALUE_TOO_LONG',
+      'abc\u3000': 'VALUE_TOO_LONG',
+      'ab\u3000': 'ok',
+    })
+    expect(verdicts(col('float4'), ['-3.4028235e38', '-4e38', '1e-45', '1e-47'])).toEqual({
+      '-3.4028235e38': 'ok',
+      '-4e38': 'VALUE_OUT_OF_RANGE',
+      '1e-45': 'ok',
+      '1e-47': 'VALUE_OUT_OF_RANGE',
+    })
+    expect(verdicts(col('numeric', numeric(4, 6)), ['0.0099994', '0.0099995', '0.01'])).toEqual({
+      '0.0099994': 'ok',
+      '0.0099995': 'VALUE_OUT_OF_RANGE',
+      '0.01': 'VALUE_OUT_OF_RANGE',
+    })
+    expect(verdicts(col('int2'), ['-32768', '-32768.0', '0x1F', '1_000'])).toEqual({ '-32768': 'ok', '-32768.0': 'VALUE_INVALID', '0x1F': 'ok', '1_000': 'ok' })
+  })
+
   it('accepts uuids in every layout uuid_in reads', () => {
     expect(
       verdicts(col('uuid'), [
