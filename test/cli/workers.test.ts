@@ -81,6 +81,8 @@ describe('--workers 2', () => {
         // Let batch 1 go: it now needs key 50, which batch 2 holds uncommitted; batch 2 gives way.
         await db.client.query(`SELECT pg_advisory_unlock(${key})`)
         locked = false
+        // (Were the later batch not to give way, the two would wait for each other for ever.)
+        await waitFor('the run to end', () => run.child.exitCode !== null)
         const r = await run.done
         expect(r.code, r.stderr).toBe(2)
         expect(r.stderr).toContain('pgbulk: 12 rows read, 11 loaded, 1 rejected in 4 batches')
