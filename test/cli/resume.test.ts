@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib'
 import pg from 'pg'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { rng } from '../helpers/random.js'
-import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
+import { BIN, type CliRun, runPgbulk, waitFor } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -266,7 +266,7 @@ describe('resume after a kill', () => {
     const job = `job-${t}`
     const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
     // Wait until the first run has committed something: it holds the job by then.
-    for (let i = 0; i < 200 && (await db.count(t)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first run to commit a batch', async () => (await db.count(t)) > 0)
     const second = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
     expect(second.code).toBe(1)
     expect(second.stderr).toContain(`job "${job}" is being loaded by another pgbulk right now (JOB_RUNNING)`)
@@ -291,9 +291,21 @@ describe('resume after a kill', () => {
     const as = (args: string[], kill?: () => Promise<boolean>) =>
       runPgbulk(args, { cwd: dir, env: { DATABASE_URL: url.toString() }, ...(kill ? { killWhen: kill } : {}) })
     const first = as(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
-    // Well past the timeout of an idle session: the job lock's connection is idle all along.
-    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
-    await new Promise((r) => setTimeout(r, 1500))
+    // The job lock's connection, idle all along, stays open well past the timeout of an idle
+    // session (seen on the server, not slept for), while the first run is still loading.
+    await waitFor('the first run to commit 200 rows', committedPast(job, 200))
+    await waitFor(
+      "the job lock's connection to be idle for 1.5 s",
+      async () =>
+        (
+          await db.client.query(
+            `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk' AND a.datname = current_database()
+               AND a.state = 'idle' AND clock_timestamp() - a.state_change > interval '1.5 s'`,
+          )
+        ).rowCount === 1,
+    )
+    expect((await checkpoint(job))?.done).toBe(false)
     const second = await as(['load', input, '--table', t, '--job', job, '--resume'])
     expect(second.code, second.stderr).toBe(1)
     expect(second.stderr).toContain('(JOB_RUNNING)')
@@ -307,7 +319,7 @@ describe('resume after a kill', () => {
     await writeFile(input, csv)
     const job = `job-${t}`
     const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
-    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first run to commit 200 rows', committedPast(job, 200))
     // The lock's connection is cut (a firewall, a pooler): the job is free for another run.
     const cut = await db.client.query(
       `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk'`,
