@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { type CliRun, runPgbulk, runShell } from '../helpers/cli.js'
+import { type CliRun, runPgbulk, runShell, waitFor } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -301,7 +301,8 @@ describe('pgbulk redrive', () => {
     // 75 batches of 60 ms: the first outlasts the second's wait for the lock (3 s).
     const { t, rejects } = await rejected('twice', 0.06)
     const first = runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '20', '--quiet'], { cwd: dir, env: { DATABASE_URL: db.url } })
-    for (let i = 0; i < 300 && (await ledgerCount(rejects)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    // Once the first has committed a batch, it holds the reject file.
+    await waitFor('the first redrive to commit a batch', async () => (await ledgerCount(rejects)) > 0)
     const second = await runPgbulk(['redrive', rejects, '--table', t], { cwd: dir, env: { DATABASE_URL: db.url } })
     expect(second.code, second.stderr).toBe(1)
     expect(second.stderr).toContain('(JOB_RUNNING)')
