@@ -209,6 +209,34 @@ describe('a resumed stream', () => {
     expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(300)
   })
 
+  it('with --force, resumes stdin that holds other data, skipping the rows the checkpoint committed', async () => {
+    const t = await table('id int, v text')
+    await db.client.query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+    const job = `stdin-force-${t}`
+    const args = ['load', '-', '--table', t, '--job', job, '--batch-size', '50', '--rejects', `${t}.rej`]
+    const first = await runPgbulk([...args, '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: rowsCsv(3000, 'a'),
+      killWhen: async () => Number((await checkpointOf(job))?.rows_read ?? 0) >= 500,
+    })
+    expect(first.code, first.stderr).toBeNull()
+    const cut = (await checkpointOf(job))!
+    const read = Number(cut.rows_read)
+    expect(cut.done).toBe(false)
+    expect(read).toBeLessThan(3000)
+    // Every value differs from the committed data: without --force this is INPUT_CHANGED (above).
+    const forced = await runPgbulk([...args, '--resume', '--force'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: rowsCsv(3000, 'b') })
+    expect(forced.code, forced.stderr).toBe(2)
+    expect(forced.stderr).toContain(`resumed stdin at line ${cut.next_line} (byte ${cut.next_byte}; read and skipped ${read} committed rows to get there)`)
+    const ids = Array.from({ length: 3000 }, (_, k) => k + 1).filter((i) => i % 10 !== 0)
+    expect(await tableContents(db, t)).toBe(ids.map((i) => `${i}\t${i <= read ? 'a' : 'b'}-${i}\n`).join(''))
+    expect((await readRejects(join(dir, `${t}.rej`))).map((r) => r['raw'])).toEqual(
+      Array.from({ length: 300 }, (_, k) => (k + 1) * 10).map((i) => `x${i},${i <= read ? 'a' : 'b'}-${i}`),
+    )
+  })
+
   it('runs a finished stdin job again as a new run, with or without --resume (a stream cannot be compared with what was loaded)', async () => {
     const t = await table('id int, v text')
     const job = `stdin-again-${t}`
