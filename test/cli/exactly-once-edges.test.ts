@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { type CliRun, runPgbulk, runShell } from '../helpers/cli.js'
+import { type CliRun, runPgbulk, runShell, waitFor } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -158,7 +158,10 @@ describe('a resumed stream', () => {
   const checkpointOf = async (job: string) =>
     (
       await db.client
-        .query<{ rows_read: string; done: boolean }>(`SELECT rows_read, done FROM pgbulk.checkpoints WHERE job = $1`, [job])
+        .query<{ rows_read: string; rows_loaded: string; rows_rejected: string; next_line: string; next_byte: string; done: boolean }>(
+          `SELECT rows_read, rows_loaded, rows_rejected, next_line, next_byte, done FROM pgbulk.checkpoints WHERE job = $1`,
+          [job],
+        )
         .catch(() => ({ rows: [] }))
     ).rows[0]
 
@@ -176,9 +179,14 @@ describe('a resumed stream', () => {
       killWhen: async () => Number((await checkpointOf(job))?.rows_read ?? 0) >= 500,
     })
     expect(first.code, first.stderr).toBeNull()
-    const cut = await checkpointOf(job)
-    expect(cut?.done).toBe(false)
+    const cut = (await checkpointOf(job))!
+    // Killed mid-load: the checkpoint counts what the table holds.
+    expect(cut.done).toBe(false)
+    expect(Number(cut.rows_read)).toBeGreaterThanOrEqual(500)
+    expect(Number(cut.rows_read)).toBeLessThan(3000)
+    expect(Number(cut.rows_read)).toBe(Number(cut.rows_loaded) + Number(cut.rows_rejected))
     const loadedBefore = await db.count(t)
+    expect(loadedBefore).toBe(Number(cut.rows_loaded))
     // Other data on stdin: the same length, one value changed inside the committed part.
     const other = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data.replace('a-7\n', 'b-7\n') })
     expect(other.code, other.stderr).toBe(1)
@@ -192,9 +200,62 @@ describe('a resumed stream', () => {
     // The same data: resumed where it stopped, every row once.
     const same = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data })
     expect(same.code, same.stderr).toBe(2)
-    expect(same.stderr).toMatch(/resumed stdin at line \d+ \(byte \d+; read and skipped \d+ committed rows/)
+    // It read the stream from its start and skipped exactly the rows the checkpoint had committed.
+    expect(same.stderr).toContain(
+      `resumed stdin at line ${cut.next_line} (byte ${cut.next_byte}; read and skipped ${cut.rows_read} committed rows to get there): earlier runs had loaded ${cut.rows_loaded} rows and rejected ${cut.rows_rejected}`,
+    )
+    expect(same.stderr).toContain(`pgbulk: ${3000 - Number(cut.rows_read)} rows read, `)
     expect(await db.count(t)).toBe(2700)
     expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(300)
+  })
+
+  it('with --force, resumes stdin that holds other data, skipping the rows the checkpoint committed', async () => {
+    const t = await table('id int, v text')
+    await db.client.query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+    const job = `stdin-force-${t}`
+    const args = ['load', '-', '--table', t, '--job', job, '--batch-size', '50', '--rejects', `${t}.rej`]
+    const first = await runPgbulk([...args, '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: rowsCsv(3000, 'a'),
+      killWhen: async () => Number((await checkpointOf(job))?.rows_read ?? 0) >= 500,
+    })
+    expect(first.code, first.stderr).toBeNull()
+    const cut = (await checkpointOf(job))!
+    const read = Number(cut.rows_read)
+    expect(cut.done).toBe(false)
+    expect(read).toBeLessThan(3000)
+    // Every value differs from the committed data: without --force this is INPUT_CHANGED (above).
+    const forced = await runPgbulk([...args, '--resume', '--force'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: rowsCsv(3000, 'b') })
+    expect(forced.code, forced.stderr).toBe(2)
+    expect(forced.stderr).toContain(`resumed stdin at line ${cut.next_line} (byte ${cut.next_byte}; read and skipped ${read} committed rows to get there)`)
+    const ids = Array.from({ length: 3000 }, (_, k) => k + 1).filter((i) => i % 10 !== 0)
+    expect(await tableContents(db, t)).toBe(ids.map((i) => `${i}\t${i <= read ? 'a' : 'b'}-${i}\n`).join(''))
+    expect((await readRejects(join(dir, `${t}.rej`))).map((r) => r['raw'])).toEqual(
+      Array.from({ length: 300 }, (_, k) => (k + 1) * 10).map((i) => `x${i},${i <= read ? 'a' : 'b'}-${i}`),
+    )
+  })
+
+  it('runs a finished stdin job again as a new run, with or without --resume (a stream cannot be compared with what was loaded)', async () => {
+    const t = await table('id int, v text')
+    const job = `stdin-again-${t}`
+    const run = (extra: string[], stdin: string) =>
+      runPgbulk(['load', '-', '--table', t, '--job', job, '--rejects', `${t}.rej`, ...extra], { cwd: dir, env: { DATABASE_URL: db.url }, stdin })
+    const night1 = await run([], 'id,v\n1,a\n2,b\n')
+    expect(night1.code, night1.stderr).toBe(0)
+    expect((await checkpointOf(job))?.done).toBe(true)
+    // The same data again, without --resume: not JOB_DONE, a new run.
+    const night2 = await run([], 'id,v\n1,a\n2,b\n')
+    expect(night2.code, night2.stderr).toBe(0)
+    expect(night2.stderr).toContain('pgbulk: 2 rows read, 2 loaded, 0 rejected')
+    // With --resume: not "finished, nothing to do", a new run from the first line.
+    const night3 = await run(['--resume'], 'id,v\n3,c\n')
+    expect(night3.code, night3.stderr).toBe(0)
+    expect(night3.stderr).toContain('pgbulk: 1 rows read, 1 loaded, 0 rejected')
+    expect(night3.stderr).not.toContain('resumed')
+    expect(await tableContents(db, t)).toBe('1\ta\n1\ta\n2\tb\n2\tb\n3\tc\n')
+    expect(await checkpointOf(job)).toMatchObject({ done: true, rows_read: '1', rows_loaded: '1' })
   })
 
   it('writes the rejects of a long run of bad rows as it goes (they do not wait in memory for a batch), while stdin stays open', async () => {
@@ -268,7 +329,8 @@ describe('pgbulk redrive', () => {
     // 75 batches of 60 ms: the first outlasts the second's wait for the lock (3 s).
     const { t, rejects } = await rejected('twice', 0.06)
     const first = runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '20', '--quiet'], { cwd: dir, env: { DATABASE_URL: db.url } })
-    for (let i = 0; i < 300 && (await ledgerCount(rejects)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    // Once the first has committed a batch, it holds the reject file.
+    await waitFor('the first redrive to commit a batch', async () => (await ledgerCount(rejects)) > 0)
     const second = await runPgbulk(['redrive', rejects, '--table', t], { cwd: dir, env: { DATABASE_URL: db.url } })
     expect(second.code, second.stderr).toBe(1)
     expect(second.stderr).toContain('(JOB_RUNNING)')

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { type CliRun, type CliRunOptions, runPgbulk } from '../helpers/cli.js'
+import { type CliRun, type CliRunOptions, runPgbulk, startPgbulk, waitFor } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -113,22 +113,22 @@ describe('pgbulk load (the binary)', () => {
   })
 
   it('exits 3 when the database fails mid-load, saying what was committed', async () => {
+    // Row 21 ends its own connection, at every attempt: a passing fault that outlasts --retries, in
+    // the third batch whatever the speed of the machine (no poller racing the load).
     const t = await table('id int')
-    await db.client.query(`CREATE FUNCTION slow_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$;
-      CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION slow_${t}()`)
+    await db.client.query(`CREATE FUNCTION cut_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.id = 21 THEN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END IF; RETURN NEW; END $$;
+      CREATE TRIGGER cut BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION cut_${t}()`)
     const input = await file('fatal.csv', 'id\n' + Array.from({ length: 100 }, (_, k) => k + 1).join('\n') + '\n')
-    const killer = setInterval(() => {
-      void db.client.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND (SELECT count(*) FROM ${t}) >= 20`,
-      )
-    }, 50)
-    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '10']).finally(() => clearInterval(killer))
-    expect(r.code).toBe(3)
-    const committed = await db.count(t)
-    expect(committed % 10).toBe(0)
-    expect(r.stderr).toContain(`the batch of 10 rows from ${input}:${committed + 2} on was rolled back`)
-    expect(r.stderr).toContain(`(${committed} rows) had been committed before it and stay committed`)
-    expect(await tableContents(db, t)).toBe(Array.from({ length: committed }, (_, k) => `${k + 1}\n`).join(''))
+    const report = join(dir, 'fatal-report.json')
+    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '10', '--retries', '2', '--report', report])
+    expect(r.code, r.stderr).toBe(3)
+    expect(r.stderr).toContain(`the batch of 10 rows from ${input}:22 on was rolled back`)
+    expect(r.stderr).toContain('2 batches (20 rows) had been committed before it and stay committed')
+    expect(await tableContents(db, t)).toBe(Array.from({ length: 20 }, (_, k) => `${k + 1}\n`).join(''))
+    // The batch it hit is not counted as read: rows read = loaded + rejected.
+    const json = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>
+    expect(json).toMatchObject({ exitCode: 3, rowsRead: 20, rowsLoaded: 20, rowsRejected: 0, batches: 2 })
   })
 
   it('on SIGINT stops reading a stalled stdin, commits what it read and exits 130', async () => {
@@ -137,16 +137,9 @@ describe('pgbulk load (the binary)', () => {
     const r = await pgbulk(['load', '-', '--table', t, '--db', db.url, '--batch-size', '2', '--report', report], {
       stdin: 'id\n1\n2\n3\n',
       keepStdinOpen: true,
-      onStart: (kill) => {
-        const poll = setInterval(() => {
-          void db.count(t).then((n) => {
-            if (n >= 2) {
-              clearInterval(poll)
-              kill('SIGINT')
-            }
-          })
-        }, 20)
-      },
+      // Once the first batch is committed: row 3 has been read by then, and the stream stays open.
+      killWhen: async () => (await db.count(t)) >= 2,
+      signal: 'SIGINT',
     })
     expect(r.code).toBe(130)
     // Row 3 was read (it waited for a full batch): it is committed on the way out.
@@ -161,23 +154,73 @@ describe('pgbulk load (the binary)', () => {
     const input = await file('sig.csv', 'id\n' + Array.from({ length: 5000 }, (_, k) => k + 1).join('\n') + '\n')
     const report = join(dir, 'sig-report.json')
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50', '--report', report], {
-      onStart: (kill) => {
-        const poll = setInterval(() => {
-          void db.count(t).then((n) => {
-            if (n >= 100) {
-              clearInterval(poll)
-              kill('SIGTERM')
-            }
-          })
-        }, 20)
-      },
+      // Once two batches are committed: mid-load, whatever the speed of the machine.
+      killWhen: async () => (await db.count(t)) >= 100,
+      signal: 'SIGTERM',
     })
-    expect(r.code).toBe(130)
+    expect(r.code, r.stderr).toBe(130)
     expect(r.stderr).toContain('SIGTERM received: finishing the batch in flight')
-    const json = JSON.parse(await readFile(report, 'utf8')) as { rowsLoaded: number; rowsRead: number; rowsRejected: number; exitCode: number }
-    expect(json.exitCode).toBe(130)
+    const json = JSON.parse(await readFile(report, 'utf8')) as {
+      rowsLoaded: number
+      rowsRead: number
+      rowsRejected: number
+      exitCode: number
+      batches: number
+      stopped: { code: string }
+    }
+    expect(json).toMatchObject({ exitCode: 130, rowsRejected: 0, stopped: { code: 'ABORTED' } })
+    // Stopped mid-load, on a batch boundary: every row read was committed, in whole batches.
+    expect(json.rowsLoaded).toBeGreaterThanOrEqual(100)
     expect(json.rowsLoaded).toBeLessThan(5000)
+    expect(json.rowsLoaded % 50).toBe(0)
+    expect(json.batches).toBe(json.rowsLoaded / 50)
     expect(json.rowsRead).toBe(json.rowsLoaded + json.rowsRejected)
+    expect(r.stderr).toContain(`pgbulk: ${json.rowsRead} rows read, ${json.rowsLoaded} loaded, 0 rejected`)
     expect(await tableContents(db, t)).toBe(Array.from({ length: json.rowsLoaded }, (_, k) => `${k + 1}\n`).join(''))
+  })
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('quits at once on a second %s, while the batch in flight waits for a lock', async (sig) => {
+    // Row 101 (the third batch) waits for an advisory lock this session holds: the batch in flight
+    // cannot finish, so only the second signal can end the run.
+    const key = 12_000 + seq
+    const t = await table('id int')
+    await db.client.query(`CREATE FUNCTION hold_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.id = 101 THEN PERFORM pg_advisory_xact_lock_shared(${key}); END IF; RETURN NEW; END $$;
+      CREATE TRIGGER hold BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION hold_${t}()`)
+    const input = await file(`second-${t}.csv`, 'id\n' + Array.from({ length: 1000 }, (_, k) => k + 1).join('\n') + '\n')
+    await db.client.query(`SELECT pg_advisory_lock(${key})`)
+    let run: ReturnType<typeof startPgbulk> | undefined
+    try {
+      run = startPgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50'], { cwd: dir })
+      const waitingForUs = async () =>
+        (
+          await db.client.query(
+            `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+          )
+        ).rowCount === 1
+      await waitFor('the third batch to wait for the lock', waitingForUs)
+      run.child.kill(sig)
+      await waitFor('the first signal to be acknowledged', () => run!.output().stderr.includes(`${sig} received: finishing the batch in flight`))
+      // The first signal waits for the batch in flight, which waits for us.
+      expect(run.child.exitCode).toBeNull()
+      expect(await waitingForUs()).toBe(true)
+      run.child.kill(sig)
+      await waitFor('the run to quit on the second signal', () => run!.child.exitCode !== null)
+      const r = await run.done
+      expect(r.code, r.stderr).toBe(130)
+    } finally {
+      await db.client.query(`SELECT pg_advisory_unlock(${key})`)
+      run?.child.kill('SIGKILL')
+      await run?.done
+    }
+    // Its connection ends, and the batch in flight with it: the table holds the two batches committed
+    // before, as the checkpoint says.
+    await waitFor(
+      'its backend to go',
+      async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database()`)).rowCount === 0,
+    )
+    expect(await tableContents(db, t)).toBe(Array.from({ length: 100 }, (_, k) => `${k + 1}\n`).join(''))
+    const cp = await db.client.query(`SELECT done, next_line, rows_read, rows_loaded FROM pgbulk.checkpoints WHERE target = $1`, [`"public"."${t}"`])
+    expect(cp.rows).toEqual([{ done: false, next_line: '102', rows_read: '100', rows_loaded: '100' }])
   })
 })

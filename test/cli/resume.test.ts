@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import pg from 'pg'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { rng } from '../helpers/random.js'
-import { BIN, type CliRun, runPgbulk } from '../helpers/cli.js'
+import { BIN, type CliRun, runPgbulk, waitFor } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects, tableContents } from '../helpers/fixtures.js'
 
@@ -64,13 +64,18 @@ async function checkpoint(job: string): Promise<Checkpoint | undefined> {
 /** A kill condition: the job's checkpoint has committed at least `rows` rows read. */
 const committedPast = (job: string, rows: number) => async () => ((await checkpoint(job))?.rowsRead ?? 0) >= rows
 
-/** After a kill: the run was cut mid-load (some rows committed, not all), and its checkpoint says so. */
-async function expectKilledMidLoad(run: Run, job: string): Promise<Checkpoint> {
-  expect(run.code, run.stderr).toBeNull()
+/**
+ * After a kill: the run was cut mid-load (some rows committed, not all), its checkpoint says so,
+ * and the table holds exactly the rows the checkpoint counts as loaded.
+ */
+async function expectKilledMidLoad(run: Run, job: string, t: string, code: number | null = null): Promise<Checkpoint> {
+  expect(run.code, run.stderr).toBe(code)
   const cp = await checkpoint(job)
   expect(cp?.done).toBe(false)
-  expect(cp!.rowsRead).toBeGreaterThan(0)
+  expect(cp!.rowsLoaded).toBeGreaterThan(0)
   expect(cp!.rowsRead).toBeLessThan(N)
+  expect(cp!.rowsRead).toBe(cp!.rowsLoaded + cp!.rowsRejected)
+  expect(await db.count(t)).toBe(cp!.rowsLoaded)
   return cp!
 }
 
@@ -119,7 +124,7 @@ describe('resume after a kill', () => {
       ['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--workers', workers, '--quiet'],
       committedPast(job, killAt),
     )
-    let cut = await expectKilledMidLoad(first, job)
+    let cut = await expectKilledMidLoad(first, job, t)
     // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
     const otherMethod = method === 'copy' ? 'insert' : 'copy'
     if (random() < 0.4) {
@@ -128,7 +133,7 @@ describe('resume after a kill', () => {
         ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
         committedPast(job, again),
       )
-      cut = await expectKilledMidLoad(second, job)
+      cut = await expectKilledMidLoad(second, job, t)
     }
     const resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53', '--workers', '2'])
     expect(resumed.code, resumed.stderr).toBe(2)
@@ -158,20 +163,20 @@ describe('resume after a kill', () => {
         committedPast(job, 200),
         signal,
       )
-      expect(first.code, first.stderr).toBe(130)
-      const cp = await db.client.query<{ done: boolean; next_line: string; rows_loaded: string }>(
-        `SELECT done, next_line, rows_loaded FROM pgbulk.checkpoints WHERE job = $1`,
-        [job],
-      )
-      expect(cp.rows[0]!.done).toBe(false)
-      // The checkpoint counts exactly what is in the table.
-      expect(Number(cp.rows[0]!.rows_loaded)).toBe(await db.count(t))
+      // Stopped mid-load with exit 130; the checkpoint counts exactly what is in the table.
+      const cp = await expectKilledMidLoad(first, job, t, 130)
+      expect(cp.rowsRead).toBeGreaterThanOrEqual(200)
+      // The table holds the first rows of the file, through the checkpoint's line.
+      expect(await tableContents(db, t)).toBe(clean.split('\n').slice(0, cp.rowsLoaded).join('\n') + '\n')
       const again = await pgbulk(['load', input, '--table', t, '--job', job])
       expect(again.code).toBe(1)
-      expect(again.stderr).toContain(`job "${job}" has an unfinished checkpoint at ${input}:${cp.rows[0]!.next_line}`)
+      expect(again.stderr).toContain(`job "${job}" has an unfinished checkpoint at ${input}:${cp.nextLine}`)
       expect(again.stderr).toContain('pass --resume to continue where it stopped, or --restart')
       const resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
       expect(resumed.code).toBe(2)
+      expect(resumed.stderr).toContain(
+        `at line ${cp.nextLine} (byte ${cp.nextByte}; seeked there): earlier runs had loaded ${cp.rowsLoaded} rows and rejected ${cp.rowsRejected}`,
+      )
       await expectExactlyOnce(t, `${input}.rejects.ndjson`)
     },
   )
@@ -181,7 +186,7 @@ describe('resume after a kill', () => {
     const input = join(dir, `changed-${t}.csv`)
     await writeFile(input, csv)
     const job = `job-${t}`
-    await expectKilledMidLoad(await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)), job)
+    await expectKilledMidLoad(await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)), job, t)
     await appendFile(input, '9999,late row\n')
     const r = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
     expect(r.code).toBe(1)
@@ -191,6 +196,51 @@ describe('resume after a kill', () => {
     const twice = await pgbulk(['load', input, '--table', t, '--job', job, '--force'])
     expect(twice.code).toBe(1)
     expect(twice.stderr).toContain('(JOB_DONE)')
+  })
+
+  it('recognises a same-size rewrite (hash) and a touch (modification time) as a changed file, and resumes the file as it was', async () => {
+    const t = await freshTable()
+    const input = join(dir, `identity-${t}.csv`)
+    const job = `job-${t}`
+    // A fixed modification time, so that the test sets it back exactly (stat and utimes round alike).
+    const mtime = new Date('2024-01-02T03:04:05.678Z')
+    await writeFile(input, csv)
+    await utimes(input, mtime, mtime)
+    const cut = await expectKilledMidLoad(
+      await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)),
+      job,
+      t,
+    )
+    const resume = () => pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
+    const refusedBecause = async (why: string) => {
+      const r = await resume()
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toContain(
+        `pgbulk: error: job "${job}": ${input} changed since its checkpoint at ${input}:${cut.nextLine} (${cut.rowsLoaded} rows loaded`,
+      )
+      expect(r.stderr).toContain(`: ${why} (INPUT_CHANGED)`)
+      // Nothing was written, and the checkpoint is where it was.
+      expect(await db.count(t)).toBe(cut.rowsLoaded)
+      expect(await checkpoint(job)).toEqual(cut)
+    }
+    // The same bytes, a new modification time (touch): refused.
+    const touched = new Date(mtime.getTime() + 60_000)
+    await utimes(input, touched, touched)
+    await refusedBecause(`it was modified (${mtime.toISOString()} → ${touched.toISOString()})`)
+    // Other bytes of the same length, under the old modification time (a rewrite that kept it): refused.
+    const rewritten = csv.replace('"name 3,', '"nome 3,') // a row already committed
+    expect(rewritten).not.toBe(csv)
+    expect(rewritten.length).toBe(csv.length)
+    await writeFile(input, rewritten)
+    await utimes(input, mtime, mtime)
+    await refusedBecause('its content changed')
+    // The file as it was, bytes and time: resumed, every row once.
+    await writeFile(input, csv)
+    await utimes(input, mtime, mtime)
+    const resumed = await resume()
+    expect(resumed.code, resumed.stderr).toBe(2)
+    expect(resumed.stderr).toContain(`at line ${cut.nextLine} (byte ${cut.nextByte}; seeked there)`)
+    await expectExactlyOnce(t, `${input}.rejects.ndjson`)
   })
 
   it('with --resume, a finished job does nothing for the same file and loads a new file at the same path as a new run', async () => {
@@ -216,7 +266,7 @@ describe('resume after a kill', () => {
     const job = `job-${t}`
     const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
     // Wait until the first run has committed something: it holds the job by then.
-    for (let i = 0; i < 200 && (await db.count(t)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first run to commit a batch', async () => (await db.count(t)) > 0)
     const second = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
     expect(second.code).toBe(1)
     expect(second.stderr).toContain(`job "${job}" is being loaded by another pgbulk right now (JOB_RUNNING)`)
@@ -241,9 +291,21 @@ describe('resume after a kill', () => {
     const as = (args: string[], kill?: () => Promise<boolean>) =>
       runPgbulk(args, { cwd: dir, env: { DATABASE_URL: url.toString() }, ...(kill ? { killWhen: kill } : {}) })
     const first = as(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
-    // Well past the timeout of an idle session: the job lock's connection is idle all along.
-    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
-    await new Promise((r) => setTimeout(r, 1500))
+    // The job lock's connection, idle all along, stays open well past the timeout of an idle
+    // session (seen on the server, not slept for), while the first run is still loading.
+    await waitFor('the first run to commit 200 rows', committedPast(job, 200))
+    await waitFor(
+      "the job lock's connection to be idle for 1.5 s",
+      async () =>
+        (
+          await db.client.query(
+            `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk' AND a.datname = current_database()
+               AND a.state = 'idle' AND clock_timestamp() - a.state_change > interval '1.5 s'`,
+          )
+        ).rowCount === 1,
+    )
+    expect((await checkpoint(job))?.done).toBe(false)
     const second = await as(['load', input, '--table', t, '--job', job, '--resume'])
     expect(second.code, second.stderr).toBe(1)
     expect(second.stderr).toContain('(JOB_RUNNING)')
@@ -257,7 +319,7 @@ describe('resume after a kill', () => {
     await writeFile(input, csv)
     const job = `job-${t}`
     const first = pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '20', '--quiet'])
-    for (let i = 0; i < 300 && ((await checkpoint(job))?.rowsRead ?? 0) < 200; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first run to commit 200 rows', committedPast(job, 200))
     // The lock's connection is cut (a firewall, a pooler): the job is free for another run.
     const cut = await db.client.query(
       `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk'`,
@@ -323,7 +385,7 @@ describe('resume after a kill', () => {
       return cp !== undefined && cp.rowsRejected > 5 && (await written()) > cp.rowsRejected
     })
     await holder.end()
-    const cut = await expectKilledMidLoad(first, job)
+    const cut = await expectKilledMidLoad(first, job, t)
     expect(await written()).toBeGreaterThan(cut.rowsRejected)
     // … resumed from a subfolder as "../cwd-….csv": the same reject file, the same input.
     const resumed = await runPgbulk(['load', `../${input}`, '--table', t, '--job', job, '--resume', '--rejects', `../${input}.rejects.ndjson`], {

@@ -73,3 +73,42 @@ export function runShell(script: string, opts: { cwd: string; env?: Record<strin
   const env = { PATH: process.env['PATH'] ?? '', ...opts.env, PGBULK: `${process.execPath} ${BIN}` }
   return outputOf(spawn('bash', ['-c', script], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }))
 }
+
+/** A run of the binary that a test watches as it goes. */
+export interface StartedRun {
+  child: ChildProcess
+  /** What it printed so far. */
+  output(): { stdout: string; stderr: string }
+  /** Its output and exit code, once it has ended. */
+  done: Promise<CliRun>
+}
+
+/** Start the binary (environment: PATH plus `env`) and let the test watch its output and signal it. */
+export function startPgbulk(args: string[], opts: { cwd: string; env?: Record<string, string> }): StartedRun {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    env: { PATH: process.env['PATH'] ?? '', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+  return { child, output: () => ({ stdout, stderr }), done }
+}
+
+/**
+ * Wait for an event: poll `cond` every 10 ms until it holds. The limit only turns a hang (the
+ * feature broken) into a failure naming what never happened; a passing run never waits for it.
+ */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
+  const until = Date.now() + limitMs
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`gave up waiting (${limitMs} ms) for: ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
