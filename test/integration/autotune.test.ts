@@ -84,8 +84,8 @@ describe('--batch-size auto', () => {
     const full = trace.slice(0, -1)
     const settled = full.findIndex((b, i) => i > cut && !/: halved$/.test(b.reason))
     expect(settled, 'the controller never stopped halving').toBeGreaterThan(cut)
-    // Halving from 2,000 to about 40 takes about 5 cuts; a hiccup of the machine may add one.
-    expect(settled).toBeLessThanOrEqual(7)
+    // Halving from 2,000 to about 40 takes 5 or 6 cuts; a slow machine (more ms per row) may need 2 more.
+    expect(settled).toBeLessThanOrEqual(8)
     const after = full.slice(settled + 1)
     expect(after.length, JSON.stringify(trace)).toBeGreaterThanOrEqual(4)
     // Small: none above twice the README's figure, and the typical one near it.

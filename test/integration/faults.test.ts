@@ -232,7 +232,9 @@ describe('passing faults', () => {
       })
       expect(report.exitCode).toBe(3)
       expect(report.stopped).toMatchObject({ code: 'DB_FATAL' })
-      expect(report.stopped!.message).toMatch(/lock timeout.*55P03.*2 batches \(400 rows\) had been committed/s)
+      expect(report.stopped!.message).toMatch(
+        /lock timeout.*\(SQLSTATE 55P03\); the batch of 200 rows from .*gu\.csv:402 on was rolled back; 2 batches \(400 rows\) had been committed before it/s,
+      )
       // --retries 3: three attempts of the third batch, so two retries, then the run stops.
       expect(retries).toEqual([
         { attempt: 1, code: '55P03' },
@@ -299,7 +301,7 @@ describe('passing faults', () => {
         table: t,
         db: own.url,
         batchRows: 20,
-        retries: 12,
+        retries: 20,
         retryBaseDelayMs: 100,
         retryMaxDelayMs: 800,
         onRetry: (r) => retries.push(r.error),
