@@ -31,13 +31,24 @@ const PASSWORD = 'postgres'
 const HINT = 'To use a server you already have instead, set DATABASE_URL (npm test and npm run demo both use it).'
 const READY_TIMEOUT_MS = 60_000 // initdb plus startup take about a second here; a loaded CI machine may take far longer
 const STOP_TIMEOUT_MS = 10_000 // fast shutdown rarely needs more; after that, an immediate one
+const PORT_TRIES = 5
+
+/** The server stopped because another process holds its port. */
+function portTaken(err) {
+  return err instanceof EmbeddedPgError && /Address already in use|could not create any TCP\/IP sockets/.test(err.message)
+}
 
 /**
  * Initialise a data folder and start a server on 127.0.0.1:`port` (TCP only, no Unix socket, so
  * a long temporary path cannot break it). Resolves once it accepts connections. With `tls`
  * ({ certFile, keyFile }: PEM files) the server also accepts TLS with that certificate.
+ * `port` may be a function that finds a free port: a port found free can be taken by another
+ * process before the server binds it, so when the server finds it taken, it asks for another
+ * (up to PORT_TRIES times).
  */
 export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined }) {
+  const pickPort = typeof port === 'function' ? port : undefined
+  if (pickPort) port = await pickPort()
   const bin = await findBinaries()
   const runAs = serverUser()
   const base = [tmpdir(), '/tmp'].find((d) => !runAs || canSearch(d, runAs))
@@ -67,7 +78,16 @@ export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined 
     server.onLog = onLog
     await initdb(server, join(binDir, 'initdb'), runAs)
     server.settings = tls ? await tlsSettings(data, tls, runAs) : []
-    await startServer(server)
+    for (let tries = 1; ; tries++) {
+      try {
+        await startServer(server)
+        break
+      } catch (err) {
+        if (!pickPort || tries >= PORT_TRIES || !portTaken(err)) throw err
+        server.port = await pickPort()
+        server.url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${server.port}/postgres`
+      }
+    }
   } catch (err) {
     await stopServer(server)
     await rm(dir, { recursive: true, force: true })
@@ -80,7 +100,17 @@ export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined 
     async restart(downMs) {
       await stopServer(server)
       await new Promise((r) => setTimeout(r, downMs))
-      await startServer(server)
+      // Its clients know this port: while another process holds it (an outgoing connection may
+      // have been given it in the meantime), try again until it is let go.
+      for (let tries = 1; ; tries++) {
+        try {
+          await startServer(server)
+          return
+        } catch (err) {
+          if (tries >= PORT_TRIES * 10 || !portTaken(err)) throw err
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      }
     },
     /** Stop the server and remove its folder. */
     async stop() {

@@ -11,7 +11,9 @@ import { freePort } from './free-port.mjs'
 // --tls <cert.pem> <key.pem>: the server also accepts TLS with that certificate.
 const tlsAt = process.argv.indexOf('--tls')
 const tls = tlsAt > 0 ? { certFile: process.argv[tlsAt + 1], keyFile: process.argv[tlsAt + 2] } : undefined
-const starting = freePort().then((port) => startEmbeddedPg({ port, tls }))
+// freePort is passed, not a port: a port found free may be taken before the server binds it, and
+// startEmbeddedPg then asks for another.
+const starting = startEmbeddedPg({ port: freePort, tls })
 let stopping = false
 /** Stop the server (once it has started, if it is starting), remove its folder, exit. */
 async function stop(code) {

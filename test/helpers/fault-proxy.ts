@@ -8,8 +8,14 @@ import { createServer, Socket, type Server } from 'node:net'
 export class FaultProxy {
   private readonly server: Server
   private readonly sockets = new Set<Socket>()
-  /** Cut the connection at the next COMMIT: before forwarding it, or after the server has had it. */
+  /**
+   * Cut the connection at a COMMIT: before forwarding it, or once the server has answered it (the
+   * answer is dropped, so the client never learns that it committed).
+   */
   cutAtCommit: 'before' | 'after' | undefined
+  /** COMMITs to let through before the one cut (set before the load starts: no timing involved). */
+  commitsBeforeCut = 0
+  commits = 0
   cuts = 0
 
   private constructor(private readonly target: { host: string; port: number }) {
@@ -41,6 +47,8 @@ export class FaultProxy {
     upstream.connect(this.target.port, this.target.host)
     this.sockets.add(client).add(upstream)
     let toClientOpen = true
+    /** The COMMIT forwarded with its answer dropped: cut once the server has answered it. */
+    let cutOnAnswer = false
     let pending = Buffer.alloc(0)
     let startup = true
     const cut = () => {
@@ -60,13 +68,13 @@ export class FaultProxy {
         pending = pending.subarray(len)
         startup = false
         const isCommit = msg[0] === 0x51 /* Q */ && msg.subarray(5).toString('utf8').replace(/\0$/, '').trim().toUpperCase() === 'COMMIT'
-        if (isCommit && this.cutAtCommit) {
+        if (isCommit && this.cutAtCommit && this.commits++ >= this.commitsBeforeCut) {
           const when = this.cutAtCommit
           this.cutAtCommit = undefined
           if (when === 'before') return cut()
           toClientOpen = false // the answer never arrives
+          cutOnAnswer = true
           upstream.write(msg)
-          setTimeout(cut, 300)
           return
         }
         upstream.write(msg)
@@ -74,6 +82,11 @@ export class FaultProxy {
     })
     upstream.on('data', (chunk: Buffer) => {
       if (toClientOpen) client.write(chunk)
+      // The server answers a COMMIT once it is durable: that, not a delay, is when to cut.
+      else if (cutOnAnswer) {
+        cutOnAnswer = false
+        cut()
+      }
     })
     const close = () => {
       client.destroy()

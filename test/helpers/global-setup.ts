@@ -26,16 +26,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
       throw err
     }
   }
-  const runDir = await mkdtemp(join(tmpdir(), 'pgbulk-run-'))
+  // Each project with a database runs this setup (the `integration-serial` project has a server
+  // of its own); the first one makes the run's folder and removes it, the others use it.
+  const shared = process.env[RUN_DIR]
+  const runDir = shared ?? (await mkdtemp(join(tmpdir(), 'pgbulk-run-')))
   const tmpBefore = process.env['TMPDIR']
-  process.env['TMPDIR'] = runDir
+  if (!shared) {
+    process.env[RUN_DIR] = runDir
+    process.env['TMPDIR'] = runDir
+  }
   return async () => {
+    await stopServer()
+    if (shared) return
     if (tmpBefore === undefined) delete process.env['TMPDIR']
     else process.env['TMPDIR'] = tmpBefore
-    await stopServer()
+    delete process.env[RUN_DIR]
     await rm(runDir, { recursive: true, force: true })
   }
 }
+
+const RUN_DIR = 'PGBULK_TEST_RUN_DIR'
 
 declare module 'vitest' {
   interface ProvidedContext {

@@ -26,13 +26,53 @@ const csv = 'id,name\n' + Array.from({ length: N }, (_, k) => `${k + 1},name-${k
 const clean = Array.from({ length: N }, (_, k) => `${k + 1}\tname-${k + 1}\n`).join('')
 
 let seq = 0
-/** A table whose every statement takes `sleepS` (a trigger), so that faults can land mid-load. */
-async function slowTable(sleepS: number, onDb: TestDb = db): Promise<string> {
+/** A plain table. */
+async function plainTable(onDb: TestDb = db): Promise<string> {
   const t = `f${++seq}`
-  await onDb.client.query(`CREATE TABLE ${t} (id int, name text);
-    CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${sleepS}); RETURN NULL; END $$;
-    CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
+  await onDb.client.query(`CREATE TABLE ${t} (id int, name text)`)
   return t
+}
+
+/**
+ * A table whose load stops, `times` times, when it holds `every`, 2·`every`, … rows (the batch that
+ * gets there waits, inside its statement, on an advisory lock the test holds), so that a fault
+ * lands mid-load at a known point whatever the machine's speed. `fault()` waits for that moment,
+ * counts it (a retry of the same batch then goes through) and gives the waiting backend's pid; the
+ * test then breaks something. Nothing is timed.
+ */
+async function heldTable(every: number, times: number, onDb: TestDb = db): Promise<{ t: string; fault: () => Promise<number> }> {
+  const t = `f${++seq}`
+  const key = 7000 + seq
+  await onDb.client.query(`CREATE TABLE ${t} (id int, name text); CREATE TABLE ${t}_faults (at int);
+    CREATE FUNCTION ${t}_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE n int; k int;
+    BEGIN
+      SELECT count(*) INTO n FROM ${t};
+      SELECT count(*) INTO k FROM ${t}_faults;
+      IF k < ${times} AND n >= (k + 1) * ${every} THEN PERFORM pg_advisory_xact_lock(${key}); END IF;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER hold AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_hold();
+    SELECT pg_advisory_lock(${key})`)
+  const seen = new Set<number>()
+  return {
+    t,
+    fault: async () => {
+      let pid = 0
+      // A backend already faulted may still be listed while it exits: the next fault is another one.
+      await waitFor(async () => {
+        const r = await onDb.client.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          [key],
+        )
+        pid = r.rows.find((row) => !seen.has(row.pid))?.pid ?? 0
+        return pid !== 0
+      }, 30_000)
+      seen.add(pid)
+      await onDb.client.query(`INSERT INTO ${t}_faults VALUES ((SELECT count(*) FROM ${t}_faults) + 1)`)
+      return pid
+    },
+  }
 }
 
 async function input(): Promise<string> {
@@ -43,49 +83,43 @@ async function input(): Promise<string> {
 
 const fast: Partial<LoadOptions> = { retryBaseDelayMs: 20, retryMaxDelayMs: 200, batchRows: 20 }
 
-/** Run `act` each time the table has grown by `every` rows, `times` times in all. */
-function whenTableGrows(t: string, every: number, times: number, act: () => Promise<unknown>): () => void {
-  let done = 0
-  let busy = false
-  const timer = setInterval(() => {
-    if (busy || done >= times) return
-    busy = true
-    void db
-      .count(t)
-      .then(async (n) => {
-        if (n >= (done + 1) * every) {
-          done++
-          await act()
-        }
-      })
-      .finally(() => (busy = false))
-  }, 15)
-  return () => clearInterval(timer)
-}
-
 describe('passing faults', () => {
   it.each(['copy', 'insert'] as const)('survives its backend being terminated several times (%s)', async (method) => {
-    const t = await slowTable(0.02)
-    const retries: unknown[] = []
-    const stop = whenTableGrows(t, 80, 3, () =>
-      db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database()`),
-    )
-    const report = await load({ inputs: [await input()], table: t, db: db.url, method, ...fast, onRetry: (r) => retries.push(r.error) }).finally(stop)
+    // Terminated three times, each time while a batch is inside its statement at 80, 160 and 240 rows.
+    const { t, fault } = await heldTable(80, 3)
+    const retries: { attempt: number; error: unknown }[] = []
+    const terminations: number[] = []
+    const killer = (async () => {
+      for (let k = 0; k < 3; k++) {
+        const pid = await fault()
+        // With a timeout, pg_terminate_backend returns once the backend is gone (true), not when signalled.
+        const r = await db.client.query<{ gone: boolean }>('SELECT pg_terminate_backend($1, 30000) AS gone', [pid])
+        expect(r.rows[0]!.gone).toBe(true)
+        terminations.push(pid)
+      }
+    })()
+    const report = await load({ inputs: [await input()], table: t, db: db.url, method, ...fast, onRetry: (r) => retries.push(r) })
+    await killer
+    expect(terminations).toHaveLength(3)
     expect(await tableContents(db, t)).toBe(clean)
-    expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, exitCode: 0 })
-    expect(retries.length).toBeGreaterThanOrEqual(3)
+    expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
+    // One retry per termination, each the first attempt of its batch, each for the lost connection.
+    expect(retries.map((r) => r.attempt)).toEqual([1, 1, 1])
+    for (const r of retries) expect(String((r.error as Error).message)).toMatch(/terminat|Connection/i)
   })
 
   it('does not load a batch twice when the answer to its COMMIT is lost', async () => {
-    const t = await slowTable(0)
+    const t = await plainTable()
     const proxy = await FaultProxy.start(db.url)
     try {
       const retries: unknown[] = []
-      const armed = whenTableGrows(t, 100, 1, () => Promise.resolve((proxy.cutAtCommit = 'after')))
-      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) }).finally(armed)
+      // The 6th batch's COMMIT reaches the server, which commits it; its answer is lost.
+      proxy.cutAtCommit = 'after'
+      proxy.commitsBeforeCut = 5
+      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) })
       expect(proxy.cuts).toBe(1)
       expect(await tableContents(db, t)).toBe(clean)
-      expect(report).toMatchObject({ rowsLoaded: N, batches: N / 20 })
+      expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
       // The batch had committed: txid_status said so, and it was not sent again.
       expect(retries).toEqual([])
     } finally {
@@ -94,15 +128,17 @@ describe('passing faults', () => {
   })
 
   it('sends a batch again when its COMMIT never reached the server', async () => {
-    const t = await slowTable(0)
+    const t = await plainTable()
     const proxy = await FaultProxy.start(db.url)
     try {
       const retries: unknown[] = []
-      const armed = whenTableGrows(t, 100, 1, () => Promise.resolve((proxy.cutAtCommit = 'before')))
-      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) }).finally(armed)
+      // The connection is cut just before the 6th batch's COMMIT would be forwarded.
+      proxy.cutAtCommit = 'before'
+      proxy.commitsBeforeCut = 5
+      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) })
       expect(proxy.cuts).toBe(1)
       expect(await tableContents(db, t)).toBe(clean)
-      expect(report).toMatchObject({ rowsLoaded: N, batches: N / 20 })
+      expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
       expect(retries).toHaveLength(1)
     } finally {
       await proxy.close()
@@ -140,7 +176,8 @@ describe('passing faults', () => {
     const other = new pg.Client({ connectionString: db.url })
     await other.connect()
     await other.query(`BEGIN; LOCK TABLE lt IN ACCESS EXCLUSIVE MODE`)
-    setTimeout(() => void other.query('COMMIT').then(() => other.end()), 700)
+    // The lock is let go once pgbulk has timed out on it once (an event, not a delay).
+    let released: Promise<void> | undefined
     const url = new URL(db.url)
     url.searchParams.set('options', '-c lock_timeout=100')
     const path = join(dir, 'lt.csv')
@@ -153,10 +190,14 @@ describe('passing faults', () => {
       retries: 10,
       retryBaseDelayMs: 100,
       retryMaxDelayMs: 400,
-      onRetry: (r) => retries.push(r.error as { code?: string }),
+      onRetry: (r) => {
+        retries.push(r.error as { code?: string })
+        released ??= other.query('COMMIT').then(() => other.end())
+      },
     })
-    expect(retries.length).toBeGreaterThanOrEqual(1)
-    expect(retries.every((e) => e.code === '55P03')).toBe(true)
+    await released
+    // Released during the first backoff, so the second attempt finds the table free.
+    expect(retries.map((e) => e.code)).toEqual(['55P03'])
     expect(report).toMatchObject({ rowsLoaded: 1, exitCode: 0 })
     expect(await tableContents(db, 'lt')).toBe('1\tone\n')
   })
@@ -165,14 +206,45 @@ describe('passing faults', () => {
     await db.client.query(`CREATE TABLE gu (id int, name text)`)
     const other = new pg.Client({ connectionString: db.url })
     await other.connect()
-    await other.query(`BEGIN; LOCK TABLE gu IN ACCESS EXCLUSIVE MODE`)
+    // Two batches of 200 commit; the third waits on a lock that is never given up.
+    await db.client.query(`CREATE FUNCTION gu_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF (SELECT count(*) FROM gu) > 400 THEN PERFORM 1 FROM gu_blocker FOR UPDATE; END IF; RETURN NULL; END $$;
+      CREATE TABLE gu_blocker (x int); INSERT INTO gu_blocker VALUES (1);
+      CREATE TRIGGER lock AFTER INSERT ON gu FOR EACH STATEMENT EXECUTE FUNCTION gu_lock()`)
+    await other.query(`BEGIN; LOCK TABLE gu_blocker IN ACCESS EXCLUSIVE MODE`)
     const url = new URL(db.url)
     url.searchParams.set('options', '-c lock_timeout=50')
+    const path = join(dir, 'gu.csv')
+    await writeFile(path, 'id,name\n' + Array.from({ length: 1000 }, (_, k) => `${k + 1},n${k + 1}`).join('\n') + '\n')
+    const rejectsPath = `${path}.rejects.ndjson`
+    const retries: { attempt: number; code: string | undefined }[] = []
     try {
-      const report = await load({ inputs: [await input()], table: 'gu', db: url.toString(), retries: 3, retryBaseDelayMs: 10, retryMaxDelayMs: 20 })
+      const report = await load({
+        inputs: [path],
+        table: 'gu',
+        db: url.toString(),
+        rejects: rejectsPath,
+        batchRows: 200,
+        retries: 3,
+        retryBaseDelayMs: 10,
+        retryMaxDelayMs: 20,
+        onRetry: (r) => retries.push({ attempt: r.attempt, code: (r.error as { code?: string }).code }),
+      })
       expect(report.exitCode).toBe(3)
       expect(report.stopped).toMatchObject({ code: 'DB_FATAL' })
-      expect(report.stopped!.message).toMatch(/lock timeout.*55P03.*0 batches \(0 rows\) had been committed/s)
+      expect(report.stopped!.message).toMatch(
+        /lock timeout.*\(SQLSTATE 55P03\); the batch of 200 rows from .*gu\.csv:402 on was rolled back; 2 batches \(400 rows\) had been committed before it/s,
+      )
+      // --retries 3: three attempts of the third batch, so two retries, then the run stops.
+      expect(retries).toEqual([
+        { attempt: 1, code: '55P03' },
+        { attempt: 2, code: '55P03' },
+      ])
+      // Rows read = loaded + rejected: the batch that failed is not counted as read, nor set aside.
+      expect(report).toMatchObject({ rowsLoaded: 400, rowsRejected: 0, batches: 2 })
+      expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
+      expect(await readRejects(rejectsPath)).toEqual([])
+      expect(await tableContents(db, 'gu')).toBe(Array.from({ length: 400 }, (_, k) => `${k + 1}\tn${k + 1}\n`).join(''))
     } finally {
       await other.query('ROLLBACK')
       await other.end()
@@ -181,17 +253,29 @@ describe('passing faults', () => {
 
   it('sets a poison pill aside after --retries attempts, with its attempts, and loads the rest', async () => {
     await db.client.query(`CREATE TABLE pp (id int, name text);
-      CREATE FUNCTION pp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = 7 THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$;
+      CREATE FUNCTION pp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.id = 7 THEN RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = '57014'; END IF; RETURN NEW; END $$;
       CREATE TRIGGER slow BEFORE INSERT ON pp FOR EACH ROW EXECUTE FUNCTION pp_slow()`)
-    const url = new URL(db.url)
-    url.searchParams.set('options', '-c statement_timeout=150')
+    // Row 7 is cut as statement_timeout cuts a statement (57014), every time: raised by a trigger,
+    // not timed, so that a loaded machine cannot cut a good batch too.
     const path = join(dir, 'pp.csv')
     await writeFile(path, 'id,name\n' + Array.from({ length: 30 }, (_, k) => `${k + 1},n${k + 1}`).join('\n') + '\n')
-    const report = await load({ inputs: [path], table: 'pp', db: url.toString(), retries: 3, retryBaseDelayMs: 10, retryMaxDelayMs: 20, batchRows: 10 })
-    expect(report).toMatchObject({ rowsRead: 30, rowsLoaded: 29, rowsRejected: 1, exitCode: 2, rejectsByCode: { '57014': 1 } })
-    expect(await readRejects(`${path}.rejects.ndjson`)).toEqual([
-      expect.objectContaining({ line: 8, raw: '7,n7', stage: 'database', code: '57014', attempts: 3, batch: 1 }),
-    ])
+    const retries: number[] = []
+    const report = await load({
+      inputs: [path],
+      table: 'pp',
+      db: db.url,
+      retries: 3,
+      retryBaseDelayMs: 10,
+      retryMaxDelayMs: 20,
+      batchRows: 10,
+      onRetry: (r) => retries.push(r.attempt),
+    })
+    expect(report).toMatchObject({ rowsRead: 30, rowsLoaded: 29, rowsRejected: 1, batches: 3, exitCode: 2, rejectsByCode: { '57014': 1 } })
+    expect(report.stopped).toBeUndefined()
+    const rejects = await readRejects(`${path}.rejects.ndjson`)
+    expect(rejects).toEqual([expect.objectContaining({ line: 8, raw: '7,n7', stage: 'database', code: '57014', attempts: 3, batch: 1 })])
+    expect(String(rejects[0]!['error'] ?? rejects[0]!['message'])).toContain('canceling statement due to statement timeout')
     expect(await tableContents(db, 'pp')).toBe(
       Array.from({ length: 30 }, (_, k) => k + 1)
         .filter((i) => i !== 7)
@@ -204,34 +288,28 @@ describe('passing faults', () => {
     const server = await startOwnServer()
     const own = await createTestDbOn(server.url)
     try {
-      const t = await slowTable(0.02, own)
+      // Stopped while the batch that reaches 100 rows is inside its statement.
+      const { t, fault } = await heldTable(100, 1, own)
       let restarted = false
-      const timer = setInterval(() => {
-        if (restarted) return
-        void own
-          .count(t)
-          .then(async (n) => {
-            if (n >= 100 && !restarted) {
-              restarted = true
-              await server.restart(1500)
-            }
-          })
-          .catch(() => {})
-      }, 20)
+      const restarting = fault().then(async () => {
+        await server.restart(500)
+        restarted = true
+      })
       const retries: unknown[] = []
       const report = await load({
         inputs: [await input()],
         table: t,
         db: own.url,
         batchRows: 20,
-        retries: 12,
+        retries: 20,
         retryBaseDelayMs: 100,
         retryMaxDelayMs: 800,
         onRetry: (r) => retries.push(r.error),
-      }).finally(() => clearInterval(timer))
+      })
+      await restarting
       expect(restarted).toBe(true)
       expect(retries.length).toBeGreaterThanOrEqual(1)
-      expect(report).toMatchObject({ rowsLoaded: N, exitCode: 0 })
+      expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
       await own.reconnect()
       expect(await tableContents(own, t)).toBe(clean)
     } finally {
