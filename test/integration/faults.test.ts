@@ -6,7 +6,7 @@ import { load } from '../../src/index.js'
 import type { LoadOptions } from '../../src/index.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { FaultProxy } from '../helpers/fault-proxy.js'
-import { readRejects, tableContents } from '../helpers/fixtures.js'
+import { readRejects, rejectsOf, tableContents } from '../helpers/fixtures.js'
 import { startOwnServer } from '../helpers/own-server.js'
 
 // Passing faults must cost a retry, not the run, and never a lost or doubled row. Each test
@@ -243,7 +243,7 @@ describe('passing faults', () => {
       // Rows read = loaded + rejected: the batch that failed is not counted as read, nor set aside.
       expect(report).toMatchObject({ rowsLoaded: 400, rowsRejected: 0, batches: 2 })
       expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
-      expect(await readRejects(rejectsPath)).toEqual([])
+      expect(await rejectsOf(rejectsPath, report)).toEqual([])
       expect(await tableContents(db, 'gu')).toBe(Array.from({ length: 400 }, (_, k) => `${k + 1}\tn${k + 1}\n`).join(''))
     } finally {
       await other.query('ROLLBACK')
