@@ -41,7 +41,7 @@ const build = () => run('npx', ['tsc', '-p', 'tsconfig.json'])
 // `name` (optional) narrows a mutation's files to the tests whose name holds it (vitest -t).
 const vitest = (files, name) => run('npx', ['vitest', 'run', ...files, ...(name ? ['-t', name] : [])])
 
-let failed = false
+let failed
 try {
   // Every mutation must still apply: an anchor that no longer matches one line is a broken entry, not a pass.
   for (const m of mutations) {
@@ -57,7 +57,10 @@ try {
   let seconds = 0
   for (const m of selections.values()) {
     const t = vitest(m.tests, m.name)
-    if (!t.ok) throw new Error(`${m.tests.join(' ')}${m.name ? ` -t ${JSON.stringify(m.name)}` : ''} fails unchanged, so no kill could be told from a failure:\n${t.output.slice(-4000)}`)
+    if (!t.ok)
+      throw new Error(
+        `${m.tests.join(' ')}${m.name ? ` -t ${JSON.stringify(m.name)}` : ''} fails unchanged, so no kill could be told from a failure:\n${t.output.slice(-4000)}`,
+      )
     seconds += t.seconds
   }
   console.log(`baseline: ${selections.size} selections of tests pass unchanged (${seconds} s)\n`)
@@ -66,7 +69,10 @@ try {
   for (const m of mutations) {
     const path = join(scratch, m.file)
     const original = readFileSync(path, 'utf8')
-    writeFileSync(path, original.replace(m.find, () => m.replace))
+    writeFileSync(
+      path,
+      original.replace(m.find, () => m.replace),
+    )
     // A mutation the compiler refuses proves nothing about the tests: the entry must be fixed.
     const built = build()
     if (!built.ok) throw new Error(`${m.id}: the mutated source does not build:\n${built.output}`)
