@@ -6,7 +6,7 @@
 // first (a failure there is not a kill). The score goes to stdout; exit 1 when a mutation survived.
 //
 //   npm run test:mutations                 every mutation
-//   npm run test:mutations -- scrub-off    only those whose id contains "scrub-off"
+//   npm run test:mutations -- scrub resume only those whose id contains "scrub" or "resume"
 import { spawnSync } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const all = JSON.parse(readFileSync(join(root, 'test/mutations.json'), 'utf8'))
-const filter = process.argv[2]
-const mutations = filter ? all.filter((m) => m.id.includes(filter)) : all
+const filters = process.argv.slice(2)
+const mutations = filters.length > 0 ? all.filter((m) => filters.some((f) => m.id.includes(f))) : all
 if (mutations.length === 0) {
-  console.error(`no mutation matches ${JSON.stringify(filter)}`)
+  console.error(`no mutation matches ${filters.join(' ')}`)
   process.exit(1)
 }
 
@@ -34,8 +34,14 @@ symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'))
 
 function run(cmd, args) {
   const started = Date.now()
-  const r = spawnSync(cmd, args, { cwd: scratch, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 1 << 28 })
-  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`, seconds: Math.round((Date.now() - started) / 1000) }
+  // A mutation can hang a synchronous loop that Vitest's own timeouts cannot stop: 10 minutes at most.
+  const r = spawnSync(cmd, args, { cwd: scratch, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 1 << 28, timeout: 600_000 })
+  const timedOut = r.error !== undefined && 'code' in r.error && r.error.code === 'ETIMEDOUT'
+  return {
+    ok: r.status === 0,
+    output: `${r.stdout}${r.stderr}${timedOut ? '\nFAIL (timed out after 10 minutes)' : ''}`,
+    seconds: Math.round((Date.now() - started) / 1000),
+  }
 }
 const build = () => run('npx', ['tsc', '-p', 'tsconfig.json'])
 // `name` (optional) narrows a mutation's files to the tests whose name holds it (vitest -t).
@@ -77,7 +83,7 @@ try {
     const built = build()
     if (!built.ok) throw new Error(`${m.id}: the mutated source does not build:\n${built.output}`)
     const t = vitest(m.tests, m.name)
-    const failing = [...t.output.matchAll(/FAIL\s+(?:\|\w+\|\s+)?(\S+\.test\.ts)(?: > ([^\n]*))?/g)].map((x) => (x[2] ? `${x[1]} > ${x[2]}` : x[1]))
+    const failing = [...t.output.matchAll(/FAIL\s+(?:\S+\s+)?(\S+\.test\.ts)(?: > ([^\n]*))?/g)].map((x) => (x[2] ? `${x[1]} > ${x[2]}` : x[1]))
     const verdict = { killed: !t.ok, how: t.ok ? 'all tests pass' : (failing[0] ?? 'tests fail'), seconds: t.seconds }
     writeFileSync(path, original)
     rows.push({ m, ...verdict })

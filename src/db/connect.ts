@@ -126,7 +126,8 @@ export async function connect(c: ResolvedConnection): Promise<pg.Client> {
     if (err instanceof LoadError) throw err
     throw new LoadError(
       'DB_CONNECT',
-      `cannot connect to ${describeConnection(c)}: ${stripSecrets((err as Error).message, c)}`,
+      // The whole message: a password typed where a name goes (the database's, say) is quoted by both.
+      stripSecrets(`cannot connect to ${describeConnection(c)}: ${(err as Error).message}`, c),
       'check --db, DATABASE_URL or the PG* variables, and that the server is running',
       { cause: err },
     )

@@ -376,5 +376,7 @@ export function redactConnectionString(input: string): string {
   const params = [...fields].filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))
   if (!user && fields.has('password')) params.push(['password', '***'])
   if (params.length > 0) out += '?' + params.map(([k, v]) => `${k}=${k === 'password' ? v : enc(v)}`).join('&')
-  return out
+  // A password typed where a name goes too (a database named like it) is not shown there either.
+  const password = fields.get('password')
+  return password ? out.split(password).join('***').split(enc(password)).join('***') : out
 }

@@ -185,6 +185,17 @@ describe('connections (issue 11)', () => {
     }
   })
 
+  it('masks the password where a server message quotes it (the password typed as the database name too)', async (ctx) => {
+    if (roleMissing) ctx.skip(roleMissing)
+    const report = join(dir, 'quoted-report.json')
+    const form = { env: { DATABASE_URL: `postgres://${ROLE}:${encodeURIComponent(PASSWORD)}@${host}:${port}/${PASSWORD}` } }
+    const r = await run(['load', '-', '--table', 't', '--report', report], form, 'id\n1\n')
+    expect(r.code).toBe(1)
+    // The server's own words, the password in them masked: PostgreSQL said 'database "<password>" does not exist'.
+    expect(r.stderr).toContain('database "***" does not exist')
+    expectNoPassword('report for a message that quotes the password', await readFile(report, 'utf8'))
+  })
+
   // Connected as the server's superuser, whom the checkpoint schema an earlier test's role made does not concern.
   const OWN_SCHEMA = ['--checkpoint-schema', 'pgbulk_sslmode']
   it('takes sslmode as libpq does: prefer and allow connect to a server without TLS, require and verify-full do not', async () => {

@@ -288,9 +288,17 @@ describe('the progress bar, interrupted', () => {
     const t = await table()
     const f = join(dir, 'tty-int.csv')
     await writeFile(f, 'id,v\n' + Array.from({ length: 500 }, (_, k) => (k % 100 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n')
-    // stdin stays open after the rows, so the load is still running when the signal comes.
-    const inner = `(cat ${f}; sleep 4) | $PGBULK load - --format csv --table ${t} --rejects ${join(dir, 'tty-int.ndjson')} & sleep 2; kill -TERM $!; wait $!`
-    const tty = await sh(`script -qfec '${inner}' /dev/null`)
+    // stdin stays open after the rows (a FIFO whose writer sleeps), so the load is still running when
+    // the signal comes; the signal comes once the terminal shows the last bad row (script -f flushes
+    // its log as it goes), not after a fixed time.
+    const log = join(dir, 'tty-int.log')
+    const fifo = join(dir, 'tty-int.fifo')
+    const inner = [
+      `mkfifo ${fifo}; (cat ${f}; exec sleep 60) > ${fifo} & w=$!`,
+      `$PGBULK load - --format csv --table ${t} --rejects ${join(dir, 'tty-int.ndjson')} < ${fifo} & p=$!`,
+      `n=0; until grep -q x407 ${log} || [ $n -ge 600 ]; do sleep 0.05; n=$((n+1)); done; kill -TERM $p; wait $p; s=$?; kill $w; exit $s`,
+    ].join('; ')
+    const tty = await sh(`script -qfec '${inner}' ${log}`)
     expect(tty.stdout).not.toContain('\x1b8')
     const screen = render(tty.stdout)
     for (const k of [7, 107, 207, 307, 407])
