@@ -35,7 +35,7 @@ symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'))
 function run(cmd, args) {
   const started = Date.now()
   // A mutation can hang a synchronous loop that Vitest's own timeouts cannot stop: 10 minutes at most.
-  const r = spawnSync(cmd, args, { cwd: scratch, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 1 << 28, timeout: 600_000 })
+  const r = spawnSync(cmd, args, { cwd: scratch, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28, timeout: 600_000 })
   const timedOut = r.error !== undefined && 'code' in r.error && r.error.code === 'ETIMEDOUT'
   return {
     ok: r.status === 0,
@@ -83,7 +83,11 @@ try {
     const built = build()
     if (!built.ok) throw new Error(`${m.id}: the mutated source does not build:\n${built.output}`)
     const t = vitest(m.tests, m.name)
-    const failing = [...t.output.matchAll(/FAIL\s+(?:\S+\s+)?(\S+\.test\.ts)(?: > ([^\n]*))?/g)].map((x) => (x[2] ? `${x[1]} > ${x[2]}` : x[1]))
+    const failing = t.output
+      .replaceAll(new RegExp(String.fromCharCode(27) + '\\[[0-9;]*m', 'g'), '')
+      .split('\n')
+      .filter((l) => /\bFAIL\b/.test(l))
+      .map((l) => l.replace(/^\s*FAIL\s+/, '').trim())
     const verdict = { killed: !t.ok, how: t.ok ? 'all tests pass' : (failing[0] ?? 'tests fail'), seconds: t.seconds }
     writeFileSync(path, original)
     rows.push({ m, ...verdict })
