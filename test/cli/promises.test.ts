@@ -128,3 +128,39 @@ describe('a run that fails during setup', () => {
     expect(existsSync(join(dir, 's.csv.rejects.ndjson'))).toBe(false)
   })
 })
+
+describe('a job run again', () => {
+  // README: "A job that already loaded the same file, unchanged, is refused too (JOB_DONE) … --restart to
+  // load from the start (rows already committed stay in the table: truncate first if that is not what you want)."
+  it('is refused once the file is loaded (JOB_DONE), and --restart loads it from the start beside the rows already there', async () => {
+    await db.client.query('CREATE TABLE again (id int, name text)')
+    await writeFile(join(dir, 'again.csv'), 'id,name\n1,a\n2,b\n')
+    const env = { DATABASE_URL: db.url }
+    const pgbulk = (...args: string[]) => runPgbulk(['load', 'again.csv', '--table', 'again', '--quiet', ...args], { cwd: dir, env })
+    expect((await pgbulk()).code).toBe(0)
+    const done = await pgbulk()
+    expect(done.code).toBe(1)
+    expect(done.stderr).toMatch(/already loaded .*again\.csv as it is now \(finished .*, 2 rows\) \(JOB_DONE\)\n {2}hint: pass --restart/)
+    expect(await tableContents(db, 'again')).toBe('1\ta\n2\tb\n')
+    const both = await pgbulk('--resume', '--restart')
+    expect(both.code).toBe(1)
+    expect(both.stderr).toContain('--resume and --restart exclude each other')
+    expect((await pgbulk('--restart')).code).toBe(0)
+    expect(await tableContents(db, 'again')).toBe('1\ta\n1\ta\n2\tb\n2\tb\n')
+  })
+})
+
+describe('PGBULK_DEBUG', () => {
+  // README: "Run errors are printed as pgbulk: error: <message> (<CODE>) with a hint, never a stack trace
+  // (PGBULK_DEBUG=1 adds one)".
+  it('adds the stack trace to an error, which is otherwise never printed', async () => {
+    const args = ['load', 'none.csv', '--table', 't']
+    const plain = await runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url } })
+    const debug = await runPgbulk(args, { cwd: dir, env: { DATABASE_URL: db.url, PGBULK_DEBUG: '1' } })
+    expect([plain.code, debug.code]).toEqual([1, 1])
+    expect(plain.stderr).toMatch(/^pgbulk: error: .*none\.csv.*\(INPUT_NOT_FOUND\)\n/)
+    expect(plain.stderr).not.toMatch(/^\s+at /m)
+    expect(debug.stderr.startsWith(plain.stderr.trimEnd())).toBe(true)
+    expect(debug.stderr).toMatch(/^\s+at .*\.js:\d+:\d+\)?$/m)
+  })
+})
