@@ -290,13 +290,14 @@ describe('the progress bar, interrupted', () => {
     await writeFile(f, 'id,v\n' + Array.from({ length: 500 }, (_, k) => (k % 100 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n')
     // stdin stays open after the rows (a FIFO whose writer sleeps), so the load is still running when
     // the signal comes; the signal comes once the terminal shows the last bad row (script -f flushes
-    // its log as it goes), not after a fixed time.
+    // its log as it goes), not after a fixed time. The pattern is written so that it does not match
+    // itself: script's log starts with the command it runs.
     const log = join(dir, 'tty-int.log')
     const fifo = join(dir, 'tty-int.fifo')
     const inner = [
       `mkfifo ${fifo}; (cat ${f}; exec sleep 60) > ${fifo} & w=$!`,
       `$PGBULK load - --format csv --table ${t} --rejects ${join(dir, 'tty-int.ndjson')} < ${fifo} & p=$!`,
-      `n=0; until grep -q x407 ${log} || [ $n -ge 600 ]; do sleep 0.05; n=$((n+1)); done; kill -TERM $p; wait $p; s=$?; kill $w; exit $s`,
+      `n=0; until grep -q "x40[7]" ${log} || [ $n -ge 600 ]; do sleep 0.05; n=$((n+1)); done; kill -TERM $p; wait $p; s=$?; kill $w; exit $s`,
     ].join('; ')
     const tty = await sh(`script -qfec '${inner}' ${log}`)
     expect(tty.stdout).not.toContain('\x1b8')
