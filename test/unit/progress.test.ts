@@ -62,4 +62,28 @@ describe('progress', () => {
     expect(out.text).toContain('\r\x1b[Kx.csv:3: bad (VALUE_INVALID)\n')
     expect(out.text.endsWith('\r\x1b[K\x1b[?25h')).toBe(true)
   })
+
+  it('on a terminal, draws bytes of the total, percentage, rows/s, rejects so far and the current batch size of --batch-size auto', () => {
+    let now = 0
+    vi.spyOn(performance, 'now').mockImplementation(() => now)
+    const out = fakeStream(true)
+    out.columns = 200
+    const p = createProgress(out, false)
+    p.start(8 * 1024 * 1024)
+    now = 2_000
+    p.update({ bytesRead: 2 * 1024 * 1024, rowsRead: 5000, rowsLoaded: 4990, rowsRejected: 10, batchRows: 250 })
+    const bar = out.text.split('\r').at(-1)!
+    expect(bar).toBe(` ${'\u2588'.repeat(10)}${'\u2591'.repeat(30)} 25% | 2.0/8.0 MB | ETA 6s | 2500 rows/s | 10 rejected, batches of 250 rows\x1b[K`)
+  })
+
+  it('without a terminal, says the current batch size of --batch-size auto', () => {
+    let now = 0
+    vi.spyOn(performance, 'now').mockImplementation(() => now)
+    const out = fakeStream(false)
+    const p = createProgress(out, false)
+    p.start(undefined)
+    now = 10_000
+    p.update({ bytesRead: 1024 * 1024, rowsRead: 100, rowsLoaded: 100, rowsRejected: 0, batchRows: 40 })
+    expect(out.text).toBe('pgbulk: 1.0 MB, 100 rows read, 100 loaded, 0 rejected, 10 rows/s, batches of 40 rows\n')
+  })
 })
