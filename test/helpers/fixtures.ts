@@ -93,3 +93,17 @@ export async function golden(name: string, file: string, actual: string): Promis
   if (!existsSync(path)) throw new Error(`golden file ${path} is missing: run with PGBULK_UPDATE_FIXTURES=1 and review it`)
   return readFile(path, 'utf8')
 }
+
+/** What fixtures/demo/people.csv leaves in its table (fixtures/demo/schema.sql), as tableContents shows it. */
+export const DEMO_TABLE =
+  [
+    '1\tAda Lovelace\tada@example.org\t1815-12-10\t99.50\tt\t["math", "poetry"]',
+    '2\tAlan Turing\talan@example.org\t1912-06-23\t98.25\tt\t{"field": "computing"}',
+    '3\tHopper, Grace\tgrace@example.org\t1906-12-09\t97.00\tt\t\\N',
+    '4\tEdsger Dijkstra\tedsger@example.org\t1930-01-05\t\\N\tf\t[]',
+    '6\tBarbara Liskov\tbarbara@example.org\t1939-11-07\t95.50\tt\t\\N',
+    '9\tFrances Allen\tfran@example.org\t1932-08-04\t93.30\tt\t\\N',
+    '13\tRadia Perlman\tradia@example.org\t1951-12-18\t90.00\tt\t{"spanning": "tree"}',
+    '14\tLeslie Lamport\tleslie@example.org\t1941-02-07\t89.99\tt\t\\N',
+    '16\tTony Hoare\ttony@example.org\t1934-01-11\t88.00\tt\t{"quick": "sort"}',
+  ].join('\n') + '\n'
