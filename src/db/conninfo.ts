@@ -365,18 +365,20 @@ export function redactConnectionString(input: string): string {
   } catch {
     return '(an invalid connection string, not shown)'
   }
-  const enc = encodeURIComponent
+  // Each field's value, with a password typed into it too (a database named like it) hidden; the
+  // scheme and separators are never touched, whatever the password is.
+  const password = fields.get('password')
+  const hide = (v: string) => (password ? v.split(password).join('***') : v)
+  const enc = (v: string) => encodeURIComponent(hide(v))
   const user = fields.get('user')
   const host = fields.get('host') ?? ''
   const port = fields.get('port')
   const db = fields.get('dbname')
-  let out = `postgres://${user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''}${host.includes(':') ? `[${host}]` : enc(host)}`
+  let out = `postgres://${user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''}${host.includes(':') ? `[${hide(host)}]` : enc(host)}`
   if (port) out += `:${enc(port)}`
   if (db) out += `/${enc(db)}`
   const params = [...fields].filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))
   if (!user && fields.has('password')) params.push(['password', '***'])
   if (params.length > 0) out += '?' + params.map(([k, v]) => `${k}=${k === 'password' ? v : enc(v)}`).join('&')
-  // A password typed where a name goes too (a database named like it) is not shown there either.
-  const password = fields.get('password')
-  return password ? out.split(password).join('***').split(enc(password)).join('***') : out
+  return out
 }

@@ -69,6 +69,9 @@ describe('redactConnectionString', () => {
     expect(redactConnectionString(`host=127.0.0.1 user=u password=${SECRET} dbname=d`)).toBe('postgres://u:***@127.0.0.1/d')
     expect(redactConnectionString(`postgres://u@h:1/d?password=${SECRET}&sslmode=disable`)).toBe('postgres://u:***@h:1/d?sslmode=disable')
     expect(redactConnectionString(`postgres://u:p@ss:w/rd@host/db`)).toBe('(an invalid connection string, not shown)')
+    // A password typed where a name goes too is hidden there, and only there: not in the scheme.
+    expect(redactConnectionString(`postgres://u:${SECRET}@h/${SECRET}x`)).toBe('postgres://u:***@h/***x')
+    expect(redactConnectionString('postgres://postgres:postgres@h/app')).toBe('postgres://***:***@h/app')
   })
 })
 
