@@ -38,6 +38,18 @@ function portTaken(err) {
   return err instanceof EmbeddedPgError && /Address already in use|could not create any TCP\/IP sockets/.test(err.message)
 }
 
+/** Start the server; while another process holds its port, call `onTaken` (a new port, or a pause) and try again, `tries` times in all. */
+async function startWhilePortTaken(server, tries, onTaken) {
+  for (let n = 1; ; n++) {
+    try {
+      return await startServer(server)
+    } catch (err) {
+      if (n >= tries || !portTaken(err)) throw err
+      await onTaken()
+    }
+  }
+}
+
 /**
  * Initialise a data folder and start a server on 127.0.0.1:`port` (TCP only, no Unix socket, so
  * a long temporary path cannot break it). Resolves once it accepts connections. With `tls`
@@ -78,16 +90,10 @@ export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined 
     server.onLog = onLog
     await initdb(server, join(binDir, 'initdb'), runAs)
     server.settings = tls ? await tlsSettings(data, tls, runAs) : []
-    for (let tries = 1; ; tries++) {
-      try {
-        await startServer(server)
-        break
-      } catch (err) {
-        if (!pickPort || tries >= PORT_TRIES || !portTaken(err)) throw err
-        server.port = await pickPort()
-        server.url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${server.port}/postgres`
-      }
-    }
+    await startWhilePortTaken(server, pickPort ? PORT_TRIES : 1, async () => {
+      server.port = await pickPort()
+      server.url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${server.port}/postgres`
+    })
   } catch (err) {
     await stopServer(server)
     await rm(dir, { recursive: true, force: true })
@@ -102,15 +108,7 @@ export async function startEmbeddedPg({ port, onLog = () => {}, tls = undefined 
       await new Promise((r) => setTimeout(r, downMs))
       // Its clients know this port: while another process holds it (an outgoing connection may
       // have been given it in the meantime), try again until it is let go.
-      for (let tries = 1; ; tries++) {
-        try {
-          await startServer(server)
-          return
-        } catch (err) {
-          if (tries >= PORT_TRIES * 10 || !portTaken(err)) throw err
-          await new Promise((r) => setTimeout(r, 200))
-        }
-      }
+      await startWhilePortTaken(server, PORT_TRIES * 10, () => new Promise((r) => setTimeout(r, 200)))
     },
     /** Stop the server and remove its folder. */
     async stop() {
