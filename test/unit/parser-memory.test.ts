@@ -21,8 +21,11 @@ import { openInput } from '../../src/source/open-input.js'
 
 const MB = 1024 * 1024
 const gc = (globalThis as { gc?: () => void }).gc
-/** Growth of Buffer memory in use allowed over the memory in use before the input. */
-const LIVE_BOUND = (gc ? 100 : 200) * MB
+/**
+ * Growth of Buffer memory in use allowed over the memory in use before the input: a 64 MB record
+ * limit plus the buffer's growth (117 MB was seen on a busy CI run; 100 MB failed there).
+ */
+const LIVE_BOUND = (gc ? 150 : 200) * MB
 /** Growth of RSS allowed: the live bound, and what the allocator keeps of memory freed. */
 const BOUND = 200 * MB
 /** Input bytes between two samples (each is a full collection). */
