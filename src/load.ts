@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { basename, resolve } from 'node:path'
-import type { Readable } from 'node:stream'
 import { LoadError } from './errors.js'
 import { dialectOf } from './parse/csv.js'
-import type { InputEncoding } from './parse/decode.js'
 import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
 import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
-import type { RunOptions, StopReason } from './pipeline.js'
+import type { LoadOptions } from './options.js'
+import type { StopReason } from './pipeline.js'
 import { newTotals, preflightInput, runInput } from './pipeline.js'
 import { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
@@ -24,48 +23,6 @@ import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-sto
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
 import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
 import { openTarget } from './target.js'
-
-/** Options of a load; the CLI builds them from its flags. */
-export interface LoadOptions extends RunOptions {
-  /** File paths, or "-" for stdin. */
-  inputs: string[]
-  /** Format of every input; by default from each input's extension, else csv. */
-  format?: InputFormat
-  header?: boolean
-  /** Column names for CSV/TSV input without a header row. */
-  columns?: string[]
-  delimiter?: string
-  /** Quote character; null turns quoting off. */
-  quote?: string | null
-  escape?: string
-  /** The string meaning NULL; by default an unquoted empty field is NULL. */
-  nullString?: string
-  encoding?: string
-  /**
-   * Longest record in bytes (--max-record-bytes; default 64 MiB, at most 256 MiB): a longer one
-   * is rejected (RECORD_TOO_LONG) and reading resumes at the next line; memory stays bounded.
-   */
-  maxRecordBytes?: number
-  /** One reject file for all inputs; by default "<input>.rejects.ndjson" beside each input. */
-  rejects?: string
-  /** Replace existing reject files. */
-  force?: boolean
-  stdin?: Readable
-  /** Where "--rejects -" writes (default: process.stdout). */
-  stdout?: NodeJS.WritableStream
-  /** Called at the start with the total input size (undefined for stdin). */
-  onStart?: (totalBytes: number | undefined) => void
-  /** The job's name, for its checkpoints; default: the target table and the inputs' absolute paths. */
-  job?: string
-  /** Continue the job from its checkpoint. */
-  resume?: boolean
-  /** Load from the start, forgetting the job's checkpoint. */
-  restart?: boolean
-  /** Keep checkpoints (default true); false loads without resume. */
-  checkpoint?: boolean
-  /** The schema of the checkpoint table (default pgbulk). */
-  checkpointSchema?: string
-}
 
 /** The format an input is in, from --format or its extension (also under .gz). */
 export function formatOf(path: string, explicit: InputFormat | undefined): InputFormat {

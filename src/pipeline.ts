@@ -12,25 +12,13 @@ import type { FileReport } from './report/load-report.js'
 import type { TableSchema } from './schema/introspect.js'
 import type { ValidRow } from './validate/valid-row.js'
 import { RowValidator } from './validate/validate-row.js'
-import type { TargetOptions } from './target.js'
+import type { RejectLimit } from './options.js'
 import type pg from 'pg'
 import type { CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import type { SinkMark } from './reject/reject-sink.js'
 import type { BatchWriter, WriteResult } from './write/writer.js'
 import { databaseRejectionFields, fatalDatabaseError } from './write/writer.js'
 import type { WriterPool } from './write/writer-pool.js'
-
-/** What pgbulk load and pgbulk redrive share: the target, limits, and hooks for the CLI. */
-export interface RunOptions extends TargetOptions {
-  maxRejects?: RejectLimit
-  /** Drop input fields that match no column instead of failing. */
-  ignoreExtra?: boolean
-  /** Aborting stops reading; the batch in flight is committed or rolled back. */
-  signal?: AbortSignal
-  onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number; batchRows?: number }) => void
-  /** Called for each rejected row, after it was written to the reject file. */
-  onReject?: (r: Rejection) => void
-}
 
 /** Counters shared by all inputs of a run. */
 export interface RunTotals {
@@ -77,9 +65,6 @@ export interface BatchTrace {
   reason: string
   overBudget?: true
 }
-
-/** A reject limit: stop once more than `count` rows, or more than `percent` % of rows read (after the first 1000), were rejected. */
-export type RejectLimit = { count: number } | { percent: number }
 
 /** Rows read before a percentage limit applies, so that one early bad row does not stop a run. */
 export const REJECT_PERCENT_MIN_ROWS = 1000

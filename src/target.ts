@@ -1,5 +1,4 @@
 import type pg from 'pg'
-import type { AutoTuneOptions } from './batch/autotune.js'
 import { BatchSizeController } from './batch/autotune.js'
 import { Batcher } from './batch/batcher.js'
 import { connect, connectionConfig } from './db/connect.js'
@@ -10,42 +9,12 @@ import { copySender } from './write/copy-writer.js'
 import { insertSender } from './write/insert-writer.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
+import type { TargetOptions } from './options.js'
+import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES } from './options.js'
 import { WriterPool } from './write/writer-pool.js'
-
-/** Defaults chosen by measurement; see "Batch size" in the README. */
-export const DEFAULT_BATCH_ROWS = 10_000
-export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
-/** Attempts per batch before a passing fault ends the run. */
-export const DEFAULT_RETRIES = 5
 
 /** How long a run waits for its job's lock before calling the job taken by another run. */
 const JOB_LOCK_WAIT_MS = 3000
-
-/** What a run needs to know about the database side, for pgbulk load and pgbulk redrive alike. */
-export interface TargetOptions {
-  /** Target table, "[schema.]table", parsed as SQL would (quote names that need it). */
-  table: string
-  /** Connection string (postgres:// URL or libpq keyword=value); else DATABASE_URL; fields left out come from the PG* variables, then libpq's defaults. */
-  db?: string
-  method?: 'copy' | 'insert'
-  /** Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE); else such a column in the input is refused. */
-  overridingSystemValue?: boolean
-  batchRows?: number
-  batchBytes?: number
-  /** --batch-size auto: the batch size follows the measured lock wait of other sessions (batchRows is ignored). */
-  autoTune?: AutoTuneOptions
-  /** Connections writing batches at the same time (default 1); commits stay in input order. */
-  workers?: number
-  /** true: parse and check client-side only, no transaction; 'db': also run everything in the database, inside a transaction that is rolled back. */
-  dryRun?: boolean | 'db'
-  /** Attempts per batch when a passing fault (dropped connection, restart, deadlock, timeout) hits it; default 5. */
-  retries?: number
-  /** Backoff: the first cap and the largest one, in ms (full jitter in between). */
-  retryBaseDelayMs?: number
-  retryMaxDelayMs?: number
-  /** Told before each retry's wait. */
-  onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
-}
 
 /** The database side of a run: the table's schema, and the writers (none in a client-side dry run). */
 export interface Target {

@@ -17,7 +17,7 @@ import {
   redrive,
   reportableOptions,
 } from '../index.js'
-import type { RejectLimit } from '../pipeline.js'
+import type { RejectLimit } from '../options.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander'
-import type { RejectLimit } from '../pipeline.js'
+import type { RejectLimit } from '../options.js'
 
 /** A positive whole number, for --batch-size. */
 export function parsePositiveInt(value: string): number {

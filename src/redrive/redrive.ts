@@ -12,7 +12,8 @@ import type { ParseOptions } from '../parse/parse-input.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
 import { MAX_RECORD_BYTES_LIMIT, recordLimits } from '../parse/record-limits.js'
 import type { RejectCode } from '../errors.js'
-import type { RunOptions, StopReason } from '../pipeline.js'
+import type { RedriveOptions } from '../options.js'
+import type { StopReason } from '../pipeline.js'
 import { newTotals, runInput } from '../pipeline.js'
 import { RejectSink, tempPathFor } from '../reject/reject-sink.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
@@ -119,14 +120,6 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
 /** Where a row or rejection of a redrive starts: its input, line and byte. */
 function placeKey(file: string, line: number, byte: number): string {
   return `${file}\u0000${line}\u0000${byte}`
-}
-
-/** Options of pgbulk redrive. */
-export interface RedriveOptions extends RunOptions {
-  /** The reject file to load again; it is rewritten to hold only what still fails. */
-  rejectsFile: string
-  /** The schema of pgbulk's own tables (the redrive ledger), as for load's checkpoints. */
-  checkpointSchema?: string
 }
 
 /**
