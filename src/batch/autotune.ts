@@ -14,6 +14,8 @@
  *   past the budget.
  */
 
+import type { BatchTrace } from '../report/run-figures.js'
+
 export interface AutoTuneOptions {
   /** The longest any other session should wait on a lock pgbulk holds (--lock-budget). */
   budgetMs: number
@@ -115,4 +117,45 @@ export class BatchSizeController {
     }
     return { size: was, reason: `others waited ${Math.round(s.blockedMs)} ms, within the budget: held` }
   }
+
+  /** Take a committed batch as the writer measured it; returns its line for the report, with the next size. */
+  trace(m: BatchMeasure): BatchTrace {
+    const b = m.blocked ?? { blockedMs: 0, sessions: 0 }
+    const d = this.next({
+      rows: m.rows,
+      txMs: m.txMs,
+      blockedMs: b.blockedMs < 0 ? m.txMs : b.blockedMs,
+      blockedSessions: b.sessions,
+      lockTimeout: m.lockTimeouts > 0,
+      at: m.at,
+    })
+    return {
+      batch: m.batch,
+      rows: m.rows,
+      bytes: m.bytes,
+      ms: Math.round(m.txMs),
+      commitMs: Math.round(m.commitMs),
+      ...(m.lockTimeouts ? { lockTimeouts: m.lockTimeouts } : {}),
+      blockedMs: Math.round(b.blockedMs),
+      blockedSessions: b.sessions,
+      nextRows: d.size,
+      reason: d.reason,
+      ...(d.overBudget ? { overBudget: true as const } : {}),
+    }
+  }
+}
+
+/** One committed batch as its writer measured it. */
+export interface BatchMeasure {
+  batch: number
+  rows: number
+  /** Input bytes of its rows. */
+  bytes: number
+  txMs: number
+  commitMs: number
+  lockTimeouts: number
+  /** Who waited on it just before COMMIT (lock-probe.ts); blockedMs -1: waiting, for how long unknown. */
+  blocked: { blockedMs: number; sessions: number } | undefined
+  /** When it committed (ms, any clock that only goes forward). */
+  at: number
 }

@@ -7,7 +7,12 @@ export interface BatchLimits {
   maxBytes: number
 }
 
-/** Groups rows into batches by row count and byte size. Pure: add() returns a full batch or undefined. */
+/**
+ * Where a batch closes: groups rows into batches by row count and byte size, whichever limit
+ * comes first. Pure: add() returns a full batch or undefined. The loop asks it about other piles
+ * of rows too (rejections waiting to be written, parsed rows read ahead), so that one policy
+ * sizes them all.
+ */
 export class Batcher {
   private rows: ValidRow[] = []
   private bytes = 0
@@ -22,8 +27,17 @@ export class Batcher {
   add(row: ValidRow): ValidRow[] | undefined {
     this.rows.push(row)
     this.bytes += row.nextByte - row.byte
-    if (this.rows.length >= this.limits.maxRows || this.bytes >= this.limits.maxBytes) return this.flush()
-    return undefined
+    return this.isFull(this.rows.length, this.bytes) ? this.flush() : undefined
+  }
+
+  /** Whether this many rows, of this many input bytes, make a batch. */
+  isFull(rows: number, bytes: number): boolean {
+    return rows >= this.limits.maxRows || bytes >= this.limits.maxBytes
+  }
+
+  /** How many batches' worth this many rows and bytes are (for reading ahead by about one batch). */
+  share(rows: number, bytes: number): number {
+    return rows / this.limits.maxRows + bytes / this.limits.maxBytes
   }
 
   /** The rows gathered so far, or undefined when there are none. */

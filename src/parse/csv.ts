@@ -4,19 +4,9 @@ import type { Decode } from './decode.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { FieldsRecord, ParsedRecord, ParseProblem, RowLayout } from './parsed-record.js'
 import { FieldFlag, fieldStart, RecordAt } from './parsed-record.js'
+import type { CsvDialect } from './dialect.js'
 import type { RecordLimits } from './record-limits.js'
 import { keptOfLongLine, lineTooLong, PARSE_SLICE_BYTES, recordLimits, tooManyFields } from './record-limits.js'
-
-/** How a CSV or TSV file is written. Characters are single bytes (ASCII). */
-export interface CsvDialect {
-  delimiter: string
-  /** Quote character, or null for no quoting (plain TSV). */
-  quote: string | null
-  /** Escape character inside quoted fields; the quote itself means "double the quote", as in RFC 4180. */
-  escape: string | null
-  /** The string that means NULL when unquoted; null means "an unquoted empty field is NULL", as PostgreSQL's COPY CSV. */
-  nullString: string | null
-}
 
 /** A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting). */
 export function dialectOf(

@@ -1,4 +1,4 @@
-import type { CsvDialect } from './csv.js'
+import type { CsvDialect } from './dialect.js'
 import { CsvParser } from './csv.js'
 import type { InputEncoding } from './decode.js'
 import { decoderFor } from './decode.js'

@@ -1,6 +1,6 @@
 import type { RejectCode } from '../errors.js'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { CsvDialect } from './csv.js'
+import type { CsvDialect } from './dialect.js'
 
 /** One value of an NDJSON object's top level, kept as the text it had in the line. */
 export interface JsonField {

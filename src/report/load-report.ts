@@ -1,23 +1,6 @@
 import { redactUrl } from '../db/connect.js'
 import { EXIT } from '../errors.js'
-import type { RunTotals, StopReason } from '../pipeline.js'
-
-/** Per-input figures. */
-export interface FileReport {
-  file: string
-  rowsRead: number
-  rowsLoaded: number
-  rowsRejected: number
-  /** Rows the table's BEFORE ROW triggers dropped. */
-  rowsSkipped: number
-  bytesRead: number
-  /** The reject file, when this input had rejects. */
-  rejectsFile?: string
-  /** A resumed input: where this run started, and what earlier runs had committed. */
-  resumed?: { byte: number; line: number; rowsLoaded: number; rowsRejected: number }
-  /** Records read again and skipped (they were committed before): gzip and stdin cannot seek. */
-  skippedRows?: number
-}
+import type { FileReport, RunTotals, StopReason } from './run-figures.js'
 
 /** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds. */
 export interface LoadReport {

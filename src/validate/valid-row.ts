@@ -1,4 +1,4 @@
-import type { CsvDialect } from '../parse/csv.js'
+import type { CsvDialect } from '../parse/dialect.js'
 
 /** A row that passed the client-side checks, ready to be batched and written. */
 export interface ValidRow {

@@ -1,5 +1,5 @@
 import { LoadError } from '../errors.js'
-import type { CsvDialect } from '../parse/csv.js'
+import type { CsvDialect } from '../parse/dialect.js'
 import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'

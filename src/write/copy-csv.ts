@@ -1,4 +1,4 @@
-import type { CsvDialect } from '../parse/csv.js'
+import type { CsvDialect } from '../parse/dialect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 
 const LF = 0x0a

@@ -3,10 +3,10 @@ import { finished } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { CsvDialect } from '../parse/csv.js'
+import type { CsvDialect } from '../parse/dialect.js'
 import { copyCsvOptions, encodeCopyCsv } from './copy-csv.js'
 import { DEFAULT_MARKER, encodeCopyText } from './copy-text.js'
-import type { RowSender } from './writer.js'
+import type { RowSender } from './types.js'
 
 /** Text handed to the COPY stream per write(): large enough to amortise calls, small enough to honour backpressure. */
 const COPY_CHUNK_ROWS = 1000

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { RowSender } from './writer.js'
+import type { RowSender } from './types.js'
 
 /** The Bind message carries an Int16 parameter count. */
 export const MAX_BIND_PARAMS = 65535

@@ -3,7 +3,7 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { valueOf } from '../validate/valid-row.js'
-import type { PgError } from './writer.js'
+import type { PgError } from './types.js'
 
 /** A single-column key: the column of the target table, and what its values are compared with. */
 interface KeyRule {

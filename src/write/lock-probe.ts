@@ -39,3 +39,22 @@ export async function probeBlocked(client: pg.Client, serverVersionNum: number):
   for (const w of r.rows) if (chain.has(w.pid)) blockedMs = w.ms < 0 ? -1 : Math.max(blockedMs, w.ms)
   return { blockedMs, sessions: chain.size - 1 }
 }
+
+/**
+ * Whether the session of `me` holds a lock that one of `others` waits for (pg_blocking_pids,
+ * which needs no privilege): the later of two batches writing the same key then gives way.
+ */
+export async function blocksAny(me: pg.Client, others: readonly pg.Client[]): Promise<boolean> {
+  const pids = others.map(backendPid).filter((x): x is number => x !== null)
+  const r = await me.query<{ blocking: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.unnest($2::pg_catalog.int4[]) AS e(pid)
+     WHERE $1::pg_catalog.int4 OPERATOR(pg_catalog.=) ANY (pg_catalog.pg_blocking_pids(e.pid))) AS blocking`,
+    [backendPid(me), pids],
+  )
+  return r.rows[0]?.blocking ?? false
+}
+
+/** The backend of a connection (node-postgres keeps it from BackendKeyData but does not type it). */
+function backendPid(client: pg.Client): number | null {
+  return (client as unknown as { processID: number | null }).processID
+}

@@ -5,63 +5,10 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
+import type { BeforeCommit, PgError, RowSender, WriteResult } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 import { KeyCheck } from './key-check.js'
-
-/** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
-export interface RowSender {
-  /**
-   * Send rows inside the current transaction; resolves with the rows stored (the command tag's
-   * count). With `hasDefault` (whether each of `columns` has a default), a row may lack values
-   * (undefined): the column's DEFAULT, or NULL where it has none; else every row has every column.
-   */
-  send(
-    client: pg.Client,
-    sql: { table: string; columns: string },
-    columns: readonly number[],
-    rows: readonly ValidRow[],
-    hasDefault: readonly boolean[] | undefined,
-  ): Promise<number>
-  /** Whether send() can take `defaults` on this server version. */
-  canSendDefaults(serverVersionNum: number): boolean
-  /** Index of the failing row in `rows`, when the error says which one it was. */
-  failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
-}
-
-/** One row the database refused, with the error and how many times its batch was tried. */
-export interface RowFailure {
-  row: ValidRow
-  error: PgError
-  attempts: number
-}
-
-/** Work done inside a batch's transaction after its rows went in, before COMMIT. */
-export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<void>
-
-/** The outcome of one batch: rows committed, and rows the database refused. */
-export interface WriteResult {
-  /** Rows stored, as PostgreSQL counted them. */
-  loaded: number
-  /** Rows sent without error but not stored: a BEFORE ROW trigger returned NULL for them. */
-  skipped: number
-  rejected: RowFailure[]
-  /** Attempts of the batch that failed on a lock wait of its own (lock_not_available, 55P03) before it went through. */
-  lockTimeouts?: number
-  /** The COMMIT's round trip. */
-  commitMs?: number
-}
-
-/** The fields of a node-postgres DatabaseError that pgbulk uses. */
-export interface PgError {
-  code?: string
-  message: string
-  detail?: string
-  constraint?: string
-  table?: string
-  column?: string
-  where?: string
-}
 
 /**
  * SQLSTATEs that are never one row's doing: connection (08), transaction state (25), invalid

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { CsvDialect } from '../../src/parse/csv.js'
+import type { CsvDialect } from '../../src/parse/dialect.js'
 import type { InputEncoding } from '../../src/parse/decode.js'
 import { parseInput, type InputFormat } from '../../src/parse/parse-input.js'
 import type { ParsedRecord } from '../../src/parse/parsed-record.js'

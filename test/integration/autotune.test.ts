@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { load } from '../../src/index.js'
-import type { BatchTrace } from '../../src/pipeline.js'
+import type { BatchTrace } from '../../src/report/run-figures.js'
 import { formatSummary } from '../../src/report/load-report.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import type { CsvDialect } from '../../src/parse/csv.js'
+import type { CsvDialect } from '../../src/parse/dialect.js'
 import { CsvParser } from '../../src/parse/csv.js'
 import { decoderFor } from '../../src/parse/decode.js'
 import { NdjsonParser } from '../../src/parse/ndjson.js'

@@ -1,0 +1,162 @@
+import { readAhead } from '../batch/read-ahead.js'
+import { EXIT, LoadError } from '../errors.js'
+import type { ParsedRecord } from '../parse/parsed-record.js'
+import { PendingRejects } from '../reject/pending-rejects.js'
+import type { Rejection } from '../reject/rejection.js'
+import type { FileReport, StopReason } from '../report/run-figures.js'
+import { Tally } from '../report/tally.js'
+import type { ValidRow } from '../validate/valid-row.js'
+import { blocksAny } from '../write/lock-probe.js'
+import { OrderedCommits } from '../write/ordered-commits.js'
+import type { BatchWriter } from '../write/writer.js'
+import { batchJob } from './batch-job.js'
+import { applyHeader, newValidator } from './header.js'
+import { overRejectLimit } from './reject-limit.js'
+import type { InputPipeline } from './types.js'
+
+/** Records of a chunk and what validation made of each (two arrays, not an object per row). */
+interface Decided {
+  recs: ParsedRecord[]
+  results: (ValidRow | Rejection)[]
+}
+
+/**
+ * One input through parse → validate → batch → write, with rejects to the sink: read and decide
+ * each record (about one batch ahead of the writing), pile valid rows into batches and send each
+ * as it closes, in input order (batch-job.ts, ordered-commits.ts), and count every row once
+ * (Tally). Returns the input's figures, and a StopReason when the run must not go on.
+ */
+export async function runInput(p: InputPipeline): Promise<{ file: FileReport; stop?: StopReason }> {
+  const tally = new Tally(p.name, p.totals)
+  const validator = newValidator(p)
+  const count = (r: Rejection) => {
+    p.onReject?.(r)
+    tally.rejected(r)
+  }
+  const state = { p, validator, tally, count }
+  const pending = new PendingRejects()
+  const commits = p.writers
+    ? new OrderedCommits<BatchWriter>(p.writers, (me, earlier) =>
+        blocksAny(
+          me.connection,
+          earlier.map((w) => w.connection),
+        ),
+      )
+    : undefined
+  const writeAll = async (rs: readonly Rejection[]) => {
+    for (const r of rs) await p.sink.write(r)
+  }
+  const rejectsBefore = p.sink.count
+  /** Where the next undecided record starts: what a checkpoint records. */
+  let next = p.startAt ?? { byte: 0, line: 1 }
+  /** Line of the last record whose fate was decided: where a stopped run stopped. */
+  let lastLine: number | undefined
+  let stop: StopReason | undefined
+  const stopHere = (error: LoadError) => {
+    stop = { error, file: p.name, ...(lastLine === undefined ? {} : { line: lastLine }) }
+  }
+
+  /**
+   * Send a batch (and the rejections read before it). With a checkpoint, an empty batch still
+   * records progress (and, at the end, done). Once a batch has failed, no other is sent: these
+   * rows were read but will not be written, so they are not counted as read; the rejections
+   * waiting stay pending, and the stop writes them.
+   */
+  const flush = async (rows: ValidRow[] | undefined, done = false) => {
+    const batch = rows ?? []
+    if (commits?.failure) {
+      tally.unread(batch.length)
+      throw commits.failure.error
+    }
+    const rejects = pending.take()
+    if (!commits || (batch.length === 0 && !p.checkpoint)) {
+      await commits?.settle()
+      await writeAll(rejects)
+      if (!commits) tally.committed(0, batch.length, 0) // a client-side dry run: these would load
+      return
+    }
+    const at = next
+    await commits.submit((inFlight) => batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, at, done }))
+  }
+
+  /** Parse and validate, skipping the header and (resuming a stream) the records committed before. */
+  let needHeader = p.parse.format !== 'ndjson' && p.header
+  async function* decide(): AsyncGenerator<Decided> {
+    for await (const records of p.records) {
+      const out: Decided = { recs: [], results: [] }
+      try {
+        for (const rec of records) {
+          if (needHeader) {
+            needHeader = false
+            applyHeader(rec, validator, p.name)
+          } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
+            tally.skippedCommitted()
+          } else {
+            // (a record and its result are added together: a validator that throws must not leave a record without one)
+            const result = validator.validate(rec)
+            out.recs.push(rec)
+            out.results.push(result)
+          }
+        }
+      } finally {
+        // (what was decided before a run problem still comes first; an empty chunk still reports progress)
+        yield out
+      }
+    }
+  }
+  // About one batch ahead, of the size batches have now (--batch-size auto changes it).
+  const weight = (d: Decided) =>
+    p.batcher.share(
+      d.recs.length,
+      d.recs.reduce((n, r) => n + r.raw.length, 0),
+    )
+
+  try {
+    outer: for await (const { recs, results } of readAhead(decide(), 1, weight)) {
+      for (let k = 0; k < recs.length; k++) {
+        if (p.signal?.aborted) break outer
+        const rec = recs[k]!
+        const r = results[k]!
+        tally.read()
+        lastLine = rec.line
+        next = { byte: rec.nextByte, line: rec.nextLine }
+        if ('stage' in r) {
+          pending.add(r)
+          count(r)
+          // (a stretch of bad rows as long as a batch is written out with the rows read so far)
+          if (pending.due((rows, bytes) => p.batcher.isFull(rows, bytes))) await flush(p.batcher.flush())
+        } else {
+          const batch = p.batcher.add(r)
+          if (batch) await flush(batch)
+        }
+        const limit = overRejectLimit(p.rejectLimit, p.totals)
+        if (limit) {
+          stopHere(limit)
+          break outer
+        }
+      }
+      tally.file.bytesRead = p.bytesConsumed()
+      p.onProgress?.()
+    }
+    if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
+    // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
+    await flush(p.batcher.flush(), !stop)
+    await commits?.settle()
+    const limit = stop ? undefined : overRejectLimit(p.rejectLimit, p.totals)
+    if (limit) stopHere(limit)
+  } catch (err) {
+    // Batches in flight commit or roll back first; decided client-side rejections are kept.
+    await commits?.drain()
+    await writeAll(pending.take())
+    if (!(err instanceof LoadError)) throw err
+    // A setup problem is exit 1 only while nothing has been written; after that the run stopped early.
+    if (err.exitCode === EXIT.SETUP && p.totals.batches === 0) throw err
+    stopHere(err)
+    // Rows waiting in the batcher were read but will not be written: they are not counted as read.
+    tally.unread(p.batcher.flush()?.length ?? 0)
+  }
+  tally.file.bytesRead = p.bytesConsumed()
+  if (p.sink.count > rejectsBefore) tally.file.rejectsFile = p.sink.path
+  tally.check()
+  return stop ? { file: tally.file, stop } : { file: tally.file }
+}

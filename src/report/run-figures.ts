@@ -1,0 +1,73 @@
+// The figures a run keeps as it goes (per input and for the whole run), shared by the pipeline
+// that counts them (through Tally) and the report that prints them. Imports nothing of either.
+import type { LoadError } from '../errors.js'
+
+/** Per-input figures. */
+export interface FileReport {
+  file: string
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+  /** Rows the table's BEFORE ROW triggers dropped. */
+  rowsSkipped: number
+  bytesRead: number
+  /** The reject file, when this input had rejects. */
+  rejectsFile?: string
+  /** A resumed input: where this run started, and what earlier runs had committed. */
+  resumed?: { byte: number; line: number; rowsLoaded: number; rowsRejected: number }
+  /** Records read again and skipped (they were committed before): gzip and stdin cannot seek. */
+  skippedRows?: number
+}
+
+/** Counters shared by all inputs of a run. */
+export interface RunTotals {
+  rowsRead: number
+  rowsLoaded: number
+  rowsRejected: number
+  /** Rows a BEFORE ROW trigger dropped (returned NULL for): read = loaded + rejected + skipped. */
+  rowsSkipped: number
+  rejectsByCode: Record<string, number>
+  batches: number
+  /** --batch-size auto: each batch's size, transaction time, the wait it caused others, and the next size with why. */
+  autoTune?: { budgetMs: number; batches: BatchTrace[] }
+}
+
+/** A run's counters at the start; with --batch-size auto, an empty batch trace too. */
+export function newTotals(autoTune: { budgetMs: number } | undefined): RunTotals {
+  return {
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsRejected: 0,
+    rowsSkipped: 0,
+    rejectsByCode: {},
+    batches: 0,
+    ...(autoTune ? { autoTune: { budgetMs: autoTune.budgetMs, batches: [] } } : {}),
+  }
+}
+
+/** One batch as --batch-size auto saw it. */
+export interface BatchTrace {
+  batch: number
+  rows: number
+  /** Input bytes of its rows. */
+  bytes: number
+  /** Its transaction's time, from the first attempt's BEGIN to COMMIT done. */
+  ms: number
+  /** The COMMIT's round trip (the WAL flush). */
+  commitMs: number
+  /** Attempts that failed on a lock wait of its own (lock_not_available) first. */
+  lockTimeouts?: number
+  /** The longest wait of another session on it just before COMMIT (-1: waiting, length unknown before PostgreSQL 14). */
+  blockedMs: number
+  blockedSessions: number
+  nextRows: number
+  reason: string
+  overBudget?: true
+}
+
+/** Why a run stopped before the end of its input, and after which record (its line). */
+export interface StopReason {
+  error: LoadError
+  file: string
+  line?: number
+}
