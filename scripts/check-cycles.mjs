@@ -44,7 +44,9 @@ for (const f of files) if (!state.has(f)) visit(f)
 const name = (f) => relative(process.cwd(), f)
 if (cycles.length > 0) {
   for (const c of cycles) console.error(`import cycle: ${c.map(name).join(' → ')}`)
-  console.error(`${cycles.length} import cycle${cycles.length === 1 ? '' : 's'} in ${name(root)} (type imports included): move the shared types to a module that imports none of their users`)
+  console.error(
+    `${cycles.length} import cycle${cycles.length === 1 ? '' : 's'} in ${name(root)} (type imports included): move the shared types to a module that imports none of their users`,
+  )
   process.exit(1)
 }
 console.log(`no import cycles in ${name(root)} (${files.length} modules)`)
