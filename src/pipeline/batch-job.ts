@@ -8,8 +8,7 @@ import type { ValidRow } from '../validate/valid-row.js'
 import type { BlockedNow } from '../write/lock-probe.js'
 import { probeBlocked } from '../write/lock-probe.js'
 import type { CommitJob } from '../write/ordered-commits.js'
-import type { WriteResult } from '../write/types.js'
-import type { BatchWriter } from '../write/writer.js'
+import type { WriteResult, Writer } from '../write/types.js'
 import { databaseRejectionFields, fatalDatabaseError } from '../write/writer.js'
 import type { InputPipeline } from './types.js'
 
@@ -42,7 +41,7 @@ export interface BatchToSend {
  * checkpoint; with --batch-size auto it then asks who waits on it, just before COMMIT. A batch
  * sent again cuts the reject file back to where it started writing.
  */
-export function batchJob(s: InputState, b: BatchToSend): CommitJob<BatchWriter, WriteResult> {
+export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, WriteResult> {
   const { p, tally } = s
   const base = p.resumedFrom ?? { rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0 }
   const readThrough = tally.file.rowsRead

@@ -1,6 +1,5 @@
 import { readAhead } from '../batch/read-ahead.js'
 import { EXIT, LoadError } from '../errors.js'
-import type { ParsedRecord } from '../parse/parsed-record.js'
 import { PendingRejects } from '../reject/pending-rejects.js'
 import type { Rejection } from '../reject/rejection.js'
 import type { FileReport, StopReason } from '../report/run-figures.js'
@@ -8,17 +7,11 @@ import { Tally } from '../report/tally.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { blocksAny } from '../write/lock-probe.js'
 import { OrderedCommits } from '../write/ordered-commits.js'
-import type { BatchWriter } from '../write/writer.js'
 import { batchJob } from './batch-job.js'
-import { applyHeader, newValidator } from './header.js'
+import { decide, rawBytes } from './decide.js'
+import { newValidator } from './header.js'
 import { overRejectLimit } from './reject-limit.js'
 import type { InputPipeline } from './types.js'
-
-/** Records of a chunk and what validation made of each (two arrays, not an object per row). */
-interface Decided {
-  recs: ParsedRecord[]
-  results: (ValidRow | Rejection)[]
-}
 
 /**
  * One input through parse → validate → batch → write, with rejects to the sink: read and decide
@@ -36,7 +29,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   const state = { p, validator, tally, count }
   const pending = new PendingRejects()
   const commits = p.writers
-    ? new OrderedCommits<BatchWriter>(p.writers, (me, earlier) =>
+    ? new OrderedCommits(p.writers, (me, earlier) =>
         blocksAny(
           me.connection,
           earlier.map((w) => w.connection),
@@ -79,40 +72,9 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     await commits.submit((inFlight) => batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, at, done }))
   }
 
-  /** Parse and validate, skipping the header and (resuming a stream) the records committed before. */
-  let needHeader = p.parse.format !== 'ndjson' && p.header
-  async function* decide(): AsyncGenerator<Decided> {
-    for await (const records of p.records) {
-      const out: Decided = { recs: [], results: [] }
-      try {
-        for (const rec of records) {
-          if (needHeader) {
-            needHeader = false
-            applyHeader(rec, validator, p.name)
-          } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
-            tally.skippedCommitted()
-          } else {
-            // (a record and its result are added together: a validator that throws must not leave a record without one)
-            const result = validator.validate(rec)
-            out.recs.push(rec)
-            out.results.push(result)
-          }
-        }
-      } finally {
-        // (what was decided before a run problem still comes first; an empty chunk still reports progress)
-        yield out
-      }
-    }
-  }
-  // About one batch ahead, of the size batches have now (--batch-size auto changes it).
-  const weight = (d: Decided) =>
-    p.batcher.share(
-      d.recs.length,
-      d.recs.reduce((n, r) => n + r.raw.length, 0),
-    )
-
+  const decided = readAhead(decide(p, validator, tally), 1, (d) => p.batcher.share(d.recs.length, rawBytes(d.recs)))
   try {
-    outer: for await (const { recs, results } of readAhead(decide(), 1, weight)) {
+    outer: for await (const { recs, results } of decided) {
       for (let k = 0; k < recs.length; k++) {
         if (p.signal?.aborted) break outer
         const rec = recs[k]!

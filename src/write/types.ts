@@ -1,7 +1,21 @@
-// The types every writer shares: what the pipeline is given back for a batch, and the seam a way
-// of sending rows (COPY, INSERT, and the load modes' statements) plugs into.
+// The types every writer shares: the pipeline's seam to the database (Writer), what it is given
+// back for a batch, and the seam a way of sending rows (COPY, INSERT, and the load modes'
+// statements) plugs into (RowSender).
 import type pg from 'pg'
 import type { ValidRow } from '../validate/valid-row.js'
+
+/**
+ * Writes one batch in one transaction and says what became of its rows. The pipeline calls it
+ * without knowing how rows land: BatchWriter (writer.ts) runs the transaction, the retries and
+ * the search for bad rows around a RowSender (COPY or INSERT; a new load mode adds its own).
+ */
+export interface Writer {
+  /** The connection in use (it changes after a reconnect): checkpoints and lock probes run on it. */
+  readonly connection: pg.Client
+  /** Write a batch; `beforeCommit` runs inside its transaction once every row was sent (on each attempt). */
+  write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit): Promise<WriteResult>
+  close(): Promise<void>
+}
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
 export interface RowSender {

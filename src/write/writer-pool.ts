@@ -1,14 +1,14 @@
-import type { BatchWriter } from './writer.js'
+import type { Writer } from './types.js'
 
 /**
  * The writers of a run (--workers), each on a connection of its own. A batch takes a free one;
  * with all of them busy the next batch waits, so at most `size` batches are in flight.
  */
 export class WriterPool {
-  private readonly free: BatchWriter[]
-  private readonly waiting: ((w: BatchWriter) => void)[] = []
+  private readonly free: Writer[]
+  private readonly waiting: ((w: Writer) => void)[] = []
 
-  constructor(readonly writers: readonly BatchWriter[]) {
+  constructor(readonly writers: readonly Writer[]) {
     if (writers.length === 0) throw new Error('a writer pool needs a writer')
     this.free = [...writers]
   }
@@ -18,17 +18,17 @@ export class WriterPool {
   }
 
   /** The first writer: checkpoints and other setup queries run on its connection. */
-  get first(): BatchWriter {
+  get first(): Writer {
     return this.writers[0]!
   }
 
-  async acquire(): Promise<BatchWriter> {
+  async acquire(): Promise<Writer> {
     const w = this.free.pop()
     if (w) return w
     return new Promise((resolve) => this.waiting.push(resolve))
   }
 
-  release(w: BatchWriter): void {
+  release(w: Writer): void {
     const next = this.waiting.shift()
     if (next) next(w)
     else this.free.push(w)

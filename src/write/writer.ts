@@ -5,7 +5,7 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
-import type { BeforeCommit, PgError, RowSender, WriteResult } from './types.js'
+import type { BeforeCommit, PgError, RowSender, WriteResult, Writer } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 import { KeyCheck } from './key-check.js'
@@ -105,7 +105,7 @@ export class CommitUnknownError extends Error {
  * the connection dropped after COMMIT was sent, the transaction id taken inside the batch tells
  * whether it committed (txid_status), so a batch is never loaded twice nor lost.
  */
-export class BatchWriter {
+export class BatchWriter implements Writer {
   private readonly tableSql: string
   private readonly probe: ProbeSize
   private readonly keys: KeyCheck

@@ -38,7 +38,7 @@ function job(n: number, log: Log, delayMs: number, extra: Partial<CommitJob<Fake
     },
     committed: (r) => void log.push(`commit ${r}`),
     fatal: (err) => new Error(`batch ${n} failed: ${(err as Error).message}`),
-    failed: async () => void log.push(`failed ${n}`),
+    failed: () => Promise.resolve(void log.push(`failed ${n}`)),
     ...extra,
   }
 }
@@ -138,7 +138,7 @@ describe('ordered commits of --workers', () => {
         },
       }),
     )
-    await commits.submit(() => job(2, log, 0, { failed: async (err) => void errors.push(err) }))
+    await commits.submit(() => job(2, log, 0, { failed: (err) => Promise.resolve(void errors.push(err)) }))
     await expect(commits.settle()).rejects.toThrow('batch 1 failed: boom')
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(EarlierBatchFailed)

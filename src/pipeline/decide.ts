@@ -1,0 +1,53 @@
+import type { ParsedRecord } from '../parse/parsed-record.js'
+import type { Rejection } from '../reject/rejection.js'
+import type { Tally } from '../report/tally.js'
+import type { RowValidator } from '../validate/validate-row.js'
+import type { ValidRow } from '../validate/valid-row.js'
+import { applyHeader } from './header.js'
+import type { InputPipeline } from './types.js'
+
+/** Records of a chunk and what validation made of each (two arrays, not an object per row). */
+export interface Decided {
+  recs: ParsedRecord[]
+  results: (ValidRow | Rejection)[]
+}
+
+/**
+ * The parse and validate stages of one input: each chunk of records with what validation made of
+ * each, after the header (CSV/TSV) and, resuming a stream, the records committed before.
+ */
+export async function* decide(
+  p: Pick<InputPipeline, 'records' | 'parse' | 'header' | 'name' | 'skipBefore'>,
+  validator: RowValidator,
+  tally: Tally,
+): AsyncGenerator<Decided> {
+  let needHeader = p.parse.format !== 'ndjson' && p.header
+  for await (const records of p.records) {
+    const out: Decided = { recs: [], results: [] }
+    try {
+      for (const rec of records) {
+        if (needHeader) {
+          needHeader = false
+          applyHeader(rec, validator, p.name)
+        } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
+          tally.skippedCommitted()
+        } else {
+          // (a record and its result are added together: a validator that throws must not leave a record without one)
+          const result = validator.validate(rec)
+          out.recs.push(rec)
+          out.results.push(result)
+        }
+      }
+    } finally {
+      // (what was decided before a run problem still comes first; an empty chunk still reports progress)
+      yield out
+    }
+  }
+}
+
+/** Input bytes of the records (to read ahead by about one batch of the size batches have now). */
+export function rawBytes(recs: readonly ParsedRecord[]): number {
+  let n = 0
+  for (const r of recs) n += r.raw.length
+  return n
+}
