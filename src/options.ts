@@ -138,8 +138,11 @@ export interface RedriveOptions extends RunOptions {
   checkpointSchema?: string
 }
 
+/** The options of T that DEFAULTS has a default for. */
+type Defaulted<T> = Extract<keyof typeof DEFAULTS, keyof T>
+
 /** Options with DEFAULTS applied: an option that has a default is always there; the rest are as given. */
-type Resolved<T, K extends keyof T = Extract<keyof typeof DEFAULTS, keyof T>> = Readonly<Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> }>
+type Resolved<T> = Readonly<Omit<T, Defaulted<T>> & { [P in Defaulted<T>]-?: Exclude<T[P], undefined> }>
 
 /** What openTarget() reads: the options of TargetOptions, defaulted and checked. */
 export type ResolvedTargetOptions = Resolved<TargetOptions>
@@ -154,7 +157,7 @@ export type ResolvedLoadOptions = Resolved<Omit<LoadOptions, 'encoding'>> & {
   readonly stdin: Readable
   /** Where "--rejects -" writes (default: process.stdout, looked up only when written). */
   readonly stdout: NodeJS.WritableStream
-  /** The CSV/TSV dialect of an input in `format`: the options given, the format's defaults for the rest (see dialectOf). */
+  /** The CSV/TSV dialect of an input in `format`: the options given, the format's defaults for the rest (dialectOf). */
   dialectFor(format: InputFormat): CsvDialect
   /** An input's reject file: --rejects, else defaultRejectsPath(). */
   rejectsFor(input: RejectsFileOf): string
@@ -178,7 +181,7 @@ export function defaultRejectsPath(input: RejectsFileOf): string {
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
 export type ResolvedRedriveOptions = Resolved<RedriveOptions>
 
-/** Apply the defaults of the options pgbulk load and pgbulk redrive share, and refuse bounds of --batch-size auto that cannot hold. */
+/** Apply the defaults of what pgbulk load and pgbulk redrive share; refuse --batch-size auto bounds that cannot be. */
 export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   const { autoTune } = given
   if (autoTune && autoTune.minRows > autoTune.maxRows) {
@@ -207,11 +210,15 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
  */
 export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
   const encoding = resolveEncoding(given.encoding ?? DEFAULTS.encoding)
-  if (!encoding) throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(given.encoding)}`, 'use utf8, latin1 or windows-1252')
+  if (!encoding) {
+    const hint = 'use utf8, latin1 or windows-1252'
+    throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(given.encoding)}`, hint)
+  }
   if (given.resume && given.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
-    throw new LoadError('USAGE', `--max-record-bytes must be a whole number of bytes from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`)
+    const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
+    throw new LoadError('USAGE', `--max-record-bytes must be a whole number of bytes ${range}`)
   }
   return Object.freeze({
     ...resolveRunOptions(given),
