@@ -237,6 +237,9 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     get stdout() {
       return given.stdout ?? process.stdout
     },
+    // A function of the format, not a value: the format is each input's own (formatOf: --format, else
+    // its extension). The formats' defaults stay in dialectOf, beside the parser that reads them,
+    // because redrive reads each reject line with the dialect recorded in it, not with options.
     dialectFor: (format: InputFormat) => dialectOf(format, given),
     rejectsFor: (input: RejectsFileOf) => given.rejects ?? defaultRejectsPath(input),
   })
