@@ -34,7 +34,7 @@ export interface Target {
   close(): Promise<void>
 }
 
-/** Connect, read the table's schema, check the privilege to insert, and make the writer (the options were checked by their resolver). */
+/** Connect, read the table's schema, check the privilege to insert, and make the writer (options already resolved). */
 export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
   const config = connectionConfig(opts.db)
   const client = await connect(config)
