@@ -1,6 +1,6 @@
 // The library's entry point (`import { load } from 'pgbulk'`): exports only. Where each step of a
 // load happens is in ARCHITECTURE.md.
-export { load, formatOf, defaultRejectsPath } from './load.js'
+export { load, formatOf } from './load.js'
 export { redrive } from './redrive/redrive.js'
 export { listJobs, forgetJob } from './checkpoint/jobs.js'
 export { LoadError, EXIT } from './errors.js'
@@ -10,8 +10,8 @@ export { reportableOptions } from './report/load-report.js'
 export type { Rejection } from './reject/rejection.js'
 export type { LoadOptions, RedriveOptions, RunOptions, RejectLimit, TargetOptions } from './options.js'
 export type { Checkpoint } from './checkpoint/checkpoint-store.js'
-export { DEFAULT_CHECKPOINT_SCHEMA } from './checkpoint/checkpoint-store.js'
-export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES } from './options.js'
+export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_CHECKPOINT_SCHEMA, DEFAULT_RETRIES } from './options.js'
+export { defaultRejectsPath } from './options.js'
 export { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 export type { InputEncoding } from './parse/decode.js'
 export type { InputFormat } from './parse/parse-input.js'

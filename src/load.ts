@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { basename, resolve } from 'node:path'
+import { basename } from 'node:path'
 import { LoadError } from './errors.js'
-import { dialectOf } from './parse/csv.js'
-import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 import type { LoadOptions } from './options.js'
+import { resolveLoadOptions } from './options.js'
 import { preflightInput } from './pipeline/header.js'
 import { runInput } from './pipeline/run-input.js'
 import type { StopReason } from './report/run-figures.js'
@@ -16,7 +14,6 @@ import type { Rejection } from './reject/rejection.js'
 import type { LoadReport } from './report/load-report.js'
 import type { FileReport } from './report/run-figures.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
-import type { InputFile } from './source/open-input.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import type { InputIdentity } from './source/input-identity.js'
 import type { PrefixIdentity } from './source/stream-prefix.js'
@@ -37,28 +34,15 @@ export function formatOf(path: string, explicit: InputFormat | undefined): Input
 }
 
 /**
- * Where an input's rejects go by default: beside a file; for a stream (stdin, a pipe,
- * /dev/stdin, a process substitution's /dev/fd/63), whose folder is no place for files, in the
- * working directory.
- */
-export function defaultRejectsPath(input: Pick<InputFile, 'path' | 'stream'>): string {
-  return input.stream ? resolve('pgbulk-rejects.ndjson') : `${input.path}.rejects.ndjson`
-}
-
-/**
  * Load every input into the table: the library API behind `pgbulk load`. Setup problems (bad
  * options, no connection, no table, unreadable input, existing reject file) throw a LoadError
  * before anything is written; once loading has begun, the result is a report, whose exitCode and
  * `stopped` say whether the run finished.
  */
-export async function load(opts: LoadOptions): Promise<LoadReport> {
+export async function load(given: LoadOptions): Promise<LoadReport> {
   const started = performance.now()
-  const encoding = resolveEncoding(opts.encoding ?? 'utf8')
-  if (!encoding) throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(opts.encoding)}`, 'use utf8, latin1 or windows-1252')
-  if (opts.resume && opts.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
-  const maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
-  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT)
-    throw new LoadError('USAGE', `--max-record-bytes must be a whole number of bytes from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(opts.maxRecordBytes)}`)
+  const opts = resolveLoadOptions(given)
+  const { encoding, maxRecordBytes } = opts
   const files = await checkInputs(opts.inputs)
   const formats = files.map((f) => formatOf(f.path, opts.format))
 
@@ -71,49 +55,42 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
   let bytesBefore = 0
   try {
     // Checkpoints: kept for every real load unless --no-checkpoint (a dry run writes nothing).
-    const keepCheckpoints = writers !== undefined && opts.dryRun !== 'db' && opts.checkpoint !== false
+    const keepCheckpoints = writers !== undefined && opts.dryRun !== 'db' && opts.checkpoint
     const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema, randomUUID()) : undefined
     if (store) await store.ensure(target.connection())
+    // (the default name needs the table's name as the database spells it: known only now)
     const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
     if (store) {
       await target.lockJob(job)
       await store.claim(target.connection(), job)
     }
     const plans = store
-      ? await planInputs(target.connection(), store, job, files, {
-          resume: opts.resume ?? false,
-          restart: opts.restart ?? false,
-          force: opts.force ?? false,
-        })
+      ? await planInputs(target.connection(), store, job, files, { resume: opts.resume, restart: opts.restart, force: opts.force })
       : files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
 
     // Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
     // they will be found again); any other existing file is refused unless --force.
     for (const f of files) {
-      const path = opts.rejects ?? defaultRejectsPath(f)
+      const path = opts.rejectsFor(f)
       if (sinks.has(path)) continue
-      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && (opts.rejects ?? defaultRejectsPath(files[j]!)) === path ? [p] : []))
+      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && opts.rejectsFor(files[j]!) === path ? [p] : []))
       if (resumed.length === 0) {
-        sinks.set(path, await RejectSink.prepare(path, opts.force ?? false, opts.stdout ?? process.stdout))
+        sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout))
         continue
       }
       sinks.set(
         path,
-        await RejectSink.resume(
-          path,
-          (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte),
-          opts.stdout ?? process.stdout,
-        ),
+        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte), opts.stdout),
       )
     }
 
     const pipelines = files.map((f, k) => ({
       input: inputKey(f.path),
       schema,
-      parse: { format: formats[k]!, encoding, dialect: dialectOf(formats[k]!, opts), maxRecordBytes },
+      parse: { format: formats[k]!, encoding, dialect: opts.dialectFor(formats[k]!), maxRecordBytes },
       ...(opts.columns ? { columnNames: opts.columns } : {}),
-      header: opts.header ?? true,
-      ignoreExtra: opts.ignoreExtra ?? false,
+      header: opts.header,
+      ignoreExtra: opts.ignoreExtra,
     }))
     const headers: (string[] | undefined)[] = []
     for (const [k, f] of files.entries()) {
@@ -157,7 +134,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
       // before the first batch commits is resumed (and its reject lines dropped), not refused.
       if (!from && saveCheckpoint)
         await saveCheckpoint(target.connection(), { nextByte: 0, nextLine: 1, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0, done: false })
-      const opened = await openInput(f, opts.stdin ?? process.stdin, opts.signal, from?.nextByte ?? 0)
+      const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
       const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, from && !opts.force ? expectedPrefix(from, opened.name) : undefined) } : opened
       const progress = () =>
         opts.onProgress?.({
@@ -183,7 +160,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
         writers,
         batcher,
         autoTune: target.autoTune,
-        sink: sinks.get(opts.rejects ?? defaultRejectsPath(f))!,
+        sink: sinks.get(opts.rejectsFor(f))!,
         totals,
         rejectLimit: opts.maxRejects,
         signal: opts.signal,
@@ -222,7 +199,7 @@ export async function load(opts: LoadOptions): Promise<LoadReport> {
     await target.close()
   }
 
-  return buildReport({ totals, bytesRead: bytesBefore, started, dryRun: opts.dryRun ?? false, files: fileReports, stop, options: reportableOptions(opts) })
+  return buildReport({ totals, bytesRead: bytesBefore, started, dryRun: opts.dryRun, files: fileReports, stop, options: reportableOptions(given) })
 }
 
 /** The checkpoint key of a reject line's input: recorded in the line; for lines written before it was, its path as given then, resolved here. */

@@ -1,8 +1,17 @@
 // Every option of pgbulk load and pgbulk redrive, as the library takes them (the CLI builds them
-// from its flags), with the defaults the CLI shows.
+// from its flags), every default in one table (DEFAULTS), and the resolvers that apply the
+// defaults and refuse what cannot run (as csv-parse's normalize_options does): load(), redrive()
+// and openTarget() read the resolved options only, and default or check nothing themselves.
+import { resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { AutoTuneOptions } from './batch/autotune.js'
+import { LoadError } from './errors.js'
+import type { CsvDialect } from './parse/dialect.js'
+import { dialectOf } from './parse/dialect.js'
+import type { InputEncoding } from './parse/decode.js'
+import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 import type { Rejection } from './reject/rejection.js'
 
 /** Defaults chosen by measurement; see "Batch size" in the README. */
@@ -10,6 +19,33 @@ export const DEFAULT_BATCH_ROWS = 10_000
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 /** Attempts per batch before a passing fault ends the run. */
 export const DEFAULT_RETRIES = 5
+/** The default schema of pgbulk's own tables (checkpoints, the redrive ledger). */
+export const DEFAULT_CHECKPOINT_SCHEMA = 'pgbulk'
+
+/** The default of every option that has one; the CLI shows these in --help. */
+export const DEFAULTS = {
+  method: 'copy',
+  batchRows: DEFAULT_BATCH_ROWS,
+  batchBytes: DEFAULT_BATCH_BYTES,
+  workers: 1,
+  dryRun: false,
+  retries: DEFAULT_RETRIES,
+  retryBaseDelayMs: 250,
+  retryMaxDelayMs: 30_000,
+  overridingSystemValue: false,
+  ignoreExtra: false,
+  header: true,
+  encoding: 'utf8',
+  maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
+  force: false,
+  resume: false,
+  restart: false,
+  checkpoint: true,
+  checkpointSchema: DEFAULT_CHECKPOINT_SCHEMA,
+} as const
+
+/** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
+export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_000 } as const satisfies AutoTuneOptions
 
 /** What a run needs to know about the database side, for pgbulk load and pgbulk redrive alike. */
 export interface TargetOptions {
@@ -100,4 +136,120 @@ export interface RedriveOptions extends RunOptions {
   rejectsFile: string
   /** The schema of pgbulk's own tables (the redrive ledger), as for load's checkpoints. */
   checkpointSchema?: string
+}
+
+/** The options of T that DEFAULTS has a default for. */
+type Defaulted<T> = Extract<keyof typeof DEFAULTS, keyof T>
+
+/** Options with DEFAULTS applied: an option that has a default is always there; the rest are as given. */
+type Resolved<T> = Readonly<Omit<T, Defaulted<T>> & { [P in Defaulted<T>]-?: Exclude<T[P], undefined> }>
+
+/** What openTarget() reads: the options of TargetOptions, defaulted and checked. */
+export type ResolvedTargetOptions = Resolved<TargetOptions>
+
+/** RunOptions, defaulted and checked. */
+export type ResolvedRunOptions = Resolved<RunOptions>
+
+/** What load() reads: LoadOptions, defaulted and checked, with the encoding resolved. */
+export type ResolvedLoadOptions = Resolved<Omit<LoadOptions, 'encoding'>> & {
+  readonly encoding: InputEncoding
+  /** The input read for "-" (default: process.stdin, looked up only when read). */
+  readonly stdin: Readable
+  /** Where "--rejects -" writes (default: process.stdout, looked up only when written). */
+  readonly stdout: NodeJS.WritableStream
+  /** The CSV/TSV dialect of an input in `format`: the options given, the format's defaults for the rest (dialectOf). */
+  dialectFor(format: InputFormat): CsvDialect
+  /** An input's reject file: --rejects, else defaultRejectsPath(). */
+  rejectsFor(input: RejectsFileOf): string
+}
+
+/** What the default reject file depends on: the input's path, and whether it is a stream (see InputFile). */
+interface RejectsFileOf {
+  path: string
+  stream: boolean
+}
+
+/**
+ * Where an input's rejects go by default: beside a file; for a stream (stdin, a pipe,
+ * /dev/stdin, a process substitution's /dev/fd/63), whose folder is no place for files, in the
+ * working directory.
+ */
+export function defaultRejectsPath(input: RejectsFileOf): string {
+  return input.stream ? resolve('pgbulk-rejects.ndjson') : `${input.path}.rejects.ndjson`
+}
+
+/** What redrive() reads: RedriveOptions, defaulted and checked. */
+export type ResolvedRedriveOptions = Resolved<RedriveOptions>
+
+/** Apply the defaults of what pgbulk load and pgbulk redrive share; refuse --batch-size auto bounds that cannot be. */
+export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
+  const { autoTune } = given
+  if (autoTune && autoTune.minRows > autoTune.maxRows) {
+    throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
+  }
+  return Object.freeze({
+    ...given,
+    method: given.method ?? DEFAULTS.method,
+    overridingSystemValue: given.overridingSystemValue ?? DEFAULTS.overridingSystemValue,
+    batchRows: given.batchRows ?? DEFAULTS.batchRows,
+    batchBytes: given.batchBytes ?? DEFAULTS.batchBytes,
+    // (fewer than one connection is one)
+    workers: Math.max(1, given.workers ?? DEFAULTS.workers),
+    dryRun: given.dryRun ?? DEFAULTS.dryRun,
+    retries: given.retries ?? DEFAULTS.retries,
+    retryBaseDelayMs: given.retryBaseDelayMs ?? DEFAULTS.retryBaseDelayMs,
+    retryMaxDelayMs: given.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs,
+    ignoreExtra: given.ignoreExtra ?? DEFAULTS.ignoreExtra,
+  })
+}
+
+/**
+ * Apply the defaults of a load and refuse what cannot run, before anything is opened: an encoding
+ * pgbulk does not read, --resume with --restart, a record limit out of range, then what
+ * resolveRunOptions() refuses.
+ */
+export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
+  const encoding = resolveEncoding(given.encoding ?? DEFAULTS.encoding)
+  if (!encoding) {
+    const hint = 'use utf8, latin1 or windows-1252'
+    throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(given.encoding)}`, hint)
+  }
+  if (given.resume && given.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
+  const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
+    const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
+    throw new LoadError('USAGE', `--max-record-bytes must be a whole number of bytes ${range}`)
+  }
+  return Object.freeze({
+    ...resolveRunOptions(given),
+    inputs: given.inputs,
+    encoding,
+    maxRecordBytes,
+    header: given.header ?? DEFAULTS.header,
+    force: given.force ?? DEFAULTS.force,
+    resume: given.resume ?? DEFAULTS.resume,
+    restart: given.restart ?? DEFAULTS.restart,
+    checkpoint: given.checkpoint ?? DEFAULTS.checkpoint,
+    checkpointSchema: given.checkpointSchema ?? DEFAULTS.checkpointSchema,
+    get stdin() {
+      return given.stdin ?? process.stdin
+    },
+    get stdout() {
+      return given.stdout ?? process.stdout
+    },
+    // A function of the format, not a value: the format is each input's own (formatOf: --format, else
+    // its extension). The formats' defaults stay in dialectOf (parse/dialect.ts), beside the dialect type,
+    // because redrive reads each reject line with the dialect recorded in it, not with options.
+    dialectFor: (format: InputFormat) => dialectOf(format, given),
+    rejectsFor: (input: RejectsFileOf) => given.rejects ?? defaultRejectsPath(input),
+  })
+}
+
+/** Apply the defaults of a redrive and refuse what cannot run. */
+export function resolveRedriveOptions(given: RedriveOptions): ResolvedRedriveOptions {
+  return Object.freeze({
+    ...resolveRunOptions(given),
+    rejectsFile: given.rejectsFile,
+    checkpointSchema: given.checkpointSchema ?? DEFAULTS.checkpointSchema,
+  })
 }

@@ -9,8 +9,7 @@ import { copySender } from './write/copy-writer.js'
 import { insertSender } from './write/insert-writer.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
-import type { TargetOptions } from './options.js'
-import { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, DEFAULT_RETRIES } from './options.js'
+import type { ResolvedTargetOptions } from './options.js'
 import { WriterPool } from './write/writer-pool.js'
 
 /** How long a run waits for its job's lock before calling the job taken by another run. */
@@ -35,11 +34,8 @@ export interface Target {
   close(): Promise<void>
 }
 
-/** Connect, read the table's schema, check the privilege to insert, and make the writer. */
-export async function openTarget(opts: TargetOptions): Promise<Target> {
-  if (opts.autoTune && opts.autoTune.minRows > opts.autoTune.maxRows) {
-    throw new LoadError('USAGE', `--min-batch ${opts.autoTune.minRows} is larger than --max-batch ${opts.autoTune.maxRows}`)
-  }
+/** Connect, read the table's schema, check the privilege to insert, and make the writer (options already resolved). */
+export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
   const config = connectionConfig(opts.db)
   const client = await connect(config)
   let writers: WriterPool | undefined
@@ -83,9 +79,9 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
     if (opts.overridingSystemValue) for (const c of schema.columns) c.identityAlways = false
     if (opts.dryRun !== true) await checkInsertPrivilege(client, schema)
     const retry: RetryPolicy = {
-      attempts: opts.retries ?? DEFAULT_RETRIES,
-      baseDelayMs: opts.retryBaseDelayMs ?? 250,
-      maxDelayMs: opts.retryMaxDelayMs ?? 30_000,
+      attempts: opts.retries,
+      baseDelayMs: opts.retryBaseDelayMs,
+      maxDelayMs: opts.retryMaxDelayMs,
       random: Math.random,
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
@@ -93,7 +89,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
     if (opts.dryRun !== true) {
       const sender = opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
       // --dry-run=db runs in one transaction: one writer.
-      const count = opts.dryRun === 'db' ? 1 : Math.max(1, opts.workers ?? 1)
+      const count = opts.dryRun === 'db' ? 1 : opts.workers
       while (opened.length < count) {
         try {
           opened.push(await connect(config))
@@ -110,7 +106,7 @@ export async function openTarget(opts: TargetOptions): Promise<Target> {
       writers = new WriterPool(opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')))
     }
     const autoTune = opts.autoTune && writers ? new BatchSizeController(opts.autoTune) : undefined
-    const batcher = new Batcher({ maxRows: autoTune?.rows ?? opts.batchRows ?? DEFAULT_BATCH_ROWS, maxBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES })
+    const batcher = new Batcher({ maxRows: autoTune ? autoTune.rows : opts.batchRows, maxBytes: opts.batchBytes })
     return { schema, writers, batcher, autoTune, close, lockJob, connection: () => writers?.first.connection ?? client }
   } catch (err) {
     await close()

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
+import { DEFAULT_CHECKPOINT_SCHEMA } from '../options.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
 import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
@@ -35,9 +36,6 @@ const CHECKPOINT_COLUMNS = `job pg_catalog.text NOT NULL, input pg_catalog.text 
   rows_loaded pg_catalog.int8 NOT NULL, rows_rejected pg_catalog.int8 NOT NULL, batches pg_catalog.int8 NOT NULL,
   done pg_catalog.bool NOT NULL, started_at pg_catalog.timestamptz NOT NULL, updated_at pg_catalog.timestamptz NOT NULL,
   owner pg_catalog.text, PRIMARY KEY (job, input)`
-
-/** The default schema of pgbulk's own table. */
-export const DEFAULT_CHECKPOINT_SCHEMA = 'pgbulk'
 
 interface Row {
   job: string

@@ -1,23 +1,12 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
-import type { LoadOptions } from '../index.js'
+import type { InputFormat, LoadOptions } from '../index.js'
 import type { RedriveOptions, RunOptions } from '../index.js'
-import {
-  DEFAULT_BATCH_BYTES,
-  DEFAULT_BATCH_ROWS,
-  DEFAULT_CHECKPOINT_SCHEMA,
-  DEFAULT_MAX_RECORD_BYTES,
-  DEFAULT_RETRIES,
-  MAX_RECORD_BYTES_LIMIT,
-  forgetJob,
-  listJobs,
-  load,
-  redrive,
-  reportableOptions,
-} from '../index.js'
+import { MAX_RECORD_BYTES_LIMIT, forgetJob, listJobs, load, redrive, reportableOptions } from '../index.js'
 import type { RejectLimit } from '../options.js'
+import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS } from '../options.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
@@ -35,11 +24,65 @@ export interface CliIo {
   signals: boolean
 }
 
-/** What the command line asked for. */
+/** What the command line asked for (the CLI always gives --retries: its default shows in --help). */
 export type Job =
-  | { kind: 'load'; opts: LoadOptions }
-  | { kind: 'redrive'; opts: RedriveOptions }
-  | { kind: 'jobs'; opts: { db?: string; checkpointSchema?: string; forget?: string } }
+  | { kind: 'load'; opts: LoadOptions & { retries: number } }
+  | { kind: 'redrive'; opts: RedriveOptions & { retries: number } }
+  | { kind: 'jobs'; opts: JobsFlags }
+
+/**
+ * The flags of pgbulk load and pgbulk redrive, as commander hands them over: camelCase; a flag
+ * without a default is absent when not given.
+ */
+interface RunFlags {
+  table: string
+  db?: string
+  method: 'copy' | 'insert'
+  batchSize: number | 'auto'
+  lockBudget: number
+  minBatch: number
+  maxBatch: number
+  batchBytes: number
+  workers: number
+  maxRejects?: RejectLimit
+  /** A bare --dry-run is true (main() turns it into client). */
+  dryRun?: true | 'client' | 'db'
+  retries: number
+  ignoreExtra?: true
+  overridingSystemValue?: true
+  report?: string
+  quiet?: true
+}
+
+/** The flags of pgbulk load. */
+interface LoadFlags extends RunFlags {
+  format?: InputFormat
+  /** false with --no-header. */
+  header: boolean
+  columns?: string[]
+  delimiter?: string
+  /** "" for --quote none. */
+  quote?: string
+  escape?: string
+  null?: string
+  encoding: string
+  maxRecordBytes: number
+  rejects?: string
+  force?: true
+  job?: string
+  resume?: true
+  restart?: true
+  checkpointSchema?: string
+  /** false with --no-checkpoint. */
+  checkpoint: boolean
+}
+
+/** The flags of pgbulk jobs. */
+interface JobsFlags {
+  db?: string
+  checkpointSchema?: string
+  forget?: string
+}
 
 /** Options after the command's own: where to load, how, and what to report. */
 interface CliExtra {
@@ -55,26 +98,26 @@ function addRunOptions(cmd: Command): Command {
       '--db <url>',
       'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
     )
-    .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default('copy'))
+    .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default(DEFAULTS.method))
     .option(
       '--batch-size <rows|auto>',
       'rows per batch (each batch is one transaction); auto: as large as other sessions allow, from the lock wait measured after each batch',
       parseBatchSize,
-      DEFAULT_BATCH_ROWS,
+      DEFAULTS.batchRows,
     )
-    .option('--lock-budget <ms>', 'with --batch-size auto: the longest another session should wait on a lock pgbulk holds', parsePositiveInt, 200)
-    .option('--min-batch <rows>', 'with --batch-size auto: the smallest batch', parsePositiveInt, 100)
-    .option('--max-batch <rows>', 'with --batch-size auto: the largest batch', parsePositiveInt, 100_000)
+    .option('--lock-budget <ms>', 'with --batch-size auto: the longest another session should wait on a lock pgbulk holds', parsePositiveInt, AUTO.budgetMs)
+    .option('--min-batch <rows>', 'with --batch-size auto: the smallest batch', parsePositiveInt, AUTO.minRows)
+    .option('--max-batch <rows>', 'with --batch-size auto: the largest batch', parsePositiveInt, AUTO.maxRows)
     .addOption(
       new Option('--batch-bytes <size>', 'input bytes per batch; a batch closes at whichever limit comes first')
         .argParser(parseSize)
-        .default(DEFAULT_BATCH_BYTES, '16MB'),
+        .default(DEFAULTS.batchBytes, megabytes(DEFAULTS.batchBytes)),
     )
     .option(
       '--workers <n>',
       'connections writing batches at the same time, for servers with cores to spare (commits, reject lines and checkpoints stay in input order)',
       parsePositiveInt,
-      1,
+      DEFAULTS.workers,
     )
     .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
     .addOption(
@@ -87,7 +130,7 @@ function addRunOptions(cmd: Command): Command {
       '--retries <n>',
       'attempts per batch when a passing fault hits it (dropped connection, restart, deadlock, timeout)',
       parsePositiveInt,
-      DEFAULT_RETRIES,
+      DEFAULTS.retries,
     )
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
     .option('--overriding-system-value', "store the input's values in GENERATED ALWAYS identity columns (else such a column in the input is refused)")
@@ -95,33 +138,43 @@ function addRunOptions(cmd: Command): Command {
     .option('-q, --quiet', 'no progress and no summary')
 }
 
-function runOptionsFrom(o: Record<string, unknown>): RunOptions {
+/** A size in --help: 16MB. */
+function megabytes(bytes: number): string {
+  return `${bytes / 1024 ** 2}MB`
+}
+
+/** `T` without the undefined values (exactOptionalPropertyTypes: an option not given is left out, not undefined). */
+type Given<T> = { [K in keyof T]?: Exclude<T[K], undefined> }
+
+/** The entries of `o` that hold a value. */
+function given<T extends object>(o: T): Given<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Given<T>
+}
+
+function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
   return {
-    table: o['table'] as string,
-    method: o['method'] as 'copy' | 'insert',
-    ...(o['batchSize'] === 'auto'
-      ? { autoTune: { budgetMs: o['lockBudget'] as number, minRows: o['minBatch'] as number, maxRows: o['maxBatch'] as number } }
-      : { batchRows: o['batchSize'] as number }),
-    batchBytes: o['batchBytes'] as number,
-    workers: o['workers'] as number,
-    dryRun: o['dryRun'] === 'db' ? 'db' : Boolean(o['dryRun']),
-    retries: o['retries'] as number,
-    ignoreExtra: Boolean(o['ignoreExtra']),
-    overridingSystemValue: Boolean(o['overridingSystemValue']),
-    ...(o['db'] !== undefined ? { db: o['db'] as string } : {}),
-    ...(o['maxRejects'] !== undefined ? { maxRejects: o['maxRejects'] as RejectLimit } : {}),
+    table: o.table,
+    method: o.method,
+    ...(o.batchSize === 'auto' ? { autoTune: { budgetMs: o.lockBudget, minRows: o.minBatch, maxRows: o.maxBatch } } : { batchRows: o.batchSize }),
+    batchBytes: o.batchBytes,
+    workers: o.workers,
+    dryRun: o.dryRun === 'db' ? 'db' : Boolean(o.dryRun),
+    retries: o.retries,
+    ignoreExtra: Boolean(o.ignoreExtra),
+    overridingSystemValue: Boolean(o.overridingSystemValue),
+    ...given({ db: o.db, maxRejects: o.maxRejects }),
   }
 }
 
-function extraFrom(o: Record<string, unknown>): CliExtra {
-  return { ...(typeof o['report'] === 'string' ? { report: o['report'] } : {}), quiet: Boolean(o['quiet']) }
+function extraFrom(o: RunFlags): CliExtra {
+  return { ...given({ report: o.report }), quiet: Boolean(o.quiet) }
 }
 
 /** Build the command tree. Separate from main() so that tests can parse options in-process. */
 export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>): Command {
   const program = new Command('pgbulk')
     .description('Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.')
-    .version(VERSION)
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
 
   addRunOptions(
@@ -134,46 +187,46 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
     .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
     .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
-    .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', 'utf8')
+    .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', DEFAULTS.encoding)
     .addOption(
       new Option(
         '--max-record-bytes <size>',
         `longest record (a line, or the lines of a quoted field that holds line breaks), at most ${MAX_RECORD_BYTES_LIMIT / 1024 ** 2}MB: a longer one is rejected, not held in memory, and reading resumes at the next line`,
       )
         .argParser(parseRecordSize(MAX_RECORD_BYTES_LIMIT))
-        .default(DEFAULT_MAX_RECORD_BYTES, `${DEFAULT_MAX_RECORD_BYTES / 1024 ** 2}MB`),
+        .default(DEFAULTS.maxRecordBytes, megabytes(DEFAULTS.maxRecordBytes)),
     )
     .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input file; pgbulk-rejects.ndjson for stdin and pipes)')
     .option('--force', 'replace an existing reject file; with --resume, resume although the input changed')
     .option('--job <name>', "name of the load, for its checkpoint (default: the table and the inputs' absolute paths)")
-    .option('--resume', 'continue the job from its checkpoint')
+    .addOption(new Option('--resume', 'continue the job from its checkpoint').conflicts('restart'))
     .option('--restart', "load from the start, forgetting the job's checkpoint (rows it committed stay in the table)")
-    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
+    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULTS.checkpointSchema})`)
     .option('--no-checkpoint', 'keep no checkpoint (no resume)')
-    .action(async (inputs: string[], o: Record<string, unknown>) => {
-      const opts: LoadOptions = {
+    .action(async (inputs: string[], o: LoadFlags) => {
+      const opts = {
         ...runOptionsFrom(o),
         inputs,
-        header: o['header'] as boolean,
-        encoding: o['encoding'] as string,
-        force: Boolean(o['force']),
-        resume: Boolean(o['resume']),
-        restart: Boolean(o['restart']),
-        checkpoint: o['checkpoint'] as boolean,
-        maxRecordBytes: o['maxRecordBytes'] as number,
-      }
-      const copy = <K extends keyof LoadOptions>(key: K, from: string) => {
-        if (o[from] !== undefined) opts[key] = o[from] as LoadOptions[K]
-      }
-      copy('format', 'format')
-      copy('columns', 'columns')
-      copy('delimiter', 'delimiter')
-      if (o['quote'] !== undefined) opts.quote = o['quote'] === '' ? null : (o['quote'] as string)
-      copy('escape', 'escape')
-      copy('nullString', 'null')
-      copy('rejects', 'rejects')
-      copy('job', 'job')
-      copy('checkpointSchema', 'checkpointSchema')
+        header: o.header,
+        encoding: o.encoding,
+        force: Boolean(o.force),
+        resume: Boolean(o.resume),
+        restart: Boolean(o.restart),
+        checkpoint: o.checkpoint,
+        maxRecordBytes: o.maxRecordBytes,
+        // (in the order the report's options have always listed them)
+        ...given({
+          format: o.format,
+          columns: o.columns,
+          delimiter: o.delimiter,
+          quote: o.quote === '' ? null : o.quote,
+          escape: o.escape,
+          nullString: o.null,
+          rejects: o.rejects,
+          job: o.job,
+          checkpointSchema: o.checkpointSchema,
+        }),
+      } satisfies LoadOptions
       await run({ kind: 'load', opts }, extraFrom(o))
     })
 
@@ -184,7 +237,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         'load the rows of a reject file again, after the data or the schema was fixed: rows that load leave the file, rows that fail again stay with their new reason',
       )
       .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
-  ).action(async (rejectsFile: string, o: Record<string, unknown>) => {
+  ).action(async (rejectsFile: string, o: RunFlags) => {
     await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
   })
 
@@ -195,19 +248,20 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       '--db <url>',
       'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
     )
-    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULT_CHECKPOINT_SCHEMA})`)
+    .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULTS.checkpointSchema})`)
     .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
-    .action(async (o: Record<string, unknown>) => {
-      const opts: { db?: string; checkpointSchema?: string; forget?: string } = {}
-      if (typeof o['db'] === 'string') opts.db = o['db']
-      if (typeof o['checkpointSchema'] === 'string') opts.checkpointSchema = o['checkpointSchema']
-      if (typeof o['forget'] === 'string') opts.forget = o['forget']
+    .action(async (o: JobsFlags) => {
+      const opts = given({ db: o.db, checkpointSchema: o.checkpointSchema, forget: o.forget })
       await run({ kind: 'jobs', opts }, { quiet: false })
     })
   return program
 }
 
-const VERSION = '0.1.0'
+/** pgbulk's version, from its package.json: two folders up from src/cli/ (under vitest) and from dist/cli/ alike. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
 
 /** Rejected rows printed on stderr as they happen; the rest are only in the reject file. */
 const SHOWN_REJECTS = 10
@@ -297,7 +351,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
         const e = error as { message?: string; code?: string }
         progress.log(
           printable(
-            `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries ?? DEFAULT_RETRIES})`,
+            `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries})`,
           ) + '\n',
         )
       },
@@ -345,7 +399,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
 }
 
 /** pgbulk jobs: one line per job and input, newest first; or forget a job. */
-async function runJobsCommand(opts: { db?: string; checkpointSchema?: string; forget?: string }, io: CliIo): Promise<number> {
+async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
   try {
     if (opts.forget !== undefined) {
       const n = await forgetJob(opts.forget, opts)

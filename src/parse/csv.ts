@@ -8,20 +8,6 @@ import type { CsvDialect } from './dialect.js'
 import type { RecordLimits } from './record-limits.js'
 import { keptOfLongLine, lineTooLong, PARSE_SLICE_BYTES, recordLimits, tooManyFields } from './record-limits.js'
 
-/** A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting). */
-export function dialectOf(
-  format: 'csv' | 'tsv' | 'ndjson',
-  given: { delimiter?: string | undefined; quote?: string | null | undefined; escape?: string | null | undefined; nullString?: string | null | undefined },
-): CsvDialect {
-  const tsv = format === 'tsv'
-  return {
-    delimiter: given.delimiter ?? (tsv ? '\t' : ','),
-    quote: given.quote === undefined ? (tsv ? null : '"') : given.quote,
-    escape: given.escape ?? null,
-    nullString: given.nullString ?? null,
-  }
-}
-
 const LF = 0x0a
 const CR = 0x0d
 

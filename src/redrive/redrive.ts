@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type pg from 'pg'
-import { DEFAULT_CHECKPOINT_SCHEMA } from '../checkpoint/checkpoint-store.js'
 import { createInterface } from 'node:readline'
 import { LoadError } from '../errors.js'
-import { CsvParser, dialectOf } from '../parse/csv.js'
+import { CsvParser } from '../parse/csv.js'
+import { dialectOf } from '../parse/dialect.js'
 import { decoderFor } from '../parse/decode.js'
 import { parseObjectLine } from '../parse/ndjson.js'
 import type { ParseOptions } from '../parse/parse-input.js'
@@ -13,6 +13,7 @@ import type { ParsedRecord } from '../parse/parsed-record.js'
 import { MAX_RECORD_BYTES_LIMIT, recordLimits } from '../parse/record-limits.js'
 import type { RejectCode } from '../errors.js'
 import type { RedriveOptions } from '../options.js'
+import { resolveRedriveOptions } from '../options.js'
 import { runInput } from '../pipeline/run-input.js'
 import type { StopReason } from '../report/run-figures.js'
 import { newTotals } from '../report/run-figures.js'
@@ -134,8 +135,9 @@ function placeKey(file: string, line: number, byte: number): string {
  * records the lines it loaded in its own transaction (RedriveLedger), so a redrive killed before
  * it rewrote the file, run again, skips them.
  */
-export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
+export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   const started = performance.now()
+  const opts = resolveRedriveOptions(given)
   const path = opts.rejectsFile
   if (!(await stat(path).catch(() => undefined))?.isFile()) throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
   const target = await openTarget(opts)
@@ -145,8 +147,7 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
   const decided = new Set<string>()
   let stop: StopReason | undefined
   let sink: RejectSink | undefined
-  const ledger =
-    target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema ?? DEFAULT_CHECKPOINT_SCHEMA, `redrive:${resolve(path)}`) : undefined
+  const ledger = target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema, `redrive:${resolve(path)}`) : undefined
   try {
     if (ledger) {
       await target.lockJob(`redrive:${resolve(path)}`)
@@ -174,7 +175,7 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
         parse,
         ...(group.source.columns ? { columnNames: group.source.columns } : {}),
         header: false,
-        ignoreExtra: opts.ignoreExtra ?? false,
+        ignoreExtra: opts.ignoreExtra,
         writers: target.writers,
         batcher: target.batcher,
         autoTune: target.autoTune,
@@ -226,5 +227,5 @@ export async function redrive(opts: RedriveOptions): Promise<LoadReport> {
     await sink?.close().catch(() => {})
     await target.close()
   }
-  return buildReport({ totals, bytesRead: 0, started, dryRun: opts.dryRun ?? false, files, stop, options: reportableOptions(opts) })
+  return buildReport({ totals, bytesRead: 0, started, dryRun: opts.dryRun, files, stop, options: reportableOptions(given) })
 }

@@ -144,7 +144,7 @@ describe('a job run again', () => {
     expect(await tableContents(db, 'again')).toBe('1\ta\n2\tb\n')
     const both = await pgbulk('--resume', '--restart')
     expect(both.code).toBe(1)
-    expect(both.stderr).toContain('--resume and --restart exclude each other')
+    expect(both.stderr).toContain("option '--resume' cannot be used with option '--restart'")
     expect((await pgbulk('--restart')).code).toBe(0)
     expect(await tableContents(db, 'again')).toBe('1\ta\n1\ta\n2\tb\n2\tb\n')
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dialectOf } from '../../src/parse/csv.js'
+import { dialectOf } from '../../src/parse/dialect.js'
 import { decoderFor } from '../../src/parse/decode.js'
 import { NdjsonParser, parseObjectLine } from '../../src/parse/ndjson.js'
 import type { ParsedRecord } from '../../src/parse/parsed-record.js'

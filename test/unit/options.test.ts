@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
+import { PassThrough } from 'node:stream'
 import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
-import { buildProgram } from '../../src/cli/main.js'
+import { buildProgram, main } from '../../src/cli/main.js'
 import type { LoadOptions } from '../../src/index.js'
 import { parseRejectLimit, parseSize } from '../../src/cli/options.js'
 
@@ -28,6 +30,16 @@ async function parse(args: string[]): Promise<Parsed> {
   } catch {
     return { error: err }
   }
+}
+
+/** Run main() in-process with streams of the test's own: its exit code and what it wrote. */
+async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [stdout, stderr] = [new PassThrough(), new PassThrough()]
+  // (a PassThrough lacks a terminal's fields, which nothing here reads)
+  const io = { stdout, stderr: stderr as unknown as NodeJS.WriteStream, signals: false }
+  const code = await main(['node', 'pgbulk', ...args], io)
+  const text = (s: PassThrough) => String(s.read() ?? '')
+  return { code, stdout: text(stdout), stderr: text(stderr) }
 }
 
 describe('command-line options', () => {
@@ -135,6 +147,32 @@ describe('command-line options', () => {
       /option '--max-record-bytes <size>' argument '257MB' is invalid\. at most 256MB/,
     )
     expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '0'])).error).toMatch(/argument '0' is invalid\. expected a size/)
+  })
+
+  it('refuses --resume with --restart before running anything, as commander refuses conflicting options', async () => {
+    for (const order of [
+      ['--resume', '--restart'],
+      ['--restart', '--resume'],
+    ]) {
+      const r = await parse(['load', 'a.csv', '-t', 't', ...order])
+      expect(r.opts).toBeUndefined()
+      expect(r.error).toMatch(/error: option '--re(sume|start)' cannot be used with option '--re(start|sume)'/)
+    }
+    const alone = async (flag: string) => (await parse(['load', 'a.csv', '-t', 't', flag])).opts
+    expect(await alone('--resume')).toMatchObject({ resume: true, restart: false })
+    expect(await alone('--restart')).toMatchObject({ resume: false, restart: true })
+  })
+
+  it('exits with 1 and the pgbulk prefix on --resume with --restart', async () => {
+    const r = await runMain(['load', 'a.csv', '-t', 't', '--resume', '--restart'])
+    const conflict = "option '--resume' cannot be used with option '--restart'"
+    const stderr = `pgbulk: error: ${conflict}\n(run with --help for usage)\n`
+    expect(r).toEqual({ code: 1, stdout: '', stderr })
+  })
+
+  it("prints package.json's version on --version", async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    expect(await runMain(['--version'])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' })
   })
 
   it('parses sizes and reject limits', () => {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { dialectOf } from '../../src/parse/csv.js'
+import { dialectOf } from '../../src/parse/dialect.js'
 import { parseInput, type InputFormat } from '../../src/parse/parse-input.js'
 import { openInput } from '../../src/source/open-input.js'
 

@@ -1,0 +1,196 @@
+import { resolve } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { LoadError } from '../../src/errors.js'
+import type { LoadOptions, RedriveOptions } from '../../src/options.js'
+import { resolveLoadOptions, resolveRedriveOptions, resolveRunOptions } from '../../src/options.js'
+
+const MiB = 1024 ** 2
+const BASE: LoadOptions = { inputs: ['a.csv'], table: 't' }
+const REDRIVE: RedriveOptions = { rejectsFile: 'a.csv.rejects.ndjson', table: 't' }
+/** --batch-size auto with bounds of its own: the smallest batch may be the largest. */
+const AUTO_EQUAL = { budgetMs: 50, minRows: 10, maxRows: 10 }
+/** --batch-size auto with the smallest batch larger than the largest. */
+const autoTune = (minRows: number, maxRows: number) => ({ autoTune: { budgetMs: 200, minRows, maxRows } })
+
+/** The LoadError a resolver throws for `opts` (fails when it throws none, or something else). */
+function refusal(resolveIt: () => unknown): LoadError {
+  try {
+    resolveIt()
+  } catch (err) {
+    expect(err).toBeInstanceOf(LoadError)
+    return err as LoadError
+  }
+  throw new Error('the options were accepted')
+}
+
+describe('resolveLoadOptions: what an option not given becomes', () => {
+  it.each<[keyof LoadOptions, unknown]>([
+    ['method', 'copy'],
+    ['batchRows', 10_000],
+    ['batchBytes', 16 * MiB],
+    ['autoTune', undefined],
+    ['workers', 1],
+    ['dryRun', false],
+    ['retries', 5],
+    ['retryBaseDelayMs', 250],
+    ['retryMaxDelayMs', 30_000],
+    ['overridingSystemValue', false],
+    ['ignoreExtra', false],
+    ['maxRejects', undefined],
+    ['header', true],
+    ['encoding', 'utf8'],
+    ['maxRecordBytes', 64 * MiB],
+    ['force', false],
+    ['resume', false],
+    ['restart', false],
+    ['checkpoint', true],
+    ['checkpointSchema', 'pgbulk'],
+    ['job', undefined],
+    ['format', undefined],
+    ['columns', undefined],
+  ])('%s defaults to %j', (option, expected) => {
+    expect(resolveLoadOptions(BASE)[option]).toEqual(expected)
+  })
+
+  it('reads "-" from process.stdin and writes "--rejects -" to process.stdout', () => {
+    const opts = resolveLoadOptions(BASE)
+    expect(opts.stdin).toBe(process.stdin)
+    expect(opts.stdout).toBe(process.stdout)
+  })
+
+  it.each([
+    ['csv', { delimiter: ',', quote: '"', escape: null, nullString: null }],
+    ['tsv', { delimiter: '\t', quote: null, escape: null, nullString: null }],
+    ['ndjson', { delimiter: ',', quote: '"', escape: null, nullString: null }],
+  ] as const)('reads %s with its format default dialect', (format, dialect) => {
+    expect(resolveLoadOptions(BASE).dialectFor(format)).toEqual(dialect)
+  })
+
+  it('puts a file’s rejects beside it, and a stream’s in the working directory', () => {
+    const opts = resolveLoadOptions(BASE)
+    expect(opts.rejectsFor({ path: '/data/a.csv', stream: false })).toBe('/data/a.csv.rejects.ndjson')
+    expect(opts.rejectsFor({ path: '-', stream: true })).toBe(resolve('pgbulk-rejects.ndjson'))
+  })
+})
+
+describe('resolveLoadOptions: what is given passes through', () => {
+  const stdin = new PassThrough()
+  const stdout = new PassThrough()
+  it.each<[Partial<LoadOptions>, Record<string, unknown>]>([
+    [{ method: 'insert' }, { method: 'insert' }],
+    [{ batchRows: 500 }, { batchRows: 500 }],
+    [{ batchBytes: 1024 }, { batchBytes: 1024 }],
+    [{ autoTune: AUTO_EQUAL }, { autoTune: AUTO_EQUAL }],
+    [{ workers: 4 }, { workers: 4 }],
+    [{ workers: 0 }, { workers: 1 }],
+    [{ dryRun: 'db' }, { dryRun: 'db' }],
+    [{ dryRun: true }, { dryRun: true }],
+    [
+      { retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 2 },
+      { retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 2 },
+    ],
+    [
+      { overridingSystemValue: true, ignoreExtra: true },
+      { overridingSystemValue: true, ignoreExtra: true },
+    ],
+    [{ maxRejects: { percent: 2.5 } }, { maxRejects: { percent: 2.5 } }],
+    [
+      { header: false, columns: ['a', 'b'], format: 'tsv' },
+      { header: false, columns: ['a', 'b'], format: 'tsv' },
+    ],
+    [{ encoding: 'Windows-1252' }, { encoding: 'windows-1252' }],
+    [{ encoding: 'ISO-8859-1' }, { encoding: 'latin1' }],
+    [{ maxRecordBytes: 1 }, { maxRecordBytes: 1 }],
+    [{ maxRecordBytes: 256 * MiB }, { maxRecordBytes: 256 * MiB }],
+    [
+      { force: true, resume: true },
+      { force: true, resume: true, restart: false },
+    ],
+    [{ restart: true }, { resume: false, restart: true }],
+    [
+      { checkpoint: false, checkpointSchema: 'etl', job: 'nightly' },
+      { checkpoint: false, checkpointSchema: 'etl', job: 'nightly' },
+    ],
+    [
+      { db: 'postgres://h/d', table: 's.t', inputs: ['x', 'y'] },
+      { db: 'postgres://h/d', table: 's.t', inputs: ['x', 'y'] },
+    ],
+    [
+      { stdin, stdout },
+      { stdin, stdout },
+    ],
+  ])('keeps %j', (opts, expected) => {
+    expect(resolveLoadOptions({ ...BASE, ...opts })).toMatchObject(expected)
+  })
+
+  it('reads CSV and TSV with the dialect given', () => {
+    const opts = resolveLoadOptions({ ...BASE, delimiter: ';', quote: null, escape: '\\', nullString: '\\N' })
+    expect(opts.dialectFor('csv')).toEqual({ delimiter: ';', quote: null, escape: '\\', nullString: '\\N' })
+    expect(resolveLoadOptions({ ...BASE, quote: "'" }).dialectFor('tsv')).toEqual({
+      delimiter: '\t',
+      quote: "'",
+      escape: null,
+      nullString: null,
+    })
+  })
+
+  it('puts every input’s rejects in the one --rejects file', () => {
+    const opts = resolveLoadOptions({ ...BASE, rejects: 'r.ndjson' })
+    expect(opts.rejectsFor({ path: '-', stream: true })).toBe('r.ndjson')
+  })
+
+  it('leaves the options given as they were (the report lists those), and cannot be changed', () => {
+    const given: LoadOptions = { ...BASE, encoding: 'UTF-8' }
+    const opts = resolveLoadOptions(given)
+    expect(given).toEqual({ ...BASE, encoding: 'UTF-8' })
+    expect(Object.isFrozen(opts)).toBe(true)
+  })
+})
+
+describe('resolveLoadOptions: what is refused, before anything is opened', () => {
+  const ENCODINGS = 'use utf8, latin1 or windows-1252'
+  const tooLong = (n: number) => `--max-record-bytes must be a whole number of bytes from 1 to 268435456, not ${n}`
+  it.each<[string, Partial<LoadOptions>, string, string | undefined]>([
+    ['an unknown encoding', { encoding: 'ebcdic' }, 'unsupported --encoding "ebcdic"', ENCODINGS],
+    ['--resume and --restart', { resume: true, restart: true }, '--resume and --restart exclude each other', undefined],
+    ['a record limit of 0', { maxRecordBytes: 0 }, tooLong(0), undefined],
+    ['a record limit that is not whole', { maxRecordBytes: 1.5 }, tooLong(1.5), undefined],
+    ['a record limit over 256 MiB', { maxRecordBytes: 256 * MiB + 1 }, tooLong(256 * MiB + 1), undefined],
+    ['a record limit that is not a number', { maxRecordBytes: Number.NaN }, tooLong(Number.NaN), undefined],
+    ['--min-batch over --max-batch', autoTune(500, 100), '--min-batch 500 is larger than --max-batch 100', undefined],
+  ])('refuses %s (USAGE)', (_, opts, message, hint) => {
+    const err = refusal(() => resolveLoadOptions({ ...BASE, ...opts }))
+    expect(err).toMatchObject({ code: 'USAGE', message, exitCode: 1 })
+    expect(err.hint).toBe(hint)
+  })
+})
+
+describe('resolveRunOptions and resolveRedriveOptions', () => {
+  it('default what pgbulk load and pgbulk redrive share, and the redrive ledger’s schema', () => {
+    const expected = {
+      method: 'copy',
+      batchRows: 10_000,
+      batchBytes: 16 * MiB,
+      workers: 1,
+      dryRun: false,
+      retries: 5,
+      ignoreExtra: false,
+    }
+    expect(resolveRunOptions({ table: 't' })).toMatchObject(expected)
+    expect(resolveRedriveOptions(REDRIVE)).toMatchObject({
+      ...expected,
+      rejectsFile: REDRIVE.rejectsFile,
+      checkpointSchema: 'pgbulk',
+    })
+    expect(resolveRedriveOptions({ ...REDRIVE, checkpointSchema: 'etl', ignoreExtra: true })).toMatchObject({
+      checkpointSchema: 'etl',
+      ignoreExtra: true,
+    })
+  })
+
+  it('refuse --min-batch over --max-batch in a redrive too (USAGE)', () => {
+    const err = refusal(() => resolveRedriveOptions({ ...REDRIVE, ...autoTune(2, 1) }))
+    expect(err).toMatchObject({ code: 'USAGE', message: '--min-batch 2 is larger than --max-batch 1' })
+  })
+})
