@@ -5,8 +5,7 @@ import { connect, connectionConfig } from './db/connect.js'
 import { LoadError } from './errors.js'
 import type { TableSchema } from './schema/introspect.js'
 import { checkInsertPrivilege, introspectTable } from './schema/introspect.js'
-import { copySender } from './write/copy-writer.js'
-import { insertSender } from './write/insert-writer.js'
+import { rowSender } from './write/senders.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
 import type { ResolvedTargetOptions } from './options.js'
@@ -87,7 +86,7 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
     }
     if (opts.dryRun !== true) {
-      const sender = opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
+      const sender = rowSender(opts)
       // --dry-run=db runs in one transaction: one writer.
       const count = opts.dryRun === 'db' ? 1 : opts.workers
       while (opened.length < count) {
