@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url'
 
 const cli = new URL('../dist/cli/main.js', import.meta.url)
 if (!existsSync(cli)) {
-  process.stderr.write(`pgbulk: not built yet: run "npm run build" in ${fileURLToPath(new URL('..', import.meta.url))}\n`)
+  process.stderr.write(
+    `pgbulk: not built yet: run "npm run build" in ${fileURLToPath(new URL('..', import.meta.url))}\n`,
+  )
   process.exit(1)
 }
 const { main } = await import(cli.href)

@@ -94,7 +94,9 @@ try {
       name: 'DDL every 1 s, readers behind it',
       start: () =>
         competitor(srv.url, (c, k) =>
-          k % 50 === 0 ? c.query(`ALTER TABLE auto_t ALTER COLUMN v SET DEFAULT '${k}'`) : c.query('SELECT v FROM auto_t WHERE id = $1', [1 + (k % 1000)]),
+          k % 50 === 0
+            ? c.query(`ALTER TABLE auto_t ALTER COLUMN v SET DEFAULT '${k}'`)
+            : c.query('SELECT v FROM auto_t WHERE id = $1', [1 + (k % 1000)]),
         ),
     },
     {
@@ -106,7 +108,9 @@ try {
         let inFlight = 0
         const poll = setInterval(() => {
           admin
-            .query('SELECT (SELECT coalesce(max(id), 0) FROM auto_t) AS c, (SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy) AS f')
+            .query(
+              'SELECT (SELECT coalesce(max(id), 0) FROM auto_t) AS c, (SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy) AS f',
+            )
             .then((r) => {
               committed = Number(r.rows[0].c)
               inFlight = Number(r.rows[0].f)
@@ -114,9 +118,10 @@ try {
             .catch(() => {})
         }, INTERVAL_MS)
         const c = competitor(srv.url, (cl, k) =>
-          cl.query(`INSERT INTO auto_t (id, v) VALUES ($1, 'c') ON CONFLICT (id) DO UPDATE SET hits = auto_t.hits + 1`, [
-            inFlight > 0 ? committed + 1 + ((k * 7919) % inFlight) : Math.max(1, committed),
-          ]),
+          cl.query(
+            `INSERT INTO auto_t (id, v) VALUES ($1, 'c') ON CONFLICT (id) DO UPDATE SET hits = auto_t.hits + 1`,
+            [inFlight > 0 ? committed + 1 + ((k * 7919) % inFlight) : Math.max(1, committed)],
+          ),
         )
         return { stop: async () => (clearInterval(poll), c.stop()) }
       },
@@ -127,7 +132,9 @@ try {
         competitor(
           srv.url,
           (c, k) =>
-            k % 50 === 0 ? c.query(`ALTER TABLE auto_t ALTER COLUMN v SET DEFAULT '${k}'`) : c.query('SELECT v FROM auto_t WHERE id = $1', [1 + (k % 1000)]),
+            k % 50 === 0
+              ? c.query(`ALTER TABLE auto_t ALTER COLUMN v SET DEFAULT '${k}'`)
+              : c.query('SELECT v FROM auto_t WHERE id = $1', [1 + (k % 1000)]),
           (t) => Math.floor(t / 1500) % 2 === 1,
         ),
     },
@@ -143,7 +150,10 @@ try {
           CREATE INDEX ON auto_t (v); CREATE INDEX ON auto_t (md5(v))`)
         const comp = sc.start()
         await sleep(200)
-        const extra = arm === 'auto' ? ['--batch-size', 'auto', '--lock-budget', String(BUDGET_MS)] : ['--batch-size', arm, '--batch-bytes', '1GB']
+        const extra =
+          arm === 'auto'
+            ? ['--batch-size', 'auto', '--lock-budget', String(BUDGET_MS)]
+            : ['--batch-size', arm, '--batch-bytes', '1GB']
         const s = await timePgbulk(file, { url: srv.url, rejects: join(dir, 'rejects.ndjson'), extra, table: 'auto_t' })
         const lat = comp ? await comp.stop() : []
         samples.get(arm).push({ ms: s.ms, lat })

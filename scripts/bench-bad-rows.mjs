@@ -52,7 +52,13 @@ try {
   const psql = spawnSync('psql', ['--version']).status === 0
   const arms = [
     ...(psql
-      ? [{ name: 'psql \\copy, clean', rows: ROWS, run: () => time('psql', [srv.url, '-qc', `\\copy bench FROM '${files['copy-clean']}' CSV HEADER`]) }]
+      ? [
+          {
+            name: 'psql \\copy, clean',
+            rows: ROWS,
+            run: () => time('psql', [srv.url, '-qc', `\\copy bench FROM '${files['copy-clean']}' CSV HEADER`]),
+          },
+        ]
       : []),
     ...['clean', 'unique', 'fk'].flatMap((kind) =>
       ['copy', 'insert'].map((method) => ({
@@ -60,7 +66,9 @@ try {
         method,
         kind,
         rows: method === 'copy' ? ROWS : INSERT_ROWS,
-        run: async () => (await timePgbulk(files[`${method}-${kind}`], { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') })).ms,
+        run: async () =>
+          (await timePgbulk(files[`${method}-${kind}`], { url: srv.url, method, rejects: join(dir, 'rejects.ndjson') }))
+            .ms,
       })),
     ),
   ]

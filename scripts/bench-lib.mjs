@@ -13,7 +13,10 @@ export async function startServer() {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
   const child = spawn(process.execPath, [join(root, 'scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
   // start-pg prints the URL, or says on stderr why it could not start and exits.
-  const url = await Promise.race([once(createInterface({ input: child.stdout }), 'line').then(([l]) => l), once(child, 'exit').then(() => process.exit(1))])
+  const url = await Promise.race([
+    once(createInterface({ input: child.stdout }), 'line').then(([l]) => l),
+    once(child, 'exit').then(() => process.exit(1)),
+  ])
   return {
     url,
     stop: async () => {
@@ -35,7 +38,10 @@ export async function timed(cmd, args, env = {}, firstRow = undefined) {
   const useTime = existsSync(GNU_TIME)
   const t0 = performance.now()
   const child = useTime
-    ? spawn(GNU_TIME, ['-f', '@@%U %S %M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    ? spawn(GNU_TIME, ['-f', '@@%U %S %M', cmd, ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
     : spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))

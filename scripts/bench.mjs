@@ -89,7 +89,10 @@ try {
       { name: 'pgbulk COPY, CSV, --workers 2', ...pgbulk('csv', 'clean', 'copy', rows, ['--workers', '2']) },
       { name: 'pgbulk COPY, NDJSON, --workers 2', ...pgbulk('ndjson', 'clean', 'copy', rows, ['--workers', '2']) },
       { name: 'pgbulk INSERT, CSV', ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS)) },
-      { name: 'pgbulk INSERT, CSV, --workers 2', ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS), ['--workers', '2']) },
+      {
+        name: 'pgbulk INSERT, CSV, --workers 2',
+        ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS), ['--workers', '2']),
+      },
     ].filter((a) => ONLY === '' || a.name === ONLY || a.name.startsWith('psql'))
     for (const arm of arms) arm.file = await arm.data()
     const samples = new Map(arms.map((a) => [a.name, []]))
@@ -147,7 +150,8 @@ try {
       vsCopy: ref ? ref / perRowMs : undefined,
     })
   }
-  const fmt = (v, d = 0) => (v === undefined ? '' : v.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d }))
+  const fmt = (v, d = 0) =>
+    v === undefined ? '' : v.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d })
   console.log(
     `\nPostgreSQL ${version}; median of ${REPEATS} interleaved runs; CPU and RSS are the loader's own process; first commit: until the first row is visible to another session\n`,
   )

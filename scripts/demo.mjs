@@ -38,14 +38,22 @@ async function demo(url, schema) {
     const args = ['load', 'fixtures/demo/people.csv', '--table', table, '--rejects', relative(root, rejects), '--force']
     console.log(`\n$ pgbulk ${args.join(' ')}\n`)
     const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(root, 'bin/pgbulk.js'), ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, DATABASE_URL: url } })
+      const child = spawn(process.execPath, [join(root, 'bin/pgbulk.js'), ...args], {
+        cwd: root,
+        stdio: 'inherit',
+        env: { ...process.env, DATABASE_URL: url },
+      })
       child.on('close', (c) => resolve(c ?? 1))
     })
     console.log(`\npgbulk exited with ${code} (2 = finished, some rows rejected).\n\nWhat landed in table "${table}":`)
-    const rows = await client.query('SELECT id, name, email, born::text AS born, score, active, tags::text AS tags FROM people ORDER BY id')
+    const rows = await client.query(
+      'SELECT id, name, email, born::text AS born, score, active, tags::text AS tags FROM people ORDER BY id',
+    )
     console.table(rows.rows)
     const first = (await readFile(rejects, 'utf8')).split('\n')[0]
-    console.log(`\nThe rejected rows, with their reasons and original text, are in ${relative(root, rejects)}; the first one:\n${first}`)
+    console.log(
+      `\nThe rejected rows, with their reasons and original text, are in ${relative(root, rejects)}; the first one:\n${first}`,
+    )
     return code
   } finally {
     if (schema) await client.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => {})
@@ -57,7 +65,8 @@ let server
 let code = 1
 try {
   server = await openServer()
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void server.stop().finally(() => process.exit(1)))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+    process.on(signal, () => void server.stop().finally(() => process.exit(1)))
   code = await demo(server.url, server.schema)
 } catch (err) {
   console.error(`demo: ${err instanceof EmbeddedPgError ? err.message : `failed: ${err?.message ?? err}`}`)

@@ -35,7 +35,9 @@ const PORT_TRIES = 5
 
 /** The server stopped because another process holds its port. */
 function portTaken(err) {
-  return err instanceof EmbeddedPgError && /Address already in use|could not create any TCP\/IP sockets/.test(err.message)
+  return (
+    err instanceof EmbeddedPgError && /Address already in use|could not create any TCP\/IP sockets/.test(err.message)
+  )
 }
 
 /** Start the server; while another process holds its port, call `onTaken` (a new port, or a pause) and try again, `tries` times in all. */
@@ -137,7 +139,8 @@ function serverUser() {
   if (process.getuid?.() !== 0) return undefined
   for (const name of ['postgres', 'nobody']) {
     try {
-      const id = (flag) => Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
+      const id = (flag) =>
+        Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
       return { name, uid: id('-u'), gid: id('-g') }
     } catch {
       // no such user: try the next one
@@ -191,7 +194,10 @@ async function initdb(server, initdbPath, runAs) {
     const child = spawn(initdbPath, args, { ...server.spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] })
     const out = collect(child, server.onLog)
     const [code, signal] = await exited(child, initdbPath)
-    if (code !== 0) throw new EmbeddedPgError(`initdb failed (${signal ?? `exit ${code}`}) for ${server.data}: ${out.text() || 'no output'}. ${HINT}`)
+    if (code !== 0)
+      throw new EmbeddedPgError(
+        `initdb failed (${signal ?? `exit ${code}`}) for ${server.data}: ${out.text() || 'no output'}. ${HINT}`,
+      )
   } finally {
     await rm(pwfile, { force: true })
   }
@@ -211,7 +217,17 @@ async function tlsSettings(data, { certFile, keyFile }, runAs) {
 }
 
 async function startServer(server) {
-  const args = ['-D', server.data, '-p', String(server.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...server.settings]
+  const args = [
+    '-D',
+    server.data,
+    '-p',
+    String(server.port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    ...server.settings,
+  ]
   const child = spawn(server.postgres, args, { ...server.spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] })
   server.process = child
   const out = collect(child, server.onLog)
@@ -235,7 +251,9 @@ async function waitReady(server, child, state) {
     const lines = (await readFile(join(server.data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')
     if (lines[0] === String(child.pid) && lines[7]?.trim() === 'ready') return true
     if (Date.now() > deadline) {
-      throw new EmbeddedPgError(`PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000} s (port ${server.port}, data ${server.data}). ${HINT}`)
+      throw new EmbeddedPgError(
+        `PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000} s (port ${server.port}, data ${server.data}). ${HINT}`,
+      )
     }
     await new Promise((r) => setTimeout(r, 25))
   }
@@ -257,7 +275,8 @@ async function stopServer(server) {
 function exited(child, path) {
   return new Promise((resolveExit, reject) => {
     child.once('error', (err) => {
-      const noexec = err.code === 'EACCES' ? ' (is its file system mounted noexec? set TMPDIR to another directory)' : ''
+      const noexec =
+        err.code === 'EACCES' ? ' (is its file system mounted noexec? set TMPDIR to another directory)' : ''
       reject(new EmbeddedPgError(`cannot run ${path}: ${err.code ?? err.message}${noexec}. ${HINT}`))
     })
     child.once('close', (code, signal) => resolveExit([code, signal]))

@@ -29,7 +29,10 @@ function checkAnchors() {
   for (const m of mutations) {
     const text = readFileSync(join(root, m.file), 'utf8')
     const count = text.split(m.find).length - 1
-    if (count !== 1) throw new Error(`${m.id}: ${JSON.stringify(m.find)} occurs ${count} times in ${m.file} (must be once); update test/mutations.json`)
+    if (count !== 1)
+      throw new Error(
+        `${m.id}: ${JSON.stringify(m.find)} occurs ${count} times in ${m.file} (must be once); update test/mutations.json`,
+      )
     if (m.find.includes('\n')) throw new Error(`${m.id}: a mutation changes one line`)
   }
 }
@@ -50,14 +53,30 @@ process.on('SIGINT', () => {
   cleanup()
   process.exit(130)
 })
-for (const part of ['src', 'test', 'bin', 'scripts', 'fixtures', 'package.json', 'tsconfig.json', 'vitest.config.ts', 'README.md'])
+for (const part of [
+  'src',
+  'test',
+  'bin',
+  'scripts',
+  'fixtures',
+  'package.json',
+  'tsconfig.json',
+  'vitest.config.ts',
+  'README.md',
+])
   cpSync(join(root, part), join(scratch, part), { recursive: true })
 symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'))
 
 function run(cmd, args) {
   const started = Date.now()
   // A mutation can hang a synchronous loop that Vitest's own timeouts cannot stop: 10 minutes at most.
-  const r = spawnSync(cmd, args, { cwd: scratch, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28, timeout: 600_000 })
+  const r = spawnSync(cmd, args, {
+    cwd: scratch,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    maxBuffer: 1 << 28,
+    timeout: 600_000,
+  })
   const timedOut = r.error !== undefined && 'code' in r.error && r.error.code === 'ETIMEDOUT'
   return {
     ok: r.status === 0,

@@ -23,7 +23,9 @@ async function stop(code) {
   process.exit(code)
 }
 function fail(err) {
-  process.stderr.write(`pgbulk: ${err instanceof EmbeddedPgError ? err.message : `embedded PostgreSQL failed: ${err?.message ?? err}`}\n`)
+  process.stderr.write(
+    `pgbulk: ${err instanceof EmbeddedPgError ? err.message : `embedded PostgreSQL failed: ${err?.message ?? err}`}\n`,
+  )
   void stop(1)
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0))

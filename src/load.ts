@@ -65,7 +65,11 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       await store.claim(target.connection(), job)
     }
     const plans = store
-      ? await planInputs(target.connection(), store, job, files, { resume: opts.resume, restart: opts.restart, force: opts.force })
+      ? await planInputs(target.connection(), store, job, files, {
+          resume: opts.resume,
+          restart: opts.restart,
+          force: opts.force,
+        })
       : files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
 
     // Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
@@ -80,7 +84,11 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       }
       sinks.set(
         path,
-        await RejectSink.resume(path, (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte), opts.stdout),
+        await RejectSink.resume(
+          path,
+          (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte),
+          opts.stdout,
+        ),
       )
     }
 
@@ -96,9 +104,15 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     for (const [k, f] of files.entries()) {
       if (f.stream) continue // read once, by the load itself, which checks its header first
       const input = await openInput(f, process.stdin)
-      headers[k] = await preflightInput({ ...pipelines[k]!, name: input.name, records: parseInput(input.chunks, pipelines[k]!.parse) })
+      headers[k] = await preflightInput({
+        ...pipelines[k]!,
+        name: input.name,
+        records: parseInput(input.chunks, pipelines[k]!.parse),
+      })
     }
-    const totalBytes = files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined
+    const totalBytes = files.every((f) => f.size !== undefined)
+      ? files.reduce((s, f) => s + (f.size ?? 0), 0)
+      : undefined
     opts.onStart?.(totalBytes)
     const startedAt = new Date()
     for (const [k, f] of files.entries()) {
@@ -112,7 +126,12 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
           rowsRejected: 0,
           rowsSkipped: 0,
           bytesRead: 0,
-          resumed: { byte: plan.from.nextByte, line: plan.from.nextLine, rowsLoaded: plan.from.rowsLoaded, rowsRejected: plan.from.rowsRejected },
+          resumed: {
+            byte: plan.from.nextByte,
+            line: plan.from.nextLine,
+            rowsLoaded: plan.from.rowsLoaded,
+            rowsRejected: plan.from.rowsRejected,
+          },
         })
         continue
       }
@@ -133,9 +152,22 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       // A fresh input's checkpoint exists before its first reject is written, so that a crash
       // before the first batch commits is resumed (and its reject lines dropped), not refused.
       if (!from && saveCheckpoint)
-        await saveCheckpoint(target.connection(), { nextByte: 0, nextLine: 1, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0, batches: 0, done: false })
+        await saveCheckpoint(target.connection(), {
+          nextByte: 0,
+          nextLine: 1,
+          rowsRead: 0,
+          rowsLoaded: 0,
+          rowsRejected: 0,
+          batches: 0,
+          done: false,
+        })
       const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
-      const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, from && !opts.force ? expectedPrefix(from, opened.name) : undefined) } : opened
+      const input = prefix
+        ? {
+            ...opened,
+            chunks: prefix.tap(opened.chunks, from && !opts.force ? expectedPrefix(from, opened.name) : undefined),
+          }
+        : opened
       const progress = () =>
         opts.onProgress?.({
           bytesRead: bytesBefore + input.bytesConsumed(),
@@ -149,7 +181,10 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       // gzip and stdin are read from the start and the committed records skipped.
       const seeked = input.seeked && startAt !== undefined
       const header = seeked ? false : pipelines[k]!.header
-      const columnNames = seeked && pipelines[k]!.parse.format !== 'ndjson' ? (headers[k] ?? pipelines[k]!.columnNames) : pipelines[k]!.columnNames
+      const columnNames =
+        seeked && pipelines[k]!.parse.format !== 'ndjson'
+          ? (headers[k] ?? pipelines[k]!.columnNames)
+          : pipelines[k]!.columnNames
       const result = await runInput({
         ...pipelines[k]!,
         header,
@@ -171,7 +206,13 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
         resumedFrom: from,
         checkpoint: saveCheckpoint,
       })
-      if (from) result.file.resumed = { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
+      if (from)
+        result.file.resumed = {
+          byte: from.nextByte,
+          line: from.nextLine,
+          rowsLoaded: from.rowsLoaded,
+          rowsRejected: from.rowsRejected,
+        }
       progress()
       bytesBefore += result.file.bytesRead
       fileReports.push(result.file)
@@ -199,7 +240,15 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     await target.close()
   }
 
-  return buildReport({ totals, bytesRead: bytesBefore, started, dryRun: opts.dryRun, files: fileReports, stop, options: reportableOptions(given) })
+  return buildReport({
+    totals,
+    bytesRead: bytesBefore,
+    started,
+    dryRun: opts.dryRun,
+    files: fileReports,
+    stop,
+    options: reportableOptions(given),
+  })
 }
 
 /** The checkpoint key of a reject line's input: recorded in the line; for lines written before it was, its path as given then, resolved here. */
@@ -218,7 +267,8 @@ const PREFIX_HASH = 'prefix-sha256:'
 /** What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked, and is refused (--force resumes anyway). */
 function expectedPrefix(from: Checkpoint, name: string): PrefixIdentity & { name: string } {
   const m = /^prefix-sha256:(\d+):([0-9a-f]{64})$/.exec(from.identity?.hash ?? '')
-  if (m && from.identity?.size === from.nextByte) return { bytes: from.nextByte, covered: Number(m[1]), hash: m[2]!, name }
+  if (m && from.identity?.size === from.nextByte)
+    return { bytes: from.nextByte, covered: Number(m[1]), hash: m[2]!, name }
   throw new LoadError(
     'INPUT_CHANGED',
     `cannot tell whether ${name} is the stream its checkpoint was taken from (the checkpoint holds no hash of it)`,

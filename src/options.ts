@@ -80,7 +80,13 @@ export interface RunOptions extends TargetOptions {
   ignoreExtra?: boolean
   /** Aborting stops reading; the batch in flight is committed or rolled back. */
   signal?: AbortSignal
-  onProgress?: (p: { bytesRead: number; rowsRead: number; rowsLoaded: number; rowsRejected: number; batchRows?: number }) => void
+  onProgress?: (p: {
+    bytesRead: number
+    rowsRead: number
+    rowsLoaded: number
+    rowsRejected: number
+    batchRows?: number
+  }) => void
   /** Called for each rejected row, after it was written to the reject file. */
   onReject?: (r: Rejection) => void
 }

@@ -102,7 +102,9 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
           )
         }
       }
-      writers = new WriterPool(opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')))
+      writers = new WriterPool(
+        opened.map((c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db')),
+      )
     }
     const autoTune = opts.autoTune && writers ? new BatchSizeController(opts.autoTune) : undefined
     const batcher = new Batcher({ maxRows: autoTune ? autoTune.rows : opts.batchRows, maxBytes: opts.batchBytes })

@@ -92,16 +92,25 @@ export class BatchSizeController {
       this.cooldown = COOLDOWN_BATCHES
       const overBudget = was <= this.opts.minRows
       this.size = this.clamp(was / 2)
-      const why = s.lockTimeout ? 'a lock wait timed out' : `another session waited ${Math.round(s.blockedMs)} ms (budget ${budget} ms)`
+      const why = s.lockTimeout
+        ? 'a lock wait timed out'
+        : `another session waited ${Math.round(s.blockedMs)} ms (budget ${budget} ms)`
       return overBudget
-        ? { size: this.size, reason: `${why} at the smallest batch (--min-batch ${this.opts.minRows}): the budget cannot be kept`, overBudget: true }
+        ? {
+            size: this.size,
+            reason: `${why} at the smallest batch (--min-batch ${this.opts.minRows}): the budget cannot be kept`,
+            overBudget: true,
+          }
         : { size: this.size, reason: `${why}: halved` }
     }
     const target = contended ? budget / 2 : this.freeHoldMs
     const goal = this.msPerRow ? target / this.msPerRow : this.opts.maxRows
     if (goal < 0.7 * was) {
       this.size = this.clamp(goal)
-      return { size: this.size, reason: `a batch takes ${Math.round((this.msPerRow ?? 0) * was)} ms, more than the ${Math.round(target)} ms aimed at: shrunk` }
+      return {
+        size: this.size,
+        reason: `a batch takes ${Math.round((this.msPerRow ?? 0) * was)} ms, more than the ${Math.round(target)} ms aimed at: shrunk`,
+      }
     }
     if (this.cooldown > 0) {
       this.cooldown--
@@ -113,7 +122,10 @@ export class BatchSizeController {
     }
     if (s.blockedMs < budget / 2) {
       this.size = this.clamp(Math.min(goal, was * 1.1))
-      return { size: this.size, reason: this.size > was ? `others waited at most ${Math.round(s.blockedMs)} ms: grown a little` : 'steady' }
+      return {
+        size: this.size,
+        reason: this.size > was ? `others waited at most ${Math.round(s.blockedMs)} ms: grown a little` : 'steady',
+      }
     }
     return { size: was, reason: `others waited ${Math.round(s.blockedMs)} ms, within the budget: held` }
   }

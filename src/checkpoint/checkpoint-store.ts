@@ -27,7 +27,10 @@ export interface Checkpoint {
 }
 
 /** The progress a batch's transaction records, with the batch. */
-export type CheckpointProgress = Pick<Checkpoint, 'nextByte' | 'nextLine' | 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches' | 'done'>
+export type CheckpointProgress = Pick<
+  Checkpoint,
+  'nextByte' | 'nextLine' | 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches' | 'done'
+>
 
 /** The checkpoint table's columns (the README's DBA set-up lists them too). */
 const CHECKPOINT_COLUMNS = `job pg_catalog.text NOT NULL, input pg_catalog.text NOT NULL, target pg_catalog.text NOT NULL,
@@ -101,11 +104,17 @@ export class CheckpointStore {
    * checkpoint writes find the row not theirs and its batch does not commit (save()).
    */
   async claim(client: pg.Client, job: string): Promise<void> {
-    await client.query(`UPDATE ${this.table} SET owner = $2::pg_catalog.text WHERE job ${EQ} $1::pg_catalog.text`, [job, this.runId ?? null])
+    await client.query(`UPDATE ${this.table} SET owner = $2::pg_catalog.text WHERE job ${EQ} $1::pg_catalog.text`, [
+      job,
+      this.runId ?? null,
+    ])
   }
 
   async get(client: pg.Client, job: string, input: string): Promise<Checkpoint | undefined> {
-    const r = await client.query<Row>(`SELECT * FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text AND input ${EQ} $2::pg_catalog.text`, [job, input])
+    const r = await client.query<Row>(
+      `SELECT * FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text AND input ${EQ} $2::pg_catalog.text`,
+      [job, input],
+    )
     return r.rows[0] ? fromRow(r.rows[0]) : undefined
   }
 
@@ -168,7 +177,10 @@ function fromRow(r: Row): Checkpoint {
     job: r.job,
     input: r.input,
     target: r.target,
-    identity: r.input_hash === null ? undefined : { size: Number(r.input_size), mtimeMs: Number(r.input_mtime_ms), hash: r.input_hash },
+    identity:
+      r.input_hash === null
+        ? undefined
+        : { size: Number(r.input_size), mtimeMs: Number(r.input_mtime_ms), hash: r.input_hash },
     nextByte: Number(r.next_byte),
     nextLine: Number(r.next_line),
     rowsRead: Number(r.rows_read),

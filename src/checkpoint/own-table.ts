@@ -86,10 +86,16 @@ SELECT CURRENT_USER::pg_catalog.text AS me, pg_catalog.current_database()::pg_ca
           WHERE a.attname ${EQ} $4::pg_catalog.name AND NOT a.attisdropped) AS has_late_column`
 
 /** The hint of every refusal: where the README tells a DBA how to set the tables up. */
-const SETUP_HINT = 'see "Preparing checkpoints for a role" in the README, or pass --no-checkpoint to load without resume'
+const SETUP_HINT =
+  'see "Preparing checkpoints for a role" in the README, or pass --no-checkpoint to load without resume'
 
 async function readState(client: pg.Client, spec: OwnTableSpec): Promise<State> {
-  const r = await client.query<State>(STATE_SQL, [spec.schema, spec.table, spec.privileges, spec.lateColumn?.name ?? ''])
+  const r = await client.query<State>(STATE_SQL, [
+    spec.schema,
+    spec.table,
+    spec.privileges,
+    spec.lateColumn?.name ?? '',
+  ])
   return r.rows[0]!
 }
 
@@ -101,7 +107,8 @@ function untrusted(spec: OwnTableSpec, why: string, hint?: string): LoadError {
   return new LoadError(
     'CHECKPOINT_UNTRUSTED',
     `refusing to use ${qualified(spec)}: ${why}; pgbulk's statements on it would run code another role controls`,
-    hint ?? `drop it or have it owned by a trusted role, or pass --checkpoint-schema with a schema only trusted roles may create in; ${SETUP_HINT}`,
+    hint ??
+      `drop it or have it owned by a trusted role, or pass --checkpoint-schema with a schema only trusted roles may create in; ${SETUP_HINT}`,
   )
 }
 
@@ -126,11 +133,16 @@ function checkTrust(spec: OwnTableSpec, s: State): void {
   if (s.table_kind === null) return
   if (s.table_kind !== 'r') throw untrusted(spec, `it is not a plain table (relkind ${JSON.stringify(s.table_kind)})`)
   if (!s.table_owner_trusted)
-    throw untrusted(spec, `it is owned by role ${JSON.stringify(s.table_owner)}, which ${JSON.stringify(s.me)} is not a member of and is not a superuser`)
-  if (s.table_triggers?.length) throw untrusted(spec, `it has triggers pgbulk did not create (${s.table_triggers.join(', ')})`)
+    throw untrusted(
+      spec,
+      `it is owned by role ${JSON.stringify(s.table_owner)}, which ${JSON.stringify(s.me)} is not a member of and is not a superuser`,
+    )
+  if (s.table_triggers?.length)
+    throw untrusted(spec, `it has triggers pgbulk did not create (${s.table_triggers.join(', ')})`)
   if (s.table_rules?.length) throw untrusted(spec, `it has rules pgbulk did not create (${s.table_rules.join(', ')})`)
   // Another table's cascading foreign key turns pgbulk's DELETE into a change of that table, and so runs its triggers.
-  if (s.table_referenced_by?.length) throw untrusted(spec, `foreign keys of other tables reference it (${s.table_referenced_by.join(', ')})`)
+  if (s.table_referenced_by?.length)
+    throw untrusted(spec, `foreign keys of other tables reference it (${s.table_referenced_by.join(', ')})`)
 }
 
 /**
@@ -151,10 +163,14 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     s = await readState(client, spec)
     checkTrust(spec, s) // a schema made by another run at the same moment
   }
-  if (!s.schema_usage) throw unavailable(spec, `role ${JSON.stringify(s.me)} lacks USAGE on schema ${quoteIdent(spec.schema)}`)
+  if (!s.schema_usage)
+    throw unavailable(spec, `role ${JSON.stringify(s.me)} lacks USAGE on schema ${quoteIdent(spec.schema)}`)
   if (s.table_kind === null) {
     if (!s.schema_create)
-      throw unavailable(spec, `the table does not exist, and role ${JSON.stringify(s.me)} lacks CREATE on schema ${quoteIdent(spec.schema)} to create it`)
+      throw unavailable(
+        spec,
+        `the table does not exist, and role ${JSON.stringify(s.me)} lacks CREATE on schema ${quoteIdent(spec.schema)} to create it`,
+      )
     await run(`CREATE TABLE IF NOT EXISTS ${table} (${spec.columns})`)
     s = await readState(client, spec)
     checkTrust(spec, s)
@@ -167,7 +183,8 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
       )
     await run(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${spec.lateColumn.name} ${spec.lateColumn.type}`)
   }
-  if (s.table_privileges?.length) throw unavailable(spec, `role ${JSON.stringify(s.me)} lacks ${s.table_privileges.join(', ')} on the table`)
+  if (s.table_privileges?.length)
+    throw unavailable(spec, `role ${JSON.stringify(s.me)} lacks ${s.table_privileges.join(', ')} on the table`)
 
   async function run(sql: string): Promise<void> {
     try {
@@ -175,7 +192,9 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     } catch (err) {
       // Two first runs at once: IF NOT EXISTS does not stop the second from failing on the catalog's unique index; the state is read again after it.
       if ((err as { code?: string }).code === '23505') return
-      throw new LoadError('CHECKPOINT_UNAVAILABLE', `cannot prepare ${table}: ${(err as Error).message}`, SETUP_HINT, { cause: err })
+      throw new LoadError('CHECKPOINT_UNAVAILABLE', `cannot prepare ${table}: ${(err as Error).message}`, SETUP_HINT, {
+        cause: err,
+      })
     }
   }
 }

@@ -30,7 +30,9 @@ export function inputKey(path: string): string {
 /** The default job name: the target table and the inputs, as a cron line would name them. */
 export function defaultJobName(target: string, paths: readonly string[]): string {
   const name = `${target}:${paths.map(inputKey).join('+')}`
-  return name.length <= 200 ? name : `${name.slice(0, 180)}…${createHash('sha1').update(name).digest('hex').slice(0, 12)}`
+  return name.length <= 200
+    ? name
+    : `${name.slice(0, 180)}…${createHash('sha1').update(name).digest('hex').slice(0, 12)}`
 }
 
 /**

@@ -12,7 +12,16 @@ import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import { printable } from '../report/printable.js'
 import type { LoadReport } from '../report/load-report.js'
-import { parseBatchSize, parseChar, parseColumns, parsePositiveInt, parseQuote, parseRecordSize, parseRejectLimit, parseSize } from './options.js'
+import {
+  parseBatchSize,
+  parseChar,
+  parseColumns,
+  parsePositiveInt,
+  parseQuote,
+  parseRecordSize,
+  parseRejectLimit,
+  parseSize,
+} from './options.js'
 import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
 
@@ -93,19 +102,31 @@ interface CliExtra {
 /** Options that pgbulk load and pgbulk redrive share. */
 function addRunOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('-t, --table <[schema.]table>', 'target table, parsed as SQL (quote names that need it: \'"My Table"\')')
+    .requiredOption(
+      '-t, --table <[schema.]table>',
+      'target table, parsed as SQL (quote names that need it: \'"My Table"\')',
+    )
     .option(
       '--db <url>',
       'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
     )
-    .addOption(new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT').choices(['copy', 'insert']).default(DEFAULTS.method))
+    .addOption(
+      new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT')
+        .choices(['copy', 'insert'])
+        .default(DEFAULTS.method),
+    )
     .option(
       '--batch-size <rows|auto>',
       'rows per batch (each batch is one transaction); auto: as large as other sessions allow, from the lock wait measured after each batch',
       parseBatchSize,
       DEFAULTS.batchRows,
     )
-    .option('--lock-budget <ms>', 'with --batch-size auto: the longest another session should wait on a lock pgbulk holds', parsePositiveInt, AUTO.budgetMs)
+    .option(
+      '--lock-budget <ms>',
+      'with --batch-size auto: the longest another session should wait on a lock pgbulk holds',
+      parsePositiveInt,
+      AUTO.budgetMs,
+    )
     .option('--min-batch <rows>', 'with --batch-size auto: the smallest batch', parsePositiveInt, AUTO.minRows)
     .option('--max-batch <rows>', 'with --batch-size auto: the largest batch', parsePositiveInt, AUTO.maxRows)
     .addOption(
@@ -119,7 +140,11 @@ function addRunOptions(cmd: Command): Command {
       parsePositiveInt,
       DEFAULTS.workers,
     )
-    .option('--max-rejects <n|p%>', 'stop once more than n rows, or p% of rows read (after 1000), were rejected', parseRejectLimit)
+    .option(
+      '--max-rejects <n|p%>',
+      'stop once more than n rows, or p% of rows read (after 1000), were rejected',
+      parseRejectLimit,
+    )
     .addOption(
       new Option(
         '--dry-run [where]',
@@ -133,7 +158,10 @@ function addRunOptions(cmd: Command): Command {
       DEFAULTS.retries,
     )
     .option('--ignore-extra', 'drop input fields that match no column instead of failing')
-    .option('--overriding-system-value', "store the input's values in GENERATED ALWAYS identity columns (else such a column in the input is refused)")
+    .option(
+      '--overriding-system-value',
+      "store the input's values in GENERATED ALWAYS identity columns (else such a column in the input is refused)",
+    )
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
 }
@@ -155,7 +183,9 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
   return {
     table: o.table,
     method: o.method,
-    ...(o.batchSize === 'auto' ? { autoTune: { budgetMs: o.lockBudget, minRows: o.minBatch, maxRows: o.maxBatch } } : { batchRows: o.batchSize }),
+    ...(o.batchSize === 'auto'
+      ? { autoTune: { budgetMs: o.lockBudget, minRows: o.minBatch, maxRows: o.maxBatch } }
+      : { batchRows: o.batchSize }),
     batchBytes: o.batchBytes,
     workers: o.workers,
     dryRun: o.dryRun === 'db' ? 'db' : Boolean(o.dryRun),
@@ -173,18 +203,33 @@ function extraFrom(o: RunFlags): CliExtra {
 /** Build the command tree. Separate from main() so that tests can parse options in-process. */
 export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>): Command {
   const program = new Command('pgbulk')
-    .description('Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.')
+    .description(
+      'Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.',
+    )
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
 
   addRunOptions(
-    program.command('load').description('load files (or "-" for stdin) into a table').argument('<input...>', 'files to load, plain or gzip, or - for stdin'),
+    program
+      .command('load')
+      .description('load files (or "-" for stdin) into a table')
+      .argument('<input...>', 'files to load, plain or gzip, or - for stdin'),
   )
-    .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'tsv', 'ndjson']))
+    .addOption(
+      new Option('--format <format>', 'input format (default: from the extension, else csv)').choices([
+        'csv',
+        'tsv',
+        'ndjson',
+      ]),
+    )
     .option('--no-header', "CSV/TSV input has no header row (give --columns, else the table's column order is used)")
     .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
     .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
-    .option('--quote <char>', 'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)', parseQuote)
+    .option(
+      '--quote <char>',
+      'quote character, "none" for no quoting (default: \'"\' for csv, none for tsv)',
+      parseQuote,
+    )
     .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
     .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', DEFAULTS.encoding)
@@ -196,7 +241,10 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         .argParser(parseRecordSize(MAX_RECORD_BYTES_LIMIT))
         .default(DEFAULTS.maxRecordBytes, megabytes(DEFAULTS.maxRecordBytes)),
     )
-    .option('--rejects <path>', 'reject file (default: <input>.rejects.ndjson beside each input file; pgbulk-rejects.ndjson for stdin and pipes)')
+    .option(
+      '--rejects <path>',
+      'reject file (default: <input>.rejects.ndjson beside each input file; pgbulk-rejects.ndjson for stdin and pipes)',
+    )
     .option('--force', 'replace an existing reject file; with --resume, resume although the input changed')
     .option('--job <name>', "name of the load, for its checkpoint (default: the table and the inputs' absolute paths)")
     .addOption(new Option('--resume', 'continue the job from its checkpoint').conflicts('restart'))
@@ -267,7 +315,10 @@ function packageVersion(): string {
 const SHOWN_REJECTS = 10
 
 /** Run the CLI; returns the process exit code. Only this module touches process: argv, streams, signals. */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, signals: true }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, signals: true },
+): Promise<number> {
   let exitCode: number = EXIT.OK
   const program = buildProgram(async (job, extra) => {
     exitCode = await runJob(job, extra, io)
@@ -320,7 +371,9 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++
     if (signals > 1) process.exit(EXIT.INTERRUPTED)
-    progress.log(`\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`)
+    progress.log(
+      `\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`,
+    )
     controller.abort()
   }
   const progress = createProgress(io.stderr, extra.quiet)
@@ -364,7 +417,8 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     }
     progress.stop()
     exitCode = report.exitCode
-    if (!extra.quiet && shown > SHOWN_REJECTS) io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
+    if (!extra.quiet && shown > SHOWN_REJECTS)
+      io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
     if (!extra.quiet) io.stderr.write(printable(formatSummary(report), true) + '\n')
     if (!extra.quiet && job.kind === 'redrive' && !report.dryRun) {
       const path = job.opts.rejectsFile

@@ -3,14 +3,16 @@ import type { RejectLimit } from '../options.js'
 
 /** A positive whole number, for --batch-size. */
 export function parsePositiveInt(value: string): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1.')
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1)
+    throw new InvalidArgumentError('expected a whole number of at least 1.')
   return Number(value)
 }
 
 /** --batch-size: a number of rows, or "auto". */
 export function parseBatchSize(value: string): number | 'auto' {
   if (value.trim().toLowerCase() === 'auto') return 'auto'
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1, or auto.')
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1)
+    throw new InvalidArgumentError('expected a whole number of at least 1, or auto.')
   return Number(value)
 }
 
@@ -32,7 +34,8 @@ const UNITS: Record<string, number> = {
 export function parseSize(value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value)
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined
-  if (!m || unit === undefined || Number(m[1]) * unit < 1) throw new InvalidArgumentError('expected a size such as 16MB, 512kB or 1048576.')
+  if (!m || unit === undefined || Number(m[1]) * unit < 1)
+    throw new InvalidArgumentError('expected a size such as 16MB, 512kB or 1048576.')
   return Math.floor(Number(m[1]) * unit)
 }
 
@@ -74,6 +77,7 @@ export function parseQuote(value: string): string {
 /** Comma-separated column names for --columns. */
 export function parseColumns(value: string): string[] {
   const cols = value.split(',').map((c) => c.trim())
-  if (cols.some((c) => c === '')) throw new InvalidArgumentError('expected comma-separated column names, such as id,name,email.')
+  if (cols.some((c) => c === ''))
+    throw new InvalidArgumentError('expected comma-separated column names, such as id,name,email.')
   return cols
 }

@@ -87,7 +87,10 @@ function mb(bytes: number, total: number | undefined): string {
  * printed, and the summary overwrote them), and no wrapping (the line is cut to the width), so
  * clearing the bar's line on stop leaves the screen as the plain output would read.
  */
-function ttyProgress(stream: NodeJS.WriteStream, text: (p: ProgressSnapshot, total: number) => string): ProgressReporter {
+function ttyProgress(
+  stream: NodeJS.WriteStream,
+  text: (p: ProgressSnapshot, total: number) => string,
+): ProgressReporter {
   let total = 0
   let last: ProgressSnapshot = { bytesRead: 0, rowsRead: 0, rowsLoaded: 0, rowsRejected: 0 }
   let shown = false

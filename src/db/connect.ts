@@ -40,7 +40,10 @@ function tlsFor(c: ResolvedConnection, encrypt: boolean): false | ConnectionOpti
   }
   const rootFile = c.sslrootcert ?? join(pgDir, 'root.crt')
   // sslmode=require with a root certificate file at hand verifies the chain, as libpq does.
-  const verify = c.sslmode === 'verify-ca' || c.sslmode === 'verify-full' || (c.sslmode === 'require' && (rootFile === 'system' || existsSync(rootFile)))
+  const verify =
+    c.sslmode === 'verify-ca' ||
+    c.sslmode === 'verify-full' ||
+    (c.sslmode === 'require' && (rootFile === 'system' || existsSync(rootFile)))
   if (!verify) return { ...out, rejectUnauthorized: false }
   if (rootFile !== 'system') {
     if (!existsSync(rootFile)) {
@@ -54,7 +57,8 @@ function tlsFor(c: ResolvedConnection, encrypt: boolean): false | ConnectionOpti
   }
   out.rejectUnauthorized = true
   // verify-full checks the host name against the certificate (Node would check "localhost" for an IP address: pg sets no servername then).
-  out.checkServerIdentity = c.sslmode === 'verify-full' ? (_name, cert) => checkServerIdentity(c.host, cert) : () => undefined
+  out.checkServerIdentity =
+    c.sslmode === 'verify-full' ? (_name, cert) => checkServerIdentity(c.host, cert) : () => undefined
   return out
 }
 
@@ -62,9 +66,14 @@ function readTlsFile(file: string, what: string): Buffer {
   try {
     return readFileSync(file)
   } catch (err) {
-    throw new LoadError('DB_CONNECT', `cannot read the ${what} file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, undefined, {
-      cause: err,
-    })
+    throw new LoadError(
+      'DB_CONNECT',
+      `cannot read the ${what} file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      undefined,
+      {
+        cause: err,
+      },
+    )
   }
 }
 
@@ -79,7 +88,10 @@ function clientConfig(c: ResolvedConnection, encrypt: boolean): pg.ClientConfig 
     // A function: node-postgres then never looks in ~/.pgpass itself (its own lookup prints a
     // DeprecationWarning on every run, pg 8.x client.js _getPassword); ours ran in resolveConnection.
     password: () => {
-      if (password === undefined) return Promise.reject(new Error('the server asked for a password and none was given (--db, PGPASSWORD or a password file)'))
+      if (password === undefined)
+        return Promise.reject(
+          new Error('the server asked for a password and none was given (--db, PGPASSWORD or a password file)'),
+        )
       return Promise.resolve(password)
     },
     ssl: tlsFor(c, encrypt),
@@ -110,7 +122,8 @@ export async function connect(c: ResolvedConnection): Promise<pg.Client> {
     if (c.sslmode === 'allow') {
       // allow: without TLS first, with it when the server refuses that.
       return await attempt(c, false).catch((err: unknown) => {
-        if (typeof (err as { code?: unknown }).code !== 'string' || !/^28/.test((err as { code: string }).code)) throw err
+        if (typeof (err as { code?: unknown }).code !== 'string' || !/^28/.test((err as { code: string }).code))
+          throw err
         return attempt(c, true)
       })
     }

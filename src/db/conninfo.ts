@@ -53,7 +53,10 @@ export function parseConnectionString(input: string): ConnectionFields {
   return parseKeywordValue(input)
 }
 
-function invalid(why: string, hint = 'check --db or DATABASE_URL (the string is not shown: it may hold a password)'): LoadError {
+function invalid(
+  why: string,
+  hint = 'check --db or DATABASE_URL (the string is not shown: it may hold a password)',
+): LoadError {
   return new LoadError('DB_CONNECT', `invalid connection string: ${why}`, hint)
 }
 
@@ -174,7 +177,10 @@ function parseUrl(s: string): ConnectionFields {
       setField(fields, key, value, `in URL parameter ${n}`)
     }
   } else if (rest !== '') {
-    throw invalid('unexpected text after the host in the URL', 'an "@" or "/" in a password must be percent-encoded (%40, %2F)')
+    throw invalid(
+      'unexpected text after the host in the URL',
+      'an "@" or "/" in a password must be percent-encoded (%40, %2F)',
+    )
   }
   return fields
 }
@@ -287,7 +293,11 @@ function osUser(): string {
   try {
     return userInfo().username
   } catch {
-    throw new LoadError('DB_CONNECT', 'no PostgreSQL user name given, and the OS user has no name', 'set PGUSER, or user= in --db')
+    throw new LoadError(
+      'DB_CONNECT',
+      'no PostgreSQL user name given, and the OS user has no name',
+      'set PGUSER, or user= in --db',
+    )
   }
 }
 

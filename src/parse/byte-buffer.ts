@@ -28,7 +28,9 @@ export class ByteBuffer {
   append(chunk: Buffer): void {
     const needed = this.length + chunk.length
     if (needed > this.bytes.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(needed, Math.min(Math.max(2 * needed, 256 * 1024), this.maxCapacity)))
+      const grown = Buffer.allocUnsafeSlow(
+        Math.max(needed, Math.min(Math.max(2 * needed, 256 * 1024), this.maxCapacity)),
+      )
       this.bytes.copy(grown, 0, 0, this.length)
       this.bytes = grown
     }

@@ -186,7 +186,9 @@ export class CsvParser {
   push(chunk: Buffer): ParsedRecord[] {
     const out: ParsedRecord[] = []
     if (chunk.length <= PARSE_SLICE_BYTES) this.pushSlice(chunk, out)
-    else for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES) this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
+    else
+      for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES)
+        this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
     return out
   }
 
@@ -320,7 +322,9 @@ export class CsvParser {
             continue
           }
           if (c === CR && i + 1 >= n && !final) break
-          this.fail(`expected a delimiter or the end of the line after a closing quote, found ${JSON.stringify(String.fromCharCode(c))}`)
+          this.fail(
+            `expected a delimiter or the end of the line after a closing quote, found ${JSON.stringify(String.fromCharCode(c))}`,
+          )
           continue
         case State.Skip: {
           const nl = b.indexOf(LF, i)
@@ -404,7 +408,15 @@ export class CsvParser {
     // (a copy: a view would keep the whole buffer alive as long as the rejection)
     const raw = Buffer.from(b.subarray(start, long ? start + kept : end))
     const line = this.recordLine
-    out.push({ line, byte: this.base + start, nextByte: this.base + next, nextLine: line + (terminated ? 1 : 0), raw, kind: 'problem', problem })
+    out.push({
+      line,
+      byte: this.base + start,
+      nextByte: this.base + next,
+      nextLine: line + (terminated ? 1 : 0),
+      raw,
+      kind: 'problem',
+      problem,
+    })
     this.startRecord(line + (terminated ? 1 : 0), next)
     return next
   }
@@ -426,7 +438,15 @@ export class CsvParser {
     this.skipping = undefined
     const problem = lineTooLong(this.limits, s.kept.length)
     const nextByte = terminated ? lf + 1 : lf
-    out.push({ line: s.line, byte: s.byte, nextByte, nextLine: s.line + (terminated ? 1 : 0), raw: s.kept, kind: 'problem', problem })
+    out.push({
+      line: s.line,
+      byte: s.byte,
+      nextByte,
+      nextLine: s.line + (terminated ? 1 : 0),
+      raw: s.kept,
+      kind: 'problem',
+      problem,
+    })
     this.line = s.line + (terminated ? 1 : 0)
     this.recordLine = this.line
   }
@@ -452,7 +472,13 @@ export class CsvParser {
     // A view: the buffer never overwrites bytes it has handed out.
     const raw = b.subarray(start, end)
     const terminated = next > start && b[next - 1] === LF
-    const at: CsvRecordAt = [this.recordLine, this.base + start, this.base + next, this.line + (terminated ? 1 : 0), raw]
+    const at: CsvRecordAt = [
+      this.recordLine,
+      this.base + start,
+      this.base + next,
+      this.line + (terminated ? 1 : 0),
+      raw,
+    ]
     if (this.droppedFields + this.fieldPos.length / 3 > this.limits.maxFields) {
       // (a copy: a view would keep the whole buffer alive as long as the rejection)
       at[4] = Buffer.from(raw)
@@ -472,7 +498,13 @@ export class CsvParser {
       // The record's bytes are checked once; its fields are then decoded without checking each again.
       const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos, start) : 0
       if (bad > 0)
-        out.push(problemRecord(at, { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)', column: bad }))
+        out.push(
+          problemRecord(at, {
+            code: 'ENCODING_INVALID',
+            message: 'invalid byte sequence for the input encoding (see --encoding)',
+            column: bad,
+          }),
+        )
       else out.push(new CsvRecord(at, ends, this.how))
     }
     this.startRecord(terminated ? this.line + 1 : this.line, next)
@@ -494,7 +526,8 @@ export class CsvParser {
 
   /** The 1-based position of the first field whose bytes are invalid in the input encoding. */
   private firstUndecodable(raw: Buffer, pos: readonly number[], start: number): number {
-    for (let k = 0; k < pos.length; k += 3) if (this.decode(raw, pos[k]! - start, pos[k + 1]! - start) === null) return k / 3 + 1
+    for (let k = 0; k < pos.length; k += 3)
+      if (this.decode(raw, pos[k]! - start, pos[k + 1]! - start) === null) return k / 3 + 1
     // The bytes between fields are ASCII, so the bad bytes are in some field.
     return 1
   }

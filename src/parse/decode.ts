@@ -24,7 +24,9 @@ export function resolveEncoding(name: string): InputEncoding | undefined {
  * Turns a byte range into text; returns null when the bytes are not valid in the encoding.
  * `unchecked` decodes bytes already known to be valid (a whole record checked at once).
  */
-export type Decode = ((bytes: Buffer, start: number, end: number) => string | null) & { unchecked?: (bytes: Buffer, start: number, end: number) => string }
+export type Decode = ((bytes: Buffer, start: number, end: number) => string | null) & {
+  unchecked?: (bytes: Buffer, start: number, end: number) => string
+}
 
 /**
  * 0x80–0x9F in windows-1252 (the rest is Latin-1). Node 20's TextDecoder('windows-1252') decodes
@@ -49,7 +51,9 @@ export function decoderFor(encoding: InputEncoding): Decode {
     case 'windows-1252':
       return (b, s, e) => {
         const text = b.toString('latin1', s, e)
-        return /[\x80-\x9f]/.test(text) ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!) : text
+        return /[\x80-\x9f]/.test(text)
+          ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!)
+          : text
       }
   }
 }

@@ -12,7 +12,12 @@ export interface CsvDialect {
 /** A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting). */
 export function dialectOf(
   format: 'csv' | 'tsv' | 'ndjson',
-  given: { delimiter?: string | undefined; quote?: string | null | undefined; escape?: string | null | undefined; nullString?: string | null | undefined },
+  given: {
+    delimiter?: string | undefined
+    quote?: string | null | undefined
+    escape?: string | null | undefined
+    nullString?: string | null | undefined
+  },
 ): CsvDialect {
   const tsv = format === 'tsv'
   return {

@@ -217,7 +217,11 @@ export function scanObject(b: Uint8Array, s: number, e: number, out: number[], m
   jDoubled = false
   jRefused = false
   try {
-    return scanMembers(out, maxOut) ? (jRefused ? ObjectScan.ObjectWithRefusedEscape : ObjectScan.Object) : ObjectScan.NotAnObject
+    return scanMembers(out, maxOut)
+      ? jRefused
+        ? ObjectScan.ObjectWithRefusedEscape
+        : ObjectScan.Object
+      : ObjectScan.NotAnObject
   } finally {
     jb = EMPTY
   }

@@ -3,7 +3,14 @@ import type { ValidRow } from '../validate/valid-row.js'
 import { ByteBuffer } from './byte-buffer.js'
 import type { Decode } from './decode.js'
 import { JsonKind, MEMBER_SIZE, ObjectScan, scanObject } from './json-scan.js'
-import type { JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, ParseProblem, ScannedObject } from './parsed-record.js'
+import type {
+  JsonField,
+  ObjectRecord,
+  ObjectRowLayout,
+  ParsedRecord,
+  ParseProblem,
+  ScannedObject,
+} from './parsed-record.js'
 import { RecordAt } from './parsed-record.js'
 import type { RecordLimits } from './record-limits.js'
 import { keptOfLongLine, lineTooLong, PARSE_SLICE_BYTES, recordLimits, tooManyFields } from './record-limits.js'
@@ -54,7 +61,9 @@ export class NdjsonParser {
   push(chunk: Buffer): ParsedRecord[] {
     const out: ParsedRecord[] = []
     if (chunk.length <= PARSE_SLICE_BYTES) this.pushSlice(chunk, out)
-    else for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES) this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
+    else
+      for (let s = 0; s < chunk.length; s += PARSE_SLICE_BYTES)
+        this.pushSlice(chunk.subarray(s, s + PARSE_SLICE_BYTES), out)
     return out
   }
 
@@ -83,7 +92,11 @@ export class NdjsonParser {
     // (a CR at the end may be the line ending, which is not part of the line)
     if (n - start > this.limits.maxBytes + 1) {
       // A line past the limit is not kept: its first bytes are, for the rejection made when it ends.
-      this.skipping = { line: this.line, byte: this.base + start, raw: Buffer.from(b.subarray(start, start + keptOfLongLine(this.limits))) }
+      this.skipping = {
+        line: this.line,
+        byte: this.base + start,
+        raw: Buffer.from(b.subarray(start, start + keptOfLongLine(this.limits))),
+      }
       this.base += n
       this.buf.release()
       this.searched = 0
@@ -107,7 +120,15 @@ export class NdjsonParser {
     const s = this.skipping!
     this.skipping = undefined
     const nextLine = s.line + (terminated ? 1 : 0)
-    out.push({ line: s.line, byte: s.byte, nextByte, nextLine, raw: s.raw, kind: 'problem', problem: lineTooLong(this.limits, s.raw.length) })
+    out.push({
+      line: s.line,
+      byte: s.byte,
+      nextByte,
+      nextLine,
+      raw: s.raw,
+      kind: 'problem',
+      problem: lineTooLong(this.limits, s.raw.length),
+    })
     this.line = nextLine
   }
 
@@ -129,10 +150,21 @@ export class NdjsonParser {
     // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
     const members: number[] = []
     const maxMembers = this.limits.maxFields * MEMBER_SIZE
-    const scan = !this.decode.unchecked || isUtf8(raw) ? scanObject(raw, 0, raw.length, members, maxMembers) : ObjectScan.NotAnObject
+    const scan =
+      !this.decode.unchecked || isUtf8(raw)
+        ? scanObject(raw, 0, raw.length, members, maxMembers)
+        : ObjectScan.NotAnObject
     if (scan !== ObjectScan.NotAnObject) {
       const at: JsonRecordAt = [line, byte, nextByte, nextLine, raw]
-      out.push(new JsonRecord(at, members, scan === ObjectScan.ObjectWithRefusedEscape, this.text, this.decode.unchecked !== undefined))
+      out.push(
+        new JsonRecord(
+          at,
+          members,
+          scan === ObjectScan.ObjectWithRefusedEscape,
+          this.text,
+          this.decode.unchecked !== undefined,
+        ),
+      )
       return
     }
     const common = { line, byte, nextByte, nextLine, raw }
@@ -143,7 +175,11 @@ export class NdjsonParser {
     }
     const text = this.decode(b, start, end)
     if (text === null) {
-      out.push({ ...common, kind: 'problem', problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' } })
+      out.push({
+        ...common,
+        kind: 'problem',
+        problem: { code: 'ENCODING_INVALID', message: 'invalid byte sequence for the input encoding (see --encoding)' },
+      })
       return
     }
     if (text.trim() === '') return
@@ -151,7 +187,8 @@ export class NdjsonParser {
   }
 
   /** Bytes known to be valid (UTF-8 checked per line; Latin-1 and windows-1252 always are) as text. */
-  private readonly text = (b: Buffer, s: number, e: number): string => (this.decode.unchecked ? this.decode.unchecked(b, s, e) : (this.decode(b, s, e) ?? ''))
+  private readonly text = (b: Buffer, s: number, e: number): string =>
+    this.decode.unchecked ? this.decode.unchecked(b, s, e) : (this.decode(b, s, e) ?? '')
 }
 
 const KIND_NAMES: JsonField['kind'][] = ['string', 'number', 'boolean', 'null', 'object', 'array']
@@ -289,7 +326,10 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
       const kind = (m[k + 4]! >> 1) as JsonKind
       const escaped = (m[k + 4]! & 1) === 1
       const key = this.text(m[k]!, m[k + 1]!, escaped)
-      const text = kind === JsonKind.String ? this.text(m[k + 2]! + 1, m[k + 3]! - 1, escaped) : this.decode(this.raw, m[k + 2]!, m[k + 3]!)
+      const text =
+        kind === JsonKind.String
+          ? this.text(m[k + 2]! + 1, m[k + 3]! - 1, escaped)
+          : this.decode(this.raw, m[k + 2]!, m[k + 3]!)
       map.set(key, { kind: KIND_NAMES[kind]!, text })
     }
     return (this.map = map)
@@ -352,8 +392,10 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
       if (kind === JsonKind.Null) {
         out[at++] = 0x5c
         out[at++] = 0x4e
-      } else if (kind === JsonKind.String && (m[k + 4]! & 1) === 1) at = copyJsonString(this.raw, vs + 1, ve - 1, out, at)
-      else if (L.isJson[c] || kind === JsonKind.Object || kind === JsonKind.Array) at = copyEscaped(this.raw, vs, ve, out, at)
+      } else if (kind === JsonKind.String && (m[k + 4]! & 1) === 1)
+        at = copyJsonString(this.raw, vs + 1, ve - 1, out, at)
+      else if (L.isJson[c] || kind === JsonKind.Object || kind === JsonKind.Array)
+        at = copyEscaped(this.raw, vs, ve, out, at)
       else if (kind === JsonKind.String) at = copyBytes(this.raw, vs + 1, ve - 1, out, at)
       else at = copyBytes(this.raw, vs, ve, out, at)
     }
@@ -362,7 +404,9 @@ class JsonRecord extends RecordAt implements ObjectRecord, ScannedObject, ValidR
   }
 }
 
-type LineResult = { kind: 'object'; fields: Map<string, JsonField>; refusedEscape: boolean } | { kind: 'problem'; problem: ParseProblem }
+type LineResult =
+  | { kind: 'object'; fields: Map<string, JsonField>; refusedEscape: boolean }
+  | { kind: 'problem'; problem: ParseProblem }
 
 /** Parse one NDJSON line into its top-level fields, or say why it is not a JSON object. */
 export function parseObjectLine(text: string): LineResult {
@@ -376,7 +420,11 @@ export function parseObjectLine(text: string): LineResult {
     const reason = msg.replace(/, ".*" is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '')
     return {
       kind: 'problem',
-      problem: { code: 'NDJSON_INVALID_JSON', message: `invalid JSON: ${reason}`, ...(column === undefined ? {} : { column }) },
+      problem: {
+        code: 'NDJSON_INVALID_JSON',
+        message: `invalid JSON: ${reason}`,
+        ...(column === undefined ? {} : { column }),
+      },
     }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -434,7 +482,16 @@ function topLevelFields(text: string): Map<string, JsonField> {
       }
       kind = c === '{' ? 'object' : 'array'
     } else {
-      while (i < n && text[i] !== ',' && text[i] !== '}' && text[i] !== ' ' && text[i] !== '\t' && text[i] !== '\r' && text[i] !== '\n') i++
+      while (
+        i < n &&
+        text[i] !== ',' &&
+        text[i] !== '}' &&
+        text[i] !== ' ' &&
+        text[i] !== '\t' &&
+        text[i] !== '\r' &&
+        text[i] !== '\n'
+      )
+        i++
       kind = c === 't' || c === 'f' ? 'boolean' : c === 'n' ? 'null' : 'number'
     }
     const slice = text.slice(vStart, i)

@@ -30,10 +30,15 @@ const BOM = [0xef, 0xbb, 0xbf]
  * The parse stage's stream adapter: bytes in, arrays of records out (one array per chunk, so
  * the stages after it pay one await per chunk rather than per row).
  */
-export async function* parseInput(chunks: AsyncIterable<Buffer>, opts: ParseOptions, start?: StartPoint): AsyncGenerator<ParsedRecord[]> {
+export async function* parseInput(
+  chunks: AsyncIterable<Buffer>,
+  opts: ParseOptions,
+  start?: StartPoint,
+): AsyncGenerator<ParsedRecord[]> {
   const decode = decoderFor(opts.encoding)
   const limits = recordLimits(opts.maxRecordBytes)
-  const parser = opts.format === 'ndjson' ? new NdjsonParser(decode, limits) : new CsvParser(opts.dialect, decode, limits)
+  const parser =
+    opts.format === 'ndjson' ? new NdjsonParser(decode, limits) : new CsvParser(opts.dialect, decode, limits)
   // Mid-file there is no byte-order mark to look for.
   let head: Buffer | undefined = start ? undefined : Buffer.alloc(0)
   if (start) {

@@ -19,7 +19,10 @@ export function refusedJsonEscape(json: string): string | undefined {
     const cp = parseInt(json.slice(i + 2, i + 6), 16)
     if (cp === 0 || (cp >= 0xdc00 && cp <= 0xdfff)) return json.slice(i, i + 6)
     if (cp >= 0xd800 && cp <= 0xdbff) {
-      const lo = json.charCodeAt(i + 6) === 0x5c && json.charCodeAt(i + 7) === 0x75 ? parseInt(json.slice(i + 8, i + 12), 16) : -1
+      const lo =
+        json.charCodeAt(i + 6) === 0x5c && json.charCodeAt(i + 7) === 0x75
+          ? parseInt(json.slice(i + 8, i + 12), 16)
+          : -1
       if (!(lo >= 0xdc00 && lo <= 0xdfff)) return json.slice(i, i + 6)
       i += 12
     } else i += 6

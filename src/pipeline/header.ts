@@ -3,7 +3,10 @@ import type { ParsedRecord } from '../parse/parsed-record.js'
 import { RowValidator } from '../validate/validate-row.js'
 import type { InputPipeline } from './types.js'
 
-export type HeaderOptions = Pick<InputPipeline, 'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'>
+export type HeaderOptions = Pick<
+  InputPipeline,
+  'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'
+>
 
 export function newValidator(p: HeaderOptions): RowValidator {
   const v = new RowValidator(p.schema, {

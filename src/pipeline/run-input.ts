@@ -69,7 +69,9 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       return
     }
     const at = next
-    await commits.submit((inFlight) => batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, at, done }))
+    await commits.submit((inFlight) =>
+      batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, at, done }),
+    )
   }
 
   const decided = readAhead(decide(p, validator, tally), 1, (d) => p.batcher.share(d.recs.length, rawBytes(d.recs)))

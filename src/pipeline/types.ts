@@ -51,7 +51,8 @@ export interface InputPipeline {
    * Saves where the input stands, inside each batch's transaction, told the batch's rows that
    * went in (pgbulk redrive records them); absent when the run keeps no checkpoint.
    */
-  checkpoint?: ((client: pg.Client, progress: CheckpointProgress, stored: readonly ValidRow[]) => Promise<void>) | undefined
+  checkpoint?:
+    ((client: pg.Client, progress: CheckpointProgress, stored: readonly ValidRow[]) => Promise<void>) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
 }

@@ -35,7 +35,10 @@ export class RedriveLedger {
 
   /** The entry keys an earlier, unfinished redrive of this file loaded. */
   async loaded(client: pg.Client): Promise<Set<string>> {
-    const r = await client.query<{ entry: string }>(`SELECT entry FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [this.job])
+    const r = await client.query<{ entry: string }>(
+      `SELECT entry FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`,
+      [this.job],
+    )
     return new Set(r.rows.map((x) => x.entry))
   }
 

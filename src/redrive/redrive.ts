@@ -74,7 +74,11 @@ export function groupEntries(entries: readonly RejectEntry[]): RedriveGroup[] {
 
 /** The parse options a group's raw text is read with (raw is UTF-8 text, whatever the input's encoding was). */
 export function parseOptionsOf(source: RejectSource): ParseOptions {
-  return { format: source.format, encoding: 'utf8', dialect: dialectOf(source.format, { ...source, nullString: source.null }) }
+  return {
+    format: source.format,
+    encoding: 'utf8',
+    dialect: dialectOf(source.format, { ...source, nullString: source.null }),
+  }
 }
 
 /**
@@ -91,12 +95,22 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
     if (r.rawTruncated) {
       // Only the record's first bytes are here: loading them would load part of a row.
       const problem = { code: r.code as RejectCode, message: r.message, rawTruncated: true as const }
-      out.push({ ...at, raw: r.rawBase64 === undefined ? raw : Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem })
+      out.push({
+        ...at,
+        raw: r.rawBase64 === undefined ? raw : Buffer.from(r.rawBase64, 'base64'),
+        kind: 'problem',
+        problem,
+      })
       continue
     }
     if (r.rawBase64 !== undefined && r.raw.includes('\uFFFD')) {
       // The bytes were not valid text and the line was not fixed: it stays rejected as it was.
-      out.push({ ...at, raw: Buffer.from(r.rawBase64, 'base64'), kind: 'problem', problem: { code: 'ENCODING_INVALID', message: r.message } })
+      out.push({
+        ...at,
+        raw: Buffer.from(r.rawBase64, 'base64'),
+        kind: 'problem',
+        problem: { code: 'ENCODING_INVALID', message: r.message },
+      })
       continue
     }
     if (opts.format === 'ndjson') {
@@ -111,7 +125,11 @@ export function* redriveRecords(group: RedriveGroup): Generator<ParsedRecord[]> 
     const recs = [...parser.push(raw), ...parser.end()]
     const rec = recs[0]
     if (recs.length !== 1 || !rec) {
-      out.push({ ...at, kind: 'problem', problem: { code: 'CSV_PARSE', message: `the raw text holds ${recs.length} records, not one` } })
+      out.push({
+        ...at,
+        kind: 'problem',
+        problem: { code: 'CSV_PARSE', message: `the raw text holds ${recs.length} records, not one` },
+      })
     } else {
       out.push(rec)
     }
@@ -139,7 +157,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   const started = performance.now()
   const opts = resolveRedriveOptions(given)
   const path = opts.rejectsFile
-  if (!(await stat(path).catch(() => undefined))?.isFile()) throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
+  if (!(await stat(path).catch(() => undefined))?.isFile())
+    throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
   const target = await openTarget(opts)
   const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
   const files: FileReport[] = []
@@ -147,7 +166,10 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   const decided = new Set<string>()
   let stop: StopReason | undefined
   let sink: RejectSink | undefined
-  const ledger = target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema, `redrive:${resolve(path)}`) : undefined
+  const ledger =
+    target.writers && opts.dryRun !== 'db'
+      ? new RedriveLedger(opts.checkpointSchema, `redrive:${resolve(path)}`)
+      : undefined
   try {
     if (ledger) {
       await target.lockJob(`redrive:${resolve(path)}`)
@@ -157,7 +179,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     const entries = await readRejectFile(path)
     // Lines an earlier redrive of this file loaded before it was stopped: done, not sent again.
     const already = ledger ? await ledger.loaded(target.connection()) : new Set<string>()
-    for (const e of entries) if (e.rejection && already.has(entryKeyOf(e.rejection))) decided.add(entryKeyOf(e.rejection))
+    for (const e of entries)
+      if (e.rejection && already.has(entryKeyOf(e.rejection))) decided.add(entryKeyOf(e.rejection))
     // An unpredictable name, created with O_EXCL: nothing another user put at a name known in
     // advance (a symbolic link to a file of ours) is followed or removed. A redrive killed midway
     // leaves its temporary file behind.
@@ -165,8 +188,14 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     sink = await RejectSink.prepare(tmpPath, false)
     for (const group of groupEntries(entries.filter((e) => !e.rejection || !decided.has(entryKeyOf(e.rejection))))) {
       const parse = parseOptionsOf(group.source)
-      const keyAt = new Map(group.entries.map((e) => [placeKey(group.file, e.rejection!.line, e.rejection!.byte), entryKeyOf(e.rejection!)]))
-      const keysOf = (rows: readonly { line: number; byte: number }[]) => rows.map((r) => keyAt.get(placeKey(group.file, r.line, r.byte))!)
+      const keyAt = new Map(
+        group.entries.map((e) => [
+          placeKey(group.file, e.rejection!.line, e.rejection!.byte),
+          entryKeyOf(e.rejection!),
+        ]),
+      )
+      const keysOf = (rows: readonly { line: number; byte: number }[]) =>
+        rows.map((r) => keyAt.get(placeKey(group.file, r.line, r.byte))!)
       const result = await runInput({
         name: group.file,
         records: redriveRecords(group),
@@ -198,7 +227,10 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         },
         onLoaded: (rows) => keysOf(rows).forEach((k) => decided.add(k)),
         ...(ledger
-          ? { checkpoint: (client: pg.Client, _progress: unknown, stored: readonly { line: number; byte: number }[]) => ledger.record(client, keysOf(stored)) }
+          ? {
+              checkpoint: (client: pg.Client, _progress: unknown, stored: readonly { line: number; byte: number }[]) =>
+                ledger.record(client, keysOf(stored)),
+            }
           : {}),
       })
       files.push({ ...result.file, rejectsFile: path })
@@ -227,5 +259,13 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     await sink?.close().catch(() => {})
     await target.close()
   }
-  return buildReport({ totals, bytesRead: 0, started, dryRun: opts.dryRun, files, stop, options: reportableOptions(given) })
+  return buildReport({
+    totals,
+    bytesRead: 0,
+    started,
+    dryRun: opts.dryRun,
+    files,
+    stop,
+    options: reportableOptions(given),
+  })
 }

@@ -77,7 +77,11 @@ export class RejectSink {
    * Continue a reject file for a resumed load: keep the lines `keep` accepts (the rejects before
    * the checkpoint), drop the others and a last line cut short by a crash, and append from there.
    */
-  static async resume(path: string, keep: (r: Rejection) => boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
+  static async resume(
+    path: string,
+    keep: (r: Rejection) => boolean,
+    stdout?: NodeJS.WritableStream,
+  ): Promise<RejectSink> {
     // A device or pipe holds no earlier lines to keep or drop: new lines are appended as they come.
     if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
     const found = await examine(path)
@@ -258,7 +262,13 @@ async function examine(path: string): Promise<'absent' | 'file' | 'link' | 'stre
     if (!target || (target.isFile() && !underDev) || target.isDirectory()) return 'link'
   }
   if (target && (target.isCharacterDevice() || target.isFIFO() || target.isFile())) return 'stream'
-  const what = target?.isDirectory() ? 'a directory' : target?.isSocket() ? 'a socket' : target?.isBlockDevice() ? 'a block device' : 'not a file'
+  const what = target?.isDirectory()
+    ? 'a directory'
+    : target?.isSocket()
+      ? 'a socket'
+      : target?.isBlockDevice()
+        ? 'a block device'
+        : 'not a file'
   throw new LoadError(
     'REJECTS_UNWRITABLE',
     `cannot write reject lines to ${path}: it is ${what}`,

@@ -41,7 +41,13 @@ export function buildReport(r: {
   const { stop, totals } = r
   // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
   const rejected = totals.rowsRejected + r.files.reduce((n, f) => n + (f.resumed?.rowsRejected ?? 0), 0)
-  const exitCode = stop ? (stop.error.exitCode === EXIT.SETUP ? EXIT.STOPPED : stop.error.exitCode) : rejected > 0 ? EXIT.REJECTS : EXIT.OK
+  const exitCode = stop
+    ? stop.error.exitCode === EXIT.SETUP
+      ? EXIT.STOPPED
+      : stop.error.exitCode
+    : rejected > 0
+      ? EXIT.REJECTS
+      : EXIT.OK
   return {
     ...totals,
     bytesRead: r.bytesRead,
@@ -49,7 +55,16 @@ export function buildReport(r: {
     exitCode,
     dryRun: r.dryRun,
     files: r.files,
-    ...(stop ? { stopped: { code: stop.error.code, message: stop.error.message, file: stop.file, ...(stop.line ? { line: stop.line } : {}) } } : {}),
+    ...(stop
+      ? {
+          stopped: {
+            code: stop.error.code,
+            message: stop.error.message,
+            file: stop.file,
+            ...(stop.line ? { line: stop.line } : {}),
+          },
+        }
+      : {}),
     options: r.options,
   }
 }
@@ -69,7 +84,8 @@ export function formatSummary(r: LoadReport): string {
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
   for (const f of r.files) {
     if (f.resumed) {
-      const how = f.skippedRows === undefined ? 'seeked there' : `read and skipped ${f.skippedRows} committed rows to get there`
+      const how =
+        f.skippedRows === undefined ? 'seeked there' : `read and skipped ${f.skippedRows} committed rows to get there`
       lines.push(
         `  resumed ${f.file} at line ${f.resumed.line} (byte ${f.resumed.byte}; ${how}): earlier runs had loaded ${f.resumed.rowsLoaded} rows and rejected ${f.resumed.rowsRejected}`,
       )
@@ -84,12 +100,20 @@ export function formatSummary(r: LoadReport): string {
       `  --batch-size auto: batches of ${Math.min(...sizes)} to ${Math.max(...sizes)} rows (last ${sizes.at(-1)}); others waited on pgbulk up to ${worst} ms (budget ${r.autoTune.budgetMs} ms)`,
     )
     const over = b.filter((x) => x.overBudget).length
-    if (over > 0) lines.push(`  the lock budget could not be kept even at --min-batch (${over} batch${over === 1 ? '' : 'es'}): --report lists them`)
+    if (over > 0)
+      lines.push(
+        `  the lock budget could not be kept even at --min-batch (${over} batch${over === 1 ? '' : 'es'}): --report lists them`,
+      )
   }
   if (r.stopped) {
-    const where = r.stopped.file ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}` : ''
+    const where = r.stopped.file
+      ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}`
+      : ''
     lines.push(`  stopped early${where}: ${r.stopped.message}`)
-    if (!r.dryRun) lines.push(`  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`)
+    if (!r.dryRun)
+      lines.push(
+        `  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`,
+      )
   }
   return lines.join('\n')
 }

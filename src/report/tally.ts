@@ -62,7 +62,8 @@ export class Tally {
     ] as const) {
       if (f.rowsRead !== f.rowsLoaded + f.rowsRejected + f.rowsSkipped)
         throw new Error(
-          `the count of ${what} does not add up: ${f.rowsRead} read, ${f.rowsLoaded} loaded, ` + `${f.rowsRejected} rejected, ${f.rowsSkipped} skipped`,
+          `the count of ${what} does not add up: ${f.rowsRead} read, ${f.rowsLoaded} loaded, ` +
+            `${f.rowsRejected} rejected, ${f.rowsSkipped} skipped`,
         )
     }
   }

@@ -34,6 +34,7 @@ export async function identifyInput(path: string): Promise<InputIdentity> {
 export function identityChange(before: InputIdentity, now: InputIdentity): string | undefined {
   if (before.size !== now.size) return `its size changed from ${before.size} to ${now.size} bytes`
   if (before.hash !== now.hash) return 'its content changed'
-  if (before.mtimeMs !== now.mtimeMs) return `it was modified (${new Date(before.mtimeMs).toISOString()} → ${new Date(now.mtimeMs).toISOString()})`
+  if (before.mtimeMs !== now.mtimeMs)
+    return `it was modified (${new Date(before.mtimeMs).toISOString()} → ${new Date(now.mtimeMs).toISOString()})`
   return undefined
 }

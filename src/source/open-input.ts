@@ -80,10 +80,18 @@ function stdinId(): string {
 const GZIP_MAGIC = [0x1f, 0x8b]
 
 /** Open an input; gzip is recognised by its magic bytes, whatever the name. */
-export async function openInput(file: InputFile, stdin: Readable, signal?: AbortSignal, startByte = 0): Promise<OpenedInput> {
+export async function openInput(
+  file: InputFile,
+  stdin: Readable,
+  signal?: AbortSignal,
+  startByte = 0,
+): Promise<OpenedInput> {
   // Only a plain file can be read from the middle; gzip and streams are read from the start and the caller skips.
   const seeked = startByte > 0 && !file.stream && !(await isGzipFile(file.path))
-  const raw: Readable = file.path === '-' ? stdin : createReadStream(file.path, { highWaterMark: 256 * 1024, ...(seeked ? { start: startByte } : {}) })
+  const raw: Readable =
+    file.path === '-'
+      ? stdin
+      : createReadStream(file.path, { highWaterMark: 256 * 1024, ...(seeked ? { start: startByte } : {}) })
   let consumed = seeked ? startByte : 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   // An interrupt must not wait for input that may never come (stdin from a stalled producer):
@@ -138,7 +146,13 @@ export async function openInput(file: InputFile, stdin: Readable, signal?: Abort
     }
   }
   const name = file.path === '-' ? 'stdin' : file.path
-  return { name, gzip, chunks: gzip ? gunzip(counted(), name, signal) : counted(), bytesConsumed: () => consumed, seeked }
+  return {
+    name,
+    gzip,
+    chunks: gzip ? gunzip(counted(), name, signal) : counted(),
+    bytesConsumed: () => consumed,
+    seeked,
+  }
 }
 
 async function isGzipFile(path: string): Promise<boolean> {
@@ -152,7 +166,11 @@ async function isGzipFile(path: string): Promise<boolean> {
   }
 }
 
-async function* gunzip(source: AsyncIterable<Buffer>, name: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+async function* gunzip(
+  source: AsyncIterable<Buffer>,
+  name: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Buffer> {
   // pipeline() tears both sides down when the consumer stops early or either side fails.
   const z = createGunzip()
   const done = pipeline(Readable.from(source), z).catch(() => {})
@@ -160,7 +178,12 @@ async function* gunzip(source: AsyncIterable<Buffer>, name: string, signal: Abor
     for await (const chunk of z) yield chunk as Buffer
   } catch (err) {
     if (signal?.aborted) return // the input was cut short on purpose
-    throw new LoadError('INPUT_CORRUPT', `${name}: gzip data is corrupt or truncated (${(err as Error).message})`, undefined, { cause: err })
+    throw new LoadError(
+      'INPUT_CORRUPT',
+      `${name}: gzip data is corrupt or truncated (${(err as Error).message})`,
+      undefined,
+      { cause: err },
+    )
   } finally {
     z.destroy()
     await done

@@ -89,7 +89,8 @@ export class StreamPrefix {
   private feed(chunk: Buffer): void {
     this.kept.push({ at: this.hashed, chunk })
     this.keptBytes += chunk.length
-    while (this.keptBytes - this.kept[0]!.chunk.length >= RETAINED_BYTES) this.keptBytes -= this.kept.shift()!.chunk.length
+    while (this.keptBytes - this.kept[0]!.chunk.length >= RETAINED_BYTES)
+      this.keptBytes -= this.kept.shift()!.chunk.length
     let from = 0
     while (from < chunk.length) {
       const take = Math.min(PREFIX_BLOCK_BYTES - (this.hashed % PREFIX_BLOCK_BYTES), chunk.length - from)

@@ -78,7 +78,8 @@ const timestampBytes: ByteCheck = (b, s, e) => {
   if (i === e) return true
   if (b[i] !== 0x54 && b[i] !== 0x20) return false
   i++
-  if (e - i < 5 || two(b, i) < 0 || two(b, i) > 23 || b[i + 2] !== 0x3a || two(b, i + 3) < 0 || two(b, i + 3) > 59) return false
+  if (e - i < 5 || two(b, i) < 0 || two(b, i) > 23 || b[i + 2] !== 0x3a || two(b, i + 3) < 0 || two(b, i + 3) > 59)
+    return false
   i += 5
   if (i < e && b[i] === 0x3a) {
     if (e - i < 3 || two(b, i + 1) < 0 || two(b, i + 1) > 59) return false

@@ -34,11 +34,17 @@ const INT_LIMITS: Record<string, [bigint, bigint]> = {
 }
 
 function invalid(col: ColumnInfo, value: string, what = 'invalid value'): ValueProblem {
-  return { code: 'VALUE_INVALID', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${what} ${snippet(value)}` }
+  return {
+    code: 'VALUE_INVALID',
+    message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${what} ${snippet(value)}`,
+  }
 }
 
 function outOfRange(col: ColumnInfo, value: string, why: string): ValueProblem {
-  return { code: 'VALUE_OUT_OF_RANGE', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${snippet(value)} ${why}` }
+  return {
+    code: 'VALUE_OUT_OF_RANGE',
+    message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${snippet(value)} ${why}`,
+  }
 }
 
 function checkInteger(col: ColumnInfo, limits: [bigint, bigint]): ValueCheck {
@@ -110,7 +116,8 @@ function checkFloat(col: ColumnInfo): ValueCheck {
     const x = Number(v.trim())
     const nonZero = /[1-9]/.test((m[2] ?? '') + (m[3] ?? ''))
     if (!Number.isFinite(x) || (x === 0 && nonZero)) return outOfRange(col, v, `is out of range for ${col.type}`)
-    if (single && (Math.abs(x) > 3.5e38 || (nonZero && Math.abs(x) < 1e-46))) return outOfRange(col, v, 'is out of range for float4')
+    if (single && (Math.abs(x) > 3.5e38 || (nonZero && Math.abs(x) < 1e-46)))
+      return outOfRange(col, v, 'is out of range for float4')
     return undefined
   }
 }
@@ -145,7 +152,8 @@ const DATE_WORDS = /epoch|infinity|now|today|tomorrow|yesterday|allballs/i
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const ISO_TIME = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/
 const ISO_ZONE = /^(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)$/i
-const ISO_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i
+const ISO_TIMESTAMP =
+  /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i
 
 export function daysInMonth(y: number, m: number): number {
   return m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31
@@ -183,7 +191,9 @@ function checkDateTime(col: ColumnInfo): ValueCheck {
   return (v) => {
     const s = v.trim()
     if (!/\d/.test(s)) {
-      return DATE_WORDS.test(s) ? undefined : invalid(col, v, `expected a ${kind === 'date' ? 'date' : 'date/time'}, found`)
+      return DATE_WORDS.test(s)
+        ? undefined
+        : invalid(col, v, `expected a ${kind === 'date' ? 'date' : 'date/time'}, found`)
     }
     let verdict: 'ok' | 'bad' | undefined
     if (kind === 'date') verdict = isoDate(s)
@@ -253,7 +263,8 @@ export function checkFor(col: ColumnInfo): ValueCheck | undefined {
     case 'float8':
       return checkFloat(col)
     case 'bool':
-      return (v) => (isPgBoolean(v) ? undefined : invalid(col, v, 'expected a boolean (true/false, yes/no, on/off, 1/0), found'))
+      return (v) =>
+        isPgBoolean(v) ? undefined : invalid(col, v, 'expected a boolean (true/false, yes/no, on/off, 1/0), found')
     case 'varchar':
     case 'bpchar':
       return checkText(col)

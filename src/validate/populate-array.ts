@@ -87,7 +87,8 @@ export function populateArray(json: string, elementIsJson: boolean, delimiter = 
       if (depth < ndims) {
         const size = sizes[depth]!
         if (dims[depth] === -1) dims[depth] = size
-        else if (dims[depth] !== size) return { refused: 'malformed JSON array: sub-arrays at the same depth must have as many elements' }
+        else if (dims[depth] !== size)
+          return { refused: 'malformed JSON array: sub-arrays at the same depth must have as many elements' }
         sizes[depth] = 0
         if (depth > 0) sizes[depth - 1]!++
       }
@@ -124,12 +125,14 @@ export function populateArray(json: string, elementIsJson: boolean, delimiter = 
     while (isSpace(json.charCodeAt(i))) i++
     if (json.charCodeAt(i) === 0x2c) i++
   }
-  if (ndims > MAX_DIMENSIONS) return { refused: `number of array dimensions (${ndims}) exceeds the maximum allowed (${MAX_DIMENSIONS})` }
+  if (ndims > MAX_DIMENSIONS)
+    return { refused: `number of array dimensions (${ndims}) exceeds the maximum allowed (${MAX_DIMENSIONS})` }
   if (dims.includes(0)) return '{}'
   let at = 0
   const nest = (d: number): string => {
     const parts = new Array<string>(dims[d]!)
-    for (let k = 0; k < parts.length; k++) parts[k] = d === ndims - 1 ? quoteElement(elements[at++] ?? null) : nest(d + 1)
+    for (let k = 0; k < parts.length; k++)
+      parts[k] = d === ndims - 1 ? quoteElement(elements[at++] ?? null) : nest(d + 1)
     return `{${parts.join(delimiter)}}`
   }
   return nest(0)

@@ -5,7 +5,15 @@ import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
 import { JsonKind, MEMBER_SIZE } from '../parse/json-scan.js'
 import { RAW_KEPT_OF_LONG_LINE, REJECT_RAW_WHOLE_BYTES } from '../parse/record-limits.js'
-import type { FieldsRecord, JsonField, ObjectRecord, ObjectRowLayout, ParsedRecord, RowLayout, ScannedObject } from '../parse/parsed-record.js'
+import type {
+  FieldsRecord,
+  JsonField,
+  ObjectRecord,
+  ObjectRowLayout,
+  ParsedRecord,
+  RowLayout,
+  ScannedObject,
+} from '../parse/parsed-record.js'
 import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { RejectCode } from '../errors.js'
@@ -70,7 +78,9 @@ export class RowValidator {
     this.checks = schema.columns.map((c) => checkFor(c))
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
-    this.elementIsJson = schema.columns.map((c) => c.isArray && (c.elementIsJson ?? (c.type === '_json' || c.type === '_jsonb')))
+    this.elementIsJson = schema.columns.map(
+      (c) => c.isArray && (c.elementIsJson ?? (c.type === '_json' || c.type === '_jsonb')),
+    )
     this.arrayDelimiter = schema.columns.map((c) => c.arrayDelimiter ?? ',')
     this.objectLayout = {
       values: (rec) => {
@@ -84,7 +94,9 @@ export class RowValidator {
     }
     const d = opts.dialect
     this.source =
-      opts.format === 'ndjson' ? { format: 'ndjson' } : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
+      opts.format === 'ndjson'
+        ? { format: 'ndjson' }
+        : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
   }
 
   /** How to read a rejected record's raw text again (its column names once known). */
@@ -102,7 +114,11 @@ export class RowValidator {
         unknown.push(name)
         return UNKNOWN
       }
-      if (seen.has(idx)) throw new LoadError('HEADER_INVALID', `${this.opts.file}: column ${JSON.stringify(name)} appears twice in the header`)
+      if (seen.has(idx))
+        throw new LoadError(
+          'HEADER_INVALID',
+          `${this.opts.file}: column ${JSON.stringify(name)} appears twice in the header`,
+        )
       seen.add(idx)
       return idx
     })
@@ -149,14 +165,26 @@ export class RowValidator {
     }
     if (rec.kind === 'problem') {
       const { code, message, column, rawTruncated } = rec.problem
-      return this.rejection(rec, { stage: 'parse', code, message, ...(column === undefined ? {} : { column }), ...(rawTruncated ? { rawTruncated } : {}) })
+      return this.rejection(rec, {
+        stage: 'parse',
+        code,
+        message,
+        ...(column === undefined ? {} : { column }),
+        ...(rawTruncated ? { rawTruncated } : {}),
+      })
     }
     const values = new Array<string | null | undefined>(this.schema.columns.length)
     if (rec.kind === 'fields') {
       const map = this.fieldToColumn
       if (!map) throw new Error('setColumnNames() must be called before validate()')
       if (rec.ends.length !== map.length) {
-        return this.reject(rec, 'parse', 'FIELD_COUNT', `expected ${map.length} fields, found ${rec.ends.length}`, Math.min(rec.ends.length, map.length) + 1)
+        return this.reject(
+          rec,
+          'parse',
+          'FIELD_COUNT',
+          `expected ${map.length} fields, found ${rec.ends.length}`,
+          Math.min(rec.ends.length, map.length) + 1,
+        )
       }
       for (let k = 0; k < map.length; k++) {
         const idx = map[k]!
@@ -238,7 +266,11 @@ export class RowValidator {
         continue
       }
       const escaped = (end & FieldFlag.Escaped) !== 0
-      if ((!escaped || this.doubledQuotes) && this.byteChecks[idx]!(rec.raw, start, Math.floor(end / FieldFlag.Bits), escaped)) continue
+      if (
+        (!escaped || this.doubledQuotes) &&
+        this.byteChecks[idx]!(rec.raw, start, Math.floor(end / FieldFlag.Bits), escaped)
+      )
+        continue
       const check = this.checks[idx]
       if (check && check(rec.text(k)!)) return false
     }
@@ -278,7 +310,10 @@ export class RowValidator {
         // A string is an array literal, read by the server; an array must have a shape PostgreSQL
         // takes; anything else is refused the full way.
         if (kind === JsonKind.String) continue
-        if (kind !== JsonKind.Array || typeof populateArray(s.text(vs, ve, false), this.elementIsJson[idx]!, this.arrayDelimiter[idx]) !== 'string')
+        if (
+          kind !== JsonKind.Array ||
+          typeof populateArray(s.text(vs, ve, false), this.elementIsJson[idx]!, this.arrayDelimiter[idx]) !== 'string'
+        )
           return undefined
         continue
       }
@@ -321,7 +356,9 @@ export class RowValidator {
       keys.push(Buffer.from(raw.subarray(m[k], m[k + 1])))
     }
     if (this.schema.columns.some((c, i) => !present.has(i) && c.notNull && !c.hasDefault)) return undefined
-    const columnMembers = this.schema.columns.map((_, i) => memberColumns.indexOf(i) * MEMBER_SIZE).map((x) => (x < 0 ? -1 : x))
+    const columnMembers = this.schema.columns
+      .map((_, i) => memberColumns.indexOf(i) * MEMBER_SIZE)
+      .map((x) => (x < 0 ? -1 : x))
     return { keys, memberColumns, columnMembers, shape: [...present].sort((a, b) => a - b).join(',') }
   }
 
@@ -358,7 +395,12 @@ export class RowValidator {
           this.keyToColumn.set(key, idx)
         }
       }
-      if (idx === UNKNOWN) return { code: 'FIELD_UNKNOWN', message: `key ${JSON.stringify(key)} matches no column of ${this.schema.sqlName}`, columnName: key }
+      if (idx === UNKNOWN)
+        return {
+          code: 'FIELD_UNKNOWN',
+          message: `key ${JSON.stringify(key)} matches no column of ${this.schema.sqlName}`,
+          columnName: key,
+        }
       if (idx < 0) continue
       const name = cols[idx]!.name
       const prev = keyOf[idx]
@@ -401,14 +443,25 @@ export class RowValidator {
     for (const [key, field] of fields) {
       if (refusedCharacter(key) !== undefined) break
       const found =
-        field.kind === 'string' ? refusedCharacter(field.text) : field.kind === 'object' || field.kind === 'array' ? refusedJsonEscape(field.text) : undefined
+        field.kind === 'string'
+          ? refusedCharacter(field.text)
+          : field.kind === 'object' || field.kind === 'array'
+            ? refusedJsonEscape(field.text)
+            : undefined
       if (found === undefined) continue
       const idx = this.keyToColumn.get(key) ?? UNKNOWN
       if (idx < 0) continue
       const col = this.schema.columns[idx]!
-      return { code: 'VALUE_INVALID', message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${refusedEscapeReason(found)}`, columnName: col.name }
+      return {
+        code: 'VALUE_INVALID',
+        message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${refusedEscapeReason(found)}`,
+        columnName: col.name,
+      }
     }
-    return { code: 'NDJSON_INVALID_JSON', message: "the line holds \\u0000 or a UTF-16 surrogate without its pair, which PostgreSQL's JSON reader refuses" }
+    return {
+      code: 'NDJSON_INVALID_JSON',
+      message: "the line holds \\u0000 or a UTF-16 surrogate without its pair, which PostgreSQL's JSON reader refuses",
+    }
   }
 
   private checkWritable(indexes: number[]): void {
@@ -449,11 +502,21 @@ export class RowValidator {
   }
 
   /** A reject-file line for a record, with what is needed to read it again. */
-  rejection(rec: { line: number; byte: number; raw: Buffer }, what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>): Rejection {
+  rejection(
+    rec: { line: number; byte: number; raw: Buffer },
+    what: Pick<Rejection, 'stage' | 'code' | 'message'> & Partial<Rejection>,
+  ): Rejection {
     return { ...makeRejection(this.opts, rec, what), source: this.source }
   }
 
-  private reject(rec: ParsedRecord, stage: Rejection['stage'], code: string, message: string, column?: number, columnName?: string): Rejection {
+  private reject(
+    rec: ParsedRecord,
+    stage: Rejection['stage'],
+    code: string,
+    message: string,
+    column?: number,
+    columnName?: string,
+  ): Rejection {
     return this.rejection(rec, {
       stage,
       code,
@@ -493,9 +556,15 @@ function makeRejection(
  * as an array literal (populateArray), and a string as it is (an array literal for the server to
  * read); any other value is refused there.
  */
-function jsonToText(field: JsonField, col: ColumnInfo, elementIsJson: boolean, delimiter: string): string | null | ArrayRefused {
+function jsonToText(
+  field: JsonField,
+  col: ColumnInfo,
+  elementIsJson: boolean,
+  delimiter: string,
+): string | null | ArrayRefused {
   if (field.kind === 'null') return null
-  if (col.type === 'json' || col.type === 'jsonb') return field.kind === 'string' ? JSON.stringify(field.text) : field.text
+  if (col.type === 'json' || col.type === 'jsonb')
+    return field.kind === 'string' ? JSON.stringify(field.text) : field.text
   if (col.isArray && field.kind === 'array') return populateArray(field.text, elementIsJson, delimiter)
   if (col.isArray && field.kind !== 'string') return { refused: 'expected JSON array' }
   return field.text

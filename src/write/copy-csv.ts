@@ -21,10 +21,13 @@ const isOneAscii = (s: string) => s.length === 1 && s.charCodeAt(0) < 0x80
 export function copyCsvOptions(d: CsvDialect): string | undefined {
   const { delimiter, quote } = d
   const escape = d.escape ?? quote
-  if (quote === null || escape === null || !isOneAscii(delimiter) || !isOneAscii(quote) || !isOneAscii(escape)) return undefined
-  if (delimiter === quote || delimiter === '\r' || delimiter === '\n' || quote === '\r' || quote === '\n') return undefined
+  if (quote === null || escape === null || !isOneAscii(delimiter) || !isOneAscii(quote) || !isOneAscii(escape))
+    return undefined
+  if (delimiter === quote || delimiter === '\r' || delimiter === '\n' || quote === '\r' || quote === '\n')
+    return undefined
   const ns = d.nullString
-  if (ns !== null && (ns.includes(delimiter) || ns.includes(quote) || /[\r\n]/.test(ns) || ns === '\\.')) return undefined
+  if (ns !== null && (ns.includes(delimiter) || ns.includes(quote) || /[\r\n]/.test(ns) || ns === '\\.'))
+    return undefined
   return `FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ESCAPE ${literal(escape)}${ns === null ? '' : `, NULL ${literal(ns)}`}`
 }
 

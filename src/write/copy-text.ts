@@ -17,7 +17,11 @@ export const DEFAULT_MARKER = '\\D'
  * (undefined) is DEFAULT_MARKER where `hasDefault` says the column has a default (COPY refuses
  * the marker for a column without one), else NULL.
  */
-export function encodeCopyLine(values: readonly (string | null | undefined)[], columns: readonly number[], hasDefault?: readonly boolean[]): string {
+export function encodeCopyLine(
+  values: readonly (string | null | undefined)[],
+  columns: readonly number[],
+  hasDefault?: readonly boolean[],
+): string {
   let out = ''
   for (let k = 0; k < columns.length; k++) {
     const v = values[columns[k]!]

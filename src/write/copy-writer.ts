@@ -27,7 +27,9 @@ export const copySender: RowSender = {
     // Rows of several shapes (NDJSON) are text lines with DEFAULT_MARKER for what a row lacks.
     const { dialect, csv } = hasDefault ? {} : csvFormat(rows)
     const options = csv ?? (hasDefault ? `DEFAULT E'${DEFAULT_MARKER.replaceAll('\\', '\\\\')}'` : undefined)
-    const stream = client.query(copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN${options ? ` (${options})` : ''}`))
+    const stream = client.query(
+      copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN${options ? ` (${options})` : ''}`),
+    )
     // Written directly, honouring write()'s return value as pg-copy-streams' own flush() does:
     // pipeline(Readable.from(…)) cost about 0.2 ms more per statement, which adds up while bad
     // rows are isolated statement by statement. finished() resolves once PostgreSQL has

@@ -139,9 +139,13 @@ export function rowsMatchingKeyDetail(
   rows: readonly Pick<ValidRow, 'values' | 'value'>[],
   columnIndex: (name: string) => number,
 ): number[] {
-  const m = detail ? /^Key \((.+)\)=\((.*)\) (?:already exists|is not present in table|conflicts with)/s.exec(detail) : null
+  const m = detail
+    ? /^Key \((.+)\)=\((.*)\) (?:already exists|is not present in table|conflicts with)/s.exec(detail)
+    : null
   if (!m) return []
-  const names = m[1]!.split(', ').map((n) => (n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1).replaceAll('""', '"') : n))
+  const names = m[1]!
+    .split(', ')
+    .map((n) => (n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1).replaceAll('""', '"') : n))
   const values = names.length === 1 ? [m[2]!] : m[2]!.split(', ')
   if (values.length !== names.length) return []
   const cols = names.map(columnIndex)

@@ -92,7 +92,12 @@ export class OrderedCommits<W> {
   }
 
   /** One batch from send to outcome; true once committed and counted. */
-  private async run<R>(job: CommitJob<W, R>, writer: W, prev: Promise<boolean>, earlier: readonly W[]): Promise<boolean> {
+  private async run<R>(
+    job: CommitJob<W, R>,
+    writer: W,
+    prev: Promise<boolean>,
+    earlier: readonly W[],
+  ): Promise<boolean> {
     let result: R
     try {
       for (;;) {

@@ -7,6 +7,9 @@ import type { RowSender } from './types.js'
  * How a batch's rows are sent, by --method: the one place a new way of landing rows (a load
  * mode's statements) is chosen; BatchWriter runs any of them inside its transaction.
  */
-export function rowSender(opts: { method: NonNullable<TargetOptions['method']>; overridingSystemValue: boolean }): RowSender {
+export function rowSender(opts: {
+  method: NonNullable<TargetOptions['method']>
+  overridingSystemValue: boolean
+}): RowSender {
   return opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
 }

@@ -17,7 +17,24 @@ import { KeyCheck } from './key-check.js'
  * (55), operator intervention (57), system and internal errors (58, XX), configuration (F0),
  * foreign data wrappers (HV). They end the run (or are retried, see classifyFault).
  */
-const SYSTEMIC_CLASSES = new Set(['08', '25', '26', '28', '2D', '34', '3B', '3D', '3F', '53', '55', '57', '58', 'F0', 'HV', 'XX'])
+const SYSTEMIC_CLASSES = new Set([
+  '08',
+  '25',
+  '26',
+  '28',
+  '2D',
+  '34',
+  '3B',
+  '3D',
+  '3F',
+  '53',
+  '55',
+  '57',
+  '58',
+  'F0',
+  'HV',
+  'XX',
+])
 const SYSTEMIC_CODES = new Set(['42501', '42P01', '42703', '42883'])
 
 /**
@@ -38,7 +55,12 @@ function isKnownRowError(code: string): boolean {
 export function isRowError(err: unknown): err is PgError {
   const code = (err as PgError | undefined)?.code
   if (typeof code !== 'string' || code.length !== 5) return false
-  return !SYSTEMIC_CLASSES.has(code.slice(0, 2)) && !SYSTEMIC_CODES.has(code) && !STATEMENT_FAULTS.has(code) && !code.startsWith('40')
+  return (
+    !SYSTEMIC_CLASSES.has(code.slice(0, 2)) &&
+    !SYSTEMIC_CODES.has(code) &&
+    !STATEMENT_FAULTS.has(code) &&
+    !code.startsWith('40')
+  )
 }
 
 /**
@@ -83,7 +105,10 @@ export interface RetryPolicy {
 }
 
 /** Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"): uniform in [0, min(max, base·2^(attempt-1))), so clients that failed together do not retry together. */
-export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'random'>): number {
+export function backoffDelayMs(
+  attempt: number,
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'random'>,
+): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
   return Math.floor(policy.random() * cap)
 }
@@ -165,7 +190,10 @@ export class BatchWriter implements Writer {
           const status = await this.commitStatus(xid)
           if (status === 'committed') return result
           if (status === undefined)
-            throw new CommitUnknownError(`the connection dropped after COMMIT and transaction ${xid} could not be looked up`, { cause: err })
+            throw new CommitUnknownError(
+              `the connection dropped after COMMIT and transaction ${xid} could not be looked up`,
+              { cause: err },
+            )
         }
         if (!fault || last) throw err
         const delayMs = backoffDelayMs(attempt, this.retry)
@@ -182,7 +210,10 @@ export class BatchWriter implements Writer {
    * close(), so that a key repeated across batches is caught as the real load would catch it,
    * and nothing is ever committed. A dropped connection ends the dry run (there is nothing to retry into).
    */
-  private async writeRolledBack(rows: readonly ValidRow[], beforeCommit: BeforeCommit | undefined): Promise<WriteResult> {
+  private async writeRolledBack(
+    rows: readonly ValidRow[],
+    beforeCommit: BeforeCommit | undefined,
+  ): Promise<WriteResult> {
     if (!this.dryRunOpen) {
       await this.client.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
       this.dryRunOpen = true
@@ -242,7 +273,11 @@ export class BatchWriter implements Writer {
       // A fault that hits row after row alone with nothing passing in between is not a row's
       // doing (a lock held elsewhere, a server too slow): the run gives up instead of setting
       // good rows aside.
-      const poisonSearch = !tooBig && last && classifyFault(err) === 'statement' && ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
+      const poisonSearch =
+        !tooBig &&
+        last &&
+        classifyFault(err) === 'statement' &&
+        ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
       if (!isRowError(err) && !tooBig && !poisonSearch) throw err
       await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
       return err as PgError
@@ -269,10 +304,13 @@ export class BatchWriter implements Writer {
     if (index !== undefined) return { kind: 'exact', index }
     // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
     // only those columns); a duplicate key does not (the first of two equal keys may be the good one).
-    const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) => this.schema.columns.findIndex((c) => c.name === name))
+    const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) =>
+      this.schema.columns.findIndex((c) => c.name === name),
+    )
     if (indexes.length === 0) return { kind: 'unknown' }
     // (the DETAIL names the value stored, which a BEFORE ROW trigger may have made from another one)
-    const certain = err.code === '23503' && /is not present in table/.test(err.detail ?? '') && !this.schema.beforeRowTriggers
+    const certain =
+      err.code === '23503' && /is not present in table/.test(err.detail ?? '') && !this.schema.beforeRowTriggers
     return { kind: 'rows', indexes, certain, complete: false }
   }
 
@@ -289,10 +327,19 @@ export class BatchWriter implements Writer {
 
   /** Send rows with the columns of their group (a row may lack some: their DEFAULT). */
   private async sendGroup(rows: readonly ValidRow[], { columns, defaults }: StatementGroup): Promise<number> {
-    const sql = { table: this.tableSql, columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', ') }
+    const sql = {
+      table: this.tableSql,
+      columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', '),
+    }
     // COPY needs at least one column; rows with none get INSERT … DEFAULT VALUES.
     const sender = columns.length === 0 ? DEFAULT_VALUES_SENDER : this.sender
-    return sender.send(this.client, sql, columns, rows, defaults ? columns.map((i) => this.schema.columns[i]!.hasDefault) : undefined)
+    return sender.send(
+      this.client,
+      sql,
+      columns,
+      rows,
+      defaults ? columns.map((i) => this.schema.columns[i]!.hasDefault) : undefined,
+    )
   }
 
   /** Drop a broken connection and open a new one; on the last attempt a failure to reconnect is left to the caller. */
@@ -309,7 +356,9 @@ export class BatchWriter implements Writer {
   /** 'committed', 'aborted', or undefined when the server cannot say. Waits while the old backend is still finishing. */
   private async commitStatus(xid: string): Promise<string | undefined> {
     for (let i = 0; i < 50; i++) {
-      const r = await this.client.query<{ s: string | null }>('SELECT pg_catalog.txid_status($1::pg_catalog.int8) AS s', [xid]).catch(() => undefined)
+      const r = await this.client
+        .query<{ s: string | null }>('SELECT pg_catalog.txid_status($1::pg_catalog.int8) AS s', [xid])
+        .catch(() => undefined)
       const s = r?.rows[0]?.s ?? undefined
       if (s !== 'in progress') return s ?? undefined
       await this.retry.sleep(100)

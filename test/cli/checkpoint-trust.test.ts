@@ -99,7 +99,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const r of roles) await db.client.query(`REASSIGN OWNED BY ${r} TO CURRENT_USER; DROP OWNED BY ${r}`).catch(() => {})
+  for (const r of roles)
+    await db.client.query(`REASSIGN OWNED BY ${r} TO CURRENT_USER; DROP OWNED BY ${r}`).catch(() => {})
   await db.cleanup()
   const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/?]*(\?|$)/, '/postgres$1') })
   await admin.connect()
@@ -144,7 +145,9 @@ describe('checkpoint trust', () => {
     const { t, input } = await target()
     await db.client.query(`${dbaSetup('ck_trigger', HOSTILE)} GRANT TRIGGER ON ck_trigger.checkpoints TO ${HOSTILE}`)
     await asRole(HOSTILE, (c) =>
-      c.query(`CREATE TRIGGER trace BEFORE INSERT OR UPDATE ON ck_trigger.checkpoints FOR EACH ROW EXECUTE FUNCTION hostile.trace()`),
+      c.query(
+        `CREATE TRIGGER trace BEFORE INSERT OR UPDATE ON ck_trigger.checkpoints FOR EACH ROW EXECUTE FUNCTION hostile.trace()`,
+      ),
     )
     const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_trigger'])
     expectRefused(load, 'CHECKPOINT_UNTRUSTED', /has triggers pgbulk did not create \(trace\)/)
@@ -189,7 +192,9 @@ describe('checkpoint trust', () => {
       expect(await db.count(t)).toBe(3)
       expect(await traced()).toEqual([])
     } finally {
-      await db.client.query(`DROP FUNCTION IF EXISTS public.hashtextextended(text, integer); REVOKE CREATE ON SCHEMA public FROM ${HOSTILE}`)
+      await db.client.query(
+        `DROP FUNCTION IF EXISTS public.hashtextextended(text, integer); REVOKE CREATE ON SCHEMA public FROM ${HOSTILE}`,
+      )
     }
   })
 })
@@ -198,12 +203,18 @@ describe('checkpoints for a least-privilege role', () => {
   it('loads, and resumes a finished job, with the checkpoint table a DBA prepared, without CREATE anywhere', async () => {
     const { t, input } = await target()
     await db.client.query(dbaSetup('ck_least', LEAST))
-    const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_least', '--job', 'least', '--quiet'], urlAs(LEAST))
+    const load = await pgbulk(
+      ['load', input, '--table', t, '--checkpoint-schema', 'ck_least', '--job', 'least', '--quiet'],
+      urlAs(LEAST),
+    )
     expect(load.code, load.stderr).toBe(0)
     expect(await db.count(t)).toBe(3)
     const cp = await db.client.query<{ done: boolean }>(`SELECT done FROM ck_least.checkpoints WHERE job = 'least'`)
     expect(cp.rows).toEqual([{ done: true }])
-    const again = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_least', '--job', 'least', '--resume'], urlAs(LEAST))
+    const again = await pgbulk(
+      ['load', input, '--table', t, '--checkpoint-schema', 'ck_least', '--job', 'least', '--resume'],
+      urlAs(LEAST),
+    )
     expect(again.code, again.stderr).toBe(0)
     expect(again.stderr).toMatch(/0 rows read/)
     expect(await db.count(t)).toBe(3)
@@ -212,7 +223,11 @@ describe('checkpoints for a least-privilege role', () => {
   it('names the missing CREATE on the database when the schema does not exist', async () => {
     const { t, input } = await target()
     const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_missing'], urlAs(LEAST))
-    expectRefused(load, 'CHECKPOINT_UNAVAILABLE', new RegExp(`schema "ck_missing" does not exist, and role "${LEAST}" lacks CREATE on database`))
+    expectRefused(
+      load,
+      'CHECKPOINT_UNAVAILABLE',
+      new RegExp(`schema "ck_missing" does not exist, and role "${LEAST}" lacks CREATE on database`),
+    )
     expect(await db.count(t)).toBe(0)
   })
 
@@ -220,14 +235,24 @@ describe('checkpoints for a least-privilege role', () => {
     const { t, input } = await target()
     await db.client.query(`CREATE SCHEMA ck_empty; GRANT USAGE ON SCHEMA ck_empty TO ${LEAST}`)
     const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_empty'], urlAs(LEAST))
-    expectRefused(load, 'CHECKPOINT_UNAVAILABLE', new RegExp(`the table does not exist, and role "${LEAST}" lacks CREATE on schema "ck_empty"`))
+    expectRefused(
+      load,
+      'CHECKPOINT_UNAVAILABLE',
+      new RegExp(`the table does not exist, and role "${LEAST}" lacks CREATE on schema "ck_empty"`),
+    )
   })
 
   it('names the missing table privileges', async () => {
     const { t, input } = await target()
-    await db.client.query(`${dbaSetup('ck_readonly', LEAST)} REVOKE INSERT, UPDATE, DELETE ON ck_readonly.checkpoints FROM ${LEAST}`)
+    await db.client.query(
+      `${dbaSetup('ck_readonly', LEAST)} REVOKE INSERT, UPDATE, DELETE ON ck_readonly.checkpoints FROM ${LEAST}`,
+    )
     const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_readonly'], urlAs(LEAST))
-    expectRefused(load, 'CHECKPOINT_UNAVAILABLE', new RegExp(`role "${LEAST}" lacks INSERT, UPDATE, DELETE on the table`))
+    expectRefused(
+      load,
+      'CHECKPOINT_UNAVAILABLE',
+      new RegExp(`role "${LEAST}" lacks INSERT, UPDATE, DELETE on the table`),
+    )
     expect(await db.count(t)).toBe(0)
   })
 
@@ -235,7 +260,11 @@ describe('checkpoints for a least-privilege role', () => {
     const { t, input } = await target()
     await db.client.query(`${dbaSetup('ck_old', LEAST)} ALTER TABLE ck_old.checkpoints DROP COLUMN owner`)
     const load = await pgbulk(['load', input, '--table', t, '--checkpoint-schema', 'ck_old'], urlAs(LEAST))
-    expectRefused(load, 'CHECKPOINT_UNAVAILABLE', /lacks column owner .* only its owner .* may add it: ALTER TABLE "ck_old"\."checkpoints" ADD COLUMN owner/)
+    expectRefused(
+      load,
+      'CHECKPOINT_UNAVAILABLE',
+      /lacks column owner .* only its owner .* may add it: ALTER TABLE "ck_old"\."checkpoints" ADD COLUMN owner/,
+    )
     expect(await db.count(t)).toBe(0)
   })
 })

@@ -78,7 +78,11 @@ const FORM_NAMES = [
 
 async function forms(): Promise<Form[]> {
   const home = await mkdtemp(join(dir, 'home-'))
-  await writeFile(join(home, '.pgpass'), `# scratch\n${host}:${port}:${dbname}:${ROLE}:${PASSWORD}\n${host}:1:*:${ROLE}:${PASSWORD}\n`, { mode: 0o600 })
+  await writeFile(
+    join(home, '.pgpass'),
+    `# scratch\n${host}:${port}:${dbname}:${ROLE}:${PASSWORD}\n${host}:1:*:${ROLE}:${PASSWORD}\n`,
+    { mode: 0o600 },
+  )
   const passfile = join(home, 'other-pass')
   await writeFile(passfile, `*:*:*:${ROLE}:${PASSWORD}\n`, { mode: 0o600 })
   const url = (p: string, pw = `:${PASSWORD}`) => `postgres://${ROLE}${pw}@${host}:${p}/${dbname}`
@@ -87,7 +91,11 @@ async function forms(): Promise<Form[]> {
     { name: 'URL in --db', db: url(port), env: {}, unreachable: { db: url('1'), env: {} } },
     { name: 'URL in DATABASE_URL', env: { DATABASE_URL: url(port) }, unreachable: { env: { DATABASE_URL: url('1') } } },
     { name: 'keyword/value in --db', db: kv(port), env: {}, unreachable: { db: kv('1'), env: {} } },
-    { name: 'keyword/value in DATABASE_URL', env: { DATABASE_URL: kv(port) }, unreachable: { env: { DATABASE_URL: kv('1') } } },
+    {
+      name: 'keyword/value in DATABASE_URL',
+      env: { DATABASE_URL: kv(port) },
+      unreachable: { env: { DATABASE_URL: kv('1') } },
+    },
     {
       name: '?password= URL parameter',
       db: `${url(port, '')}?password=${PASSWORD}`,
@@ -105,8 +113,18 @@ async function forms(): Promise<Form[]> {
       env: { PGHOST: host, PGPORT: port, PGUSER: ROLE, PGPASSWORD: PASSWORD, PGDATABASE: dbname },
       unreachable: { env: { PGHOST: host, PGPORT: '1', PGUSER: ROLE, PGPASSWORD: PASSWORD, PGDATABASE: dbname } },
     },
-    { name: '.pgpass in HOME', db: url(port, ''), env: { HOME: home }, unreachable: { db: url('1', ''), env: { HOME: home } } },
-    { name: 'PGPASSFILE', db: url(port, ''), env: { PGPASSFILE: passfile }, unreachable: { db: url('1', ''), env: { PGPASSFILE: passfile } } },
+    {
+      name: '.pgpass in HOME',
+      db: url(port, ''),
+      env: { HOME: home },
+      unreachable: { db: url('1', ''), env: { HOME: home } },
+    },
+    {
+      name: 'PGPASSFILE',
+      db: url(port, ''),
+      env: { PGPASSFILE: passfile },
+      unreachable: { db: url('1', ''), env: { PGPASSFILE: passfile } },
+    },
   ]
 }
 
@@ -115,7 +133,11 @@ function expectNoPassword(where: string, text: string): void {
   expect(text, where).not.toContain(PASSWORD.slice(4))
 }
 
-async function run(args: string[], form: { db?: string; env: Record<string, string> }, stdin?: string): Promise<CliRun> {
+async function run(
+  args: string[],
+  form: { db?: string; env: Record<string, string> },
+  stdin?: string,
+): Promise<CliRun> {
   const r = await runPgbulk([...args, ...(form.db === undefined ? [] : ['--db', form.db])], {
     cwd: dir,
     env: form.env,
@@ -133,7 +155,11 @@ describe('connections (issue 11)', () => {
     {
       const t = await table()
       const report = join(dir, `report-${seq}.json`)
-      const ok = await run(['load', '-', '--table', t, '--report', report, '--quiet', '--job', `job-${seq}`], form, 'id\n1\n2\n')
+      const ok = await run(
+        ['load', '-', '--table', t, '--report', report, '--quiet', '--job', `job-${seq}`],
+        form,
+        'id\n1\n2\n',
+      )
       expect({ form: form.name, code: ok.code, stderr: ok.stderr }).toEqual({ form: form.name, code: 0, stderr: '' })
       expectNoPassword(`${form.name}: report after success`, await readFile(report, 'utf8'))
       expect(await db.count(t)).toBe(2)
@@ -152,7 +178,11 @@ describe('connections (issue 11)', () => {
           IF NEW.id = 15 THEN RAISE EXCEPTION 'config broke' USING ERRCODE = 'F0000'; END IF; RETURN NEW; END $$;
         CREATE TRIGGER t BEFORE INSERT ON ${fatal} FOR EACH ROW EXECUTE FUNCTION f_${fatal}()`)
       const rows = 'id\n' + Array.from({ length: 30 }, (_, k) => k + 1).join('\n') + '\n'
-      const mid = await run(['load', '-', '--table', fatal, '--report', report, '--batch-size', '10', '--no-checkpoint'], form, rows)
+      const mid = await run(
+        ['load', '-', '--table', fatal, '--report', report, '--batch-size', '10', '--no-checkpoint'],
+        form,
+        rows,
+      )
       expect({ form: form.name, code: mid.code }).toEqual({ form: form.name, code: 3 })
       expectNoPassword(`${form.name}: report after a mid-load failure`, await readFile(report, 'utf8'))
 
@@ -188,7 +218,9 @@ describe('connections (issue 11)', () => {
   it('masks the password where a server message quotes it (the password typed as the database name too)', async (ctx) => {
     if (roleMissing) ctx.skip(roleMissing)
     const report = join(dir, 'quoted-report.json')
-    const form = { env: { DATABASE_URL: `postgres://${ROLE}:${encodeURIComponent(PASSWORD)}@${host}:${port}/${PASSWORD}` } }
+    const form = {
+      env: { DATABASE_URL: `postgres://${ROLE}:${encodeURIComponent(PASSWORD)}@${host}:${port}/${PASSWORD}` },
+    }
     const r = await run(['load', '-', '--table', 't', '--report', report], form, 'id\n1\n')
     expect(r.code).toBe(1)
     // The server's own words, the password in them masked: PostgreSQL said 'database "<password>" does not exist'.
@@ -200,14 +232,18 @@ describe('connections (issue 11)', () => {
   const OWN_SCHEMA = ['--checkpoint-schema', 'pgbulk_sslmode']
   it('takes sslmode as libpq does: prefer and allow connect to a server without TLS, require and verify-full do not', async () => {
     const u = new URL(db.url)
-    const kv = (mode: string) => `host=${host} port=${port} user=${u.username} password=${u.password} dbname=${dbname} sslmode=${mode}`
+    const kv = (mode: string) =>
+      `host=${host} port=${port} user=${u.username} password=${u.password} dbname=${dbname} sslmode=${mode}`
     for (const mode of ['disable', 'allow', 'prefer']) {
       const r = await runPgbulk(['jobs', '--db', kv(mode), ...OWN_SCHEMA], { cwd: dir })
       expect({ mode, code: r.code, stderr: r.stderr }).toEqual({ mode, code: 0, stderr: '' })
     }
     const preferByDefault = await runPgbulk(['jobs', ...OWN_SCHEMA], { cwd: dir, env: { DATABASE_URL: db.url } })
     expect(preferByDefault.code).toBe(0)
-    const preferInUrl = await runPgbulk(['jobs', ...OWN_SCHEMA], { cwd: dir, env: { DATABASE_URL: `${db.url}?sslmode=prefer` } })
+    const preferInUrl = await runPgbulk(['jobs', ...OWN_SCHEMA], {
+      cwd: dir,
+      env: { DATABASE_URL: `${db.url}?sslmode=prefer` },
+    })
     expect({ code: preferInUrl.code, stderr: preferInUrl.stderr }).toEqual({ code: 0, stderr: '' })
     for (const mode of ['require', 'verify-ca', 'verify-full']) {
       const r = await runPgbulk(['jobs', '--db', kv(mode), ...OWN_SCHEMA], { cwd: dir, env: { HOME: dir } })
@@ -225,7 +261,9 @@ describe('connections (issue 11)', () => {
     const form = { db: `postgres://${ROLE}@${host}:${port}/${dbname}`, env: { HOME: home } }
     const r = await run(['jobs'], form)
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`pgbulk: warning: password file "${file}" has group or world access; permissions should be u=rw (0600) or less`)
+    expect(r.stderr).toContain(
+      `pgbulk: warning: password file "${file}" has group or world access; permissions should be u=rw (0600) or less`,
+    )
     await chmod(file, 0o600)
     const ok = await run(['jobs'], form)
     expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' })
@@ -234,8 +272,10 @@ describe('connections (issue 11)', () => {
 
 /** The machine's own PostgreSQL (Debian's, socket in /var/run/postgresql, peer auth), when it runs and we may act as its OS user. */
 function socketServerMissing(): string | undefined {
-  if (!existsSync('/var/run/postgresql/.s.PGSQL.5432')) return 'no PostgreSQL listens on /var/run/postgresql (start it with pg_ctlcluster 15 main start)'
-  if (process.getuid?.() !== 0) return 'not root: cannot run pgbulk as the postgres OS user that peer authentication needs'
+  if (!existsSync('/var/run/postgresql/.s.PGSQL.5432'))
+    return 'no PostgreSQL listens on /var/run/postgresql (start it with pg_ctlcluster 15 main start)'
+  if (process.getuid?.() !== 0)
+    return 'not root: cannot run pgbulk as the postgres OS user that peer authentication needs'
   try {
     execFileSync('id', ['-u', 'postgres'])
   } catch {
@@ -252,7 +292,15 @@ function socketServerMissing(): string | undefined {
 function runAsPostgres(args: string[]): Promise<CliRun> {
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim())
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim())
-  return outputOf(spawn(process.execPath, [BIN, ...args], { cwd: '/', uid, gid, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  return outputOf(
+    spawn(process.execPath, [BIN, ...args], {
+      cwd: '/',
+      uid,
+      gid,
+      env: { PATH: process.env['PATH'] ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
 }
 
 describe('defaults like psql (issue 11, item 10)', () => {
@@ -268,7 +316,16 @@ describe('defaults like psql (issue 11, item 10)', () => {
     await mkdir(join(scratch, 'in'), { mode: 0o755 })
     const input = join(scratch, 'in', 'x.csv')
     await writeFile(input, 'id\n1\n', { mode: 0o644 })
-    const load = await runAsPostgres(['load', input, '--table', `no_such_table_${SUFFIX}`, '--no-checkpoint', '--rejects', '/dev/null', '--force'])
+    const load = await runAsPostgres([
+      'load',
+      input,
+      '--table',
+      `no_such_table_${SUFFIX}`,
+      '--no-checkpoint',
+      '--rejects',
+      '/dev/null',
+      '--force',
+    ])
     // It connected (as postgres to the database postgres): the table is what is missing.
     expect(load.stderr).toContain('TABLE_NOT_FOUND')
   })
@@ -283,11 +340,55 @@ describe('sslmode as in libpq, against a server with TLS (issue 11, item 8)', ()
   beforeAll(async () => {
     certs = await mkdtemp(join(dir, 'certs-'))
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: certs, stdio: 'ignore' })
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=pgbulk-test-ca')
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other-ca')
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=pgbulk-test-ca',
+    )
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'other.key',
+      '-out',
+      'other.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=other-ca',
+    )
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
     await writeFile(join(certs, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext')
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'ext',
+    )
     server = await startOwnServer({ tls: { certFile: join(certs, 'server.crt'), keyFile: join(certs, 'server.key') } })
     const u = new URL(server.url)
     base = `port=${u.port} user=${u.username} password=${u.password} dbname=postgres`
@@ -308,11 +409,23 @@ describe('sslmode as in libpq, against a server with TLS (issue 11, item 8)', ()
 
   it('disable, allow, prefer and require connect; prefer and require encrypt; no warnings on stderr', async () => {
     for (const mode of ['disable', 'allow', 'prefer', 'require']) {
-      const r = await runPgbulk(['load', '-', '--table', 'tls_seen', '--no-checkpoint', '--quiet', '--db', `${base} host=127.0.0.1 sslmode=${mode}`], {
-        cwd: dir,
-        env: { HOME: certs },
-        stdin: `mode\n${mode}\n`,
-      })
+      const r = await runPgbulk(
+        [
+          'load',
+          '-',
+          '--table',
+          'tls_seen',
+          '--no-checkpoint',
+          '--quiet',
+          '--db',
+          `${base} host=127.0.0.1 sslmode=${mode}`,
+        ],
+        {
+          cwd: dir,
+          env: { HOME: certs },
+          stdin: `mode\n${mode}\n`,
+        },
+      )
       expect({ mode, code: r.code, stderr: r.stderr }).toEqual({ mode, code: 0, stderr: '' })
     }
     const seen = await admin.query<{ mode: string; tls: boolean }>('SELECT mode, tls FROM tls_seen ORDER BY mode')
@@ -325,7 +438,10 @@ describe('sslmode as in libpq, against a server with TLS (issue 11, item 8)', ()
   })
 
   it('require in a URL encrypts without verifying the certificate, and prints no warning', async () => {
-    const r = await runPgbulk(['jobs'], { cwd: dir, env: { HOME: certs, DATABASE_URL: `${server!.url}?sslmode=require` } })
+    const r = await runPgbulk(['jobs'], {
+      cwd: dir,
+      env: { HOME: certs, DATABASE_URL: `${server!.url}?sslmode=require` },
+    })
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' })
   })
 

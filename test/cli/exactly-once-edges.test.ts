@@ -39,15 +39,20 @@ describe('inputs that can be read only once', () => {
   const ndjson = ids.map((i) => JSON.stringify({ id: i, v: `value-${i}` })).join('\n') + '\n'
 
   it.each([
-    ['a process substitution, CSV with a header', (t: string) => `$PGBULK load <(cat in.csv) --format csv --table ${t}`],
+    [
+      'a process substitution, CSV with a header',
+      (t: string) => `$PGBULK load <(cat in.csv) --format csv --table ${t}`,
+    ],
     ['a process substitution, NDJSON', (t: string) => `$PGBULK load <(cat in.ndjson) --format ndjson --table ${t}`],
     [
       'a named pipe, CSV with a header',
-      (t: string) => `rm -f p.fifo && mkfifo p.fifo && (cat in.csv > p.fifo &) && $PGBULK load p.fifo --format csv --table ${t}`,
+      (t: string) =>
+        `rm -f p.fifo && mkfifo p.fifo && (cat in.csv > p.fifo &) && $PGBULK load p.fifo --format csv --table ${t}`,
     ],
     [
       'a named pipe, gzip NDJSON',
-      (t: string) => `rm -f p.fifo && mkfifo p.fifo && (gzip -c in.ndjson > p.fifo &) && $PGBULK load p.fifo --format ndjson --table ${t}`,
+      (t: string) =>
+        `rm -f p.fifo && mkfifo p.fifo && (gzip -c in.ndjson > p.fifo &) && $PGBULK load p.fifo --format ndjson --table ${t}`,
     ],
     ['/dev/stdin, CSV with a header', (t: string) => `cat in.csv | $PGBULK load /dev/stdin --format csv --table ${t}`],
   ])('loads every row of %s, reading it once', async (_name, command) => {
@@ -63,7 +68,9 @@ describe('inputs that can be read only once', () => {
   it('puts the rejects of a pipe in the working directory, not beside /dev/stdin or /dev/fd/N', async () => {
     await writeFile(join(dir, 'bad-pipe.csv'), 'id,v\n1,a\nx,b\n')
     const t = await table('id int PRIMARY KEY, v text')
-    const r = await sh(`rm -f pgbulk-rejects.ndjson; cat bad-pipe.csv | $PGBULK load /dev/stdin --format csv --table ${t}`)
+    const r = await sh(
+      `rm -f pgbulk-rejects.ndjson; cat bad-pipe.csv | $PGBULK load /dev/stdin --format csv --table ${t}`,
+    )
     expect(r.code, r.stderr).toBe(2)
     expect((await readRejects(join(dir, 'pgbulk-rejects.ndjson'))).map((x) => x['raw'])).toEqual(['x,b'])
     expect(existsSync('/dev/stdin.rejects.ndjson')).toBe(false)
@@ -107,7 +114,10 @@ describe('a reject file on a disk that fills up', () => {
         const n = 3000
         const rows = Array.from({ length: n }, (_, k) => k + 1)
         // Every third row has a bad id: about 1,000 reject lines of ~300 bytes, far more than 64 KiB.
-        await writeFile(join(dir, 'full.csv'), 'id,v\n' + rows.map((i) => `${i % 3 === 0 ? `x${i}` : i},${'v'.repeat(60)}-${i}`).join('\n') + '\n')
+        await writeFile(
+          join(dir, 'full.csv'),
+          'id,v\n' + rows.map((i) => `${i % 3 === 0 ? `x${i}` : i},${'v'.repeat(60)}-${i}`).join('\n') + '\n',
+        )
         const t = await table('id int, v text')
         const args = `load full.csv --table ${t} --batch-size 100 --rejects small/r.ndjson --job full-${t}`
         const first = await sh(`$PGBULK ${args}`)
@@ -131,7 +141,9 @@ describe('a reject file on a disk that fills up', () => {
         expect(resumed.code, resumed.stderr).toBe(2)
         const good = rows.filter((i) => i % 3 !== 0)
         expect(await tableContents(db, t)).toBe(good.map((i) => `${i}\t${'v'.repeat(60)}-${i}\n`).join(''))
-        const rejected = (await readRejects(join(small, 'r.ndjson'))).map((r) => Number(String(r['raw']).split(',')[0]!.slice(1)))
+        const rejected = (await readRejects(join(small, 'r.ndjson'))).map((r) =>
+          Number(String(r['raw']).split(',')[0]!.slice(1)),
+        )
         expect(rejected).toEqual(rows.filter((i) => i % 3 === 0))
       } finally {
         await sh(`umount ${small}`)
@@ -144,7 +156,9 @@ describe('a reject file path that holds a dangling symlink', () => {
   it('is refused before anything is written, and the run exits', async () => {
     await writeFile(join(dir, 'dangle.csv'), 'id,v\n1,a\nx,b\n')
     const t = await table('id int, v text')
-    const r = await sh(`ln -sfn nowhere/r.ndjson dangle.rej && $PGBULK load dangle.csv --table ${t} --rejects dangle.rej`)
+    const r = await sh(
+      `ln -sfn nowhere/r.ndjson dangle.rej && $PGBULK load dangle.csv --table ${t} --rejects dangle.rej`,
+    )
     expect(r.code, r.stderr).toBe(1)
     expect(r.stderr).toContain('reject file dangle.rej already exists')
     expect(await db.count(t)).toBe(0)
@@ -154,11 +168,20 @@ describe('a reject file path that holds a dangling symlink', () => {
 describe('a resumed stream', () => {
   /** Rows 1..n as CSV, every 10th one bad. */
   const rowsCsv = (n: number, tag: string) =>
-    'id,v\n' + Array.from({ length: n }, (_, k) => `${(k + 1) % 10 === 0 ? 'x' : ''}${k + 1},${tag}-${k + 1}`).join('\n') + '\n'
+    'id,v\n' +
+    Array.from({ length: n }, (_, k) => `${(k + 1) % 10 === 0 ? 'x' : ''}${k + 1},${tag}-${k + 1}`).join('\n') +
+    '\n'
   const checkpointOf = async (job: string) =>
     (
       await db.client
-        .query<{ rows_read: string; rows_loaded: string; rows_rejected: string; next_line: string; next_byte: string; done: boolean }>(
+        .query<{
+          rows_read: string
+          rows_loaded: string
+          rows_rejected: string
+          next_line: string
+          next_byte: string
+          done: boolean
+        }>(
           `SELECT rows_read, rows_loaded, rows_rejected, next_line, next_byte, done FROM pgbulk.checkpoints WHERE job = $1`,
           [job],
         )
@@ -167,7 +190,8 @@ describe('a resumed stream', () => {
 
   it('is refused when stdin holds other data than the data committed, and resumes exactly when it holds the same', async () => {
     const t = await table('id int, v text')
-    await db.client.query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+    await db.client
+      .query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
       CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
     const job = `stdin-${t}`
     const data = rowsCsv(3000, 'a')
@@ -188,12 +212,20 @@ describe('a resumed stream', () => {
     const loadedBefore = await db.count(t)
     expect(loadedBefore).toBe(Number(cut.rows_loaded))
     // Other data on stdin: the same length, one value changed inside the committed part.
-    const other = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data.replace('a-7\n', 'b-7\n') })
+    const other = await runPgbulk([...args, '--resume'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: data.replace('a-7\n', 'b-7\n'),
+    })
     expect(other.code, other.stderr).toBe(1)
     expect(other.stderr).toContain('stdin is not the stream its checkpoint was taken from: its first')
     expect(other.stderr).toContain('(INPUT_CHANGED)')
     // A shorter stream: refused too.
-    const short = await runPgbulk([...args, '--resume'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: data.slice(0, 100) })
+    const short = await runPgbulk([...args, '--resume'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: data.slice(0, 100),
+    })
     expect(short.code, short.stderr).toBe(1)
     expect(short.stderr).toContain('it ended after 100 bytes')
     expect(await db.count(t)).toBe(loadedBefore)
@@ -211,7 +243,8 @@ describe('a resumed stream', () => {
 
   it('with --force, resumes stdin that holds other data, skipping the rows the checkpoint committed', async () => {
     const t = await table('id int, v text')
-    await db.client.query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+    await db.client
+      .query(`CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
       CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_slow()`)
     const job = `stdin-force-${t}`
     const args = ['load', '-', '--table', t, '--job', job, '--batch-size', '50', '--rejects', `${t}.rej`]
@@ -227,9 +260,15 @@ describe('a resumed stream', () => {
     expect(cut.done).toBe(false)
     expect(read).toBeLessThan(3000)
     // Every value differs from the committed data: without --force this is INPUT_CHANGED (above).
-    const forced = await runPgbulk([...args, '--resume', '--force'], { cwd: dir, env: { DATABASE_URL: db.url }, stdin: rowsCsv(3000, 'b') })
+    const forced = await runPgbulk([...args, '--resume', '--force'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+      stdin: rowsCsv(3000, 'b'),
+    })
     expect(forced.code, forced.stderr).toBe(2)
-    expect(forced.stderr).toContain(`resumed stdin at line ${cut.next_line} (byte ${cut.next_byte}; read and skipped ${read} committed rows to get there)`)
+    expect(forced.stderr).toContain(
+      `resumed stdin at line ${cut.next_line} (byte ${cut.next_byte}; read and skipped ${read} committed rows to get there)`,
+    )
     const ids = Array.from({ length: 3000 }, (_, k) => k + 1).filter((i) => i % 10 !== 0)
     expect(await tableContents(db, t)).toBe(ids.map((i) => `${i}\t${i <= read ? 'a' : 'b'}-${i}\n`).join(''))
     expect((await readRejects(join(dir, `${t}.rej`))).map((r) => r['raw'])).toEqual(
@@ -241,7 +280,11 @@ describe('a resumed stream', () => {
     const t = await table('id int, v text')
     const job = `stdin-again-${t}`
     const run = (extra: string[], stdin: string) =>
-      runPgbulk(['load', '-', '--table', t, '--job', job, '--rejects', `${t}.rej`, ...extra], { cwd: dir, env: { DATABASE_URL: db.url }, stdin })
+      runPgbulk(['load', '-', '--table', t, '--job', job, '--rejects', `${t}.rej`, ...extra], {
+        cwd: dir,
+        env: { DATABASE_URL: db.url },
+        stdin,
+      })
     const night1 = await run([], 'id,v\n1,a\n2,b\n')
     expect(night1.code, night1.stderr).toBe(0)
     expect((await checkpointOf(job))?.done).toBe(true)
@@ -262,19 +305,26 @@ describe('a resumed stream', () => {
     const t = await table('id int, v text')
     const bad = 'id,v\n' + Array.from({ length: 5000 }, (_, k) => `bad${k},v`).join('\n') + '\n'
     let seen = 0
-    const run = await runPgbulk(['load', '-', '--table', t, '--batch-size', '1000', '--rejects', `${t}.rej`, '--report', `${t}.json`, '--quiet'], {
-      cwd: dir,
-      env: { DATABASE_URL: db.url },
-      stdin: bad,
-      keepStdinOpen: true,
-      signal: 'SIGTERM',
-      // Stdin never ends: the rejects must reach the file without a batch of good rows to carry them.
-      killWhen: async () => (seen = (await readFile(join(dir, `${t}.rej`), 'utf8').catch(() => '')).split('\n').length - 1) >= 4000,
-    })
+    const run = await runPgbulk(
+      ['load', '-', '--table', t, '--batch-size', '1000', '--rejects', `${t}.rej`, '--report', `${t}.json`, '--quiet'],
+      {
+        cwd: dir,
+        env: { DATABASE_URL: db.url },
+        stdin: bad,
+        keepStdinOpen: true,
+        signal: 'SIGTERM',
+        // Stdin never ends: the rejects must reach the file without a batch of good rows to carry them.
+        killWhen: async () =>
+          (seen = (await readFile(join(dir, `${t}.rej`), 'utf8').catch(() => '')).split('\n').length - 1) >= 4000,
+      },
+    )
     expect(seen).toBeGreaterThanOrEqual(4000)
     expect(run.code, run.stderr).toBe(130)
     // What was read when the signal came is in the file, each row once.
-    const report = JSON.parse(await readFile(join(dir, `${t}.json`), 'utf8')) as { rowsRead: number; rowsRejected: number }
+    const report = JSON.parse(await readFile(join(dir, `${t}.json`), 'utf8')) as {
+      rowsRead: number
+      rowsRejected: number
+    }
     expect(report.rowsRejected).toBe(report.rowsRead)
     expect((await readRejects(join(dir, `${t}.rej`))).length).toBe(report.rowsRejected)
   })
@@ -286,7 +336,10 @@ describe('pgbulk redrive', () => {
     const parent = await table('id int PRIMARY KEY', `INSERT INTO $T VALUES (1)`)
     const t = await table(`id int, p int REFERENCES ${parent}`)
     const input = join(dir, `${t}-${tag}.csv`)
-    await writeFile(input, 'id,p\n' + Array.from({ length: 3000 }, (_, k) => `${k + 1},${k % 2 === 0 ? 1 : 2}`).join('\n') + '\n')
+    await writeFile(
+      input,
+      'id,p\n' + Array.from({ length: 3000 }, (_, k) => `${k + 1},${k % 2 === 0 ? 1 : 2}`).join('\n') + '\n',
+    )
     const first = await sh(`$PGBULK load ${input} --table ${t} --quiet`)
     expect(first.code, first.stderr).toBe(2)
     await db.client.query(`INSERT INTO ${parent} VALUES (2);
@@ -328,7 +381,10 @@ describe('pgbulk redrive', () => {
   it('runs once at a time for one reject file', async () => {
     // 75 batches of 60 ms: the first outlasts the second's wait for the lock (3 s).
     const { t, rejects } = await rejected('twice', 0.06)
-    const first = runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '20', '--quiet'], { cwd: dir, env: { DATABASE_URL: db.url } })
+    const first = runPgbulk(['redrive', rejects, '--table', t, '--batch-size', '20', '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+    })
     // Once the first has committed a batch, it holds the reject file.
     await waitFor('the first redrive to commit a batch', async () => (await ledgerCount(rejects)) > 0)
     const second = await runPgbulk(['redrive', rejects, '--table', t], { cwd: dir, env: { DATABASE_URL: db.url } })
@@ -374,7 +430,12 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
         raw: '"' + 'x'.repeat(64 * 1024 - 1),
       }),
     ])
-    expect(await report('r9.json')).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, rejectsByCode: { RECORD_TOO_LONG: 1 } })
+    expect(await report('r9.json')).toMatchObject({
+      rowsRead: 3,
+      rowsLoaded: 2,
+      rowsRejected: 1,
+      rejectsByCode: { RECORD_TOO_LONG: 1 },
+    })
     expect(r.peakMb).toBeLessThan(PEAK_MB)
   })
 
@@ -387,7 +448,15 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
     expect(r.code, r.stderr).toBe(2)
     expect(await tableContents(db, t)).toBe('1\ta\n')
     const rejects = await readRejects(join(dir, 'r19.ndjson'))
-    expect(rejects).toEqual([expect.objectContaining({ line: 3, byte: 9, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: '2,' + 'y'.repeat(64 * 1024 - 2) })])
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        line: 3,
+        byte: 9,
+        code: 'RECORD_TOO_LONG',
+        rawTruncated: true,
+        raw: '2,' + 'y'.repeat(64 * 1024 - 2),
+      }),
+    ])
     expect(await report('r19.json')).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1 })
     expect(r.peakMb).toBeLessThan(PEAK_MB)
   })
@@ -395,13 +464,24 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
   it('rejects the line of a gzip bomb in bounded memory, and loads the lines around it (item 19)', async () => {
     // 512 MB of zeros in 512 KB: gzip members of 1 MB of zeros, concatenated (one gzip stream).
     const zeros = gzipSync(Buffer.alloc(1024 * 1024))
-    await writeFile(join(dir, 'bomb.csv.gz'), Buffer.concat([gzipSync('id,v\n1,a\n'), ...Array<Buffer>(512).fill(zeros), gzipSync('\n2,b\n')]))
+    await writeFile(
+      join(dir, 'bomb.csv.gz'),
+      Buffer.concat([gzipSync('id,v\n1,a\n'), ...Array<Buffer>(512).fill(zeros), gzipSync('\n2,b\n')]),
+    )
     const t = await table('id text, v text')
     const r = await shPeak(`$PGBULK load bomb.csv.gz --table ${t} --rejects bomb.ndjson --report bomb.json --quiet`)
     expect(r.code, r.stderr).toBe(2)
     expect(await tableContents(db, t)).toBe('1\ta\n2\tb\n')
     const rejects = await readRejects(join(dir, 'bomb.ndjson'))
-    expect(rejects).toEqual([expect.objectContaining({ line: 3, byte: 9, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: '\0'.repeat(64 * 1024) })])
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        line: 3,
+        byte: 9,
+        code: 'RECORD_TOO_LONG',
+        rawTruncated: true,
+        raw: '\0'.repeat(64 * 1024),
+      }),
+    ])
     expect(await report('bomb.json')).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 })
     expect(r.peakMb).toBeLessThan(PEAK_MB)
   })
@@ -410,29 +490,32 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
     ['csv', 'id,v\n', (id: number, v: string) => `${id},${v}`],
     ['tsv', 'id\tv\n', (id: number, v: string) => `${id}\t${v}`],
     ['ndjson', '', (id: number, v: string) => JSON.stringify({ id, v })],
-  ] as const)('applies --max-record-bytes to %s: the long line is rejected with its first bytes, every other row loads', async (format, header, row) => {
-    const t = await table('id int, v text')
-    const lines = [row(1, 'a'), row(2, 'b'.repeat(2000)), row(3, 'c'.repeat(1000)), row(4, 'd')]
-    await writeFile(join(dir, `limit.${format}`), header + lines.join('\r\n') + '\r\n')
-    const r = await sh(
-      `$PGBULK load limit.${format} --table ${t} --max-record-bytes 1kB --rejects limit-${format}.ndjson --report limit-${format}.json --quiet`,
-    )
-    expect(r.code, r.stderr).toBe(2)
-    expect(await tableContents(db, t)).toBe(`1\ta\n3\t${'c'.repeat(1000)}\n4\td\n`)
-    const first = header === '' ? 1 : 2
-    const rejects = await readRejects(join(dir, `limit-${format}.ndjson`))
-    expect(rejects).toEqual([
-      expect.objectContaining({
-        line: first + 1,
-        byte: Buffer.byteLength(header + lines[0]! + '\r\n'),
-        code: 'RECORD_TOO_LONG',
-        message: 'line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept',
-        raw: lines[1]!.slice(0, 1024),
-        rawTruncated: true,
-      }),
-    ])
-    expect(await report(`limit-${format}.json`)).toMatchObject({ rowsRead: 4, rowsLoaded: 3, rowsRejected: 1 })
-  })
+  ] as const)(
+    'applies --max-record-bytes to %s: the long line is rejected with its first bytes, every other row loads',
+    async (format, header, row) => {
+      const t = await table('id int, v text')
+      const lines = [row(1, 'a'), row(2, 'b'.repeat(2000)), row(3, 'c'.repeat(1000)), row(4, 'd')]
+      await writeFile(join(dir, `limit.${format}`), header + lines.join('\r\n') + '\r\n')
+      const r = await sh(
+        `$PGBULK load limit.${format} --table ${t} --max-record-bytes 1kB --rejects limit-${format}.ndjson --report limit-${format}.json --quiet`,
+      )
+      expect(r.code, r.stderr).toBe(2)
+      expect(await tableContents(db, t)).toBe(`1\ta\n3\t${'c'.repeat(1000)}\n4\td\n`)
+      const first = header === '' ? 1 : 2
+      const rejects = await readRejects(join(dir, `limit-${format}.ndjson`))
+      expect(rejects).toEqual([
+        expect.objectContaining({
+          line: first + 1,
+          byte: Buffer.byteLength(header + lines[0]! + '\r\n'),
+          code: 'RECORD_TOO_LONG',
+          message: 'line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept',
+          raw: lines[1]!.slice(0, 1024),
+          rawTruncated: true,
+        }),
+      ])
+      expect(await report(`limit-${format}.json`)).toMatchObject({ rowsRead: 4, rowsLoaded: 3, rowsRejected: 1 })
+    },
+  )
 
   it('stops at a header line past --max-record-bytes before loading anything', async () => {
     const t = await table('id text, v text')
@@ -440,7 +523,9 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
       `{ printf 'id,'; head -c 5000 /dev/zero | tr '\\0' v; printf '\\n1,a\\n'; } | $PGBULK load - --format csv --table ${t} --max-record-bytes 1kB`,
     )
     expect(r.code, r.stderr).toBe(1)
-    expect(r.stderr).toContain('stdin:1: the header row cannot be read: line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept')
+    expect(r.stderr).toContain(
+      'stdin:1: the header row cannot be read: line longer than 1024 bytes (--max-record-bytes): only its first 1024 bytes are kept',
+    )
     expect(r.stderr).toContain('(HEADER_INVALID)')
     expect(await db.count(t)).toBe(0)
   })
@@ -454,7 +539,10 @@ describe('records longer than --max-record-bytes (items 9 and 19)', () => {
     const rejects = await readRejects(join(dir, 'note.ndjson'))
     // Line 3 only, then each line of the note is read as a record of its own: none has two fields.
     expect(rejects[0]).toMatchObject({ line: 3, code: 'RECORD_TOO_LONG', raw: '2,"line 0 of a long note' })
-    expect(rejects.slice(1).map((x) => [x['line'], x['code']])).toEqual([...Array.from({ length: 28 }, (_, k) => [4 + k, 'FIELD_COUNT']), [32, 'CSV_PARSE']])
+    expect(rejects.slice(1).map((x) => [x['line'], x['code']])).toEqual([
+      ...Array.from({ length: 28 }, (_, k) => [4 + k, 'FIELD_COUNT']),
+      [32, 'CSV_PARSE'],
+    ])
     expect(await tableContents(db, t)).toBe('1\ta\n3\tb\n')
   })
 })

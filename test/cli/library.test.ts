@@ -22,7 +22,13 @@ withTestDb((d, t) => {
 
 /** Run a program in the project; the environment is PATH plus `env` only (no npm_config_* of an enclosing `npm test`). */
 function run(file: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return outputOf(spawn(file, args, { cwd: project, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  return outputOf(
+    spawn(file, args, {
+      cwd: project,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
 }
 
 const node = (args: string[], env?: Record<string, string>) => run(process.execPath, args, env)
@@ -33,7 +39,14 @@ beforeAll(async () => {
   const repoFiles = ['package.json', 'package-lock.json']
   const before = await Promise.all(repoFiles.map((f) => readFile(join(ROOT, f), 'utf8')))
   // Offline, with a cache of its own, and linked whatever the user's .npmrc says.
-  const flags = ['--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--install-links=false', `--cache=${join(project, '.npm')}`]
+  const flags = [
+    '--offline',
+    '--no-audit',
+    '--no-fund',
+    '--no-update-notifier',
+    '--install-links=false',
+    `--cache=${join(project, '.npm')}`,
+  ]
   const r = await run('npm', ['install', ...flags, ROOT], { HOME: project })
   expect(r.code, r.stderr).toBe(0)
   expect(await realpath(join(project, 'node_modules/pgbulk'))).toBe(await realpath(ROOT))
@@ -66,7 +79,9 @@ describe('pgbulk as a library, installed in a project of its own', () => {
     })
     // The command comes with it.
     const version = await run(join(project, 'node_modules/.bin/pgbulk'), ['--version'])
-    expect(version.stdout.trim(), version.stderr).toBe((JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version)
+    expect(version.stdout.trim(), version.stderr).toBe(
+      (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    )
   })
 
   it("runs the README's example: the demo load, its report, and a LoadError for a setup problem", async () => {
@@ -82,7 +97,9 @@ describe('pgbulk as a library, installed in a project of its own', () => {
     expect(first.code, first.stderr).toBe(0)
     expect(first.stderr).toBe('')
     expect(first.stdout).toBe('9 loaded, 8 rejected, exit code 2\n')
-    expect(readme, 'the README says what the example prints').toContain('this prints `9 loaded, 8 rejected, exit code 2`')
+    expect(readme, 'the README says what the example prints').toContain(
+      'this prints `9 loaded, 8 rejected, exit code 2`',
+    )
     expect(await tableContents(db, 'people')).toBe(DEMO_TABLE)
     expect(await readRejects(join(project, 'fixtures/demo/people.csv.rejects.ndjson'))).toHaveLength(8)
 
@@ -111,15 +128,30 @@ describe('pgbulk as a library, installed in a project of its own', () => {
         '}',
         '',
       ].join('\n')
-    await writeFile(join(project, 'right.ts'), use('number', "{ table: 'people', inputs: ['people.csv'], maxRejects: { count: 100 } }"))
+    await writeFile(
+      join(project, 'right.ts'),
+      use('number', "{ table: 'people', inputs: ['people.csv'], maxRejects: { count: 100 } }"),
+    )
     await writeFile(join(project, 'wrong.ts'), use('string', "{ table: 'people', input: ['people.csv'] }"))
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
     // --skipLibCheck (as `tsc --init` sets it): the uses are checked against pgbulk's declarations, whose own bodies and
     // @types/node's are not checked again: on a busy 2-core machine, 3 s instead of 16.
-    const flags = ['--module', 'nodenext', '--moduleResolution', 'nodenext', '--strict', '--noEmit', '--skipLibCheck', '--pretty', 'false']
+    const flags = [
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--strict',
+      '--noEmit',
+      '--skipLibCheck',
+      '--pretty',
+      'false',
+    ]
     const r = await node([tsc, ...flags, 'right.ts', 'wrong.ts'])
     // Each error as file(line): code. right.ts has none; wrong.ts has its two, and 'pgbulk' was found.
-    const errors = [...r.stdout.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)].map(([, file, line, code]) => `${file}(${line}): ${code}`)
+    const errors = [...r.stdout.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)].map(
+      ([, file, line, code]) => `${file}(${line}): ${code}`,
+    )
     expect(errors, r.stdout).toEqual(['wrong.ts(2): TS2561', 'wrong.ts(6): TS2322'])
     expect(r.code).toBe(2)
   })

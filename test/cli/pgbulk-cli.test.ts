@@ -51,9 +51,15 @@ describe('pgbulk load (the binary)', () => {
     const input = await file('bad.csv', 'id,age\n1,30\n2,abc\n3,99999\n1,5\n')
     const r = await pgbulk(['load', input, '--table', t, '--db', db.url])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain(`${input}:3:2: column "age" (smallint): expected an integer, found "abc" (VALUE_INVALID)`)
-    expect(r.stderr).toContain(`${input}:4:2: column "age" (smallint): "99999" is out of range for int2 (VALUE_OUT_OF_RANGE)`)
-    expect(r.stderr).toContain(`${input}:5: duplicate key value violates unique constraint "${t}_pkey" (SQLSTATE 23505)`)
+    expect(r.stderr).toContain(
+      `${input}:3:2: column "age" (smallint): expected an integer, found "abc" (VALUE_INVALID)`,
+    )
+    expect(r.stderr).toContain(
+      `${input}:4:2: column "age" (smallint): "99999" is out of range for int2 (VALUE_OUT_OF_RANGE)`,
+    )
+    expect(r.stderr).toContain(
+      `${input}:5: duplicate key value violates unique constraint "${t}_pkey" (SQLSTATE 23505)`,
+    )
     expect(r.stderr).toContain(`rejected rows of ${input}: ${input}.rejects.ndjson`)
     expect(r.stderr).not.toMatch(/\n\s+at /)
     expect(await tableContents(db, t)).toBe('1\t30\n')
@@ -66,17 +72,34 @@ describe('pgbulk load (the binary)', () => {
     const report = join(dir, 'report.json')
     const r = await pgbulk(['load', '-', '--table', t, '--report', report, '--quiet'], {
       stdin: 'id,name\n1,x\nz,y\n',
-      env: { PGHOST: url.hostname, PGPORT: url.port, PGUSER: url.username, PGPASSWORD: url.password, PGDATABASE: url.pathname.slice(1) },
+      env: {
+        PGHOST: url.hostname,
+        PGPORT: url.port,
+        PGUSER: url.username,
+        PGPASSWORD: url.password,
+        PGDATABASE: url.pathname.slice(1),
+      },
     })
     expect(r.code).toBe(2)
     expect(r.stderr).toBe('')
     const json = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>
-    expect(json).toMatchObject({ rowsRead: 2, rowsLoaded: 1, rowsRejected: 1, rejectsByCode: { VALUE_INVALID: 1 }, batches: 1, exitCode: 2 })
+    expect(json).toMatchObject({
+      rowsRead: 2,
+      rowsLoaded: 1,
+      rowsRejected: 1,
+      rejectsByCode: { VALUE_INVALID: 1 },
+      batches: 1,
+      exitCode: 2,
+    })
     expect(typeof json['bytesRead']).toBe('number')
     expect(typeof json['elapsedMs']).toBe('number')
-    expect(await readRejects(join(dir, 'pgbulk-rejects.ndjson'))).toEqual([expect.objectContaining({ file: 'stdin', line: 3, raw: 'z,y' })])
+    expect(await readRejects(join(dir, 'pgbulk-rejects.ndjson'))).toEqual([
+      expect.objectContaining({ file: 'stdin', line: 3, raw: 'z,y' }),
+    ])
 
-    const withUrl = await pgbulk(['load', '-', '--table', t, '--db', db.url, '--report', report, '--force'], { stdin: 'id,name\n2,x\n' })
+    const withUrl = await pgbulk(['load', '-', '--table', t, '--db', db.url, '--report', report, '--force'], {
+      stdin: 'id,name\n2,x\n',
+    })
     expect(withUrl.code).toBe(0)
     const text = await readFile(report, 'utf8')
     expect(text).not.toContain(`:${url.password}@`)
@@ -121,7 +144,20 @@ describe('pgbulk load (the binary)', () => {
       CREATE TRIGGER cut BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION cut_${t}()`)
     const input = await file('fatal.csv', 'id\n' + Array.from({ length: 100 }, (_, k) => k + 1).join('\n') + '\n')
     const report = join(dir, 'fatal-report.json')
-    const r = await pgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '10', '--retries', '2', '--report', report])
+    const r = await pgbulk([
+      'load',
+      input,
+      '--table',
+      t,
+      '--db',
+      db.url,
+      '--batch-size',
+      '10',
+      '--retries',
+      '2',
+      '--report',
+      report,
+    ])
     expect(r.code, r.stderr).toBe(3)
     expect(r.stderr).toContain(`the batch of 10 rows from ${input}:22 on was rolled back`)
     expect(r.stderr).toContain('2 batches (20 rows) had been committed before it and stay committed')
@@ -144,12 +180,18 @@ describe('pgbulk load (the binary)', () => {
     expect(r.code).toBe(130)
     // Row 3 was read (it waited for a full batch): it is committed on the way out.
     expect(await tableContents(db, t)).toBe('1\n2\n3\n')
-    expect(JSON.parse(await readFile(report, 'utf8'))).toMatchObject({ rowsRead: 3, rowsLoaded: 3, exitCode: 130, stopped: { code: 'ABORTED' } })
+    expect(JSON.parse(await readFile(report, 'utf8'))).toMatchObject({
+      rowsRead: 3,
+      rowsLoaded: 3,
+      exitCode: 130,
+      stopped: { code: 'ABORTED' },
+    })
   })
 
   it('on SIGTERM finishes the batch in flight, then exits 130 with the table matching the report', async () => {
     const t = await table('id int')
-    await db.client.query(`CREATE FUNCTION slow_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$;
+    await db.client
+      .query(`CREATE FUNCTION slow_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$;
       CREATE TRIGGER slow AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION slow_${t}()`)
     const input = await file('sig.csv', 'id\n' + Array.from({ length: 5000 }, (_, k) => k + 1).join('\n') + '\n')
     const report = join(dir, 'sig-report.json')
@@ -179,48 +221,64 @@ describe('pgbulk load (the binary)', () => {
     expect(await tableContents(db, t)).toBe(Array.from({ length: json.rowsLoaded }, (_, k) => `${k + 1}\n`).join(''))
   })
 
-  it.each(['SIGTERM', 'SIGINT'] as const)('quits at once on a second %s, while the batch in flight waits for a lock', async (sig) => {
-    // Row 101 (the third batch) waits for an advisory lock this session holds: the batch in flight
-    // cannot finish, so only the second signal can end the run.
-    const key = 12_000 + seq
-    const t = await table('id int')
-    await db.client.query(`CREATE FUNCTION hold_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'quits at once on a second %s, while the batch in flight waits for a lock',
+    async (sig) => {
+      // Row 101 (the third batch) waits for an advisory lock this session holds: the batch in flight
+      // cannot finish, so only the second signal can end the run.
+      const key = 12_000 + seq
+      const t = await table('id int')
+      await db.client.query(`CREATE FUNCTION hold_${t}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
         IF NEW.id = 101 THEN PERFORM pg_advisory_xact_lock_shared(${key}); END IF; RETURN NEW; END $$;
       CREATE TRIGGER hold BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION hold_${t}()`)
-    const input = await file(`second-${t}.csv`, 'id\n' + Array.from({ length: 1000 }, (_, k) => k + 1).join('\n') + '\n')
-    await db.client.query(`SELECT pg_advisory_lock(${key})`)
-    let run: ReturnType<typeof startPgbulk> | undefined
-    try {
-      run = startPgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50'], { cwd: dir })
-      const waitingForUs = async () =>
-        (
-          await db.client.query(
-            `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
-          )
-        ).rowCount === 1
-      await waitFor('the third batch to wait for the lock', waitingForUs)
-      run.child.kill(sig)
-      await waitFor('the first signal to be acknowledged', () => run!.output().stderr.includes(`${sig} received: finishing the batch in flight`))
-      // The first signal waits for the batch in flight, which waits for us.
-      expect(run.child.exitCode).toBeNull()
-      expect(await waitingForUs()).toBe(true)
-      run.child.kill(sig)
-      await waitFor('the run to quit on the second signal', () => run!.child.exitCode !== null)
-      const r = await run.done
-      expect(r.code, r.stderr).toBe(130)
-    } finally {
-      await db.client.query(`SELECT pg_advisory_unlock(${key})`)
-      run?.child.kill('SIGKILL')
-      await run?.done
-    }
-    // Its connection ends, and the batch in flight with it: the table holds the two batches committed
-    // before, as the checkpoint says.
-    await waitFor(
-      'its backend to go',
-      async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database()`)).rowCount === 0,
-    )
-    expect(await tableContents(db, t)).toBe(Array.from({ length: 100 }, (_, k) => `${k + 1}\n`).join(''))
-    const cp = await db.client.query(`SELECT done, next_line, rows_read, rows_loaded FROM pgbulk.checkpoints WHERE target = $1`, [`"public"."${t}"`])
-    expect(cp.rows).toEqual([{ done: false, next_line: '102', rows_read: '100', rows_loaded: '100' }])
-  })
+      const input = await file(
+        `second-${t}.csv`,
+        'id\n' + Array.from({ length: 1000 }, (_, k) => k + 1).join('\n') + '\n',
+      )
+      await db.client.query(`SELECT pg_advisory_lock(${key})`)
+      let run: ReturnType<typeof startPgbulk> | undefined
+      try {
+        run = startPgbulk(['load', input, '--table', t, '--db', db.url, '--batch-size', '50'], { cwd: dir })
+        const waitingForUs = async () =>
+          (
+            await db.client.query(
+              `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+            )
+          ).rowCount === 1
+        await waitFor('the third batch to wait for the lock', waitingForUs)
+        run.child.kill(sig)
+        await waitFor('the first signal to be acknowledged', () =>
+          run!.output().stderr.includes(`${sig} received: finishing the batch in flight`),
+        )
+        // The first signal waits for the batch in flight, which waits for us.
+        expect(run.child.exitCode).toBeNull()
+        expect(await waitingForUs()).toBe(true)
+        run.child.kill(sig)
+        await waitFor('the run to quit on the second signal', () => run!.child.exitCode !== null)
+        const r = await run.done
+        expect(r.code, r.stderr).toBe(130)
+      } finally {
+        await db.client.query(`SELECT pg_advisory_unlock(${key})`)
+        run?.child.kill('SIGKILL')
+        await run?.done
+      }
+      // Its connection ends, and the batch in flight with it: the table holds the two batches committed
+      // before, as the checkpoint says.
+      await waitFor(
+        'its backend to go',
+        async () =>
+          (
+            await db.client.query(
+              `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database()`,
+            )
+          ).rowCount === 0,
+      )
+      expect(await tableContents(db, t)).toBe(Array.from({ length: 100 }, (_, k) => `${k + 1}\n`).join(''))
+      const cp = await db.client.query(
+        `SELECT done, next_line, rows_read, rows_loaded FROM pgbulk.checkpoints WHERE target = $1`,
+        [`"public"."${t}"`],
+      )
+      expect(cp.rows).toEqual([{ done: false, next_line: '102', rows_read: '100', rows_loaded: '100' }])
+    },
+  )
 })

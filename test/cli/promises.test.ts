@@ -23,7 +23,8 @@ function everyThirdBad(n: number): string {
 }
 
 /** How stderr shows the rejection of id i (line i + 1). */
-const shownReject = (file: string, i: number) => `${file}:${i + 1}:1: column "id" (integer): expected an integer, found "x${i}" (VALUE_INVALID)`
+const shownReject = (file: string, i: number) =>
+  `${file}:${i + 1}:1: column "id" (integer): expected an integer, found "x${i}" (VALUE_INVALID)`
 
 describe('pgbulk load, on stderr', () => {
   // README: "a progress bar on stderr shows … and the first 10 rejected rows as file:line:column: message";
@@ -36,7 +37,10 @@ describe('pgbulk load, on stderr', () => {
     ]
     for (const { n, rejected, more } of runs) {
       await writeFile(join(dir, `m${n}.csv`), everyThirdBad(n))
-      const r = await runPgbulk(['load', `m${n}.csv`, '--table', 'm', '--no-checkpoint'], { cwd: dir, env: { DATABASE_URL: db.url } })
+      const r = await runPgbulk(['load', `m${n}.csv`, '--table', 'm', '--no-checkpoint'], {
+        cwd: dir,
+        env: { DATABASE_URL: db.url },
+      })
       expect(r.code, r.stderr).toBe(2)
       const bad = Array.from({ length: rejected }, (_, k) => 3 * (k + 1))
       const listed = bad
@@ -51,7 +55,9 @@ describe('pgbulk load, on stderr', () => {
           `^pgbulk: ${n} rows read, ${n - rejected} loaded, ${rejected} rejected in 1 batch, [0-9.]+ s \\(\\d+ rows/s\\)\\n  rejects by code: VALUE_INVALID ${rejected}\\n  rejected rows of m${n}\\.csv: m${n}\\.csv\\.rejects\\.ndjson\\n$`,
         ),
       )
-      expect((await readRejects(join(dir, `m${n}.csv.rejects.ndjson`))).map((x) => x['line'])).toEqual(bad.map((i) => i + 1))
+      expect((await readRejects(join(dir, `m${n}.csv.rejects.ndjson`))).map((x) => x['line'])).toEqual(
+        bad.map((i) => i + 1),
+      )
     }
   })
 })
@@ -136,11 +142,14 @@ describe('a job run again', () => {
     await db.client.query('CREATE TABLE again (id int, name text)')
     await writeFile(join(dir, 'again.csv'), 'id,name\n1,a\n2,b\n')
     const env = { DATABASE_URL: db.url }
-    const pgbulk = (...args: string[]) => runPgbulk(['load', 'again.csv', '--table', 'again', '--quiet', ...args], { cwd: dir, env })
+    const pgbulk = (...args: string[]) =>
+      runPgbulk(['load', 'again.csv', '--table', 'again', '--quiet', ...args], { cwd: dir, env })
     expect((await pgbulk()).code).toBe(0)
     const done = await pgbulk()
     expect(done.code).toBe(1)
-    expect(done.stderr).toMatch(/already loaded .*again\.csv as it is now \(finished .*, 2 rows\) \(JOB_DONE\)\n {2}hint: pass --restart/)
+    expect(done.stderr).toMatch(
+      /already loaded .*again\.csv as it is now \(finished .*, 2 rows\) \(JOB_DONE\)\n {2}hint: pass --restart/,
+    )
     expect(await tableContents(db, 'again')).toBe('1\ta\n2\tb\n')
     const both = await pgbulk('--resume', '--restart')
     expect(both.code).toBe(1)

@@ -57,6 +57,11 @@ describe('README', () => {
     expect(example, 'the README shows a reject line').not.toBeNull()
     const shownReject = JSON.parse(example![1]!) as Record<string, unknown>
     // (The example leaves out three fields the table below it describes: input, attempts and source.)
-    expect(rejects[7]).toEqual({ ...shownReject, input: join(dir, 'fixtures/demo/people.csv'), attempts: 1, source: expect.any(Object) as unknown })
+    expect(rejects[7]).toEqual({
+      ...shownReject,
+      input: join(dir, 'fixtures/demo/people.csv'),
+      attempts: 1,
+      source: expect.any(Object) as unknown,
+    })
   })
 })

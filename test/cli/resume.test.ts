@@ -82,7 +82,10 @@ async function expectKilledMidLoad(run: Run, job: string, t: string, code: numbe
 const N = 2000
 /** Rows: every 50th has a bad id (a client-side reject), every 97th breaks a check constraint (a database reject); names have commas, quotes and newlines. */
 const rows = Array.from({ length: N }, (_, k) => k + 1)
-const csv = 'id,name\n' + rows.map((i) => `${i % 50 === 0 ? `x${i}` : i},"name ${i}, ""q""${i % 7 === 0 ? '\nsecond line' : ''}"`).join('\n') + '\n'
+const csv =
+  'id,name\n' +
+  rows.map((i) => `${i % 50 === 0 ? `x${i}` : i},"name ${i}, ""q""${i % 7 === 0 ? '\nsecond line' : ''}"`).join('\n') +
+  '\n'
 const good = rows.filter((i) => i % 50 !== 0 && i % 97 !== 0)
 const clean = good.map((i) => `${i}\tname ${i}, "q"${i % 7 === 0 ? '\\nsecond line' : ''}\n`).join('')
 const badCount = rows.length - good.length
@@ -105,50 +108,96 @@ async function expectExactlyOnce(t: string, rejectsPath: string): Promise<void> 
 }
 
 describe('resume after a kill', () => {
-  const trials = (['copy', 'insert'] as const).flatMap((method) => ([false, true] as const).flatMap((gzip) => [0, 1, 2, 3].map((k) => ({ method, gzip, k }))))
+  const trials = (['copy', 'insert'] as const).flatMap((method) =>
+    ([false, true] as const).flatMap((gzip) => [0, 1, 2, 3].map((k) => ({ method, gzip, k }))),
+  )
 
-  it.each(trials)('SIGKILL at a random moment, then --resume: $method, gzip $gzip, trial $k', async ({ method, gzip, k }) => {
-    const random = rng(1000 + k * 7 + (gzip ? 100 : 0) + (method === 'insert' ? 1000 : 0))
-    const t = await freshTable(0.01)
-    const input = join(dir, `in-${t}.csv${gzip ? '.gz' : ''}`)
-    await writeFile(input, gzip ? gzipSync(csv) : csv)
-    const rejects = `${input}.rejects.ndjson`
-    const job = `job-${t}`
-    const batch = String(20 + Math.floor(random() * 200))
-    // One to three writers: batches in flight at the kill must not break exactly-once. The kill
-    // lands once a random share (5-60%) of the rows has committed: mid-load, whatever the speed
-    // of the machine.
-    const workers = String(1 + (k % 3))
-    const killAt = Math.floor(N * (0.05 + random() * 0.55))
-    const first = await pgbulk(
-      ['load', input, '--table', t, '--job', job, '--method', method, '--batch-size', batch, '--workers', workers, '--quiet'],
-      committedPast(job, killAt),
-    )
-    let cut = await expectKilledMidLoad(first, job, t)
-    // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
-    const otherMethod = method === 'copy' ? 'insert' : 'copy'
-    if (random() < 0.4) {
-      const again = cut.rowsRead + Math.floor((N - cut.rowsRead) * (0.05 + random() * 0.5))
-      const second = await pgbulk(
-        ['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '37', '--quiet'],
-        committedPast(job, again),
+  it.each(trials)(
+    'SIGKILL at a random moment, then --resume: $method, gzip $gzip, trial $k',
+    async ({ method, gzip, k }) => {
+      const random = rng(1000 + k * 7 + (gzip ? 100 : 0) + (method === 'insert' ? 1000 : 0))
+      const t = await freshTable(0.01)
+      const input = join(dir, `in-${t}.csv${gzip ? '.gz' : ''}`)
+      await writeFile(input, gzip ? gzipSync(csv) : csv)
+      const rejects = `${input}.rejects.ndjson`
+      const job = `job-${t}`
+      const batch = String(20 + Math.floor(random() * 200))
+      // One to three writers: batches in flight at the kill must not break exactly-once. The kill
+      // lands once a random share (5-60%) of the rows has committed: mid-load, whatever the speed
+      // of the machine.
+      const workers = String(1 + (k % 3))
+      const killAt = Math.floor(N * (0.05 + random() * 0.55))
+      const first = await pgbulk(
+        [
+          'load',
+          input,
+          '--table',
+          t,
+          '--job',
+          job,
+          '--method',
+          method,
+          '--batch-size',
+          batch,
+          '--workers',
+          workers,
+          '--quiet',
+        ],
+        committedPast(job, killAt),
       )
-      cut = await expectKilledMidLoad(second, job, t)
-    }
-    const resumed = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--method', otherMethod, '--batch-size', '53', '--workers', '2'])
-    expect(resumed.code, resumed.stderr).toBe(2)
-    // It started where the last checkpoint said, and skipped (gzip) exactly the rows committed.
-    const how = gzip ? `read and skipped ${cut.rowsRead} committed rows to get there` : 'seeked there'
-    expect(resumed.stderr).toContain(
-      `at line ${cut.nextLine} (byte ${cut.nextByte}; ${how}): earlier runs had loaded ${cut.rowsLoaded} rows and rejected ${cut.rowsRejected}`,
-    )
-    await expectExactlyOnce(t, rejects)
-    const cp = await db.client.query<{ done: boolean; rows_loaded: string; rows_rejected: string }>(
-      `SELECT done, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
-      [job],
-    )
-    expect(cp.rows).toEqual([{ done: true, rows_loaded: String(good.length), rows_rejected: String(badCount) }])
-  })
+      let cut = await expectKilledMidLoad(first, job, t)
+      // Resume with another batch size and the other method, until it finishes (killing it once more sometimes).
+      const otherMethod = method === 'copy' ? 'insert' : 'copy'
+      if (random() < 0.4) {
+        const again = cut.rowsRead + Math.floor((N - cut.rowsRead) * (0.05 + random() * 0.5))
+        const second = await pgbulk(
+          [
+            'load',
+            input,
+            '--table',
+            t,
+            '--job',
+            job,
+            '--resume',
+            '--method',
+            otherMethod,
+            '--batch-size',
+            '37',
+            '--quiet',
+          ],
+          committedPast(job, again),
+        )
+        cut = await expectKilledMidLoad(second, job, t)
+      }
+      const resumed = await pgbulk([
+        'load',
+        input,
+        '--table',
+        t,
+        '--job',
+        job,
+        '--resume',
+        '--method',
+        otherMethod,
+        '--batch-size',
+        '53',
+        '--workers',
+        '2',
+      ])
+      expect(resumed.code, resumed.stderr).toBe(2)
+      // It started where the last checkpoint said, and skipped (gzip) exactly the rows committed.
+      const how = gzip ? `read and skipped ${cut.rowsRead} committed rows to get there` : 'seeked there'
+      expect(resumed.stderr).toContain(
+        `at line ${cut.nextLine} (byte ${cut.nextByte}; ${how}): earlier runs had loaded ${cut.rowsLoaded} rows and rejected ${cut.rowsRejected}`,
+      )
+      await expectExactlyOnce(t, rejects)
+      const cp = await db.client.query<{ done: boolean; rows_loaded: string; rows_rejected: string }>(
+        `SELECT done, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE job = $1`,
+        [job],
+      )
+      expect(cp.rows).toEqual([{ done: true, rows_loaded: String(good.length), rows_rejected: String(badCount) }])
+    },
+  )
 
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'on %s commits or rolls back the batch in flight, exits 130 with a matching checkpoint, and --resume finishes',
@@ -186,11 +235,20 @@ describe('resume after a kill', () => {
     const input = join(dir, `changed-${t}.csv`)
     await writeFile(input, csv)
     const job = `job-${t}`
-    await expectKilledMidLoad(await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)), job, t)
+    await expectKilledMidLoad(
+      await pgbulk(
+        ['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'],
+        committedPast(job, 200),
+      ),
+      job,
+      t,
+    )
     await appendFile(input, '9999,late row\n')
     const r = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/changed since its checkpoint .*: its size changed from \d+ to \d+ bytes \(INPUT_CHANGED\)/)
+    expect(r.stderr).toMatch(
+      /changed since its checkpoint .*: its size changed from \d+ to \d+ bytes \(INPUT_CHANGED\)/,
+    )
     const forced = await pgbulk(['load', input, '--table', t, '--job', job, '--resume', '--force'])
     expect(forced.code).toBe(2)
     const twice = await pgbulk(['load', input, '--table', t, '--job', job, '--force'])
@@ -207,7 +265,10 @@ describe('resume after a kill', () => {
     await writeFile(input, csv)
     await utimes(input, mtime, mtime)
     const cut = await expectKilledMidLoad(
-      await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'], committedPast(job, 200)),
+      await pgbulk(
+        ['load', input, '--table', t, '--job', job, '--batch-size', '40', '--quiet'],
+        committedPast(job, 200),
+      ),
       job,
       t,
     )
@@ -281,7 +342,9 @@ describe('resume after a kill', () => {
     const job = `job-${t}`
     // Roles are the server's, not the database's: a name of this run's own, dropped at the end.
     const role = `idle_${t}_${randomBytes(4).toString('hex')}`
-    await db.client.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'idle-pw'; ALTER ROLE ${role} SET idle_session_timeout = '500ms'`)
+    await db.client.query(
+      `CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'idle-pw'; ALTER ROLE ${role} SET idle_session_timeout = '500ms'`,
+    )
     onTestFinished(async () => {
       await db.client.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}; DROP ROLE ${role}`)
     })
@@ -339,7 +402,9 @@ describe('resume after a kill', () => {
     await writeFile(input, 'id,name\n1,a\n')
     expect((await pgbulk(['load', input, '--table', t, '--job', `listed-${t}`, '--quiet'])).code).toBe(0)
     const list = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'jobs'], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url } })
+      const child = spawn(process.execPath, [BIN, 'jobs'], {
+        env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url },
+      })
       let out = ''
       child.stdout.on('data', (d: Buffer) => (out += d.toString()))
       child.on('close', () => resolve(out))
@@ -374,24 +439,30 @@ describe('resume after a kill', () => {
     let held = false
     const written = async () => (await readFile(rejects, 'utf8').catch(() => '')).split('\n').length - 1
     // Killed mid-load, run from the test folder as "cwd-….csv", once the file holds lines the checkpoint does not count yet …
-    const first = await pgbulk(['load', input, '--table', t, '--job', job, '--batch-size', '60', '--quiet'], async () => {
-      const cp = await checkpoint(job)
-      if (!held && cp !== undefined && cp.rowsRejected > 5) {
-        held = true
-        await holder.query('BEGIN')
-        await holder.query('SELECT 1 FROM pgbulk.checkpoints WHERE job = $1 FOR UPDATE', [job])
-        return false
-      }
-      return cp !== undefined && cp.rowsRejected > 5 && (await written()) > cp.rowsRejected
-    })
+    const first = await pgbulk(
+      ['load', input, '--table', t, '--job', job, '--batch-size', '60', '--quiet'],
+      async () => {
+        const cp = await checkpoint(job)
+        if (!held && cp !== undefined && cp.rowsRejected > 5) {
+          held = true
+          await holder.query('BEGIN')
+          await holder.query('SELECT 1 FROM pgbulk.checkpoints WHERE job = $1 FOR UPDATE', [job])
+          return false
+        }
+        return cp !== undefined && cp.rowsRejected > 5 && (await written()) > cp.rowsRejected
+      },
+    )
     await holder.end()
     const cut = await expectKilledMidLoad(first, job, t)
     expect(await written()).toBeGreaterThan(cut.rowsRejected)
     // … resumed from a subfolder as "../cwd-….csv": the same reject file, the same input.
-    const resumed = await runPgbulk(['load', `../${input}`, '--table', t, '--job', job, '--resume', '--rejects', `../${input}.rejects.ndjson`], {
-      cwd: join(dir, 'elsewhere'),
-      env: { DATABASE_URL: db.url },
-    })
+    const resumed = await runPgbulk(
+      ['load', `../${input}`, '--table', t, '--job', job, '--resume', '--rejects', `../${input}.rejects.ndjson`],
+      {
+        cwd: join(dir, 'elsewhere'),
+        env: { DATABASE_URL: db.url },
+      },
+    )
     expect(resumed.code, resumed.stderr).toBe(2)
     await expectExactlyOnce(t, rejects)
     expect(new Set((await readRejects(rejects)).map((l) => l['input']))).toEqual(new Set([join(dir, input)]))

@@ -89,7 +89,9 @@ describe('--rejects: devices, pipes, standard output and links', () => {
   it('--rejects /dev/stdout works without --force and leaves /dev/stdout alone', async () => {
     const t = await table()
     const f = await input('d.csv')
-    const r = await sh(`$PGBULK load ${f} --table ${t} --dry-run --rejects /dev/stdout | cat; echo "status \${PIPESTATUS[0]}"`)
+    const r = await sh(
+      `$PGBULK load ${f} --table ${t} --dry-run --rejects /dev/stdout | cat; echo "status \${PIPESTATUS[0]}"`,
+    )
     expect(r.stdout).toContain('"raw":"x,b"')
     expect(r.stdout).toContain('status 2')
     expect((await lstat('/dev/stdout')).isSymbolicLink()).toBe(true)
@@ -172,7 +174,9 @@ describe('temporary files', () => {
     expect(await readFile(victim, 'utf8')).toBe('precious')
     expect(await readFile(path, 'utf8')).toBe('{"a":1}\n')
     expect((await stat(path)).mode & 0o777).toBe(0o600)
-    expect((await readdir(dir)).filter((n) => n.startsWith('resume.ndjson.') && !n.endsWith(`-${process.pid}.tmp`))).toEqual([])
+    expect(
+      (await readdir(dir)).filter((n) => n.startsWith('resume.ndjson.') && !n.endsWith(`-${process.pid}.tmp`)),
+    ).toEqual([])
   })
 
   it('redrive neither follows nor removes what is at the old fixed temporary name', async () => {
@@ -255,11 +259,14 @@ function render(bytes: string): string[] {
       const m = /^\x1b\[(\??[0-9;]*)([A-Za-z])/.exec(bytes.slice(i))
       if (!m) throw new Error(`unexpected escape ${JSON.stringify(bytes.slice(i, i + 4))}`)
       if (m[2] === 'K') screen[row]!.length = col
-      else if (!(m[1] === '?25' && (m[2] === 'l' || m[2] === 'h'))) throw new Error(`unexpected escape ${JSON.stringify(m[0])}`)
+      else if (!(m[1] === '?25' && (m[2] === 'l' || m[2] === 'h')))
+        throw new Error(`unexpected escape ${JSON.stringify(m[0])}`)
       i += m[0].length - 1
     } else screen[row]![col++] = c
   }
-  return screen.map((l) => Array.from(l, (c) => c ?? ' ').join('')).filter((l, k, all) => l !== '' || k < all.length - 1)
+  return screen
+    .map((l) => Array.from(l, (c) => c ?? ' ').join(''))
+    .filter((l, k, all) => l !== '' || k < all.length - 1)
 }
 
 /** Elapsed time and rate differ between two runs. */
@@ -271,14 +278,21 @@ describe('the progress bar', () => {
   it('leaves a terminal reading exactly like the plain output when rows were rejected', async () => {
     const t = await table()
     const f = join(dir, 'tty.csv')
-    await writeFile(f, 'id,v\n' + Array.from({ length: 2000 }, (_, k) => (k % 400 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n')
+    await writeFile(
+      f,
+      'id,v\n' + Array.from({ length: 2000 }, (_, k) => (k % 400 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n',
+    )
     const plain = await pgbulk(['load', f, '--table', t, '--dry-run', '--rejects', join(dir, 'tty1.ndjson')])
     expect(plain.code).toBe(2)
-    const tty = await sh(`script -qfec "$PGBULK load ${f} --table ${t} --dry-run --rejects ${join(dir, 'tty2.ndjson')}" /dev/null`)
+    const tty = await sh(
+      `script -qfec "$PGBULK load ${f} --table ${t} --dry-run --rejects ${join(dir, 'tty2.ndjson')}" /dev/null`,
+    )
     expect(tty.code).toBe(2)
     expect(tty.stdout).not.toContain('\x1b8')
     const screen = render(tty.stdout)
-    expect(untimed(screen)).toEqual(untimed(plain.stderr.replaceAll('tty1.ndjson', 'tty2.ndjson').trimEnd().split('\n')))
+    expect(untimed(screen)).toEqual(
+      untimed(plain.stderr.replaceAll('tty1.ndjson', 'tty2.ndjson').trimEnd().split('\n')),
+    )
     expect(screen.join('\n')).toContain('rejected rows of')
   })
 })
@@ -287,7 +301,10 @@ describe('the progress bar, interrupted', () => {
   it('leaves every reject line and the stop message readable on a terminal after SIGTERM', async () => {
     const t = await table()
     const f = join(dir, 'tty-int.csv')
-    await writeFile(f, 'id,v\n' + Array.from({ length: 500 }, (_, k) => (k % 100 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n')
+    await writeFile(
+      f,
+      'id,v\n' + Array.from({ length: 500 }, (_, k) => (k % 100 === 7 ? `x${k},v` : `${k},v`)).join('\n') + '\n',
+    )
     // stdin stays open after the rows (a FIFO whose writer sleeps), so the load is still running when
     // the signal comes; the signal comes once the terminal shows the last bad row (script -f flushes
     // its log as it goes), not after a fixed time. The pattern is written so that it does not match
@@ -303,8 +320,12 @@ describe('the progress bar, interrupted', () => {
     expect(tty.stdout).not.toContain('\x1b8')
     const screen = render(tty.stdout)
     for (const k of [7, 107, 207, 307, 407])
-      expect(screen).toContain(`stdin:${k + 2}:1: column "id" (integer): expected an integer, found "x${k}" (VALUE_INVALID)`)
-    expect(screen).toContain('pgbulk: SIGTERM received: finishing the batch in flight, then stopping (send again to quit at once)')
+      expect(screen).toContain(
+        `stdin:${k + 2}:1: column "id" (integer): expected an integer, found "x${k}" (VALUE_INVALID)`,
+      )
+    expect(screen).toContain(
+      'pgbulk: SIGTERM received: finishing the batch in flight, then stopping (send again to quit at once)',
+    )
     expect(screen.some((l) => l.startsWith('pgbulk: 500 rows read'))).toBe(true)
   })
 })

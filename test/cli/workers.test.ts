@@ -57,16 +57,20 @@ describe('--workers 2', () => {
       const rejects = `${input}.rejects.ndjson`
       await db.client.query(`SELECT pg_advisory_lock(${key})`)
       let locked = true
-      const run = startPgbulk(['load', input, '--table', t, '--method', method, '--batch-size', '3', '--workers', '2'], {
-        cwd: dir,
-        env: { DATABASE_URL: db.url },
-      })
+      const run = startPgbulk(
+        ['load', input, '--table', t, '--method', method, '--batch-size', '3', '--workers', '2'],
+        {
+          cwd: dir,
+          env: { DATABASE_URL: db.url },
+        },
+      )
       try {
         // Batch 2 goes out while batch 1 waits: it is written (it has a transaction id) and waits
         // for its turn (asking who blocks whom) instead of committing.
         let seen: Backend[] = []
         const held = () => seen.filter((b) => b.wait === 'Lock/advisory')
-        const waitingTurn = () => seen.filter((b) => b.wait !== 'Lock/advisory' && b.xid !== null && b.query.includes('pg_blocking_pids'))
+        const waitingTurn = () =>
+          seen.filter((b) => b.wait !== 'Lock/advisory' && b.xid !== null && b.query.includes('pg_blocking_pids'))
         await waitFor('batch 2 to be written while batch 1 is held', async () => {
           seen = await inTransaction()
           return (await db.count(t)) > 0 || (held().length === 1 && waitingTurn().length === 1)
@@ -93,11 +97,16 @@ describe('--workers 2', () => {
       }
       // The first row of key 50 in the file won; the later one is the reject, from batch 2.
       expect(await tableContents(db, t)).toBe(
-        ['1\thold', '2\ta', '3\tb', '4\tc', '5\td', '6\te', '7\tf', '8\tg', '9\th', '10\ti', '50\tfirst'].map((l) => l + '\n').join(''),
+        ['1\thold', '2\ta', '3\tb', '4\tc', '5\td', '6\te', '7\tf', '8\tg', '9\th', '10\ti', '50\tfirst']
+          .map((l) => l + '\n')
+          .join(''),
       )
       const rej = await readRejects(rejects)
       expect(rej.map((x) => [x['line'], x['code'], x['batch'], x['raw']])).toEqual([[5, '23505', 2, '50,second']])
-      const cp = await db.client.query(`SELECT done, rows_read, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE target = $1`, [`"public"."${t}"`])
+      const cp = await db.client.query(
+        `SELECT done, rows_read, rows_loaded, rows_rejected FROM pgbulk.checkpoints WHERE target = $1`,
+        [`"public"."${t}"`],
+      )
       expect(cp.rows).toEqual([{ done: true, rows_read: '12', rows_loaded: '11', rows_rejected: '1' }])
     },
   )

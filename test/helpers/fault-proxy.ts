@@ -67,7 +67,9 @@ export class FaultProxy {
         const msg = pending.subarray(0, len)
         pending = pending.subarray(len)
         startup = false
-        const isCommit = msg[0] === 0x51 /* Q */ && msg.subarray(5).toString('utf8').replace(/\0$/, '').trim().toUpperCase() === 'COMMIT'
+        const isCommit =
+          msg[0] === 0x51 /* Q */ &&
+          msg.subarray(5).toString('utf8').replace(/\0$/, '').trim().toUpperCase() === 'COMMIT'
         if (isCommit && this.cutAtCommit && this.commits++ >= this.commitsBeforeCut) {
           const when = this.cutAtCommit
           this.cutAtCommit = undefined

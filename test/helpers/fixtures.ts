@@ -90,7 +90,8 @@ async function mainTable(db: TestDb): Promise<string> {
 export async function golden(name: string, file: string, actual: string): Promise<string> {
   const path = join(FIXTURES, name, file)
   if (process.env['PGBULK_UPDATE_FIXTURES'] === '1') await writeFile(path, actual)
-  if (!existsSync(path)) throw new Error(`golden file ${path} is missing: run with PGBULK_UPDATE_FIXTURES=1 and review it`)
+  if (!existsSync(path))
+    throw new Error(`golden file ${path} is missing: run with PGBULK_UPDATE_FIXTURES=1 and review it`)
   return readFile(path, 'utf8')
 }
 

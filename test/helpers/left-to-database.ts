@@ -20,8 +20,10 @@ export function leftToDatabase(type: string, v: string): string | undefined {
     case 'int4':
     case 'int8':
     case 'posint':
-      if (/^[+-]?(0[xob]\w*|\d[\d_]*_[\d_]*)$/i.test(s)) return 'hex, octal, binary and 1_000 forms: PostgreSQL 16 reads them, 15 does not'
-      if (type === 'posint' && /^[+-]?\d{1,10}$/.test(s) && BigInt(s) <= 0n && BigInt(s) >= -2147483648n) return "the domain's CHECK is the server's"
+      if (/^[+-]?(0[xob]\w*|\d[\d_]*_[\d_]*)$/i.test(s))
+        return 'hex, octal, binary and 1_000 forms: PostgreSQL 16 reads them, 15 does not'
+      if (type === 'posint' && /^[+-]?\d{1,10}$/.test(s) && BigInt(s) <= 0n && BigInt(s) >= -2147483648n)
+        return "the domain's CHECK is the server's"
       return undefined
     case 'numeric':
       if (/_|0[xob]/i.test(s)) return 'underscores and 0x/0o/0b forms: PostgreSQL 16 reads them, 15 does not'
@@ -44,7 +46,10 @@ export function leftToDatabase(type: string, v: string): string | undefined {
     case 'timestamp':
     case 'timestamptz': {
       if (!/\d/.test(s)) return DATE_WORDS.test(s) ? 'special words, alone or with other tokens' : undefined
-      if (type === 'date') return /^\d{4}-\d{2}-\d{2}$/.test(s) && !s.startsWith('0000') ? undefined : 'not a plain ISO date (other styles; year 0)'
+      if (type === 'date')
+        return /^\d{4}-\d{2}-\d{2}$/.test(s) && !s.startsWith('0000')
+          ? undefined
+          : 'not a plain ISO date (other styles; year 0)'
       const m = (type === 'time' || type === 'timetz' ? ISO_TIME_OF_DAY : ISO_TIMESTAMP).exec(s)
       if (!m || m[1] === '0000')
         return `not a plain ISO ${type.startsWith('time') && !type.startsWith('timestamp') ? 'time of day' : 'timestamp'} (other styles; year 0)`

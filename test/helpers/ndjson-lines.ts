@@ -33,11 +33,55 @@ export const NDJSON_COLUMNS: readonly (readonly [name: string, type: string])[] 
 /** The column list for CREATE TABLE. */
 export const NDJSON_TABLE_COLUMNS = NDJSON_COLUMNS.map(([n, t]) => `"${n}" ${t}`).join(', ')
 
-const INTS = ['0', '1', '-1', '42', '32767', '32768', '-32768', '-32769', '2147483647', '2147483648', '-2147483649', '9007199254740993']
-const BIG_INTS = ['9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '12345678901234567890']
-const DECIMALS = ['1.10', '1.5', '-2.25', '12345678901234567890.12345', '0.1', '3.14159265358979323846264338327950288', '999.995', '1.0', '100.00', '0.005']
+const INTS = [
+  '0',
+  '1',
+  '-1',
+  '42',
+  '32767',
+  '32768',
+  '-32768',
+  '-32769',
+  '2147483647',
+  '2147483648',
+  '-2147483649',
+  '9007199254740993',
+]
+const BIG_INTS = [
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '-9223372036854775809',
+  '12345678901234567890',
+]
+const DECIMALS = [
+  '1.10',
+  '1.5',
+  '-2.25',
+  '12345678901234567890.12345',
+  '0.1',
+  '3.14159265358979323846264338327950288',
+  '999.995',
+  '1.0',
+  '100.00',
+  '0.005',
+]
 /** Spellings jsonb would write differently (an exponent, a negative zero). */
-const EXPONENTS = ['1e2', '1E+2', '1.5e1', '2e-5', '1e400', '-1e-400', '1e308', '1e309', '-0', '-0.0', '5E-324', '1.0e0', '1e-2']
+const EXPONENTS = [
+  '1e2',
+  '1E+2',
+  '1.5e1',
+  '2e-5',
+  '1e400',
+  '-1e-400',
+  '1e308',
+  '1e309',
+  '-0',
+  '-0.0',
+  '5E-324',
+  '1.0e0',
+  '1e-2',
+]
 
 const STRINGS = [
   '""',
@@ -74,7 +118,15 @@ const STRINGS = [
   '"\\u0001"',
 ]
 /** Escapes PostgreSQL's JSON reader refuses in json_populate_record: \u0000 and lone surrogates. */
-export const REFUSED_STRINGS = ['"\\ud800"', '"x\\udc00"', '"\\ud800\\u0041"', '"a\\u0000b"', '"\\udbff\\udbff"', '"\\uDC00\\uD800"', '"\\u0000"']
+export const REFUSED_STRINGS = [
+  '"\\ud800"',
+  '"x\\udc00"',
+  '"\\ud800\\u0041"',
+  '"a\\u0000b"',
+  '"\\udbff\\udbff"',
+  '"\\uDC00\\uD800"',
+  '"\\u0000"',
+]
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 
@@ -99,8 +151,10 @@ class LineWriter {
     const r = this.r
     if (r() < 0.75) {
       if (type === 'int2' || type === 'int4') return String(Math.floor(r() * 2000) - 1000)
-      if (type === 'int8') return pick(r, ['9007199254740993', '9223372036854775807', '-9223372036854775808', '42', '-7'])
-      if (type === 'numeric' || type === 'float8') return pick(r, [...DECIMALS, ...(this.canonical ? [] : EXPONENTS.filter((x) => !x.includes('400')))])
+      if (type === 'int8')
+        return pick(r, ['9007199254740993', '9223372036854775807', '-9223372036854775808', '42', '-7'])
+      if (type === 'numeric' || type === 'float8')
+        return pick(r, [...DECIMALS, ...(this.canonical ? [] : EXPONENTS.filter((x) => !x.includes('400')))])
     }
     const k = r()
     if (k < 0.35) return pick(r, INTS)
@@ -154,7 +208,8 @@ class LineWriter {
   /** An array of elements of a kind, in one of the shapes json_populate_record takes or refuses. */
   array(kind: 'number' | 'string' | 'bool' | 'any' | 'json', depth = 0, type = 'any'): string {
     const r = this.r
-    const el = () => (kind === 'json' ? this.any(depth + 1) : r() < 0.03 ? this.any(depth + 1) : this.scalar(kind, type))
+    const el = () =>
+      kind === 'json' ? this.any(depth + 1) : r() < 0.03 ? this.any(depth + 1) : this.scalar(kind, type)
     const els = (n: number) => Array.from({ length: n }, el)
     const shape = r()
     if (shape < 0.5 || depth > 1) return this.list(els(Math.floor(r() * 4)))
@@ -169,13 +224,20 @@ class LineWriter {
       // ragged
       return this.list(Array.from({ length: 2 + Math.floor(r() * 2) }, () => this.list(els(Math.floor(r() * 3)))))
     }
-    if (shape < 0.8) return pick(r, ['[]', '[[]]', '[[],[]]', '[[[]]]', '[[], []]', '[[[]], [[]]]', '[[], [[]]]', '[[[]],[]]'])
+    if (shape < 0.8)
+      return pick(r, ['[]', '[[]]', '[[],[]]', '[[[]]]', '[[], []]', '[[[]], [[]]]', '[[], [[]]]', '[[[]],[]]'])
     if (shape < 0.9) {
       // a scalar beside an array, an object beside an array, either way round
       const x = el()
       const arr = this.list(els(1 + Math.floor(r() * 2)))
       const obj = this.object(depth + 1)
-      return pick(r, [this.list([x, arr]), this.list([arr, x]), this.list([arr, obj]), this.list([obj, arr]), this.list([obj, obj])])
+      return pick(r, [
+        this.list([x, arr]),
+        this.list([arr, x]),
+        this.list([arr, obj]),
+        this.list([obj, arr]),
+        this.list([obj, obj]),
+      ])
     }
     if (shape < 0.95) {
       // deeper than PostgreSQL's six dimensions, or just six
@@ -193,7 +255,13 @@ function valueFor(w: LineWriter, r: () => number, type: string): string {
   if (r() < 0.06) return w.any(0)
   const array = type.endsWith('[]')
   const base = type.replace(/\[\]$/, '').replace(/\(.*\)$/, '')
-  const kind = ['int2', 'int4', 'int8', 'numeric', 'float8'].includes(base) ? 'number' : base === 'bool' ? 'bool' : base === 'text' ? 'string' : 'json'
+  const kind = ['int2', 'int4', 'int8', 'numeric', 'float8'].includes(base)
+    ? 'number'
+    : base === 'bool'
+      ? 'bool'
+      : base === 'text'
+        ? 'string'
+        : 'json'
   if (array) {
     if (r() < 0.05) return pick(r, ['"{1,2}"', '"{}"', '"{{1},{2}}"', '"x"', '{}', '{"a":1}', '5', 'true'])
     return w.array(kind, 0, base)

@@ -20,7 +20,9 @@ export class ServerStartError extends Error {
 /** `tls`: PEM files of a certificate and its key, for a server that also accepts TLS. */
 export async function startOwnServer(opts: { tls?: { certFile: string; keyFile: string } } = {}): Promise<OwnServer> {
   const tlsArgs = opts.tls ? ['--tls', opts.tls.certFile, opts.tls.keyFile] : []
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs'), ...tlsArgs], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../scripts/start-pg.mjs'), ...tlsArgs], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const lines = createInterface({ input: child.stdout })

@@ -55,7 +55,10 @@ afterAll(async () => {
 /** PostgreSQL's verdict on each value as a `type` column, in one round trip; the accepted rows stay in `table` (n = index + 1). */
 async function pgVerdicts(table: string, type: string, values: string[]): Promise<boolean[]> {
   await db.client.query(`CREATE TABLE ${table} (n int, v ${type})`)
-  const r = await db.client.query<{ ok: boolean[] }>(`SELECT pg_accepts($1::regclass, $2::text[]) AS ok`, [table, values])
+  const r = await db.client.query<{ ok: boolean[] }>(`SELECT pg_accepts($1::regclass, $2::text[]) AS ok`, [
+    table,
+    values,
+  ])
   return r.rows[0]!.ok
 }
 
@@ -70,7 +73,25 @@ function randomStrings(seed: number, alphabet: string[], count: number, maxLen: 
   )
 }
 
-const NUMBERISH = [...'0123456789', '0', '1', '9', '+', '-', '.', 'e', 'E', ' ', '_', 'x', 'inf', 'nan', 'Infinity', '00', '99999']
+const NUMBERISH = [
+  ...'0123456789',
+  '0',
+  '1',
+  '9',
+  '+',
+  '-',
+  '.',
+  'e',
+  'E',
+  ' ',
+  '_',
+  'x',
+  'inf',
+  'nan',
+  'Infinity',
+  '00',
+  '99999',
+]
 const DATEISH = [
   ...'0123456789',
   '-',
@@ -101,8 +122,39 @@ const DATEISH = [
   '+05:30',
 ]
 const BOOLISH = ['t', 'r', 'u', 'e', 'f', 'a', 'l', 's', 'y', 'n', 'o', '1', '0', ' ', 'T', 'Y', 'O', 'N', 'F']
-const UUIDISH = [...'0123456789abcdefABCDEF', '-', '{', '}', ' ', 'g', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99', '9c0b4ef8']
-const JSONISH = ['{', '}', '[', ']', '"', ':', ',', '1', '1.5e3', '-', 'true', 'null', ' ', 'a', '\\', '\\u00e9', '\\u0000', 'nul', '\\ud800', '\\udc00']
+const UUIDISH = [
+  ...'0123456789abcdefABCDEF',
+  '-',
+  '{',
+  '}',
+  ' ',
+  'g',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  'a0eebc99',
+  '9c0b4ef8',
+]
+const JSONISH = [
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  ':',
+  ',',
+  '1',
+  '1.5e3',
+  '-',
+  'true',
+  'null',
+  ' ',
+  'a',
+  '\\',
+  '\\u00e9',
+  '\\u0000',
+  'nul',
+  '\\ud800',
+  '\\udc00',
+]
 
 const EDGE: Record<string, string[]> = {
   number: [
@@ -211,7 +263,32 @@ const EDGE: Record<string, string[]> = {
     '4713-01-01 BC',
     '2024-01-05 BC',
   ],
-  bool: ['t', 'tr', 'true', 'TRUE', ' yes ', 'y', 'ye', 'on', 'of', 'off', 'o', '1', '0', '2', 'f', 'fa', 'false', 'n', 'no', 'nope', '', ' ', 'truee', 'yess'],
+  bool: [
+    't',
+    'tr',
+    'true',
+    'TRUE',
+    ' yes ',
+    'y',
+    'ye',
+    'on',
+    'of',
+    'off',
+    'o',
+    '1',
+    '0',
+    '2',
+    'f',
+    'fa',
+    'false',
+    'n',
+    'no',
+    'nope',
+    '',
+    ' ',
+    'truee',
+    'yess',
+  ],
   uuid: [
     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
     'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
@@ -364,7 +441,25 @@ const MORE: Record<string, string[]> = {
     'T',
     'Jan',
   ],
-  bool: ['tRuE', '  t', 'yes\t', 'on ', 'ON', 'offf', 'oFf', '00', '01', '1 ', 'true!', 'ys', 'tru', 'fals', 'N', 'Y', 'yes no'],
+  bool: [
+    'tRuE',
+    '  t',
+    'yes\t',
+    'on ',
+    'ON',
+    'offf',
+    'oFf',
+    '00',
+    '01',
+    '1 ',
+    'true!',
+    'ys',
+    'tru',
+    'fals',
+    'N',
+    'Y',
+    'yes no',
+  ],
   uuid: [
     '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}',
     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-',
@@ -423,7 +518,12 @@ const dateValues = [...EDGE['date']!, ...MORE['date']!]
 
 /** Types pgbulk checks; then a domain over a checked type, and types it passes to the database (text, bytea, interval, inet, arrays) for which every refusal must be the database's. */
 const CASES: TypeCase[] = [
-  ...['int2', 'int4', 'int8'].map((type, k) => ({ type, values: numberValues, random: randomStrings(10 + k, NUMBERISH, 400, 5), exact: false })),
+  ...['int2', 'int4', 'int8'].map((type, k) => ({
+    type,
+    values: numberValues,
+    random: randomStrings(10 + k, NUMBERISH, 400, 5),
+    exact: false,
+  })),
   ...['numeric', 'numeric(5,2)', 'numeric(3,-2)', 'numeric(4,6)', 'float4', 'float8'].map((type, k) => ({
     type,
     values: numberValues,
@@ -436,10 +536,30 @@ const CASES: TypeCase[] = [
     random: randomStrings(30 + k, DATEISH, 400, 6),
     exact: false,
   })),
-  { type: 'bool', values: [...EDGE['bool']!, ...MORE['bool']!], random: randomStrings(40, BOOLISH, 500, 5), exact: true },
-  { type: 'uuid', values: [...EDGE['uuid']!, ...MORE['uuid']!], random: randomStrings(41, UUIDISH, 300, 4), exact: false },
-  { type: 'jsonb', values: [...EDGE['json']!, ...MORE['json']!], random: randomStrings(42, JSONISH, 400, 6), exact: false },
-  { type: 'json', values: [...EDGE['json']!, ...MORE['json']!], random: randomStrings(43, JSONISH, 400, 6), exact: false },
+  {
+    type: 'bool',
+    values: [...EDGE['bool']!, ...MORE['bool']!],
+    random: randomStrings(40, BOOLISH, 500, 5),
+    exact: true,
+  },
+  {
+    type: 'uuid',
+    values: [...EDGE['uuid']!, ...MORE['uuid']!],
+    random: randomStrings(41, UUIDISH, 300, 4),
+    exact: false,
+  },
+  {
+    type: 'jsonb',
+    values: [...EDGE['json']!, ...MORE['json']!],
+    random: randomStrings(42, JSONISH, 400, 6),
+    exact: false,
+  },
+  {
+    type: 'json',
+    values: [...EDGE['json']!, ...MORE['json']!],
+    random: randomStrings(43, JSONISH, 400, 6),
+    exact: false,
+  },
   { type: 'varchar(3)', values: [...EDGE['text']!, ...MORE['text']!], random: [], exact: true },
   { type: 'char(3)', values: [...EDGE['text']!, ...MORE['text']!], random: [], exact: true },
   { type: 'mood', values: [...EDGE['mood']!, ...MORE['mood']!], random: [], exact: true },
@@ -452,9 +572,19 @@ const CASES: TypeCase[] = [
     random: [],
     exact: false,
   },
-  { type: 'interval', values: ['1 day', 'P1D', 'PT1H30M', '1 fortnight', '', '-1 year 2 mons', '1e400 days', '10:00', 'x'], random: [], exact: false },
+  {
+    type: 'interval',
+    values: ['1 day', 'P1D', 'PT1H30M', '1 fortnight', '', '-1 year 2 mons', '1e400 days', '10:00', 'x'],
+    random: [],
+    exact: false,
+  },
   { type: 'inet', values: ['10.0.0.1', '10.0.0.256', '::1', '10.0.0.0/33', 'x', ''], random: [], exact: false },
-  { type: 'int4[]', values: ['{1,2}', '{}', '{1,x}', '{2147483648}', '1,2', '{{1},{2,3}}', '{NULL}', '[1:2]={3,4}'], random: [], exact: false },
+  {
+    type: 'int4[]',
+    values: ['{1,2}', '{}', '{1,x}', '{2147483648}', '1,2', '{{1},{2,3}}', '{NULL}', '[1:2]={3,4}'],
+    random: [],
+    exact: false,
+  },
 ]
 
 /** Types pgbulk passes to the database unchecked. */
@@ -467,91 +597,106 @@ const csvField = (v: string) => `"${v.replaceAll('"', '""')}"`
 const MOVING = /now|today|tomorrow|yesterday/i
 
 describe('value checks against PostgreSQL', () => {
-  it.each(CASES)('holds $type both ways: never stricter than PostgreSQL, and refuses what it refuses', async ({ type, values, random, exact }) => {
-    const name = type.replace('[]', '_array').replace(/\W+/g, '_').replace(/_$/, '')
-    const curated = [...new Set(values)]
-    // The hand-picked values first: their rows in ref_<type> are n = 1 … curated.length.
-    const all = [...new Set([...curated, ...random])]
-    const pgOk = await pgVerdicts(`ref_${name}`, type, all)
-    const accepts = new Map(all.map((v, i) => [v, pgOk[i]!]))
-    const isCurated = new Set(curated)
-    const col = (await introspectTable(db.client, `ref_${name}`)).columns[1]!
-    const check = checkFor(col)
-    const byteCheck = byteCheckFor(col)
+  it.each(CASES)(
+    'holds $type both ways: never stricter than PostgreSQL, and refuses what it refuses',
+    async ({ type, values, random, exact }) => {
+      const name = type.replace('[]', '_array').replace(/\W+/g, '_').replace(/_$/, '')
+      const curated = [...new Set(values)]
+      // The hand-picked values first: their rows in ref_<type> are n = 1 … curated.length.
+      const all = [...new Set([...curated, ...random])]
+      const pgOk = await pgVerdicts(`ref_${name}`, type, all)
+      const accepts = new Map(all.map((v, i) => [v, pgOk[i]!]))
+      const isCurated = new Set(curated)
+      const col = (await introspectTable(db.client, `ref_${name}`)).columns[1]!
+      const check = checkFor(col)
+      const byteCheck = byteCheckFor(col)
 
-    const wrongRefusals: string[] = []
-    const letThrough: string[] = []
-    const byteCheckTooLoose: string[] = []
-    let surePassed = 0
-    for (const v of all) {
-      const ours = check?.(v)
-      // Padded on both sides: a byte check must not read past its field.
-      const plain = Buffer.from(`1${v}1`)
-      const doubled = Buffer.from(`"${v.replaceAll('"', '""')}"`)
-      const sure = byteCheck(plain, 1, plain.length - 1, false)
-      const sureDoubled = v.includes('"') && byteCheck(doubled, 1, doubled.length - 1, true)
-      if (sure) surePassed++
-      if ((sure || sureDoubled) && ours) byteCheckTooLoose.push(`${JSON.stringify(v)}${sure ? '' : ' (quotes doubled)'}: ${ours.message}`)
-      if (ours && accepts.get(v)) wrongRefusals.push(`${JSON.stringify(v)}: ${ours.message}`)
-      if (!ours && !accepts.get(v) && (exact || isCurated.has(v))) letThrough.push(v)
-    }
-    expect(wrongRefusals, `pgbulk refused values PostgreSQL accepts as ${type}`).toEqual([])
-    expect(byteCheckTooLoose, `byte checks passed values the text check refuses as ${type}`).toEqual([])
-    // (Types and typmods the byte checks leave to the text check: times of day, enums, unusual scales.)
-    if (check && !['time', 'timetz', 'mood', 'numeric(3,-2)', 'numeric(4,6)'].includes(type))
-      expect(surePassed, `the byte check of ${type} is never sure`).toBeGreaterThan(0)
-    // Not looser: what PostgreSQL refuses, pgbulk refuses, but for the forms it leaves to the database.
-    const unexplained = check ? letThrough.filter((v) => !leftToDatabase(type, v)) : []
-    expect(unexplained, `pgbulk let through values PostgreSQL refuses as ${type}`).toEqual([])
-    // The corpus must exercise both sides, or the test would prove nothing.
-    const refusedByUs = curated.filter((v) => check?.(v))
-    const acceptedByPg = curated.filter((v) => accepts.get(v))
-    expect(acceptedByPg.length).toBeGreaterThan(0)
-    if (type !== 'text') expect(acceptedByPg.length).toBeLessThan(curated.length)
-    expect(check === undefined, `${type} is ${check ? '' : 'not '}checked client-side`).toBe(UNCHECKED.includes(type))
-    if (check) expect(refusedByUs.length, `no ${type} value refused by the client check`).toBeGreaterThan(0)
+      const wrongRefusals: string[] = []
+      const letThrough: string[] = []
+      const byteCheckTooLoose: string[] = []
+      let surePassed = 0
+      for (const v of all) {
+        const ours = check?.(v)
+        // Padded on both sides: a byte check must not read past its field.
+        const plain = Buffer.from(`1${v}1`)
+        const doubled = Buffer.from(`"${v.replaceAll('"', '""')}"`)
+        const sure = byteCheck(plain, 1, plain.length - 1, false)
+        const sureDoubled = v.includes('"') && byteCheck(doubled, 1, doubled.length - 1, true)
+        if (sure) surePassed++
+        if ((sure || sureDoubled) && ours)
+          byteCheckTooLoose.push(`${JSON.stringify(v)}${sure ? '' : ' (quotes doubled)'}: ${ours.message}`)
+        if (ours && accepts.get(v)) wrongRefusals.push(`${JSON.stringify(v)}: ${ours.message}`)
+        if (!ours && !accepts.get(v) && (exact || isCurated.has(v))) letThrough.push(v)
+      }
+      expect(wrongRefusals, `pgbulk refused values PostgreSQL accepts as ${type}`).toEqual([])
+      expect(byteCheckTooLoose, `byte checks passed values the text check refuses as ${type}`).toEqual([])
+      // (Types and typmods the byte checks leave to the text check: times of day, enums, unusual scales.)
+      if (check && !['time', 'timetz', 'mood', 'numeric(3,-2)', 'numeric(4,6)'].includes(type))
+        expect(surePassed, `the byte check of ${type} is never sure`).toBeGreaterThan(0)
+      // Not looser: what PostgreSQL refuses, pgbulk refuses, but for the forms it leaves to the database.
+      const unexplained = check ? letThrough.filter((v) => !leftToDatabase(type, v)) : []
+      expect(unexplained, `pgbulk let through values PostgreSQL refuses as ${type}`).toEqual([])
+      // The corpus must exercise both sides, or the test would prove nothing.
+      const refusedByUs = curated.filter((v) => check?.(v))
+      const acceptedByPg = curated.filter((v) => accepts.get(v))
+      expect(acceptedByPg.length).toBeGreaterThan(0)
+      if (type !== 'text') expect(acceptedByPg.length).toBeLessThan(curated.length)
+      expect(check === undefined, `${type} is ${check ? '' : 'not '}checked client-side`).toBe(UNCHECKED.includes(type))
+      if (check) expect(refusedByUs.length, `no ${type} value refused by the client check`).toBeGreaterThan(0)
 
-    // pgbulk itself: each hand-picked value stored as PostgreSQL stores it, or rejected where the verdicts say.
-    await db.client.query(`CREATE TABLE got_${name} (n int, v ${type})`)
-    const input = join(dir, `${name}.csv`)
-    await writeFile(input, `n,v\n${curated.map((v, i) => `${i + 1},${csvField(v)}\n`).join('')}`)
-    const rejectsPath = `${input}.rejects.ndjson`
-    const report = await load({ inputs: [input], table: `got_${name}`, db: db.url, rejects: rejectsPath, force: true, checkpoint: false, batchRows: 1000 })
-    const want = curated.map((v) => (accepts.get(v) ? 'stored' : check?.(v) ? `validate ${check(v)!.code}` : 'database'))
-    const rejects = existsSync(rejectsPath)
-      ? (await readFile(rejectsPath, 'utf8'))
-          .split('\n')
-          .filter((l) => l !== '')
-          .map((l) => JSON.parse(l) as { line: number; stage: string; code: string })
-      : []
-    const stored = await db.client.query<{ n: number }>(`SELECT n FROM got_${name}`)
-    const got = curated.map(() => 'missing')
-    for (const r of stored.rows) got[r.n - 1] = 'stored'
-    // A record starts at line 2 plus the line breaks of the values before it.
-    const startLine = new Map<number, number>()
-    curated.reduce((line, v, i) => (startLine.set(line, i), line + 1 + (v.match(/\n/g)?.length ?? 0)), 2)
-    expect(
-      rejects.filter((r) => !startLine.has(r.line)),
-      'reject lines that start no record',
-    ).toEqual([])
-    for (const r of rejects) got[startLine.get(r.line)!] = r.stage === 'database' ? 'database' : `${r.stage} ${r.code}`
-    expect(
-      curated.map((v, i) => `${JSON.stringify(v)}: ${got[i]}`),
-      `pgbulk's load of ${type}`,
-    ).toEqual(curated.map((v, i) => `${JSON.stringify(v)}: ${want[i]}`))
-    expect(report.rowsRead).toBe(curated.length)
-    expect(report.rowsLoaded).toBe(acceptedByPg.length)
-    expect(report.rowsRejected).toBe(curated.length - acceptedByPg.length)
-    expect(rejects.length).toBe(report.rowsRejected)
-    // The client's rejects come first, in input order, then the database's (one batch), in input order.
-    const lines = rejects.map((r) => r.line)
-    const clientLines = rejects.filter((r) => r.stage !== 'database').map((r) => r.line)
-    const dbLines = rejects.filter((r) => r.stage === 'database').map((r) => r.line)
-    expect(lines).toEqual([...clientLines.sort((a, b) => a - b), ...dbLines.sort((a, b) => a - b)])
-    // And stored exactly as PostgreSQL stores the same literal.
-    const differs = await db.client.query<{ n: number; want: string; got: string }>(
-      `SELECT r.n, r.v::text AS want, g.v::text AS got FROM ref_${name} r JOIN got_${name} g USING (n) WHERE r.v::text IS DISTINCT FROM g.v::text`,
-    )
-    expect(differs.rows.filter((r) => !MOVING.test(curated[r.n - 1]!))).toEqual([])
-  })
+      // pgbulk itself: each hand-picked value stored as PostgreSQL stores it, or rejected where the verdicts say.
+      await db.client.query(`CREATE TABLE got_${name} (n int, v ${type})`)
+      const input = join(dir, `${name}.csv`)
+      await writeFile(input, `n,v\n${curated.map((v, i) => `${i + 1},${csvField(v)}\n`).join('')}`)
+      const rejectsPath = `${input}.rejects.ndjson`
+      const report = await load({
+        inputs: [input],
+        table: `got_${name}`,
+        db: db.url,
+        rejects: rejectsPath,
+        force: true,
+        checkpoint: false,
+        batchRows: 1000,
+      })
+      const want = curated.map((v) =>
+        accepts.get(v) ? 'stored' : check?.(v) ? `validate ${check(v)!.code}` : 'database',
+      )
+      const rejects = existsSync(rejectsPath)
+        ? (await readFile(rejectsPath, 'utf8'))
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as { line: number; stage: string; code: string })
+        : []
+      const stored = await db.client.query<{ n: number }>(`SELECT n FROM got_${name}`)
+      const got = curated.map(() => 'missing')
+      for (const r of stored.rows) got[r.n - 1] = 'stored'
+      // A record starts at line 2 plus the line breaks of the values before it.
+      const startLine = new Map<number, number>()
+      curated.reduce((line, v, i) => (startLine.set(line, i), line + 1 + (v.match(/\n/g)?.length ?? 0)), 2)
+      expect(
+        rejects.filter((r) => !startLine.has(r.line)),
+        'reject lines that start no record',
+      ).toEqual([])
+      for (const r of rejects)
+        got[startLine.get(r.line)!] = r.stage === 'database' ? 'database' : `${r.stage} ${r.code}`
+      expect(
+        curated.map((v, i) => `${JSON.stringify(v)}: ${got[i]}`),
+        `pgbulk's load of ${type}`,
+      ).toEqual(curated.map((v, i) => `${JSON.stringify(v)}: ${want[i]}`))
+      expect(report.rowsRead).toBe(curated.length)
+      expect(report.rowsLoaded).toBe(acceptedByPg.length)
+      expect(report.rowsRejected).toBe(curated.length - acceptedByPg.length)
+      expect(rejects.length).toBe(report.rowsRejected)
+      // The client's rejects come first, in input order, then the database's (one batch), in input order.
+      const lines = rejects.map((r) => r.line)
+      const clientLines = rejects.filter((r) => r.stage !== 'database').map((r) => r.line)
+      const dbLines = rejects.filter((r) => r.stage === 'database').map((r) => r.line)
+      expect(lines).toEqual([...clientLines.sort((a, b) => a - b), ...dbLines.sort((a, b) => a - b)])
+      // And stored exactly as PostgreSQL stores the same literal.
+      const differs = await db.client.query<{ n: number; want: string; got: string }>(
+        `SELECT r.n, r.v::text AS want, g.v::text AS got FROM ref_${name} r JOIN got_${name} g USING (n) WHERE r.v::text IS DISTINCT FROM g.v::text`,
+      )
+      expect(differs.rows.filter((r) => !MOVING.test(curated[r.n - 1]!))).toEqual([])
+    },
+  )
 })

@@ -40,7 +40,11 @@ async function plainTable(onDb: TestDb = db): Promise<string> {
  * counts it (a retry of the same batch then goes through) and gives the waiting backend's pid; the
  * test then breaks something. Nothing is timed.
  */
-async function heldTable(every: number, times: number, onDb: TestDb = db): Promise<{ t: string; fault: () => Promise<number> }> {
+async function heldTable(
+  every: number,
+  times: number,
+  onDb: TestDb = db,
+): Promise<{ t: string; fault: () => Promise<number> }> {
   const t = `f${++seq}`
   const key = 7000 + seq
   await onDb.client.query(`CREATE TABLE ${t} (id int, name text); CREATE TABLE ${t}_faults (at int);
@@ -98,7 +102,14 @@ describe('passing faults', () => {
         terminations.push(pid)
       }
     })()
-    const report = await load({ inputs: [await input()], table: t, db: db.url, method, ...fast, onRetry: (r) => retries.push(r) })
+    const report = await load({
+      inputs: [await input()],
+      table: t,
+      db: db.url,
+      method,
+      ...fast,
+      onRetry: (r) => retries.push(r),
+    })
     await killer
     expect(terminations).toHaveLength(3)
     expect(await tableContents(db, t)).toBe(clean)
@@ -116,7 +127,13 @@ describe('passing faults', () => {
       // The 6th batch's COMMIT reaches the server, which commits it; its answer is lost.
       proxy.cutAtCommit = 'after'
       proxy.commitsBeforeCut = 5
-      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) })
+      const report = await load({
+        inputs: [await input()],
+        table: t,
+        db: proxy.url(db.url),
+        ...fast,
+        onRetry: (r) => retries.push(r.error),
+      })
       expect(proxy.cuts).toBe(1)
       expect(await tableContents(db, t)).toBe(clean)
       expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
@@ -135,7 +152,13 @@ describe('passing faults', () => {
       // The connection is cut just before the 6th batch's COMMIT would be forwarded.
       proxy.cutAtCommit = 'before'
       proxy.commitsBeforeCut = 5
-      const report = await load({ inputs: [await input()], table: t, db: proxy.url(db.url), ...fast, onRetry: (r) => retries.push(r.error) })
+      const report = await load({
+        inputs: [await input()],
+        table: t,
+        db: proxy.url(db.url),
+        ...fast,
+        onRetry: (r) => retries.push(r.error),
+      })
       expect(proxy.cuts).toBe(1)
       expect(await tableContents(db, t)).toBe(clean)
       expect(report).toMatchObject({ rowsRead: N, rowsLoaded: N, rowsRejected: 0, batches: N / 20, exitCode: 0 })
@@ -154,11 +177,19 @@ describe('passing faults', () => {
     const path = join(dir, 'dl.csv')
     await writeFile(path, 'id,name\n1,one\n2,two\n3,three\n')
     const retries: { code?: string }[] = []
-    const loading = load({ inputs: [path], table: 'dl', db: db.url, ...fast, onRetry: (r) => retries.push(r.error as { code?: string }) })
+    const loading = load({
+      inputs: [path],
+      table: 'dl',
+      db: db.url,
+      ...fast,
+      onRetry: (r) => retries.push(r.error as { code?: string }),
+    })
     // Once pgbulk waits for row 2, insert its row 1: a cycle.
     await waitFor(() =>
       db.client
-        .query(`SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'pgbulk'`)
+        .query(
+          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'pgbulk'`,
+        )
         .then((r) => r.rowCount! > 0),
     )
     const blocked = other.query(`INSERT INTO dl VALUES (1, 'other')`)
@@ -244,7 +275,9 @@ describe('passing faults', () => {
       expect(report).toMatchObject({ rowsLoaded: 400, rowsRejected: 0, batches: 2 })
       expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
       expect(await rejectsOf(rejectsPath, report)).toEqual([])
-      expect(await tableContents(db, 'gu')).toBe(Array.from({ length: 400 }, (_, k) => `${k + 1}\tn${k + 1}\n`).join(''))
+      expect(await tableContents(db, 'gu')).toBe(
+        Array.from({ length: 400 }, (_, k) => `${k + 1}\tn${k + 1}\n`).join(''),
+      )
     } finally {
       await other.query('ROLLBACK')
       await other.end()
@@ -271,11 +304,22 @@ describe('passing faults', () => {
       batchRows: 10,
       onRetry: (r) => retries.push(r.attempt),
     })
-    expect(report).toMatchObject({ rowsRead: 30, rowsLoaded: 29, rowsRejected: 1, batches: 3, exitCode: 2, rejectsByCode: { '57014': 1 } })
+    expect(report).toMatchObject({
+      rowsRead: 30,
+      rowsLoaded: 29,
+      rowsRejected: 1,
+      batches: 3,
+      exitCode: 2,
+      rejectsByCode: { '57014': 1 },
+    })
     expect(report.stopped).toBeUndefined()
     const rejects = await readRejects(`${path}.rejects.ndjson`)
-    expect(rejects).toEqual([expect.objectContaining({ line: 8, raw: '7,n7', stage: 'database', code: '57014', attempts: 3, batch: 1 })])
-    expect(String(rejects[0]!['error'] ?? rejects[0]!['message'])).toContain('canceling statement due to statement timeout')
+    expect(rejects).toEqual([
+      expect.objectContaining({ line: 8, raw: '7,n7', stage: 'database', code: '57014', attempts: 3, batch: 1 }),
+    ])
+    expect(String(rejects[0]!['error'] ?? rejects[0]!['message'])).toContain(
+      'canceling statement due to statement timeout',
+    )
     expect(await tableContents(db, 'pp')).toBe(
       Array.from({ length: 30 }, (_, k) => k + 1)
         .filter((i) => i !== 7)

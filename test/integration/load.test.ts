@@ -61,10 +61,17 @@ describe('load()', () => {
     const cwd = process.cwd()
     process.chdir(dir)
     try {
-      const report = await load({ inputs: ['-'], table: t, db: db.url, stdin: Readable.from([Buffer.from(csvRows(10, (i) => i === 4))]) })
+      const report = await load({
+        inputs: ['-'],
+        table: t,
+        db: db.url,
+        stdin: Readable.from([Buffer.from(csvRows(10, (i) => i === 4))]),
+      })
       expect(report).toMatchObject({ rowsRead: 10, rowsLoaded: 9, rowsRejected: 1, exitCode: 2 })
       const rejects = await readRejects(join(dir, 'pgbulk-rejects.ndjson'))
-      expect(rejects).toEqual([expect.objectContaining({ file: 'stdin', line: 5, raw: 'x4,name-4', code: 'VALUE_INVALID' })])
+      expect(rejects).toEqual([
+        expect.objectContaining({ file: 'stdin', line: 5, raw: 'x4,name-4', code: 'VALUE_INVALID' }),
+      ])
     } finally {
       process.chdir(cwd)
     }
@@ -81,7 +88,13 @@ describe('load()', () => {
     const report = await load({ inputs: [a, b], table: t, db: db.url })
     expect(await tableContents(db, t)).toBe(expectedRows([1, 3, 4, 5]))
     expect(report.files).toEqual([
-      expect.objectContaining({ file: a, rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, rejectsFile: `${a}.rejects.ndjson` }),
+      expect.objectContaining({
+        file: a,
+        rowsRead: 3,
+        rowsLoaded: 2,
+        rowsRejected: 1,
+        rejectsFile: `${a}.rejects.ndjson`,
+      }),
       expect.objectContaining({ file: b, rowsRead: 2, rowsLoaded: 2, rowsRejected: 0 }),
     ])
     expect(existsSync(`${b}.rejects.ndjson`)).toBe(false)
@@ -97,10 +110,17 @@ describe('load()', () => {
     const rejects = `${input}.rejects.ndjson`
     expect((await stat(rejects)).mode & 0o777).toBe(0o600)
     // Loading the same file again is refused: the job is done (a cron rerun must not load it twice).
-    await expect(load({ inputs: [input], table: t, db: db.url })).rejects.toMatchObject({ code: 'JOB_DONE', exitCode: 1 })
+    await expect(load({ inputs: [input], table: t, db: db.url })).rejects.toMatchObject({
+      code: 'JOB_DONE',
+      exitCode: 1,
+    })
     const err = await load({ inputs: [input], table: t, db: db.url, restart: true }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(LoadError)
-    expect(err).toMatchObject({ code: 'REJECTS_FILE_EXISTS', exitCode: 1, message: `reject file ${rejects} already exists` })
+    expect(err).toMatchObject({
+      code: 'REJECTS_FILE_EXISTS',
+      exitCode: 1,
+      message: `reject file ${rejects} already exists`,
+    })
     // Nothing more was loaded by the refused run.
     expect(await tableContents(db, t)).toBe(expectedRows([2, 3]))
     await db.client.query(`TRUNCATE ${t}`)
@@ -108,7 +128,9 @@ describe('load()', () => {
     await load({ inputs: [clean], table: t, db: db.url, force: true, restart: true })
     // The old reject file is gone, not left stale (and no new one: nothing was rejected).
     expect(existsSync(rejects)).toBe(false)
-    await expect(load({ inputs: [clean], table: t, db: db.url, restart: true, rejects: join(dir, 'no/such/dir/r.ndjson') })).rejects.toMatchObject({
+    await expect(
+      load({ inputs: [clean], table: t, db: db.url, restart: true, rejects: join(dir, 'no/such/dir/r.ndjson') }),
+    ).rejects.toMatchObject({
       code: 'REJECTS_UNWRITABLE',
       exitCode: 1,
     })
@@ -121,7 +143,14 @@ describe('load()', () => {
       csvRows(12, (i) => i === 3),
     )
     const report = await load({ inputs: [input], table: t, db: db.url, dryRun: true })
-    expect(report).toMatchObject({ dryRun: true, rowsRead: 12, rowsLoaded: 8, rowsRejected: 4, batches: 0, exitCode: 2 })
+    expect(report).toMatchObject({
+      dryRun: true,
+      rowsRead: 12,
+      rowsLoaded: 8,
+      rowsRejected: 4,
+      batches: 0,
+      exitCode: 2,
+    })
     expect(await tableContents(db, t)).toBe('')
     const rejects = await readRejects(`${input}.rejects.ndjson`)
     expect(rejects.map((r) => [r['line'], r['code'], r['raw']])).toEqual([
@@ -140,7 +169,12 @@ describe('load()', () => {
     )
     const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 7, maxRejects: { count: 3 } })
     expect(report.exitCode).toBe(3)
-    expect(report.stopped).toEqual({ code: 'REJECT_LIMIT_EXCEEDED', message: 'more than 3 rows rejected (--max-rejects 3)', file: input, line: 41 })
+    expect(report.stopped).toEqual({
+      code: 'REJECT_LIMIT_EXCEEDED',
+      message: 'more than 3 rows rejected (--max-rejects 3)',
+      file: input,
+      line: 41,
+    })
     // Rows before the fourth bad row (id 40, line 41) were loaded; nothing after it was read.
     expect(await tableContents(db, t)).toBe(expectedRows(range(39).filter((i) => i % 10 !== 0)))
     expect(report).toMatchObject({ rowsRead: 40, rowsLoaded: 36, rowsRejected: 4 })
@@ -160,7 +194,12 @@ describe('load()', () => {
     // 20 bad rows of the first 1000 (2%, before the check starts), 21 of 1050 (exactly 2%, not more): no stop.
     // Then one in ten: 32 of 1610 is 1.99%, 33 of 1620 is 2.04%, more than 2%: it stops at id 1620, line 1621.
     expect(report.exitCode).toBe(3)
-    expect(report.stopped).toEqual({ code: 'REJECT_LIMIT_EXCEEDED', message: '2.0% of rows rejected, more than --max-rejects 2%', file: input, line: 1621 })
+    expect(report.stopped).toEqual({
+      code: 'REJECT_LIMIT_EXCEEDED',
+      message: '2.0% of rows rejected, more than --max-rejects 2%',
+      file: input,
+      line: 1621,
+    })
     expect(report).toMatchObject({ rowsRead: 1620, rowsLoaded: 1587, rowsRejected: 33 })
     const bad = range(1620).filter(isBad)
     expect(await tableContents(db, t)).toBe(expectedRows(range(1620).filter((i) => !isBad(i))))
@@ -188,7 +227,13 @@ describe('load()', () => {
       file: input,
       line: 35,
     })
-    expect(report).toMatchObject({ rowsRead: 24, rowsLoaded: 20, rowsRejected: 4, batches: 2, rejectsByCode: { VALUE_INVALID: 4 } })
+    expect(report).toMatchObject({
+      rowsRead: 24,
+      rowsLoaded: 20,
+      rowsRejected: 4,
+      batches: 2,
+      rejectsByCode: { VALUE_INVALID: 4 },
+    })
     expect(report.files).toEqual([expect.objectContaining({ rowsRead: 24, rowsLoaded: 20, rowsRejected: 4 })])
     expect(report.rowsRead).toBe(report.rowsLoaded + report.rowsRejected)
     expect(await tableContents(db, t)).toBe(expectedRows(range(23).filter((i) => !isBad(i))))
@@ -201,14 +246,21 @@ describe('load()', () => {
   })
 
   it('quotes table and column names: a name with quotes, spaces and a semicolon is loaded, never executed', async () => {
-    await db.client.query(`CREATE SCHEMA "odd schema"; CREATE TABLE "odd schema"."Weird ""T""; DROP TABLE x" ("Col; 1" int, "b""q" text)`)
+    await db.client.query(
+      `CREATE SCHEMA "odd schema"; CREATE TABLE "odd schema"."Weird ""T""; DROP TABLE x" ("Col; 1" int, "b""q" text)`,
+    )
     const input = await file('odd.csv', '"Col; 1","b""q"\n1,a\n2,b\n')
     const report = await load({ inputs: [input], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url })
     expect(report.exitCode).toBe(0)
     expect(await tableContents(db, '"odd schema"."Weird ""T""; DROP TABLE x"')).toBe('1\ta\n2\tb\n')
     await db.client.query(`TRUNCATE "odd schema"."Weird ""T""; DROP TABLE x"`)
     const odd = await file('odd-insert.csv', '"Col; 1","b""q"\n3,"c ""d"""\n4,\n')
-    const insert = await load({ inputs: [odd], table: '"odd schema"."Weird ""T""; DROP TABLE x"', db: db.url, method: 'insert' })
+    const insert = await load({
+      inputs: [odd],
+      table: '"odd schema"."Weird ""T""; DROP TABLE x"',
+      db: db.url,
+      method: 'insert',
+    })
     expect(insert).toMatchObject({ rowsRead: 2, rowsLoaded: 2, rowsRejected: 0, exitCode: 0 })
     expect(await tableContents(db, '"odd schema"."Weird ""T""; DROP TABLE x"')).toBe('3\tc "d"\n4\t\\N\n')
   })
@@ -228,7 +280,9 @@ describe('load()', () => {
     const t = await table('id int, name text')
     const a = await file('first.csv', 'id,name\n1,a\n')
     const b = await file('second.ndjson', '{"id": 2, "nmae": "typo"}\n')
-    await expect(load({ inputs: [a, b], table: t, db: db.url })).rejects.toThrow(/key "nmae" of the first object matches no column/)
+    await expect(load({ inputs: [a, b], table: t, db: db.url })).rejects.toThrow(
+      /key "nmae" of the first object matches no column/,
+    )
     expect(await tableContents(db, t)).toBe('')
   })
 
@@ -239,11 +293,18 @@ describe('load()', () => {
     const report = await load({ inputs: [input], table: t, db: db.url, batchRows: 10, maxRejects: { count: 2 } })
     expect(report).toMatchObject({ exitCode: 3, rowsRead: 10, rowsLoaded: 5, rowsRejected: 5, batches: 1 })
     // The database's rejections of a batch are known when it completes: the stop comes after the first batch.
-    expect(report.stopped).toEqual({ code: 'REJECT_LIMIT_EXCEEDED', message: 'more than 2 rows rejected (--max-rejects 2)', file: input, line: 11 })
-    expect((await readRejects(`${input}.rejects.ndjson`)).map((r) => [r['line'], r['stage'], r['code'], r['raw']])).toEqual(
-      [1, 2, 3, 4, 5].map((i) => [i + 1, 'database', '23505', `${i},name-${i}`]),
+    expect(report.stopped).toEqual({
+      code: 'REJECT_LIMIT_EXCEEDED',
+      message: 'more than 2 rows rejected (--max-rejects 2)',
+      file: input,
+      line: 11,
+    })
+    expect(
+      (await readRejects(`${input}.rejects.ndjson`)).map((r) => [r['line'], r['stage'], r['code'], r['raw']]),
+    ).toEqual([1, 2, 3, 4, 5].map((i) => [i + 1, 'database', '23505', `${i},name-${i}`]))
+    expect(await tableContents(db, t)).toBe(
+      [1, 2, 3, 4, 5].map((i) => `${i}\told\n`).join('') + expectedRows([6, 7, 8, 9, 10]),
     )
-    expect(await tableContents(db, t)).toBe([1, 2, 3, 4, 5].map((i) => `${i}\told\n`).join('') + expectedRows([6, 7, 8, 9, 10]))
   })
 
   it('fills columns absent from the input with their defaults', async () => {
@@ -269,7 +330,18 @@ describe('load()', () => {
   it('reads latin1 and windows-1252 input: the same bytes, each as its encoding means them', async () => {
     // 0xE9 is é in both; 0x80 is € in windows-1252 but the C1 control U+0080 in latin1 (ISO-8859-1);
     // 0x8A is Š in windows-1252 and U+008A in latin1; 0xFF is ÿ in both.
-    const bytes = Buffer.from([...Buffer.from('id,name\n1,caf'), 0xe9, 0x0a, ...Buffer.from('2,'), 0x80, 0x0a, ...Buffer.from('3,'), 0x8a, 0xff, 0x0a])
+    const bytes = Buffer.from([
+      ...Buffer.from('id,name\n1,caf'),
+      0xe9,
+      0x0a,
+      ...Buffer.from('2,'),
+      0x80,
+      0x0a,
+      ...Buffer.from('3,'),
+      0x8a,
+      0xff,
+      0x0a,
+    ])
     for (const [encoding, want] of [
       ['windows-1252', '1\tcafé\n2\t€\n3\tŠÿ\n'],
       ['latin1', '1\tcafé\n2\t\u0080\n3\t\u008aÿ\n'],
@@ -278,7 +350,9 @@ describe('load()', () => {
       const report = await load({ inputs: [await file(`l1-${encoding}.csv`, bytes)], table: t, db: db.url, encoding })
       expect(report).toMatchObject({ rowsRead: 3, rowsLoaded: 3, rowsRejected: 0, exitCode: 0 })
       expect(await tableContents(db, t)).toBe(want)
-      const stored = await db.client.query<{ cp: number[] }>(`SELECT array_agg(ascii(name) ORDER BY id) AS cp FROM ${t}`)
+      const stored = await db.client.query<{ cp: number[] }>(
+        `SELECT array_agg(ascii(name) ORDER BY id) AS cp FROM ${t}`,
+      )
       expect(stored.rows[0]!.cp).toEqual(encoding === 'latin1' ? [0x63, 0x80, 0x8a] : [0x63, 0x20ac, 0x160])
     }
   })
@@ -312,8 +386,14 @@ describe('load()', () => {
       expect(await tableContents(db, t)).toBe(expectedRows(good))
       const rejects = await readRejects(`${input}.rejects.ndjson`)
       expect(rejects.length).toBe(51)
-      expect(rejects.every((r) => r['code'] === '23505' && r['stage'] === 'database' && (r['raw'] as string).includes(',dup-'))).toBe(true)
-      expect(rejects.map((r) => r['line']).sort((a, b) => (a as number) - (b as number))).toEqual(range(51).map((k) => k * 97 + 1))
+      expect(
+        rejects.every(
+          (r) => r['code'] === '23505' && r['stage'] === 'database' && (r['raw'] as string).includes(',dup-'),
+        ),
+      ).toBe(true)
+      expect(rejects.map((r) => r['line']).sort((a, b) => (a as number) - (b as number))).toEqual(
+        range(51).map((k) => k * 97 + 1),
+      )
       expect(report).toMatchObject({ rowsRead: 5000, rowsLoaded: 4949, rowsRejected: 51, batches: 5 })
     }
   })
@@ -329,7 +409,9 @@ describe('load()', () => {
       const expected: [number, string][] = []
       const refused: number[] = []
       for (let i = 1; i <= 600; i++) {
-        const body = Array.from({ length: Math.floor(r() * 5) }, () => pieces[Math.floor(r() * pieces.length)]!).join('')
+        const body = Array.from({ length: Math.floor(r() * 5) }, () => pieces[Math.floor(r() * pieces.length)]!).join(
+          '',
+        )
         const unquotedCr = r() < 0.05
         text += unquotedCr ? `${i},x\ry\n` : `${i},"${body.replaceAll('"', '""')}"${r() < 0.3 ? '\r\n' : '\n'}`
         if (i % 13 === 0) refused.push(i)
@@ -367,7 +449,10 @@ describe('load()', () => {
       const expected: [number, string | null][] = []
       let text = 'id' + dialect.delimiter + 'v\n'
       for (let i = 1; i <= 300; i++) {
-        const v = r() < 0.1 ? null : Array.from({ length: Math.floor(r() * 4) }, () => pieces[Math.floor(r() * pieces.length)]!).join('')
+        const v =
+          r() < 0.1
+            ? null
+            : Array.from({ length: Math.floor(r() * 4) }, () => pieces[Math.floor(r() * pieces.length)]!).join('')
         let field: string
         if (v === null) field = dialect.nullString ?? ''
         else if (q === null)
@@ -426,7 +511,11 @@ describe('load()', () => {
         const t = await table('id int PRIMARY KEY, v int CHECK (v > 0)')
         const input = await file(`workers-${workers}-${method}.csv`, text)
         const report = await load({ inputs: [input], table: t, db: db.url, method, batchRows: batch, workers })
-        const rejects = (await readRejects(`${input}.rejects.ndjson`)).map((r) => [r['line'], r['code'], r['batch'] ?? null])
+        const rejects = (await readRejects(`${input}.rejects.ndjson`)).map((r) => [
+          r['line'],
+          r['code'],
+          r['batch'] ?? null,
+        ])
         runs.push({ workers, method, table: await tableContents(db, t), rejects, report })
       }
     }
@@ -466,7 +555,9 @@ describe('load()', () => {
   })
 
   it('finds bad keys without asking the database when it may not (no SELECT on the parent) or cannot (a two-column key)', async () => {
-    await db.client.query(`CREATE TABLE kparent (id int PRIMARY KEY); INSERT INTO kparent SELECT generate_series(1, 10)`)
+    await db.client.query(
+      `CREATE TABLE kparent (id int PRIMARY KEY); INSERT INTO kparent SELECT generate_series(1, 10)`,
+    )
     const t = await table('id int PRIMARY KEY, p int REFERENCES kparent, a int, b int, UNIQUE (a, b)')
     const role = `pgbulk_test_${randomBytes(4).toString('hex')}`
     await db.client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT, INSERT ON ${t} TO ${role}`)
@@ -485,7 +576,15 @@ describe('load()', () => {
     const input = await file('keys.csv', lines.join('\n') + '\n')
     for (const method of ['copy', 'insert'] as const) {
       await db.client.query(`TRUNCATE ${t}`)
-      const report = await load({ inputs: [input], table: t, db: url.toString(), method, batchRows: 100, force: true, checkpoint: false })
+      const report = await load({
+        inputs: [input],
+        table: t,
+        db: url.toString(),
+        method,
+        batchRows: 100,
+        force: true,
+        checkpoint: false,
+      })
       const rejects = await readRejects(`${input}.rejects.ndjson`)
       const expectedBad = Array.from({ length: 300 }, (_, k) => k + 1).filter((i) => i % 37 === 0 || i % 41 === 0)
       expect(rejects.map((r) => Number((r['raw'] as string).split(',')[0])).sort((x, y) => x - y)).toEqual(expectedBad)
@@ -494,10 +593,14 @@ describe('load()', () => {
       expect(ids.rows.map((r) => String(r.id))).toEqual(good)
     }
     // Checkpoints need a table this role may not create: a clear error, with the ways out.
-    await expect(load({ inputs: [input], table: t, db: url.toString(), checkpointSchema: `cp_${role}` })).rejects.toMatchObject({
+    await expect(
+      load({ inputs: [input], table: t, db: url.toString(), checkpointSchema: `cp_${role}` }),
+    ).rejects.toMatchObject({
       code: 'CHECKPOINT_UNAVAILABLE',
       exitCode: 1,
-      message: expect.stringMatching(new RegExp(`schema "cp_${role}" does not exist, and role "${role}" lacks CREATE on database`)) as unknown,
+      message: expect.stringMatching(
+        new RegExp(`schema "cp_${role}" does not exist, and role "${role}" lacks CREATE on database`),
+      ) as unknown,
       hint: 'see "Preparing checkpoints for a role" in the README, or pass --no-checkpoint to load without resume',
     })
     await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
@@ -510,7 +613,9 @@ describe('load()', () => {
     const r = await db.client.query<{ job: string; done: boolean; rows_loaded: string; next_byte: string }>(
       `SELECT job, done, rows_loaded, next_byte FROM "My CP".checkpoints`,
     )
-    expect(r.rows).toEqual([{ job: 'cp-job', done: true, rows_loaded: '3', next_byte: String(Buffer.byteLength(csvRows(3))) }])
+    expect(r.rows).toEqual([
+      { job: 'cp-job', done: true, rows_loaded: '3', next_byte: String(Buffer.byteLength(csvRows(3))) },
+    ])
   })
 
   it('never sends more than 65535 bind parameters in one INSERT', async () => {
@@ -521,7 +626,9 @@ describe('load()', () => {
     const input = await file('wide.csv', header + '\n' + range(1500).map(line).join('\n') + '\n')
     const report = await load({ inputs: [input], table: t, db: db.url, method: 'insert', batchRows: 1500 })
     expect(report).toMatchObject({ rowsLoaded: 1500, batches: 1 })
-    const sum = await db.client.query<{ n: number; s: string }>(`SELECT count(*)::int AS n, sum(c99)::int8 AS s FROM ${t}`)
+    const sum = await db.client.query<{ n: number; s: string }>(
+      `SELECT count(*)::int AS n, sum(c99)::int8 AS s FROM ${t}`,
+    )
     expect(sum.rows[0]).toEqual({ n: 1500, s: String(range(1500).reduce((s, i) => s + i * 1000 + 99, 0)) })
   })
 
@@ -538,7 +645,8 @@ describe('load()', () => {
     const input = await file('populate.ndjson', lines.join('\n') + '\n')
     const report = await load({ inputs: [input], table: t, db: db.url })
     expect(report).toMatchObject({ rowsLoaded: 4, rowsRejected: 0 })
-    for (const l of lines) await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+    for (const l of lines)
+      await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
     expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
   })
 
@@ -567,16 +675,24 @@ describe('load()', () => {
       const rejects = join(dir, `arrays-${method}.rejects.ndjson`)
       const report = await load({ inputs: [input], table: t, db: db.url, method, rejects })
       // [1e2] into integer[]: json_populate_record passes "1e2" to int4in, which refuses it (jsonb would read it as numeric 100).
-      expect((await readRejects(rejects)).map((r) => r['line'] as number).sort((a, b) => a - b)).toEqual([7, ...refusedByBoth])
+      expect((await readRejects(rejects)).map((r) => r['line'] as number).sort((a, b) => a - b)).toEqual([
+        7,
+        ...refusedByBoth,
+      ])
       expect(report).toMatchObject({ rowsRead: lines.length, rowsLoaded: lines.length - 7, rowsRejected: 7 })
       for (const [k, l] of lines.entries()) {
         if (k + 1 === 7 || refusedByBoth.includes(k + 1)) {
           await expect(db.client.query(`SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])).rejects.toThrow()
-          if (k + 1 !== 7) await expect(db.client.query(`SELECT * FROM jsonb_populate_record(null::${ref}, $1)`, [l])).rejects.toThrow()
+          if (k + 1 !== 7)
+            await expect(
+              db.client.query(`SELECT * FROM jsonb_populate_record(null::${ref}, $1)`, [l]),
+            ).rejects.toThrow()
         } else await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
       }
       expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
-      const stored = await db.client.query<{ a: string; n: string }>(`SELECT a::text, n::text FROM ${t} WHERE k IN (1, 2) ORDER BY k`)
+      const stored = await db.client.query<{ a: string; n: string }>(
+        `SELECT a::text, n::text FROM ${t} WHERE k IN (1, 2) ORDER BY k`,
+      )
       expect(stored.rows).toEqual([
         { a: '{9007199254740993,9223372036854775807,-9223372036854775808}', n: null },
         { a: null, n: `{12345678901234567890.12345,1.10,1${'0'.repeat(400)},0.0}` },
@@ -585,7 +701,9 @@ describe('load()', () => {
   })
 
   it('writes NDJSON arrays with their element type\'s delimiter and JSON-ness: box (";"), domains over box and over json', async () => {
-    await db.client.query(`CREATE DOMAIN dom_box AS box; CREATE DOMAIN dom_json AS json; CREATE DOMAIN dom_dom_jsonb AS dom_json`)
+    await db.client.query(
+      `CREATE DOMAIN dom_box AS box; CREATE DOMAIN dom_json AS json; CREATE DOMAIN dom_dom_jsonb AS dom_json`,
+    )
     const cols = 'k int, bx box[], dbx dom_box[], dj dom_json[], ddj dom_dom_jsonb[]'
     const lines = [
       '{"k": 1, "bx": ["(1,1),(0,0)", "(2,2),(1,1)"], "dbx": [["(1,1),(0,0)"], ["(3,3),(2,2)"]]}',
@@ -597,7 +715,8 @@ describe('load()', () => {
       const ref = await table(cols)
       const report = await load({ inputs: [input], table: t, db: db.url, method })
       expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 })
-      for (const l of lines) await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
+      for (const l of lines)
+        await db.client.query(`INSERT INTO ${ref} SELECT * FROM json_populate_record(null::${ref}, $1)`, [l])
       expect(await tableContents(db, t)).toBe(await tableContents(db, ref))
     }
   })
@@ -616,7 +735,15 @@ describe('load()', () => {
     for (const method of ['copy', 'insert'] as const) {
       await db.client.query(`TRUNCATE ${t}`)
       const rejects = join(dir, `keys-${method}.rejects.ndjson`)
-      const report = await load({ inputs: [input], table: t, db: db.url, method, rejects, force: true, checkpoint: false })
+      const report = await load({
+        inputs: [input],
+        table: t,
+        db: db.url,
+        method,
+        rejects,
+        force: true,
+        checkpoint: false,
+      })
       expect(report).toMatchObject({ rowsRead: 6, rowsLoaded: 5, rowsRejected: 1 })
       // Case variants without the exact name: one is taken as the column; two are ambiguous.
       expect(await readRejects(rejects)).toEqual([
@@ -624,18 +751,26 @@ describe('load()', () => {
           line: 4,
           code: 'FIELD_AMBIGUOUS',
           columnName: 'id',
-          message: 'keys "ID" and "Id" both name column "id" (case-insensitively): keep one, or name the column exactly',
+          message:
+            'keys "ID" and "Id" both name column "id" (case-insensitively): keep one, or name the column exactly',
         }),
       ])
       expect(await tableContents(db, t)).toBe('1\t5\t\\N\n2\t3\t\\N\n3\t7\tlower\n5\t\\N\texact\n6\t9\t\\N\n')
     }
     // Where a line names the column exactly, pgbulk and json_populate_record agree.
     for (const l of [lines[0]!, lines[1]!, lines[4]!, lines[5]!]) {
-      const r = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM json_populate_record(null::${t}, $1)`, [l])
-      const b = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM jsonb_populate_record(null::${t}, $1)`, [l])
-      const ours = await db.client.query<{ id: number | null; Name: string | null }>(`SELECT id, "Name" FROM ${t} WHERE k = $1`, [
-        (JSON.parse(l) as { k: number }).k,
-      ])
+      const r = await db.client.query<{ id: number | null; Name: string | null }>(
+        `SELECT id, "Name" FROM json_populate_record(null::${t}, $1)`,
+        [l],
+      )
+      const b = await db.client.query<{ id: number | null; Name: string | null }>(
+        `SELECT id, "Name" FROM jsonb_populate_record(null::${t}, $1)`,
+        [l],
+      )
+      const ours = await db.client.query<{ id: number | null; Name: string | null }>(
+        `SELECT id, "Name" FROM ${t} WHERE k = $1`,
+        [(JSON.parse(l) as { k: number }).k],
+      )
       expect(r.rows[0]).toEqual(b.rows[0])
       expect(ours.rows[0]!.id ?? null).toBe(r.rows[0]!.id)
       if (r.rows[0]!.Name !== null) expect(ours.rows[0]!.Name).toBe(r.rows[0]!.Name)
@@ -671,7 +806,9 @@ describe('load()', () => {
         [7, 'validate', 'NDJSON_INVALID_JSON', undefined],
         [8, 'validate', 'NDJSON_INVALID_JSON', undefined],
       ])
-      expect(got[0]!['message']).toBe('column "t" (text): contains \\ud800, a UTF-16 surrogate without its pair, which PostgreSQL\'s JSON reader refuses')
+      expect(got[0]!['message']).toBe(
+        'column "t" (text): contains \\ud800, a UTF-16 surrogate without its pair, which PostgreSQL\'s JSON reader refuses',
+      )
       expect(await tableContents(db, t)).toBe('1\tok 😀\t\\N\t\\N\t\\N\n9\t\\\\ud800 is text\t\\N\t\\N\t\\N\n')
       for (const [k, l] of lines.entries()) {
         const refused = await db.client.query(`SELECT * FROM json_populate_record(null::${t}, $1)`, [l]).then(
@@ -689,11 +826,20 @@ describe('load()', () => {
     for (const method of ['copy', 'insert'] as const) {
       await db.client.query('TRUNCATE people')
       const rejects = join(tmp, `${method}.ndjson`)
-      const report = await load({ inputs: [join(FIXTURES, 'demo/people.csv')], table: 'people', db: db.url, rejects, method, checkpoint: false })
+      const report = await load({
+        inputs: [join(FIXTURES, 'demo/people.csv')],
+        table: 'people',
+        db: db.url,
+        rejects,
+        method,
+        checkpoint: false,
+      })
       expect(report).toMatchObject({ rowsRead: 17, rowsLoaded: 9, rowsRejected: 8, exitCode: 2 })
       expect(await tableContents(db, 'people')).toBe(DEMO_TABLE)
       // In the order they were found: the batch's client-side rejections, then the database's.
-      expect((await readRejects(rejects)).map((r) => [r['line'], r['stage'], r['code'], (r['raw'] as string).split(',')[0]])).toEqual([
+      expect(
+        (await readRejects(rejects)).map((r) => [r['line'], r['stage'], r['code'], (r['raw'] as string).split(',')[0]]),
+      ).toEqual([
         [6, 'validate', 'VALUE_INVALID', 'x5'],
         [8, 'validate', 'VALUE_OUT_OF_RANGE', '7'],
         [9, 'validate', 'VALUE_OUT_OF_RANGE', '8'],
@@ -708,7 +854,9 @@ describe('load()', () => {
 
   it('fails to connect with a clear message that holds no password', async () => {
     const input = await file('c.csv', 'id\n1\n')
-    const err = await load({ inputs: [input], table: 't', db: 'postgres://someone:s3cret-pw@127.0.0.1:1/db' }).catch((e: unknown) => e)
+    const err = await load({ inputs: [input], table: 't', db: 'postgres://someone:s3cret-pw@127.0.0.1:1/db' }).catch(
+      (e: unknown) => e,
+    )
     expect(err).toMatchObject({ code: 'DB_CONNECT', exitCode: 1 })
     expect((err as Error).message).toMatch(/cannot connect to someone@127.0.0.1:1\/db/)
     expect(JSON.stringify(err) + String(err) + (err as Error).message).not.toContain('s3cret-pw')
@@ -734,9 +882,13 @@ describe('load()', () => {
 
   it('refuses a record size limit that is not a whole number of bytes from 1 to 256 MiB, before connecting', async () => {
     for (const maxRecordBytes of [0, 1.5, 257 * 1024 * 1024, Number.NaN]) {
-      await expect(load({ inputs: ['nowhere.csv'], table: 't', db: 'postgres://nobody@127.0.0.1:1/x', maxRecordBytes })).rejects.toMatchObject({
+      await expect(
+        load({ inputs: ['nowhere.csv'], table: 't', db: 'postgres://nobody@127.0.0.1:1/x', maxRecordBytes }),
+      ).rejects.toMatchObject({
         code: 'USAGE',
-        message: expect.stringContaining('--max-record-bytes must be a whole number of bytes from 1 to 268435456') as unknown,
+        message: expect.stringContaining(
+          '--max-record-bytes must be a whole number of bytes from 1 to 268435456',
+        ) as unknown,
       })
     }
   })
@@ -747,6 +899,8 @@ describe('load()', () => {
       code: 'TABLE_NOT_FOUND',
       message: 'table "public.userz" not found',
     })
-    await expect(load({ inputs: [join(dir, 'nope.csv')], table: 't1', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+    await expect(load({ inputs: [join(dir, 'nope.csv')], table: 't1', db: db.url })).rejects.toMatchObject({
+      code: 'INPUT_NOT_FOUND',
+    })
   })
 })

@@ -43,10 +43,10 @@ async function rowsByK(table: string): Promise<Map<number, string>> {
  * it stores go into `table`; returns the lines it refused, with the error.
  */
 async function populateEach(fn: 'json' | 'jsonb', table: string, lines: string[]): Promise<Map<number, string>> {
-  const r = await db.client.query<{ n: number; err: string }>(`SELECT n, err FROM populate_each_${fn}($1::text[], $2::regclass) WHERE err IS NOT NULL`, [
-    lines,
-    table,
-  ])
+  const r = await db.client.query<{ n: number; err: string }>(
+    `SELECT n, err FROM populate_each_${fn}($1::text[], $2::regclass) WHERE err IS NOT NULL`,
+    [lines, table],
+  )
   return new Map(r.rows.map((row) => [row.n, row.err]))
 }
 
@@ -98,7 +98,8 @@ describe('NDJSON values compared with json_populate_record', () => {
     const input = join(dir, 'values.ndjson')
     await writeFile(input, lines.join('\n') + '\n')
 
-    for (const t of ['ref_json', 'ref_jsonb', 'by_copy', 'by_insert']) await db.client.query(`CREATE TABLE ${t} (${NDJSON_TABLE_COLUMNS})`)
+    for (const t of ['ref_json', 'ref_jsonb', 'by_copy', 'by_insert'])
+      await db.client.query(`CREATE TABLE ${t} (${NDJSON_TABLE_COLUMNS})`)
     // The scalar columns alone (json_populate_record ignores the other keys): the lines refused for a scalar value.
     const scalars = NDJSON_COLUMNS.filter(([, type]) => !type.endsWith('[]'))
     await db.client.query(`CREATE TABLE ref_scalar (${scalars.map(([n, type]) => `"${n}" ${type}`).join(', ')})`)
@@ -118,7 +119,16 @@ describe('NDJSON values compared with json_populate_record', () => {
     for (const method of ['copy', 'insert'] as const) {
       const table = `by_${method}`
       const rejectsPath = join(dir, `${method}.rejects.ndjson`)
-      const report = await load({ inputs: [input], table, db: db.url, method, ignoreExtra: true, batchRows: 250, rejects: rejectsPath, checkpoint: false })
+      const report = await load({
+        inputs: [input],
+        table,
+        db: db.url,
+        method,
+        ignoreExtra: true,
+        batchRows: 250,
+        rejects: rejectsPath,
+        checkpoint: false,
+      })
       expect(report.rowsRead).toBe(count)
       expect(report.rowsLoaded + report.rowsRejected).toBe(report.rowsRead)
       const rejects = await readRejects(rejectsPath)
@@ -129,22 +139,34 @@ describe('NDJSON values compared with json_populate_record', () => {
       for (let n = 1; n <= count; n++) {
         const line = lines[n - 1]!
         const want = refusedJson.has(n) ? `refused (${refusedJson.get(n)})` : expected.get(n)
-        const have = rejectedLines.has(n) ? `rejected (${rejects.find((x) => x['line'] === n)?.['message'] as string})` : got.get(n)
+        const have = rejectedLines.has(n)
+          ? `rejected (${rejects.find((x) => x['line'] === n)?.['message'] as string})`
+          : got.get(n)
         const same = refusedJson.has(n) ? rejectedLines.has(n) : !rejectedLines.has(n) && got.get(n) === expected.get(n)
         if (!same) wrong.push(`line ${n}: ${line}\n  json_populate_record: ${want}\n  pgbulk ${method}: ${have}`)
         if (neutral.has(n)) {
-          const sameJsonb = refusedJsonb.has(n) ? rejectedLines.has(n) : !rejectedLines.has(n) && got.get(n) === expectedJsonb.get(n)
-          if (!sameJsonb) wrong.push(`line ${n}: ${line}\n  jsonb_populate_record: ${refusedJsonb.get(n) ?? expectedJsonb.get(n)}\n  pgbulk ${method}: ${have}`)
+          const sameJsonb = refusedJsonb.has(n)
+            ? rejectedLines.has(n)
+            : !rejectedLines.has(n) && got.get(n) === expectedJsonb.get(n)
+          if (!sameJsonb)
+            wrong.push(
+              `line ${n}: ${line}\n  jsonb_populate_record: ${refusedJsonb.get(n) ?? expectedJsonb.get(n)}\n  pgbulk ${method}: ${have}`,
+            )
         }
       }
       expect(wrong.slice(0, 8)).toEqual([])
       // Not looser than PostgreSQL: a scalar value it refuses is refused before sending.
       const sent = forTheClient
         .filter((n) => rejects.find((x) => x['line'] === n)?.['stage'] === 'database')
-        .map((n) => `line ${n}: ${lines[n - 1]}\n  json_populate_record: ${refusedScalar.get(n)}\n  pgbulk ${method}: sent it, the database refused it`)
+        .map(
+          (n) =>
+            `line ${n}: ${lines[n - 1]}\n  json_populate_record: ${refusedScalar.get(n)}\n  pgbulk ${method}: sent it, the database refused it`,
+        )
       expect(sent.slice(0, 8), `pgbulk ${method} sent values PostgreSQL refuses`).toEqual([])
       // \u0000 and lone surrogates are refused by the client, not sent.
-      for (const x of rejects) if (generated[(x['line'] as number) - 1]!.refusedEscape) expect(x['stage'], JSON.stringify(x)).not.toBe('database')
+      for (const x of rejects)
+        if (generated[(x['line'] as number) - 1]!.refusedEscape)
+          expect(x['stage'], JSON.stringify(x)).not.toBe('database')
     }
     // The lines cover what they are meant to: refusals of each kind, and lines jsonb_populate_record reads alike.
     expect(refusedJson.size).toBeGreaterThan(count / 10)

@@ -90,54 +90,76 @@ describe('--dry-run=db', () => {
 describe('SET CONSTRAINTS ALL IMMEDIATE', () => {
   // README: "Each batch runs SET CONSTRAINTS ALL IMMEDIATE, so deferrable constraints are checked per statement
   // and a violation can be pinned to its row rather than failing at COMMIT."
-  it.each(['copy', 'insert'] as const)('pins a deferred unique or foreign key violation to its row (%s), in a real load and a dry run', async (method) => {
-    const parent = await table('id int PRIMARY KEY', 'INSERT INTO $T VALUES (1)')
-    const t = await table(`id int, k int UNIQUE DEFERRABLE INITIALLY DEFERRED, p int REFERENCES ${parent} DEFERRABLE INITIALLY DEFERRED`)
-    const input = await file(`deferred-${method}.csv`, 'id,k,p\n1,1,1\n2,1,1\n3,3,9\n4,4,1\n')
-    for (const dryRun of ['db', false] as const) {
-      const rejects = join(dir, `deferred-${method}-${dryRun}.ndjson`)
-      const report = await load({ inputs: [input], table: t, db: db.url, method, dryRun, rejects })
-      expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 2, rowsRejected: 2, exitCode: 2 })
-      expect(report.stopped).toBeUndefined()
-      expect(await rejectLines(rejects)).toEqual([
-        [3, 'database', '23505'],
-        [4, 'database', '23503'],
-      ])
-      expect(await tableContents(db, t)).toBe(dryRun ? '' : '1\t1\t1\n4\t4\t1\n')
-    }
-  })
+  it.each(['copy', 'insert'] as const)(
+    'pins a deferred unique or foreign key violation to its row (%s), in a real load and a dry run',
+    async (method) => {
+      const parent = await table('id int PRIMARY KEY', 'INSERT INTO $T VALUES (1)')
+      const t = await table(
+        `id int, k int UNIQUE DEFERRABLE INITIALLY DEFERRED, p int REFERENCES ${parent} DEFERRABLE INITIALLY DEFERRED`,
+      )
+      const input = await file(`deferred-${method}.csv`, 'id,k,p\n1,1,1\n2,1,1\n3,3,9\n4,4,1\n')
+      for (const dryRun of ['db', false] as const) {
+        const rejects = join(dir, `deferred-${method}-${dryRun}.ndjson`)
+        const report = await load({ inputs: [input], table: t, db: db.url, method, dryRun, rejects })
+        expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 2, rowsRejected: 2, exitCode: 2 })
+        expect(report.stopped).toBeUndefined()
+        expect(await rejectLines(rejects)).toEqual([
+          [3, 'database', '23505'],
+          [4, 'database', '23503'],
+        ])
+        expect(await tableContents(db, t)).toBe(dryRun ? '' : '1\t1\t1\n4\t4\t1\n')
+      }
+    },
+  )
 })
 
 describe('domains', () => {
   // README: "domains (checked as their base type; the domain's own CHECK is the server's)".
-  it.each(['copy', 'insert'] as const)('checks a domain as its base type client-side, and its CHECK and NOT NULL by the server (%s)', async (method) => {
-    const dom = `posint_${method}`
-    await db.client.query(`CREATE DOMAIN ${dom} AS integer CHECK (VALUE > 0); CREATE DOMAIN short_${method} AS varchar(3) NOT NULL`)
-    const t = await table(`id int, n ${dom}, s short_${method}`)
-    const input = await file(`domain-${method}.csv`, 'id,n,s\n1,5,abc\n2,-1,ab\n3,x,ab\n4,1,abcd\n5,1,\n6,99999999999,a\n7,2,b\n')
-    const rejects = join(dir, `domain-${method}.ndjson`)
-    const report = await load({ inputs: [input], table: t, db: db.url, method, rejects })
-    expect(report).toMatchObject({ rowsRead: 7, rowsLoaded: 2, rowsRejected: 5, exitCode: 2 })
-    expect(await tableContents(db, t)).toBe('1\t5\tabc\n7\t2\tb\n')
-    const got = await readRejects(rejects)
-    expect(got.map((r) => [r['line'], r['stage'], r['code'], r['message']])).toEqual([
-      [4, 'validate', 'VALUE_INVALID', `column "n" (${dom}): expected an integer, found "x"`],
-      [5, 'validate', 'VALUE_TOO_LONG', `column "s" (short_${method}): value is 4 characters long, the limit is 3`],
-      [6, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column "s" (short_${method}) is NOT NULL, found NULL`],
-      [7, 'validate', 'VALUE_OUT_OF_RANGE', `column "n" (${dom}): "99999999999" is out of range for int4`],
-      [3, 'database', '23514', `value for domain ${dom} violates check constraint "${dom}_check"`],
-    ])
-  })
+  it.each(['copy', 'insert'] as const)(
+    'checks a domain as its base type client-side, and its CHECK and NOT NULL by the server (%s)',
+    async (method) => {
+      const dom = `posint_${method}`
+      await db.client.query(
+        `CREATE DOMAIN ${dom} AS integer CHECK (VALUE > 0); CREATE DOMAIN short_${method} AS varchar(3) NOT NULL`,
+      )
+      const t = await table(`id int, n ${dom}, s short_${method}`)
+      const input = await file(
+        `domain-${method}.csv`,
+        'id,n,s\n1,5,abc\n2,-1,ab\n3,x,ab\n4,1,abcd\n5,1,\n6,99999999999,a\n7,2,b\n',
+      )
+      const rejects = join(dir, `domain-${method}.ndjson`)
+      const report = await load({ inputs: [input], table: t, db: db.url, method, rejects })
+      expect(report).toMatchObject({ rowsRead: 7, rowsLoaded: 2, rowsRejected: 5, exitCode: 2 })
+      expect(await tableContents(db, t)).toBe('1\t5\tabc\n7\t2\tb\n')
+      const got = await readRejects(rejects)
+      expect(got.map((r) => [r['line'], r['stage'], r['code'], r['message']])).toEqual([
+        [4, 'validate', 'VALUE_INVALID', `column "n" (${dom}): expected an integer, found "x"`],
+        [5, 'validate', 'VALUE_TOO_LONG', `column "s" (short_${method}): value is 4 characters long, the limit is 3`],
+        [6, 'validate', 'VALUE_NULL_NOT_ALLOWED', `column "s" (short_${method}) is NOT NULL, found NULL`],
+        [7, 'validate', 'VALUE_OUT_OF_RANGE', `column "n" (${dom}): "99999999999" is out of range for int4`],
+        [3, 'database', '23514', `value for domain ${dom} violates check constraint "${dom}_check"`],
+      ])
+    },
+  )
 })
 
 describe('row and setup error codes', () => {
   // README: row code FIELD_UNKNOWN; "Lines with different keys still go in input order".
   it('FIELD_UNKNOWN: an NDJSON line with a key that matches no column is rejected, the others load; --ignore-extra drops the key', async () => {
     const t = await table('id int, name text')
-    const input = await file('unknown-key.ndjson', '{"id": 1, "name": "a"}\n{"id": 2, "nmae": "b"}\n{"id": 3, "name": "c"}\n')
+    const input = await file(
+      'unknown-key.ndjson',
+      '{"id": 1, "name": "a"}\n{"id": 2, "nmae": "b"}\n{"id": 3, "name": "c"}\n',
+    )
     const rejects = join(dir, 'unknown-key.rejects.ndjson')
     const report = await load({ inputs: [input], table: t, db: db.url, rejects })
-    expect(report).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, exitCode: 2, rejectsByCode: { FIELD_UNKNOWN: 1 } })
+    expect(report).toMatchObject({
+      rowsRead: 3,
+      rowsLoaded: 2,
+      rowsRejected: 1,
+      exitCode: 2,
+      rejectsByCode: { FIELD_UNKNOWN: 1 },
+    })
     expect(await tableContents(db, t)).toBe('1\ta\n3\tc\n')
     expect(await readRejects(rejects)).toEqual([
       expect.objectContaining({
@@ -150,7 +172,14 @@ describe('row and setup error codes', () => {
       }),
     ])
     await db.client.query(`TRUNCATE ${t}`)
-    const extra = await load({ inputs: [input], table: t, db: db.url, ignoreExtra: true, restart: true, rejects: join(dir, 'unknown-key-2.ndjson') })
+    const extra = await load({
+      inputs: [input],
+      table: t,
+      db: db.url,
+      ignoreExtra: true,
+      restart: true,
+      rejects: join(dir, 'unknown-key-2.ndjson'),
+    })
     expect(extra).toMatchObject({ rowsRead: 3, rowsLoaded: 3, rowsRejected: 0, exitCode: 0 })
     expect(existsSync(join(dir, 'unknown-key-2.ndjson'))).toBe(false)
     expect(await tableContents(db, t)).toBe('1\ta\n2\t\\N\n3\tc\n')
@@ -182,7 +211,14 @@ describe('row and setup error codes', () => {
       expect(await tableContents(db, ident)).toBe('')
     }
     for (const method of ['copy', 'insert'] as const) {
-      const r = await load({ inputs: [identInput], table: ident, db: db.url, method, overridingSystemValue: true, checkpoint: false })
+      const r = await load({
+        inputs: [identInput],
+        table: ident,
+        db: db.url,
+        method,
+        overridingSystemValue: true,
+        checkpoint: false,
+      })
       expect(r).toMatchObject({ rowsRead: 2, rowsLoaded: 2, exitCode: 0 })
       expect(await tableContents(db, ident)).toBe('10\ta\n20\tb\n')
       await db.client.query(`TRUNCATE ${ident}`)
@@ -194,11 +230,21 @@ describe('row and setup error codes', () => {
     const t = await table('id int, name text')
     const broken = await file('broken-header.csv', 'id,"na"me\n1,a\n')
     const e1 = await loadError(load({ inputs: [broken], table: t, db: db.url }))
-    expect(e1).toMatchObject({ code: 'HEADER_INVALID', exitCode: 1, hint: 'check --format, --delimiter and --encoding, or pass --no-header with --columns' })
-    expect(e1.message).toBe(`${broken}:1: the header row cannot be read: expected a delimiter or the end of the line after a closing quote, found "m"`)
+    expect(e1).toMatchObject({
+      code: 'HEADER_INVALID',
+      exitCode: 1,
+      hint: 'check --format, --delimiter and --encoding, or pass --no-header with --columns',
+    })
+    expect(e1.message).toBe(
+      `${broken}:1: the header row cannot be read: expected a delimiter or the end of the line after a closing quote, found "m"`,
+    )
     const twice = await file('twice.csv', 'id,name,id\n1,a,1\n')
     const e2 = await loadError(load({ inputs: [twice], table: t, db: db.url }))
-    expect(e2).toMatchObject({ code: 'HEADER_INVALID', exitCode: 1, message: `${twice}: column "id" appears twice in the header` })
+    expect(e2).toMatchObject({
+      code: 'HEADER_INVALID',
+      exitCode: 1,
+      message: `${twice}: column "id" appears twice in the header`,
+    })
     expect(await tableContents(db, t)).toBe('')
   })
 
@@ -232,21 +278,28 @@ describe('row and setup error codes', () => {
     const folder = join(dir, 'a-folder.csv')
     await mkdir(folder)
     const err = await loadError(load({ inputs: [good, folder], table: t, db: db.url }))
-    expect(err).toMatchObject({ code: 'INPUT_UNREADABLE', exitCode: 1, message: `${folder}: is a directory, not a file` })
+    expect(err).toMatchObject({
+      code: 'INPUT_UNREADABLE',
+      exitCode: 1,
+      message: `${folder}: is a directory, not a file`,
+    })
     expect(await tableContents(db, t)).toBe('')
   })
 
   const root = process.getuid?.() === 0
-  it.skipIf(root)('INPUT_UNREADABLE: a file without read permission is refused before anything is written (root reads any file: skipped as root)', async () => {
-    const t = await table('id int')
-    const locked = await file('locked.csv', 'id\n1\n')
-    await chmod(locked, 0o000)
-    try {
-      const err = await loadError(load({ inputs: [locked], table: t, db: db.url }))
-      expect(err).toMatchObject({ code: 'INPUT_UNREADABLE', exitCode: 1, message: `${locked}: permission denied` })
-      expect(await tableContents(db, t)).toBe('')
-    } finally {
-      await chmod(locked, 0o600)
-    }
-  })
+  it.skipIf(root)(
+    'INPUT_UNREADABLE: a file without read permission is refused before anything is written (root reads any file: skipped as root)',
+    async () => {
+      const t = await table('id int')
+      const locked = await file('locked.csv', 'id\n1\n')
+      await chmod(locked, 0o000)
+      try {
+        const err = await loadError(load({ inputs: [locked], table: t, db: db.url }))
+        expect(err).toMatchObject({ code: 'INPUT_UNREADABLE', exitCode: 1, message: `${locked}: permission denied` })
+        expect(await tableContents(db, t)).toBe('')
+      } finally {
+        await chmod(locked, 0o600)
+      }
+    },
+  )
 })

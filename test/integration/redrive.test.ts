@@ -19,7 +19,10 @@ describe('pgbulk redrive', () => {
     await db.client.query(`CREATE TABLE teams (id int PRIMARY KEY); INSERT INTO teams VALUES (1);
       CREATE TABLE members (id int PRIMARY KEY, name varchar(5), team int REFERENCES teams, note text)`)
     const input = join(dir, 'members.csv')
-    await writeFile(input, 'id,name,team,note\n1,ann,1,\n2,bob,2,"multi\nline"\n3,carolyn,1,x\n4,dan,1,\n5,x y,1,\n6,eve,9,\n')
+    await writeFile(
+      input,
+      'id,name,team,note\n1,ann,1,\n2,bob,2,"multi\nline"\n3,carolyn,1,x\n4,dan,1,\n5,x y,1,\n6,eve,9,\n',
+    )
     const first = await load({ inputs: [input], table: 'members', db: db.url, method: 'insert' })
     expect(first).toMatchObject({ rowsLoaded: 3, rowsRejected: 3 })
     const rejects = `${input}.rejects.ndjson`
@@ -36,9 +39,13 @@ describe('pgbulk redrive', () => {
     await writeFile(rejects, text.replace('"raw":"3,carolyn,1,x"', '"raw":"3,carol,1,x"'))
     const second = await redrive({ rejectsFile: rejects, table: 'members', db: db.url })
     expect(second).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1, exitCode: 2 })
-    expect(await tableContents(db, 'members')).toBe('1\tann\t1\t\\N\n2\tbob\t2\tmulti\\nline\n3\tcarol\t1\tx\n4\tdan\t1\t\\N\n5\tx y\t1\t\\N\n')
+    expect(await tableContents(db, 'members')).toBe(
+      '1\tann\t1\t\\N\n2\tbob\t2\tmulti\\nline\n3\tcarol\t1\tx\n4\tdan\t1\t\\N\n5\tx y\t1\t\\N\n',
+    )
     const left = await readRejects(rejects)
-    expect(left).toEqual([expect.objectContaining({ file: input, line: 8, code: '23503', raw: '6,eve,9,', stage: 'database' })])
+    expect(left).toEqual([
+      expect.objectContaining({ file: input, line: 8, code: '23503', raw: '6,eve,9,', stage: 'database' }),
+    ])
     expect((await stat(rejects)).mode & 0o777).toBe(0o600)
 
     // A dry run changes neither the table nor the file.
@@ -78,14 +85,23 @@ describe('pgbulk redrive', () => {
     const rejects = `${input}.rejects.ndjson`
     const before = await readFile(rejects, 'utf8')
     // Its first 100 bytes read as a good row ("2", "nnn…"): it must not load.
-    expect(JSON.parse(before)).toMatchObject({ line: 3, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: `2,${'n'.repeat(98)}` })
+    expect(JSON.parse(before)).toMatchObject({
+      line: 3,
+      code: 'RECORD_TOO_LONG',
+      rawTruncated: true,
+      raw: `2,${'n'.repeat(98)}`,
+    })
     const again = await redrive({ rejectsFile: rejects, table: 'cut', db: db.url })
     expect(again).toMatchObject({ rowsRead: 1, rowsLoaded: 0, rowsRejected: 1, exitCode: 2 })
     expect(await tableContents(db, 'cut')).toBe('1\tshort\n')
-    expect(await readRejects(rejects)).toEqual([expect.objectContaining({ line: 3, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: `2,${'n'.repeat(98)}` })])
+    expect(await readRejects(rejects)).toEqual([
+      expect.objectContaining({ line: 3, code: 'RECORD_TOO_LONG', rawTruncated: true, raw: `2,${'n'.repeat(98)}` }),
+    ])
   })
 
   it('says so when the reject file does not exist', async () => {
-    await expect(redrive({ rejectsFile: join(dir, 'none.ndjson'), table: 'ev', db: db.url })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+    await expect(redrive({ rejectsFile: join(dir, 'none.ndjson'), table: 'ev', db: db.url })).rejects.toMatchObject({
+      code: 'INPUT_NOT_FOUND',
+    })
   })
 })

@@ -3,7 +3,18 @@ import type { ColumnInfo } from '../../src/schema/introspect.js'
 import { checkFor, isPgBoolean } from '../../src/validate/check-value.js'
 
 function col(type: string, typmod = -1, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return { name: 'c', type, typmod, displayType: type, notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false, ...extra }
+  return {
+    name: 'c',
+    type,
+    typmod,
+    displayType: type,
+    notNull: false,
+    hasDefault: false,
+    generated: false,
+    identityAlways: false,
+    isArray: false,
+    ...extra,
+  }
 }
 
 /** numeric(p,s) typmod as PostgreSQL stores it. */
@@ -26,7 +37,11 @@ describe('value checks', () => {
       '': 'VALUE_INVALID',
       '1e3': 'VALUE_INVALID',
     })
-    expect(verdicts(col('int2'), ['32767', '32768', '-32769'])).toEqual({ '32767': 'ok', '32768': 'VALUE_OUT_OF_RANGE', '-32769': 'VALUE_OUT_OF_RANGE' })
+    expect(verdicts(col('int2'), ['32767', '32768', '-32769'])).toEqual({
+      '32767': 'ok',
+      '32768': 'VALUE_OUT_OF_RANGE',
+      '-32769': 'VALUE_OUT_OF_RANGE',
+    })
     expect(verdicts(col('int8'), ['9223372036854775807', '9223372036854775808', '000000000000000000000001'])).toEqual({
       '9223372036854775807': 'ok',
       '9223372036854775808': 'VALUE_OUT_OF_RANGE',
@@ -36,7 +51,21 @@ describe('value checks', () => {
 
   it('checks numeric precision and scale after rounding, as numeric_in does', () => {
     const c = col('numeric', numeric(5, 2))
-    expect(verdicts(c, ['999.99', '999.994', '999.995', '-999.995', '1e2', ' 1e3 ', '.5', '5.', 'NaN', '0.000001', '1e-9999'])).toEqual({
+    expect(
+      verdicts(c, [
+        '999.99',
+        '999.994',
+        '999.995',
+        '-999.995',
+        '1e2',
+        ' 1e3 ',
+        '.5',
+        '5.',
+        'NaN',
+        '0.000001',
+        '1e-9999',
+      ]),
+    ).toEqual({
       '999.99': 'ok',
       '999.994': 'ok',
       '999.995': 'VALUE_OUT_OF_RANGE',
@@ -49,12 +78,22 @@ describe('value checks', () => {
       '0.000001': 'ok',
       '1e-9999': 'ok',
     })
-    expect(verdicts(col('numeric', numeric(3, -2)), ['99949', '99950'])).toEqual({ '99949': 'ok', '99950': 'VALUE_OUT_OF_RANGE' })
-    expect(verdicts(col('numeric'), ['1e300', 'abc', '.', '-'])).toEqual({ '1e300': 'ok', abc: 'VALUE_INVALID', '.': 'VALUE_INVALID', '-': 'VALUE_INVALID' })
+    expect(verdicts(col('numeric', numeric(3, -2)), ['99949', '99950'])).toEqual({
+      '99949': 'ok',
+      '99950': 'VALUE_OUT_OF_RANGE',
+    })
+    expect(verdicts(col('numeric'), ['1e300', 'abc', '.', '-'])).toEqual({
+      '1e300': 'ok',
+      abc: 'VALUE_INVALID',
+      '.': 'VALUE_INVALID',
+      '-': 'VALUE_INVALID',
+    })
   })
 
   it('checks floats: syntax, special values and range', () => {
-    expect(verdicts(col('float8'), ['1.5', ' -1e308 ', 'Infinity', '-inf', 'nan', '1e309', '1e-400', '4.9e-324', 'x'])).toEqual({
+    expect(
+      verdicts(col('float8'), ['1.5', ' -1e308 ', 'Infinity', '-inf', 'nan', '1e309', '1e-400', '4.9e-324', 'x']),
+    ).toEqual({
       '1.5': 'ok',
       ' -1e308 ': 'ok',
       Infinity: 'ok',
@@ -69,7 +108,8 @@ describe('value checks', () => {
   })
 
   it('accepts the boolean spellings boolin accepts, and no others', () => {
-    for (const v of ['t', 'TRUE', ' yes ', 'y', 'on', 'off', 'of', '1', '0', 'f', 'fal', 'n', 'no']) expect(isPgBoolean(v), v).toBe(true)
+    for (const v of ['t', 'TRUE', ' yes ', 'y', 'on', 'off', 'of', '1', '0', 'f', 'fal', 'n', 'no'])
+      expect(isPgBoolean(v), v).toBe(true)
     for (const v of ['o', '2', 'yess', 'truth', '', 'ja']) expect(isPgBoolean(v), v).toBe(false)
   })
 
@@ -87,7 +127,19 @@ describe('value checks', () => {
   })
 
   it('range-checks ISO dates and times, and leaves other date styles to the server', () => {
-    expect(verdicts(col('date'), ['2024-02-29', '2023-02-29', '2024-13-01', 'Jan 5 2024', '20240105', 'infinity', 'today', 'soon', 'J2451187'])).toEqual({
+    expect(
+      verdicts(col('date'), [
+        '2024-02-29',
+        '2023-02-29',
+        '2024-13-01',
+        'Jan 5 2024',
+        '20240105',
+        'infinity',
+        'today',
+        'soon',
+        'J2451187',
+      ]),
+    ).toEqual({
       '2024-02-29': 'ok',
       '2023-02-29': 'VALUE_OUT_OF_RANGE',
       '2024-13-01': 'VALUE_OUT_OF_RANGE',
@@ -126,7 +178,9 @@ describe('value checks', () => {
   })
 
   it('refuses the near misses PostgreSQL refuses: leap days of century years, 30-day months, 24:00 plus a bit, spaces other than blanks', () => {
-    expect(verdicts(col('date'), ['2000-02-29', '1900-02-29', '2100-02-29', '2024-06-30', '2024-06-31', '2024-11-31'])).toEqual({
+    expect(
+      verdicts(col('date'), ['2000-02-29', '1900-02-29', '2100-02-29', '2024-06-30', '2024-06-31', '2024-11-31']),
+    ).toEqual({
       '2000-02-29': 'ok',
       '1900-02-29': 'VALUE_OUT_OF_RANGE',
       '2100-02-29': 'VALUE_OUT_OF_RANGE',
@@ -161,7 +215,12 @@ describe('value checks', () => {
       '0.0099995': 'VALUE_OUT_OF_RANGE',
       '0.01': 'VALUE_OUT_OF_RANGE',
     })
-    expect(verdicts(col('int2'), ['-32768', '-32768.0', '0x1F', '1_000'])).toEqual({ '-32768': 'ok', '-32768.0': 'VALUE_INVALID', '0x1F': 'ok', '1_000': 'ok' })
+    expect(verdicts(col('int2'), ['-32768', '-32768.0', '0x1F', '1_000'])).toEqual({
+      '-32768': 'ok',
+      '-32768.0': 'VALUE_INVALID',
+      '0x1F': 'ok',
+      '1_000': 'ok',
+    })
   })
 
   it('accepts uuids in every layout uuid_in reads', () => {
@@ -193,7 +252,14 @@ describe('value checks', () => {
       '': 'VALUE_INVALID',
     })
     // jsonb decodes escapes and refuses \u0000 and lone surrogates; json keeps its text as written and takes them.
-    const escapes = ['"\\u0000"', '{"a": ["\\ud800"]}', '"\\udc00\\ud800"', '"\\ud83d\\ude00"', '"\\\\ud800"', '{"\\ud800": 1}']
+    const escapes = [
+      '"\\u0000"',
+      '{"a": ["\\ud800"]}',
+      '"\\udc00\\ud800"',
+      '"\\ud83d\\ude00"',
+      '"\\\\ud800"',
+      '{"\\ud800": 1}',
+    ]
     expect(verdicts(col('jsonb'), escapes)).toEqual({
       '"\\u0000"': 'VALUE_INVALID',
       '{"a": ["\\ud800"]}': 'VALUE_INVALID',

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LoadError } from '../../src/errors.js'
-import { parseConnectionString, passwordFromFile, redactConnectionString, resolveConnection } from '../../src/db/conninfo.js'
+import {
+  parseConnectionString,
+  passwordFromFile,
+  redactConnectionString,
+  resolveConnection,
+} from '../../src/db/conninfo.js'
 
 const SECRET = 'Zq9-distinctive-s3cret'
 
@@ -22,8 +27,16 @@ function parseError(s: string): LoadError {
 
 describe('parseConnectionString', () => {
   it('reads libpq keyword/value settings, with spaces around "=", quotes and backslash escapes', () => {
-    expect(fields(`host=db.example port = 6543 user=u password='it s' dbname=d`)).toMatchObject({ host: 'db.example', port: '6543', user: 'u', dbname: 'd' })
-    expect(fields(`password='a \\'quoted\\' pass\\\\word' user=u`)).toEqual({ password: "a 'quoted' pass\\word", user: 'u' })
+    expect(fields(`host=db.example port = 6543 user=u password='it s' dbname=d`)).toMatchObject({
+      host: 'db.example',
+      port: '6543',
+      user: 'u',
+      dbname: 'd',
+    })
+    expect(fields(`password='a \\'quoted\\' pass\\\\word' user=u`)).toEqual({
+      password: "a 'quoted' pass\\word",
+      user: 'u',
+    })
     expect(fields(`password=back\\ slash user=u`)).toEqual({ password: 'back slash', user: 'u' })
     expect(fields(`host=h password='' user=u`)).toEqual({ host: 'h', user: 'u' })
   })
@@ -42,7 +55,11 @@ describe('parseConnectionString', () => {
     expect(fields('postgres://%2Fvar%2Frun%2Fpostgresql/d')).toEqual({ host: '/var/run/postgresql', dbname: 'd' })
     expect(fields(`postgres://u@h/d?password=${SECRET}`)).toMatchObject({ user: 'u', password: SECRET })
     // as URLSearchParams writes a space (and node-postgres read it)
-    expect(fields('postgres://h/d?options=-c+lock_timeout%3D100')).toEqual({ host: 'h', dbname: 'd', options: '-c lock_timeout=100' })
+    expect(fields('postgres://h/d?options=-c+lock_timeout%3D100')).toEqual({
+      host: 'h',
+      dbname: 'd',
+      options: '-c lock_timeout=100',
+    })
   })
 
   it('refuses strings it cannot read without quoting any of their text', () => {
@@ -66,8 +83,12 @@ describe('parseConnectionString', () => {
 
 describe('redactConnectionString', () => {
   it('rebuilds the string from its fields without the password', () => {
-    expect(redactConnectionString(`host=127.0.0.1 user=u password=${SECRET} dbname=d`)).toBe('postgres://u:***@127.0.0.1/d')
-    expect(redactConnectionString(`postgres://u@h:1/d?password=${SECRET}&sslmode=disable`)).toBe('postgres://u:***@h:1/d?sslmode=disable')
+    expect(redactConnectionString(`host=127.0.0.1 user=u password=${SECRET} dbname=d`)).toBe(
+      'postgres://u:***@127.0.0.1/d',
+    )
+    expect(redactConnectionString(`postgres://u@h:1/d?password=${SECRET}&sslmode=disable`)).toBe(
+      'postgres://u:***@h:1/d?sslmode=disable',
+    )
     expect(redactConnectionString(`postgres://u:p@ss:w/rd@host/db`)).toBe('(an invalid connection string, not shown)')
     // A password typed where a name goes too is hidden there, and only there: not in the scheme.
     expect(redactConnectionString(`postgres://u:${SECRET}@h/${SECRET}x`)).toBe('postgres://u:***@h/***x')
@@ -94,9 +115,16 @@ describe('resolveConnection', () => {
   it('takes the password from the password file, matching wildcards and escapes, as libpq does', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgpass-'))
     const file = join(dir, 'pass')
-    writeFileSync(file, ['# comment', 'other:5432:*:u:wrong', 'h\\:x:*:d:u:first\\:one', '*:5432:*:u:sec:ret', '*:*:*:*:fallback'].join('\n'), { mode: 0o600 })
+    writeFileSync(
+      file,
+      ['# comment', 'other:5432:*:u:wrong', 'h\\:x:*:d:u:first\\:one', '*:5432:*:u:sec:ret', '*:*:*:*:fallback'].join(
+        '\n',
+      ),
+      { mode: 0o600 },
+    )
     const warn: string[] = []
-    const get = (host: string, port: number, user = 'u') => passwordFromFile(file, { host, port, database: 'd', user }, (m) => warn.push(m))
+    const get = (host: string, port: number, user = 'u') =>
+      passwordFromFile(file, { host, port, database: 'd', user }, (m) => warn.push(m))
     expect(get('h:x', 1)).toBe('first:one')
     expect(get('db', 5432)).toBe('sec:ret')
     expect(get('db', 1, 'v')).toBe('fallback')

@@ -8,10 +8,14 @@ describe('COPY text encoding', () => {
   })
 
   it('writes NULL as \\N and an empty string as nothing, and a literal \\N so that it stays text', () => {
-    expect(encodeCopyText([{ values: [null, '', '\\N', undefined] }], [0, 1, 2, 3]).toString()).toBe('\\N\t\t\\\\N\t\\N\n')
+    expect(encodeCopyText([{ values: [null, '', '\\N', undefined] }], [0, 1, 2, 3]).toString()).toBe(
+      '\\N\t\t\\\\N\t\\N\n',
+    )
   })
 
   it('writes only the given columns, in the given order', () => {
-    expect(encodeCopyText([{ values: ['a', 'b', 'c'] }, { values: ['d', 'e', 'f'] }], [2, 0]).toString()).toBe('c\ta\nf\td\n')
+    expect(encodeCopyText([{ values: ['a', 'b', 'c'] }, { values: ['d', 'e', 'f'] }], [2, 0]).toString()).toBe(
+      'c\ta\nf\td\n',
+    )
   })
 })

@@ -70,7 +70,12 @@ describe('csv parser', () => {
       if (recs.some((r) => 'problem' in r)) continue
       compared++
       const ours = recs.map((r) => (r['values'] as (string | null)[]).map((v) => v ?? ''))
-      const theirs: string[][] = csvParse(text, { bom: true, skip_empty_lines: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] })
+      const theirs: string[][] = csvParse(text, {
+        bom: true,
+        skip_empty_lines: true,
+        relax_column_count: true,
+        record_delimiter: ['\r\n', '\n'],
+      })
       expect(ours, name).toEqual(theirs)
     }
     expect(compared).toBeGreaterThanOrEqual(Object.keys(cases).length)
@@ -137,7 +142,11 @@ describe('csv parser', () => {
       const long = { line: 2, byte: 4, nextByte: 306, nextLine: 3, raw: `y${d}`.repeat(50) }
       for (const cuts of [[], [50], [105], [304], [305], everyNth(input.length, 13)]) {
         const recs = await parseChunks(input, cuts, { dialect, maxRecordBytes: 100 })
-        expect(recs.map((r) => r['values'] ?? r['problem'])).toEqual([['a', 'b'], expect.objectContaining({ code: 'RECORD_TOO_LONG' }), ['1', '2']])
+        expect(recs.map((r) => r['values'] ?? r['problem'])).toEqual([
+          ['a', 'b'],
+          expect.objectContaining({ code: 'RECORD_TOO_LONG' }),
+          ['1', '2'],
+        ])
         expect(recs[1]).toMatchObject(long)
         expect(recs[2]).toMatchObject({ line: 3, byte: 306 })
       }
@@ -149,7 +158,14 @@ describe('csv parser', () => {
     for (const cuts of [[], [3], [4], [500], everyNth(input.length, 97)]) {
       expect(await parseChunks(input, cuts, { maxRecordBytes: 100 })).toMatchObject([
         { line: 1, values: ['a', 'b'] },
-        { line: 2, byte: 4, nextByte: 1004, nextLine: 2, raw: 'z'.repeat(100), problem: { code: 'RECORD_TOO_LONG', rawTruncated: true } },
+        {
+          line: 2,
+          byte: 4,
+          nextByte: 1004,
+          nextLine: 2,
+          raw: 'z'.repeat(100),
+          problem: { code: 'RECORD_TOO_LONG', rawTruncated: true },
+        },
       ])
     }
   })
@@ -174,13 +190,16 @@ describe('csv parser', () => {
   it('rejects a record with more fields than the limit, whole, and keeps no place of each field', () => {
     const input = Buffer.from('1,2,3\n1,2,3,4\n"a\nb",2,3,4,5\n5,6\n')
     const whole = split(new CsvParser(CSV, decoderFor('utf8'), recordLimits(1000, 3)), input, [])
-    expect(whole.map((r) => [r['line'], (r['problem'] as { code: string } | undefined)?.code ?? 'fields', r['raw']])).toEqual([
+    expect(
+      whole.map((r) => [r['line'], (r['problem'] as { code: string } | undefined)?.code ?? 'fields', r['raw']]),
+    ).toEqual([
       [1, 'fields', '1,2,3'],
       [2, 'RECORD_TOO_LONG', '1,2,3,4'],
       [3, 'RECORD_TOO_LONG', '"a\nb",2,3,4,5'],
       [5, 'fields', '5,6'],
     ])
-    for (let cut = 1; cut < input.length; cut++) expect(split(new CsvParser(CSV, decoderFor('utf8'), recordLimits(1000, 3)), input, [cut])).toEqual(whole)
+    for (let cut = 1; cut < input.length; cut++)
+      expect(split(new CsvParser(CSV, decoderFor('utf8'), recordLimits(1000, 3)), input, [cut])).toEqual(whole)
   })
 
   it('rejects only the first line of a quoted field whose lines run past the limit, and reads on from its second line', async () => {
@@ -195,7 +214,8 @@ describe('csv parser', () => {
           raw: 'a,"' + 'x'.repeat(60),
           problem: {
             code: 'RECORD_TOO_LONG',
-            message: 'record longer than 100 bytes (--max-record-bytes): a quoted field does not close within it; only its first line is rejected',
+            message:
+              'record longer than 100 bytes (--max-record-bytes): a quoted field does not close within it; only its first line is rejected',
           },
         },
         { line: 2, byte: 64, nextByte: 125, nextLine: 3, raw: 'y'.repeat(60), values: ['y'.repeat(60)] },
@@ -238,12 +258,16 @@ describe('csv parser', () => {
   })
 
   it('honours --delimiter, --quote and --escape', async () => {
-    const recs = await parseChunks(Buffer.from("a;b\n'x\\'y';'p;q'\n"), [], { dialect: { delimiter: ';', quote: "'", escape: '\\', nullString: null } })
+    const recs = await parseChunks(Buffer.from("a;b\n'x\\'y';'p;q'\n"), [], {
+      dialect: { delimiter: ';', quote: "'", escape: '\\', nullString: null },
+    })
     expect(recs[1]!['values']).toEqual(["x'y", 'p;q'])
   })
 
   it('reads TSV without quoting: quotes are data', async () => {
-    const recs = await parseChunks(Buffer.from('a\tb\n5" screen\t"x"\n'), [], { dialect: { delimiter: '\t', quote: null, escape: null, nullString: null } })
+    const recs = await parseChunks(Buffer.from('a\tb\n5" screen\t"x"\n'), [], {
+      dialect: { delimiter: '\t', quote: null, escape: null, nullString: null },
+    })
     expect(recs[1]!['values']).toEqual(['5" screen', '"x"'])
   })
 })

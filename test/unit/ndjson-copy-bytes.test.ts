@@ -13,7 +13,18 @@ import { rng } from '../helpers/random.js'
 // decoded to strings). That must give exactly the line the values would give, for every value.
 
 function col(name: string, type: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return { name, type, typmod: -1, displayType: type, notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false, ...extra }
+  return {
+    name,
+    type,
+    typmod: -1,
+    displayType: type,
+    notNull: false,
+    hasDefault: false,
+    generated: false,
+    identityAlways: false,
+    isArray: false,
+    ...extra,
+  }
 }
 
 const schema: TableSchema = {
@@ -33,12 +44,29 @@ const schema: TableSchema = {
   ],
 }
 
-const STRINGS = ['', 'plain', 'q"uote', 'back\\slash', 'tab\there', 'nl\nx', 'cr\rx', '\u0001ctl', 'é', '日本', '😀', '\\.', '\\N', '/slash', '\b\f']
+const STRINGS = [
+  '',
+  'plain',
+  'q"uote',
+  'back\\slash',
+  'tab\there',
+  'nl\nx',
+  'cr\rx',
+  '\u0001ctl',
+  'é',
+  '日本',
+  '😀',
+  '\\.',
+  '\\N',
+  '/slash',
+  '\b\f',
+]
 
 function randomValue(r: () => number, depth = 0): unknown {
   const k = Math.floor(r() * (depth > 1 ? 4 : 6))
   if (k === 0) return null
-  if (k === 1) return STRINGS[Math.floor(r() * STRINGS.length)]! + (r() < 0.3 ? STRINGS[Math.floor(r() * STRINGS.length)]! : '')
+  if (k === 1)
+    return STRINGS[Math.floor(r() * STRINGS.length)]! + (r() < 0.3 ? STRINGS[Math.floor(r() * STRINGS.length)]! : '')
   if (k === 2) return Math.round(r() * 1e6) / 100
   if (k === 3) return r() < 0.5
   if (k === 4) return Array.from({ length: Math.floor(r() * 3) }, () => randomValue(r, depth + 1))
@@ -64,7 +92,13 @@ describe('NDJSON rows written to COPY from their bytes', () => {
     const text = Array.from({ length: 3000 }, (_, k) => line(r, k + 1)).join('\n') + '\n'
     const parser = new NdjsonParser(decoderFor('utf8'))
     const records = [...parser.push(Buffer.from(text)), ...parser.end()]
-    const v = new RowValidator(schema, { file: 'x', encoding: 'utf8', ignoreExtra: false, format: 'ndjson', dialect: dialectOf('ndjson', {}) })
+    const v = new RowValidator(schema, {
+      file: 'x',
+      encoding: 'utf8',
+      ignoreExtra: false,
+      format: 'ndjson',
+      dialect: dialectOf('ndjson', {}),
+    })
     let fromBytes = 0
     const wrong: string[] = []
     for (const rec of records) {
@@ -77,7 +111,10 @@ describe('NDJSON rows written to COPY from their bytes', () => {
       fromBytes++
       const out = Buffer.alloc(size)
       expect(row.writeCopyText!(columns, out, 0)).toBe(size)
-      if (out.toString() !== expected) wrong.push(`${rec.raw.toString()}\n  bytes:  ${JSON.stringify(out.toString())}\n  values: ${JSON.stringify(expected)}`)
+      if (out.toString() !== expected)
+        wrong.push(
+          `${rec.raw.toString()}\n  bytes:  ${JSON.stringify(out.toString())}\n  values: ${JSON.stringify(expected)}`,
+        )
     }
     expect(wrong.slice(0, 5)).toEqual([])
     // Most rows take the byte path (the others: JSON strings with escapes bound for a json column, arrays for an array column).
@@ -88,7 +125,13 @@ describe('NDJSON rows written to COPY from their bytes', () => {
     const parser = new NdjsonParser(decoderFor('utf8'))
     const lines = ['{"id": 1, "s": "ok"}', '{"id": 2, "s": "a\\u0000b"}', '{"id": 3, "s": "a\\\\u0000b"}']
     const records = [...parser.push(Buffer.from(lines.join('\n') + '\n')), ...parser.end()]
-    const v = new RowValidator(schema, { file: 'x', encoding: 'utf8', ignoreExtra: false, format: 'ndjson', dialect: dialectOf('ndjson', {}) })
+    const v = new RowValidator(schema, {
+      file: 'x',
+      encoding: 'utf8',
+      ignoreExtra: false,
+      format: 'ndjson',
+      dialect: dialectOf('ndjson', {}),
+    })
     const verdicts = records.map((r) => {
       const row = v.validate(r)
       return 'stage' in row ? row.code : 'ok'
@@ -114,7 +157,13 @@ describe('NDJSON rows written to COPY from their bytes', () => {
     const lines = ndjsonLines(rng(5), 3000)
     const parser = new NdjsonParser(decoderFor('utf8'))
     const records = [...parser.push(Buffer.from(lines.map((l) => l.text).join('\n') + '\n')), ...parser.end()]
-    const opts = { file: 'x', encoding: 'utf8', ignoreExtra: true, format: 'ndjson', dialect: dialectOf('ndjson', {}) } as const
+    const opts = {
+      file: 'x',
+      encoding: 'utf8',
+      ignoreExtra: true,
+      format: 'ndjson',
+      dialect: dialectOf('ndjson', {}),
+    } as const
     const bytePath = new RowValidator(wide, opts)
     const textPath = new RowValidator(wide, opts)
     const wrong: string[] = []
@@ -124,10 +173,20 @@ describe('NDJSON rows written to COPY from their bytes', () => {
       const text = rec.raw.toString()
       const slow = parseObjectLine(text)
       // The same line as the text path reads it: fields made by JSON.parse, no bytes to go by.
-      const plain: ParsedRecord = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, nextLine: rec.nextLine, raw: rec.raw, ...slow }
+      const plain: ParsedRecord = {
+        line: rec.line,
+        byte: rec.byte,
+        nextByte: rec.nextByte,
+        nextLine: rec.nextLine,
+        raw: rec.raw,
+        ...slow,
+      }
       const a = bytePath.validate(rec)
       const b = textPath.validate(plain)
-      const verdict = (x: typeof a) => ('stage' in x ? { code: x.code, message: x.message, columnName: x.columnName } : { values: x.values, shape: x.shape })
+      const verdict = (x: typeof a) =>
+        'stage' in x
+          ? { code: x.code, message: x.message, columnName: x.columnName }
+          : { values: x.values, shape: x.shape }
       if (JSON.stringify(verdict(a)) !== JSON.stringify(verdict(b)))
         wrong.push(`${text}\n  bytes: ${JSON.stringify(verdict(a))}\n  text:  ${JSON.stringify(verdict(b))}`)
       if ('stage' in a) {
@@ -142,7 +201,8 @@ describe('NDJSON rows written to COPY from their bytes', () => {
       seen.byteRows++
       const out = Buffer.alloc(size)
       a.writeCopyText!(columns, out, 0)
-      if (out.toString() !== encodeCopyLine(a.values, columns)) wrong.push(`${text}\n  COPY from bytes: ${JSON.stringify(out.toString())}`)
+      if (out.toString() !== encodeCopyLine(a.values, columns))
+        wrong.push(`${text}\n  COPY from bytes: ${JSON.stringify(out.toString())}`)
     }
     expect(wrong.slice(0, 5)).toEqual([])
     expect(seen.refusedEscape).toBe(lines.filter((l) => l.refusedEscape).length)
@@ -164,7 +224,13 @@ describe('NDJSON rows written to COPY from their bytes', () => {
       '{"id": 10, "j": {"a": "\\u0000"}}',
     ]
     const verdicts = (read: (text: string, line: number) => ParsedRecord) => {
-      const v = new RowValidator(schema, { file: 'x', encoding: 'utf8', ignoreExtra: true, format: 'ndjson', dialect: dialectOf('ndjson', {}) })
+      const v = new RowValidator(schema, {
+        file: 'x',
+        encoding: 'utf8',
+        ignoreExtra: true,
+        format: 'ndjson',
+        dialect: dialectOf('ndjson', {}),
+      })
       return lines.map((l, k) => {
         const row = v.validate(read(l, k + 1))
         return 'stage' in row ? `${row.code}${row.columnName ? ` ${row.columnName}` : ''}` : 'ok'
@@ -174,7 +240,14 @@ describe('NDJSON rows written to COPY from their bytes', () => {
       const p = new NdjsonParser(decoderFor('utf8'))
       return [...p.push(Buffer.from(l + '\n')), ...p.end()][0]!
     })
-    const byText = verdicts((l, line) => ({ line, byte: 0, nextByte: 0, nextLine: line + 1, raw: Buffer.from(l), ...parseObjectLine(l) }))
+    const byText = verdicts((l, line) => ({
+      line,
+      byte: 0,
+      nextByte: 0,
+      nextLine: line + 1,
+      raw: Buffer.from(l),
+      ...parseObjectLine(l),
+    }))
     const expected = [
       'ok',
       'VALUE_INVALID s',

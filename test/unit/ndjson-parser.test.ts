@@ -49,7 +49,8 @@ describe('ndjson parser', () => {
     const fixture = readFileSync(join(import.meta.dirname, '../../fixtures/events-ndjson/input.ndjson'))
     for (const buf of [Buffer.from(input), fixture]) {
       const whole = await parseChunks(buf, [], { format: 'ndjson' })
-      for (let cut = 1; cut < buf.length; cut++) expect(await parseChunks(buf, [cut], { format: 'ndjson' }), `split at ${cut}`).toEqual(whole)
+      for (let cut = 1; cut < buf.length; cut++)
+        expect(await parseChunks(buf, [cut], { format: 'ndjson' }), `split at ${cut}`).toEqual(whole)
     }
   })
 
@@ -82,11 +83,20 @@ describe('ndjson parser', () => {
     const expected = [
       { line: 1, byte: 0, nextByte: at2, nextLine: 2, raw: '{"id": 1}', fields: { id: { kind: 'number', text: '1' } } },
       { line: 2, byte: at2, nextByte: at3, nextLine: 3, raw: long.slice(0, 100), problem },
-      { line: 3, byte: at3, nextByte: at4, nextLine: 4, raw: '{"id": 2}', fields: { id: { kind: 'number', text: '2' } } },
+      {
+        line: 3,
+        byte: at3,
+        nextByte: at4,
+        nextLine: 4,
+        raw: '{"id": 2}',
+        fields: { id: { kind: 'number', text: '2' } },
+      },
       { line: 4, byte: at4, nextByte: input.length, nextLine: 4, raw: long.slice(0, 100), problem },
     ]
     for (let cut = 1; cut < input.length; cut += 3) {
-      expect(await parseChunks(input, [cut], { format: 'ndjson', maxRecordBytes: 100 }), `split at ${cut}`).toEqual(expected)
+      expect(await parseChunks(input, [cut], { format: 'ndjson', maxRecordBytes: 100 }), `split at ${cut}`).toEqual(
+        expected,
+      )
     }
   })
 
@@ -109,7 +119,10 @@ describe('ndjson parser', () => {
 
   it('rejects an object with more members than the limit, without parsing it whole', () => {
     const p = new NdjsonParser(decoderFor('utf8'), recordLimits(1000, 3))
-    const out = [...p.push(Buffer.from('{"a":1,"b":2,"c":3}\n{"a":1,"b":2,"c":3,"d":4}\n{"a":1,"a":1,"a":1,"a":1,"a":1}\n')), ...p.end()]
+    const out = [
+      ...p.push(Buffer.from('{"a":1,"b":2,"c":3}\n{"a":1,"b":2,"c":3,"d":4}\n{"a":1,"a":1,"a":1,"a":1,"a":1}\n')),
+      ...p.end(),
+    ]
     expect(out.map((r) => [r.line, r.kind === 'problem' ? r.problem.code : r.kind])).toEqual([
       [1, 'object'],
       [2, 'RECORD_TOO_LONG'],
@@ -130,7 +143,9 @@ describe('ndjson parser', () => {
 
   it('turns JSON arrays into PostgreSQL array literals', () => {
     // (an array beside scalars is an element, as json_populate_record reads it: its JSON text)
-    expect(populateArray('[1, null, "a,b", "q\\"\\\\", [2, 3], {"k": 1}]', false)).toBe('{"1",NULL,"a,b","q\\"\\\\","[2, 3]","{\\"k\\": 1}"}')
+    expect(populateArray('[1, null, "a,b", "q\\"\\\\", [2, 3], {"k": 1}]', false)).toBe(
+      '{"1",NULL,"a,b","q\\"\\\\","[2, 3]","{\\"k\\": 1}"}',
+    )
   })
 
   it('makes array elements from their JSON text, never from JS numbers (issue 10, item 2)', () => {
@@ -145,17 +160,32 @@ describe('ndjson parser', () => {
   })
 
   it('gives arrays the shapes json_populate_record gives them, and refuses the ones it refuses', () => {
-    for (const empty of ['[]', '[[]]', '[[], []]', '[[[]]]', '[[[]], [[]]]']) expect(populateArray(empty, false)).toBe('{}')
-    expect(populateArray('[[1], []]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
-    expect(populateArray('[[1, 2], [3]]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
-    expect(populateArray('[[1], 2]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
-    expect(populateArray('[[], 1]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
-    expect(populateArray('[[1], {"a": 1}]', false)).toEqual({ refused: expect.stringMatching(/^expected JSON array/) as unknown })
-    expect(populateArray('[[[[[[[1]]]]]]]', false)).toEqual({ refused: 'number of array dimensions (7) exceeds the maximum allowed (6)' })
+    for (const empty of ['[]', '[[]]', '[[], []]', '[[[]]]', '[[[]], [[]]]'])
+      expect(populateArray(empty, false)).toBe('{}')
+    expect(populateArray('[[1], []]', false)).toEqual({
+      refused: expect.stringMatching(/^malformed JSON array/) as unknown,
+    })
+    expect(populateArray('[[1, 2], [3]]', false)).toEqual({
+      refused: expect.stringMatching(/^malformed JSON array/) as unknown,
+    })
+    expect(populateArray('[[1], 2]', false)).toEqual({
+      refused: expect.stringMatching(/^expected JSON array/) as unknown,
+    })
+    expect(populateArray('[[], 1]', false)).toEqual({
+      refused: expect.stringMatching(/^expected JSON array/) as unknown,
+    })
+    expect(populateArray('[[1], {"a": 1}]', false)).toEqual({
+      refused: expect.stringMatching(/^expected JSON array/) as unknown,
+    })
+    expect(populateArray('[[[[[[[1]]]]]]]', false)).toEqual({
+      refused: 'number of array dimensions (7) exceeds the maximum allowed (6)',
+    })
     expect(populateArray('[[[[[[1]]]]]]', false)).toBe('{{{{{{"1"}}}}}}')
     // Below the dimensions, an array is an element's text: [2] for an integer element (the server refuses it), or text.
     expect(populateArray('[1, [2]]', false)).toBe('{"1","[2]"}')
-    expect(populateArray('[[], [[]]]', false)).toEqual({ refused: expect.stringMatching(/^malformed JSON array/) as unknown })
+    expect(populateArray('[[], [[]]]', false)).toEqual({
+      refused: expect.stringMatching(/^malformed JSON array/) as unknown,
+    })
     expect(populateArray(`${'['.repeat(100000)}${']'.repeat(100000)}`, false)).toEqual({
       refused: 'number of array dimensions (100000) exceeds the maximum allowed (6)',
     })

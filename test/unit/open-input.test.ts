@@ -14,7 +14,11 @@ describe('openInput', () => {
       const path = join(dir, 'zeros.bin')
       await writeFile(path, '')
       await truncate(path, 400 * 1024 * 1024) // sparse: read fast, stored nowhere
-      const input = await openInput({ path, size: 400 * 1024 * 1024, stream: false }, Readable.from([]), new AbortController().signal)
+      const input = await openInput(
+        { path, size: 400 * 1024 * 1024, stream: false },
+        Readable.from([]),
+        new AbortController().signal,
+      )
       let bytes = 0
       let peak = 0
       for await (const chunk of input.chunks) {

@@ -44,8 +44,24 @@ async function runMain(args: string[]): Promise<{ code: number; stdout: string; 
 
 describe('command-line options', () => {
   it('reads pgbulk redrive with the options it shares with load', async () => {
-    const r = await parse(['redrive', 'x.rejects.ndjson', '-t', 'public.t', '--method', 'insert', '--retries', '2', '--dry-run=db'])
-    expect(r.opts).toMatchObject({ rejectsFile: 'x.rejects.ndjson', table: 'public.t', method: 'insert', retries: 2, dryRun: 'db' })
+    const r = await parse([
+      'redrive',
+      'x.rejects.ndjson',
+      '-t',
+      'public.t',
+      '--method',
+      'insert',
+      '--retries',
+      '2',
+      '--dry-run=db',
+    ])
+    expect(r.opts).toMatchObject({
+      rejectsFile: 'x.rejects.ndjson',
+      table: 'public.t',
+      method: 'insert',
+      retries: 2,
+      dryRun: 'db',
+    })
   })
 
   it('builds load options with defaults', async () => {
@@ -118,35 +134,61 @@ describe('command-line options', () => {
   })
 
   it('reads --dry-run=db and --retries', async () => {
-    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=db', '--retries', '9'])).opts).toMatchObject({ dryRun: 'db', retries: 9 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=db', '--retries', '9'])).opts).toMatchObject({
+      dryRun: 'db',
+      retries: 9,
+    })
     expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=client'])).opts).toMatchObject({ dryRun: true })
-    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=maybe'])).error).toMatch(/Allowed choices are client, db/)
+    expect((await parse(['load', 'a.csv', '-t', 't', '--dry-run=maybe'])).error).toMatch(
+      /Allowed choices are client, db/,
+    )
   })
 
   it("refuses a bad batch size with commander's message", async () => {
     const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'abc'])
-    expect(r.error).toMatch(/option '--batch-size <rows\|auto>' argument 'abc' is invalid\. expected a whole number of at least 1, or auto/)
+    expect(r.error).toMatch(
+      /option '--batch-size <rows\|auto>' argument 'abc' is invalid\. expected a whole number of at least 1, or auto/,
+    )
   })
 
   it('reads --batch-size auto with its budget and bounds', async () => {
-    const r = await parse(['load', 'a.csv', '-t', 't', '--batch-size', 'auto', '--lock-budget', '150', '--max-batch', '5000'])
+    const r = await parse([
+      'load',
+      'a.csv',
+      '-t',
+      't',
+      '--batch-size',
+      'auto',
+      '--lock-budget',
+      '150',
+      '--max-batch',
+      '5000',
+    ])
     expect(r.opts).toMatchObject({ autoTune: { budgetMs: 150, minRows: 100, maxRows: 5000 } })
     expect(r.opts).not.toHaveProperty('batchRows')
   })
 
   it('requires --table and refuses an unknown method', async () => {
     expect((await parse(['load', 'a.csv'])).error).toMatch(/required option '-t, --table/)
-    expect((await parse(['load', 'a.csv', '-t', 't', '--method', 'upsert'])).error).toMatch(/Allowed choices are copy, insert/)
+    expect((await parse(['load', 'a.csv', '-t', 't', '--method', 'upsert'])).error).toMatch(
+      /Allowed choices are copy, insert/,
+    )
   })
 
   it('reads --max-record-bytes as a size, 64MB by default, at most 256MB', async () => {
     expect((await parse(['load', 'a.csv', '-t', 't'])).opts).toMatchObject({ maxRecordBytes: 64 * 1024 * 1024 })
-    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '1kB'])).opts).toMatchObject({ maxRecordBytes: 1024 })
-    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '256MB'])).opts).toMatchObject({ maxRecordBytes: 256 * 1024 * 1024 })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '1kB'])).opts).toMatchObject({
+      maxRecordBytes: 1024,
+    })
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '256MB'])).opts).toMatchObject({
+      maxRecordBytes: 256 * 1024 * 1024,
+    })
     expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '257MB'])).error).toMatch(
       /option '--max-record-bytes <size>' argument '257MB' is invalid\. at most 256MB/,
     )
-    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '0'])).error).toMatch(/argument '0' is invalid\. expected a size/)
+    expect((await parse(['load', 'a.csv', '-t', 't', '--max-record-bytes', '0'])).error).toMatch(
+      /argument '0' is invalid\. expected a size/,
+    )
   })
 
   it('refuses --resume with --restart before running anything, as commander refuses conflicting options', async () => {

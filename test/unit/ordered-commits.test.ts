@@ -28,7 +28,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 type Log = string[]
 
 /** A batch that reaches its hook after `delayMs`, waits its turn, and "commits" n. */
-function job(n: number, log: Log, delayMs: number, extra: Partial<CommitJob<Fake, number>> = {}): CommitJob<Fake, number> {
+function job(
+  n: number,
+  log: Log,
+  delayMs: number,
+  extra: Partial<CommitJob<Fake, number>> = {},
+): CommitJob<Fake, number> {
   return {
     send: async (_w, turn) => {
       await sleep(delayMs)

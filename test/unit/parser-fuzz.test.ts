@@ -76,7 +76,11 @@ function writeField(v: string | null, quoteIt: boolean, d: CsvDialect): { text: 
 }
 
 /** A CSV/TSV input from generated records, with what each should parse as. */
-function writeCsv(records: GenRecord[], d: CsvDialect, opts: { bom: boolean; lastEnding: boolean }): { input: Buffer; expected: Expected[] } {
+function writeCsv(
+  records: GenRecord[],
+  d: CsvDialect,
+  opts: { bom: boolean; lastEnding: boolean },
+): { input: Buffer; expected: Expected[] } {
   let out = opts.bom ? '\uFEFF' : ''
   const expected: Expected[] = []
   records.forEach((r, k) => {
@@ -89,7 +93,14 @@ function writeCsv(records: GenRecord[], d: CsvDialect, opts: { bom: boolean; las
     const byte = Buffer.byteLength(out)
     const line = 1 + count(out, '\n')
     out += raw + ending
-    expected.push({ line, byte, nextByte: Buffer.byteLength(out), nextLine: 1 + count(out, '\n'), raw: latin1(raw), values: fields.map((f) => f.value) })
+    expected.push({
+      line,
+      byte,
+      nextByte: Buffer.byteLength(out),
+      nextLine: 1 + count(out, '\n'),
+      raw: latin1(raw),
+      values: fields.map((f) => f.value),
+    })
   })
   return { input: Buffer.from(out), expected }
 }
@@ -114,13 +125,28 @@ function seen(r: ParsedRecord): Expected {
   const base = { line: r.line, byte: r.byte, nextByte: r.nextByte, nextLine: r.nextLine, raw: r.raw.toString('latin1') }
   if (r.kind === 'fields') return { ...base, values: r.texts }
   if (r.kind === 'object') return { ...base, values: [JSON.stringify(Object.fromEntries(r.fields))] }
-  return { ...base, problem: { code: r.problem.code, ...(r.problem.rawTruncated ? { rawTruncated: true as const } : {}) } }
+  return {
+    ...base,
+    problem: { code: r.problem.code, ...(r.problem.rawTruncated ? { rawTruncated: true as const } : {}) },
+  }
 }
 
-async function parseAll(input: Buffer, cuts: number[], format: InputFormat, dialect: CsvDialect, maxRecordBytes?: number): Promise<Expected[]> {
+async function parseAll(
+  input: Buffer,
+  cuts: number[],
+  format: InputFormat,
+  dialect: CsvDialect,
+  maxRecordBytes?: number,
+): Promise<Expected[]> {
   const out: Expected[] = []
-  const opts = { format, dialect, encoding: 'utf8' as const, ...(maxRecordBytes === undefined ? {} : { maxRecordBytes }) }
-  for await (const batch of parseInput(Readable.from(chunksOf(input, cuts)), opts)) for (const r of batch) out.push(seen(r))
+  const opts = {
+    format,
+    dialect,
+    encoding: 'utf8' as const,
+    ...(maxRecordBytes === undefined ? {} : { maxRecordBytes }),
+  }
+  for await (const batch of parseInput(Readable.from(chunksOf(input, cuts)), opts))
+    for (const r of batch) out.push(seen(r))
   return out
 }
 
@@ -145,7 +171,8 @@ function checkTiling(input: Buffer, recs: Expected[], format: InputFormat, start
   const linesBefore = (at: number) => 1 + count(input.subarray(0, at).toString('latin1'), '\n')
   const blank = (from: number, to: number) => {
     const lines = input.subarray(from, to).toString('utf8').split('\n')
-    for (const l of lines) expect(format === 'ndjson' ? l.trim() : l.replace(/\r$/, ''), `blank line between ${from} and ${to}`).toBe('')
+    for (const l of lines)
+      expect(format === 'ndjson' ? l.trim() : l.replace(/\r$/, ''), `blank line between ${from} and ${to}`).toBe('')
   }
   let at = start
   for (const r of recs) {
@@ -155,7 +182,9 @@ function checkTiling(input: Buffer, recs: Expected[], format: InputFormat, start
     expect(r.nextByte).toBeGreaterThan(r.byte)
     expect(r.nextLine).toBe(linesBefore(r.nextByte))
     const rawBytes = Buffer.from(r.raw, 'latin1')
-    expect(input.subarray(r.byte, r.byte + rawBytes.length).equals(rawBytes), `raw of the record at ${r.byte}`).toBe(true)
+    expect(input.subarray(r.byte, r.byte + rawBytes.length).equals(rawBytes), `raw of the record at ${r.byte}`).toBe(
+      true,
+    )
     if (r.problem?.rawTruncated) {
       expect(rawBytes.length).toBe(Math.min(maxBytes, 64 * 1024))
       const lf = input.indexOf(0x0a, r.byte)
@@ -209,7 +238,16 @@ type GenObject = typeof objectArb extends fc.Arbitrary<infer T> ? T : never
 /** What a top-level JSON value's field is: strings decoded, anything else its JSON text as written. */
 function jsonField(v: unknown): { kind: string; text: string } {
   if (typeof v === 'string') return { kind: 'string', text: v }
-  const kind = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v === 'number' ? 'number' : 'boolean'
+  const kind =
+    v === null
+      ? 'null'
+      : Array.isArray(v)
+        ? 'array'
+        : typeof v === 'object'
+          ? 'object'
+          : typeof v === 'number'
+            ? 'number'
+            : 'boolean'
   return { kind, text: JSON.stringify(v) }
 }
 
@@ -219,14 +257,23 @@ function writeNdjson(objects: GenObject[], lastEnding: boolean): { input: Buffer
   objects.forEach((o, k) => {
     for (const blank of o.blankLinesBefore) out += blank
     const sp = (j: number) => o.spaces[j % o.spaces.length]!
-    const members = o.members.map(([key, v], j) => `${sp(j)}${JSON.stringify(key)}${sp(j + 1)}:${sp(j + 2)}${JSON.stringify(v)}${sp(j + 3)}`)
+    const members = o.members.map(
+      ([key, v], j) => `${sp(j)}${JSON.stringify(key)}${sp(j + 1)}:${sp(j + 2)}${JSON.stringify(v)}${sp(j + 3)}`,
+    )
     const raw = `${sp(4)}{${members.join(',')}${members.length === 0 ? sp(5) : ''}}${sp(6)}`
     const ending = k === objects.length - 1 && !lastEnding ? '' : o.crlf ? '\r\n' : '\n'
     const byte = Buffer.byteLength(out)
     const line = 1 + count(out, '\n')
     out += raw + ending
     const fields = JSON.stringify(Object.fromEntries(o.members.map(([key, v]) => [key, jsonField(v)])))
-    expected.push({ line, byte, nextByte: Buffer.byteLength(out), nextLine: 1 + count(out, '\n'), raw: latin1(raw), values: [fields] })
+    expected.push({
+      line,
+      byte,
+      nextByte: Buffer.byteLength(out),
+      nextLine: 1 + count(out, '\n'),
+      raw: latin1(raw),
+      values: [fields],
+    })
   })
   return { input: Buffer.from(out), expected }
 }
@@ -235,7 +282,12 @@ function writeNdjson(objects: GenObject[], lastEnding: boolean): { input: Buffer
 function underLimits(e: Expected, fields: number, maxBytes: number, maxFields: number): Expected {
   const { line, byte, nextByte, nextLine, raw } = e
   const at = { line, byte, nextByte, nextLine }
-  if (raw.length > maxBytes) return { ...at, raw: raw.slice(0, Math.min(maxBytes, 64 * 1024)), problem: { code: 'RECORD_TOO_LONG', rawTruncated: true } }
+  if (raw.length > maxBytes)
+    return {
+      ...at,
+      raw: raw.slice(0, Math.min(maxBytes, 64 * 1024)),
+      problem: { code: 'RECORD_TOO_LONG', rawTruncated: true },
+    }
   if (fields > maxFields) return { ...at, raw, problem: { code: 'RECORD_TOO_LONG' } }
   return e
 }
@@ -285,7 +337,10 @@ describe('parser fuzz', () => {
         fc.integer({ min: 4, max: 200 }),
         fc.array(fc.nat(), { maxLength: 6 }),
         async (format, dialect, records, objects, edits, maxBytes, cutNs) => {
-          const valid = format === 'ndjson' ? writeNdjson(objects, true).input : writeCsv(records, dialect, { bom: false, lastEnding: true }).input
+          const valid =
+            format === 'ndjson'
+              ? writeNdjson(objects, true).input
+              : writeCsv(records, dialect, { bom: false, lastEnding: true }).input
           const input = corrupt(valid, edits)
           const whole = await parseAll(input, [], format, dialect, maxBytes)
           expect(await parseAll(input, cutsOf(cutNs, input.length), format, dialect, maxBytes)).toEqual(whole)
@@ -299,7 +354,10 @@ describe('parser fuzz', () => {
 
   it('CSV/TSV under small limits: a record past the byte or field limit is rejected whole, the rest read as they are', () => {
     // Single-line records (no line break in a value): a record past the limit costs its line, which is all of it.
-    const oneLine = recordArb(6).map((r) => ({ ...r, fields: r.fields.map((v) => (v === null ? null : v.replace(/[\r\n]/g, ''))) }))
+    const oneLine = recordArb(6).map((r) => ({
+      ...r,
+      fields: r.fields.map((v) => (v === null ? null : v.replace(/[\r\n]/g, ''))),
+    }))
     fc.assert(
       fc.property(
         fc.constantFrom(...DIALECTS),
@@ -337,7 +395,10 @@ describe('parser fuzz', () => {
   })
 
   it('pathological input (long runs of one byte, no line feed for a long while): memory held to the limit, every byte accounted for', async () => {
-    const runArb = fc.tuple(fc.constantFrom('x', ',', '\t', '"', "'", '\\', '\n', '\r', '{', ' ', '日'), fc.integer({ min: 1, max: 3000 }))
+    const runArb = fc.tuple(
+      fc.constantFrom('x', ',', '\t', '"', "'", '\\', '\n', '\r', '{', ' ', '日'),
+      fc.integer({ min: 1, max: 3000 }),
+    )
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom<InputFormat>('csv', 'tsv', 'ndjson'),

@@ -59,12 +59,17 @@ function* generated(head: string, fill: string, bytes: number, tail: string, pea
 }
 
 /** Every record of an input, as [line, kind or problem code, byte, nextByte, raw length]. */
-async function parseAll(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, format: InputFormat, peak: Peak): Promise<(string | number)[][]> {
+async function parseAll(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  format: InputFormat,
+  peak: Peak,
+): Promise<(string | number)[][]> {
   const out: (string | number)[][] = []
   const opts = { format, dialect: dialectOf(format, {}), encoding: 'utf8' as const }
   for await (const batch of parseInput(Readable.from(chunks), opts)) {
     peak.sample()
-    for (const r of batch) out.push([r.line, r.kind === 'problem' ? r.problem.code : r.kind, r.byte, r.nextByte, r.raw.length])
+    for (const r of batch)
+      out.push([r.line, r.kind === 'problem' ? r.problem.code : r.kind, r.byte, r.nextByte, r.raw.length])
   }
   peak.sample()
   return out

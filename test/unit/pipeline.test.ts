@@ -15,7 +15,17 @@ const schema: TableSchema = {
   name: 't',
   sqlName: '"public"."t"',
   columns: [
-    { name: 'a', type: 'text', typmod: -1, displayType: 'text', notNull: false, hasDefault: false, generated: false, identityAlways: false, isArray: false },
+    {
+      name: 'a',
+      type: 'text',
+      typmod: -1,
+      displayType: 'text',
+      notNull: false,
+      hasDefault: false,
+      generated: false,
+      identityAlways: false,
+      isArray: false,
+    },
   ],
   serverVersionNum: 180000,
   beforeRowTriggers: false,
@@ -28,7 +38,13 @@ describe('runInput', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgbulk-pipeline-'))
     try {
       const at = { byte: 0, nextByte: 9, nextLine: 2, raw: Buffer.from('{"a":"x"}') }
-      const good: ParsedRecord = { ...at, line: 1, kind: 'object', refusedEscape: false, fields: new Map([['a', { kind: 'string', text: 'x' }]]) }
+      const good: ParsedRecord = {
+        ...at,
+        line: 1,
+        kind: 'object',
+        refusedEscape: false,
+        fields: new Map([['a', { kind: 'string', text: 'x' }]]),
+      }
       const bad: ParsedRecord = {
         ...at,
         line: 2,

@@ -23,7 +23,12 @@ describe('progress', () => {
     const out = fakeStream(false)
     const p = createProgress(out, false)
     p.start(100 * 1024 * 1024)
-    const snap = (mb: number) => ({ bytesRead: mb * 1024 * 1024, rowsRead: mb * 1000, rowsLoaded: mb * 1000 - 1, rowsRejected: 1 })
+    const snap = (mb: number) => ({
+      bytesRead: mb * 1024 * 1024,
+      rowsRead: mb * 1000,
+      rowsLoaded: mb * 1000 - 1,
+      rowsRejected: 1,
+    })
     now = 5_000
     p.update(snap(5))
     expect(out.text).toBe('')
@@ -73,7 +78,9 @@ describe('progress', () => {
     now = 2_000
     p.update({ bytesRead: 2 * 1024 * 1024, rowsRead: 5000, rowsLoaded: 4990, rowsRejected: 10, batchRows: 250 })
     const bar = out.text.split('\r').at(-1)!
-    expect(bar).toBe(` ${'\u2588'.repeat(10)}${'\u2591'.repeat(30)} 25% | 2.0/8.0 MB | ETA 6s | 2500 rows/s | 10 rejected, batches of 250 rows\x1b[K`)
+    expect(bar).toBe(
+      ` ${'\u2588'.repeat(10)}${'\u2591'.repeat(30)} 25% | 2.0/8.0 MB | ETA 6s | 2500 rows/s | 10 rejected, batches of 250 rows\x1b[K`,
+    )
   })
 
   it('without a terminal, says the current batch size of --batch-size auto', () => {

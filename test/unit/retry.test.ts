@@ -11,10 +11,22 @@ describe('retries', () => {
 
   it('tells passing faults from the rest', () => {
     const e = (code: string, message = 'x') => Object.assign(new Error(message), { code })
-    expect(['40001', '40P01', '55P03', '57014'].map((c) => classifyFault(e(c)))).toEqual(['statement', 'statement', 'statement', 'statement'])
-    expect(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET'].map((c) => classifyFault(e(c)))).toEqual(Array(6).fill('connection'))
+    expect(['40001', '40P01', '55P03', '57014'].map((c) => classifyFault(e(c)))).toEqual([
+      'statement',
+      'statement',
+      'statement',
+      'statement',
+    ])
+    expect(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET'].map((c) => classifyFault(e(c)))).toEqual(
+      Array(6).fill('connection'),
+    )
     expect(classifyFault(new Error('Connection terminated unexpectedly'))).toBe('connection')
     expect(classifyFault(new Error('cannot connect', { cause: e('ECONNREFUSED') }))).toBe('connection')
-    expect(['23505', '42501', '42P01', '22P02'].map((c) => classifyFault(e(c)))).toEqual([undefined, undefined, undefined, undefined])
+    expect(['23505', '42501', '42P01', '22P02'].map((c) => classifyFault(e(c)))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
   })
 })

@@ -59,7 +59,8 @@ describe('StreamPrefix', () => {
       ),
     ).rejects.toMatchObject({
       code: 'INPUT_CHANGED',
-      message: 'stdin is not the stream its checkpoint was taken from: its first 200000 bytes differ from the ones committed',
+      message:
+        'stdin is not the stream its checkpoint was taken from: its first 200000 bytes differ from the ones committed',
     })
     expect(passed).toBeLessThan(200_000)
     await expect(
