@@ -1,5 +1,6 @@
 // ESLint with typescript-eslint's type-checked rules for the TypeScript, plain recommended rules
-// for the few JavaScript scripts (CONVENTIONS.md §8).
+// for the few JavaScript scripts. `npm run lint` also checks for import cycles and stale mutation
+// anchors (ARCHITECTURE.md, "Rules the layout keeps").
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
