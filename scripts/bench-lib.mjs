@@ -72,10 +72,16 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.lengt
 /** Whether a command is installed. */
 export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
 
-/** Time one pgbulk load of `file` into the table bench (no checkpoint: each run starts afresh). */
-export function timePgbulk(file, { url, method = 'copy', rejects, firstRow, extra = [], table = 'bench' }) {
+/**
+ * Time one pgbulk load of `file` into the table bench (no checkpoint: each run starts afresh);
+ * `checkout`: another checkout's build instead of this one's (bench --baseline).
+ */
+export function timePgbulk(
+  file,
+  { url, method = 'copy', rejects, firstRow, extra = [], table = 'bench', checkout = root },
+) {
   const args = [
-    join(root, 'bin/pgbulk.js'),
+    join(checkout, 'bin/pgbulk.js'),
     'load',
     file,
     '--table',

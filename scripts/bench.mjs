@@ -6,6 +6,8 @@
 // embedded PostgreSQL (or DATABASE_URL): pgbulk COPY and INSERT, one INSERT per row (on a small
 // file, reported per row), psql's \copy when installed. Prints rows/s, MB/s, wall time, client
 // CPU, peak RSS (with GNU time), and each figure as a ratio to \copy measured in the same run.
+// --only "<arm>" runs one arm beside \copy; --baseline <checkout> runs each pgbulk arm of another
+// built checkout too, interleaved (before and after a change, in the same run).
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +25,11 @@ const PER_ROW_ROWS = Number(arg('per-row-rows', '3000'))
 const INSERT_MAX_ROWS = Number(arg('insert-max-rows', '200000'))
 /** Only the arm of this name, beside psql (e.g. --only "pgbulk COPY, CSV" for its memory on 5M rows). */
 const ONLY = arg('only', '')
+/**
+ * Another checkout, built (e.g. a worktree of the commit before a refactor): each pgbulk arm runs
+ * twice per round, this checkout's build and that one's ("[baseline]"), interleaved.
+ */
+const BASELINE = arg('baseline', '')
 
 const COLUMNS = 'id, uid, title, status, amount, qty, flag, ts, day, meta'
 
@@ -52,6 +59,15 @@ try {
     const pgbulk = (format, kind, method = 'copy', n = rows, extra = []) => ({
       data: () => data(format, kind, n),
       run: (f) => timePgbulk(f.path, { url: srv.url, method, rejects: join(dir, 'rejects.ndjson'), firstRow, extra }),
+      baseline: (f) =>
+        timePgbulk(f.path, {
+          url: srv.url,
+          method,
+          rejects: join(dir, 'rejects.ndjson'),
+          firstRow,
+          extra,
+          checkout: BASELINE,
+        }),
     })
     const arms = [
       ...(psql
@@ -93,7 +109,11 @@ try {
         name: 'pgbulk INSERT, CSV, --workers 2',
         ...pgbulk('csv', 'clean', 'insert', Math.min(rows, INSERT_MAX_ROWS), ['--workers', '2']),
       },
-    ].filter((a) => ONLY === '' || a.name === ONLY || a.name.startsWith('psql'))
+    ]
+      .filter((a) => ONLY === '' || a.name === ONLY || a.name.startsWith('psql'))
+      .flatMap((a) =>
+        BASELINE && a.baseline ? [a, { name: `${a.name} [baseline]`, data: a.data, run: a.baseline }] : [a],
+      )
     for (const arm of arms) arm.file = await arm.data()
     const samples = new Map(arms.map((a) => [a.name, []]))
     for (let rep = 0; rep < REPEATS; rep++) {
