@@ -34,7 +34,9 @@ export interface BatchSample {
   rows: number
   /** Its transaction's time, from BEGIN to COMMIT done. */
   txMs: number
-  /** The longest time another session had been waiting on it (through any chain of waiters), seen just before COMMIT. */
+  /**
+   * The longest time another session had been waiting on it (through any chain of waiters), seen just before COMMIT.
+   */
   blockedMs: number
   /** Sessions waiting on it then. */
   blockedSessions: number

@@ -190,7 +190,8 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     try {
       await client.query(sql)
     } catch (err) {
-      // Two first runs at once: IF NOT EXISTS does not stop the second from failing on the catalog's unique index; the state is read again after it.
+      // Two first runs at once: IF NOT EXISTS does not stop the second from failing on the catalog's unique index;
+      // the state is read again after it.
       if ((err as { code?: string }).code === '23505') return
       throw new LoadError('CHECKPOINT_UNAVAILABLE', `cannot prepare ${table}: ${(err as Error).message}`, SETUP_HINT, {
         cause: err,

@@ -63,7 +63,10 @@ function batchText(p: ProgressSnapshot): string {
   return p.batchRows === undefined ? '' : `, batches of ${p.batchRows} rows`
 }
 
-/** Time left from the share of bytes read so far (steadier than cli-progress' windowed rate, which shows INF while a batch commits). */
+/**
+ * Time left from the share of bytes read so far (steadier than cli-progress' windowed rate,
+ * which shows INF while a batch commits).
+ */
 function etaFrom(t0: number) {
   return (done: number, total: number) => {
     if (!total || done <= 0) return '-'

@@ -72,7 +72,9 @@ function setField(fields: ConnectionFields, key: string, value: string, where: s
   else fields.set(key, value)
 }
 
-/** libpq's conninfo_parse: keyword = value pairs, values in single quotes or bare, backslash escapes the next character. */
+/**
+ * libpq's conninfo_parse: keyword = value pairs, values in single quotes or bare, backslash escapes the next character.
+ */
 function parseKeywordValue(s: string): ConnectionFields {
   const fields: ConnectionFields = new Map()
   let i = 0
@@ -128,7 +130,8 @@ function percentDecode(s: string, what: string): string {
 function parseUrl(s: string): ConnectionFields {
   const fields: ConnectionFields = new Map()
   let rest = s.slice(s.indexOf('://') + 3)
-  // The user part ends at the first "@" before any "/": an "@" or "/" inside a password must be percent-encoded (%40, %2F).
+  // The user part ends at the first "@" before any "/":
+  // an "@" or "/" inside a password must be percent-encoded (%40, %2F).
   const at = rest.search(/[@/]/)
   if (at >= 0 && rest[at] === '@') {
     const userinfo = rest.slice(0, at)
@@ -187,7 +190,10 @@ function parseUrl(s: string): ConnectionFields {
 
 /** A connection, every field decided: what to connect to and how. */
 export interface ResolvedConnection {
-  /** Host name, IP address, or a Unix socket directory (starts with "/"): what verify-full checks the certificate against. */
+  /**
+   * Host name, IP address, or a Unix socket directory (starts with "/"):
+   * what verify-full checks the certificate against.
+   */
   host: string
   /** The IP address to connect to instead of looking up the host name (libpq's hostaddr). */
   hostaddr: string | undefined

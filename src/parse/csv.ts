@@ -548,7 +548,10 @@ export class CsvParser {
   }
 }
 
-/** The problem of a record longer than the limit whose first line is not: a quoted field on that line does not close within the limit. */
+/**
+ * The problem of a record longer than the limit whose first line is not:
+ * a quoted field on that line does not close within the limit.
+ */
 function quotedPastLimit(limits: RecordLimits): ParseProblem {
   return {
     code: 'RECORD_TOO_LONG',

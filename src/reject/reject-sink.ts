@@ -47,7 +47,10 @@ export class RejectSink {
     readonly path: string,
     private readonly existing: boolean,
     readonly kind: SinkKind = 'file',
-    /** "-" or /dev/stdout: standard output, written through its stream (it may be a socket, which cannot be opened again by path). */
+    /**
+     * "-" or /dev/stdout: standard output, written through its stream (it may be a socket,
+     * which cannot be opened again by path).
+     */
     private readonly out?: NodeJS.WritableStream,
   ) {}
 
@@ -238,7 +241,10 @@ async function checkWritable(path: string): Promise<void> {
   }
 }
 
-/** "-" and the names of standard output: written through the process's stdout stream, whatever it is (a socket has no path to open). */
+/**
+ * "-" and the names of standard output: written through the process's stdout stream,
+ * whatever it is (a socket has no path to open).
+ */
 function isStdout(path: string): boolean {
   return path === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(resolve(path))
 }

@@ -2,13 +2,17 @@ import { redactUrl } from '../db/connect.js'
 import { EXIT } from '../errors.js'
 import type { FileReport, RunTotals, StopReason } from './run-figures.js'
 
-/** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds. */
+/**
+ * What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds.
+ */
 export interface LoadReport {
   /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
-  /** Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count. */
+  /**
+   * Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count.
+   */
   rowsSkipped: number
   rejectsByCode: Record<string, number>
   /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
@@ -28,7 +32,10 @@ export interface LoadReport {
   autoTune?: RunTotals['autoTune']
 }
 
-/** The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0. A setup problem met after something was written counts as a stop (3). */
+/**
+ * The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0.
+ * A setup problem met after something was written counts as a stop (3).
+ */
 export function buildReport(r: {
   totals: RunTotals
   bytesRead: number

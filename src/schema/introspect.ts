@@ -30,7 +30,10 @@ export interface ColumnInfo {
   hasDefault: boolean
   /** A generated column cannot be written. */
   generated: boolean
-  /** GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE (false when that was asked for). */
+  /**
+   * GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE
+   * (false when that was asked for).
+   */
   identityAlways: boolean
   isArray: boolean
   /** Arrays: the element type's delimiter in array literals (',' but for box, ';'). */
@@ -86,7 +89,10 @@ SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generate
 FROM cols c JOIN pg_type t ON t.oid = c.typid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 ORDER BY c.attnum, c.depth DESC`
 
-/** Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass), so quoting and search_path work as in SQL. */
+/**
+ * Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass),
+ * so quoting and search_path work as in SQL.
+ */
 export async function introspectTable(client: pg.Client, table: string): Promise<TableSchema> {
   let found: pg.QueryResult<{ oid: number; nspname: string; relname: string; relkind: string }>
   try {

@@ -122,7 +122,10 @@ function checkFloat(col: ColumnInfo): ValueCheck {
   }
 }
 
-/** PostgreSQL's boolin: any unique prefix of true/false/yes/no, on/off (two letters at least), 1/0; case and surrounding spaces ignored. */
+/**
+ * PostgreSQL's boolin: any unique prefix of true/false/yes/no, on/off (two letters at least), 1/0;
+ * case and surrounding spaces ignored.
+ */
 export function isPgBoolean(v: string): boolean {
   const s = v.trim().toLowerCase()
   if (s === '') return false

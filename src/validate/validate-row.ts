@@ -59,7 +59,9 @@ export class RowValidator {
   private layout: RowLayout | undefined
   /** NDJSON: what rows scanned as bytes share. */
   private readonly objectLayout: ObjectRowLayout
-  /** NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys. */
+  /**
+   * NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys.
+   */
   private objectKeys: ObjectKeys | undefined
   /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
   private readonly doubledQuotes: boolean
@@ -339,7 +341,9 @@ export class RowValidator {
     return s.asRow(keys.shape, keys.columnMembers, this.objectLayout)
   }
 
-  /** The table column of each member, when every key is known and no column is given twice or missing while required. */
+  /**
+   * The table column of each member, when every key is known and no column is given twice or missing while required.
+   */
   private mapKeys(raw: Buffer, s: ScannedObject): ObjectKeys | undefined {
     const m = s.members
     const keys: Buffer[] = []
@@ -527,7 +531,9 @@ export class RowValidator {
   }
 }
 
-/** Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text. */
+/**
+ * Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text.
+ */
 function makeRejection(
   opts: { file: string; input?: string | undefined; encoding: InputEncoding },
   rec: { line: number; byte: number; raw: Buffer },

@@ -2,7 +2,10 @@ import type pg from 'pg'
 
 /** Who waits on this transaction now. */
 export interface BlockedNow {
-  /** The longest wait so far of a session waiting on it, directly or behind another waiter on it (-1: waiting, for how long unknown). */
+  /**
+   * The longest wait so far of a session waiting on it, directly or behind another waiter on it
+   * (-1: waiting, for how long unknown).
+   */
   blockedMs: number
   sessions: number
 }
