@@ -7,3 +7,8 @@ export function plural(n: number, one: string, many: string): string {
 export function counted(n: number, one: string, many: string): string {
   return `${n} ${plural(n, one, many)}`
 }
+
+/** "1 batch", "3 batches". */
+export function batchCount(n: number): string {
+  return counted(n, 'batch', 'batches')
+}

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
+import { batchCount } from '../report/words.js'
 import type { Rejection } from '../reject/rejection.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
@@ -174,7 +175,8 @@ export class BatchWriter implements Writer {
       let result: WriteResult | undefined
       try {
         const begun = await this.client.query<{ xid: string }>(
-          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
+          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; ' +
+            'SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
         )
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
@@ -459,7 +461,8 @@ export function fatalDatabaseError(
   committed: { batches: number; rows: number },
   failed: { file: string; line: number; rows: number } | undefined,
 ): LoadError {
-  const before = `${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`
+  const done = `${batchCount(committed.batches)} (${committed.rows} rows)`
+  const before = `${done} had been committed before it and stay committed`
   const fate = failed
     ? `the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${before}`
     : `the checkpoint being saved was rolled back; ${before}`
