@@ -109,9 +109,10 @@ export class BatchSizeController {
     const goal = this.msPerRow ? target / this.msPerRow : this.opts.maxRows
     if (goal < 0.7 * was) {
       this.size = this.clamp(goal)
+      const takes = Math.round((this.msPerRow ?? 0) * was)
       return {
         size: this.size,
-        reason: `a batch takes ${Math.round((this.msPerRow ?? 0) * was)} ms, more than the ${Math.round(target)} ms aimed at: shrunk`,
+        reason: `a batch takes ${takes} ms, more than the ${Math.round(target)} ms aimed at: shrunk`,
       }
     }
     if (this.cooldown > 0) {

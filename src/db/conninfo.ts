@@ -390,7 +390,10 @@ export function redactConnectionString(input: string): string {
   const host = fields.get('host') ?? ''
   const port = fields.get('port')
   const db = fields.get('dbname')
-  let out = `postgres://${user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''}${host.includes(':') ? `[${hide(host)}]` : enc(host)}`
+  const userInfo = user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''
+  // An IPv6 address goes in brackets.
+  const hostText = host.includes(':') ? `[${hide(host)}]` : enc(host)
+  let out = `postgres://${userInfo}${hostText}`
   if (port) out += `:${enc(port)}`
   if (db) out += `/${enc(db)}`
   const params = [...fields].filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))
