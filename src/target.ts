@@ -60,7 +60,9 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       // Qualified: a bare hashtextextended($1, 0) would take a hostile hashtextextended(text, int4)
       // on the search_path (an exact match) over pg_catalog's (text, int8).
       const r = await lock.query<{ ok: boolean }>(
-        `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1::pg_catalog.text, 0::pg_catalog.int8)) AS ok`,
+        `SELECT pg_catalog.pg_try_advisory_lock(
+           pg_catalog.hashtextextended($1::pg_catalog.text, 0::pg_catalog.int8)
+         ) AS ok`,
         [`pgbulk job ${job}`],
       )
       ok = r.rows[0]?.ok ?? false
@@ -69,7 +71,8 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       throw new LoadError(
         'JOB_RUNNING',
         `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`,
-        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), or name this load with another --job',
+        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), ' +
+          'or name this load with another --job',
       )
     }
   }

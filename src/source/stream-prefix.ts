@@ -110,6 +110,7 @@ function changed(name: string, why: string): LoadError {
   return new LoadError(
     'INPUT_CHANGED',
     `${name} is not the stream its checkpoint was taken from: ${why}`,
-    'a resumed stream must start with the same data; pass --restart to load it from the start, or --force to resume anyway',
+    'a resumed stream must start with the same data; ' +
+      'pass --restart to load it from the start, or --force to resume anyway',
   )
 }

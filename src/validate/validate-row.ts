@@ -22,7 +22,7 @@ import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import type { ByteCheck } from './check-bytes.js'
 import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
-import { checkFor } from './check-value.js'
+import { checkFor, columnLabel } from './check-value.js'
 import { refusedCharacter, refusedEscapeReason, refusedJsonEscape } from '../parse/refused-escape.js'
 import type { ArrayRefused } from './populate-array.js'
 import { populateArray } from './populate-array.js'
@@ -223,7 +223,7 @@ export class RowValidator {
             rec,
             'validate',
             'VALUE_NULL_NOT_ALLOWED',
-            `column ${JSON.stringify(col.name)} (${col.displayType}) is NOT NULL, found NULL`,
+            `${columnLabel(col)} is NOT NULL, found NULL`,
             this.fieldOf(i),
             col.name,
           )
@@ -430,7 +430,7 @@ export class RowValidator {
       if (v !== null && typeof v === 'object') {
         return {
           code: 'VALUE_INVALID',
-          message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${v.refused}: ${snippet(fields.get(key)!.text)}`,
+          message: `${columnLabel(col)}: ${v.refused}: ${snippet(fields.get(key)!.text)}`,
           columnName: col.name,
         }
       }
@@ -458,7 +458,7 @@ export class RowValidator {
       const col = this.schema.columns[idx]!
       return {
         code: 'VALUE_INVALID',
-        message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${refusedEscapeReason(found)}`,
+        message: `${columnLabel(col)}: ${refusedEscapeReason(found)}`,
         columnName: col.name,
       }
     }
