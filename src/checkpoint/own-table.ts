@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
+import { quotedList } from '../report/words.js'
 
 /**
  * pgbulk's own SQL names every function, type and operator with its pg_catalog schema: a name left
@@ -137,11 +138,10 @@ function checkTrust(spec: OwnTableSpec, s: State): void {
     throw untrusted(spec, `schema ${quoteIdent(spec.schema)} is ${ownedByStranger(s.schema_owner, s.me)}`)
   if (s.schema_creators_untrusted?.length) {
     const creators = s.schema_creators_untrusted
-    const named = creators.map((r) => JSON.stringify(r)).join(', ')
     const revokeFrom = creators.map((r) => (r === 'PUBLIC' ? r : quoteIdent(r))).join(', ')
     throw untrusted(
       spec,
-      `schema ${quoteIdent(spec.schema)} lets ${named} create objects in it`,
+      `schema ${quoteIdent(spec.schema)} lets ${quotedList(creators)} create objects in it`,
       `REVOKE CREATE ON SCHEMA ${quoteIdent(spec.schema)} FROM ${revokeFrom}; ${SETUP_HINT}`,
     )
   }

@@ -12,3 +12,8 @@ export function counted(n: number, one: string, many: string): string {
 export function batchCount(n: number): string {
   return counted(n, 'batch', 'batches')
 }
+
+/** Names quoted as JSON strings, comma-separated: "a", "b". */
+export function quotedList(names: readonly string[]): string {
+  return names.map((n) => JSON.stringify(n)).join(', ')
+}
