@@ -438,10 +438,17 @@ export function parseObjectLine(text: string): LineResult {
     }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
-    return { kind: 'problem', problem: { code: 'NDJSON_NOT_OBJECT', message: `expected a JSON object, found ${what}` } }
+    const found = `expected a JSON object, found ${jsonValueKind(value)}`
+    return { kind: 'problem', problem: { code: 'NDJSON_NOT_OBJECT', message: found } }
   }
   return { kind: 'object', fields: topLevelFields(text), refusedEscape: refusedJsonEscape(text) !== undefined }
+}
+
+/** What a parsed JSON value is, for a message: "null", "an array", "a string", "a number"… */
+function jsonValueKind(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return `a ${typeof value}`
 }
 
 /** Slice the top-level values of a JSON object that JSON.parse has already accepted. */
