@@ -251,12 +251,18 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   })
 }
 
-/** The checkpoint key of a reject line's input: recorded in the line; for lines written before it was, its path as given then, resolved here. */
+/**
+ * The checkpoint key of a reject line's input: recorded in the line; for lines written before it was,
+ * its path as given then, resolved here.
+ */
 function rejectInput(r: Rejection): string {
   return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
 }
 
-/** A stream's checkpoint identity: its position, and the hash of its first bytes with how many it covers (marked, so that it is never taken for a file's). */
+/**
+ * A stream's checkpoint identity: its position, and the hash of its first bytes with how many it covers
+ * (marked, so that it is never taken for a file's).
+ */
 function prefixIdentity(bytes: number, prefix: StreamPrefix): InputIdentity {
   const { covered, hash } = prefix.identityAt(bytes)
   return { size: bytes, mtimeMs: 0, hash: `${PREFIX_HASH}${covered}:${hash}` }
@@ -264,7 +270,10 @@ function prefixIdentity(bytes: number, prefix: StreamPrefix): InputIdentity {
 
 const PREFIX_HASH = 'prefix-sha256:'
 
-/** What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked, and is refused (--force resumes anyway). */
+/**
+ * What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked,
+ * and is refused (--force resumes anyway).
+ */
 function expectedPrefix(from: Checkpoint, name: string): PrefixIdentity & { name: string } {
   const m = /^prefix-sha256:(\d+):([0-9a-f]{64})$/.exec(from.identity?.hash ?? '')
   if (m && from.identity?.size === from.nextByte)

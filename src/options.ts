@@ -51,10 +51,16 @@ export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_00
 export interface TargetOptions {
   /** Target table, "[schema.]table", parsed as SQL would (quote names that need it). */
   table: string
-  /** Connection string (postgres:// URL or libpq keyword=value); else DATABASE_URL; fields left out come from the PG* variables, then libpq's defaults. */
+  /**
+   * Connection string (postgres:// URL or libpq keyword=value); else DATABASE_URL;
+   * fields left out come from the PG* variables, then libpq's defaults.
+   */
   db?: string
   method?: 'copy' | 'insert'
-  /** Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE); else such a column in the input is refused. */
+  /**
+   * Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE);
+   * else such a column in the input is refused.
+   */
   overridingSystemValue?: boolean
   batchRows?: number
   batchBytes?: number
@@ -62,7 +68,10 @@ export interface TargetOptions {
   autoTune?: AutoTuneOptions
   /** Connections writing batches at the same time (default 1); commits stay in input order. */
   workers?: number
-  /** true: parse and check client-side only, no transaction; 'db': also run everything in the database, inside a transaction that is rolled back. */
+  /**
+   * true: parse and check client-side only, no transaction; 'db': also run everything in the database,
+   * inside a transaction that is rolled back.
+   */
   dryRun?: boolean | 'db'
   /** Attempts per batch when a passing fault (dropped connection, restart, deadlock, timeout) hits it; default 5. */
   retries?: number
@@ -91,7 +100,10 @@ export interface RunOptions extends TargetOptions {
   onReject?: (r: Rejection) => void
 }
 
-/** A reject limit: stop once more than `count` rows, or more than `percent` % of rows read (after the first 1000), were rejected. */
+/**
+ * A reject limit: stop once more than `count` rows, or more than `percent` % of rows read
+ * (after the first 1000), were rejected.
+ */
 export type RejectLimit = { count: number } | { percent: number }
 
 /** Options of a load; the CLI builds them from its flags. */

@@ -57,9 +57,12 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
     let ok = false
     for (let waitedMs = 0; !ok && waitedMs <= JOB_LOCK_WAIT_MS; waitedMs += 100) {
       if (waitedMs > 0) await new Promise((resolve) => setTimeout(resolve, 100))
-      // Qualified: a bare hashtextextended($1, 0) would take a hostile hashtextextended(text, int4) on the search_path (an exact match) over pg_catalog's (text, int8).
+      // Qualified: a bare hashtextextended($1, 0) would take a hostile hashtextextended(text, int4)
+      // on the search_path (an exact match) over pg_catalog's (text, int8).
       const r = await lock.query<{ ok: boolean }>(
-        `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1::pg_catalog.text, 0::pg_catalog.int8)) AS ok`,
+        `SELECT pg_catalog.pg_try_advisory_lock(
+           pg_catalog.hashtextextended($1::pg_catalog.text, 0::pg_catalog.int8)
+         ) AS ok`,
         [`pgbulk job ${job}`],
       )
       ok = r.rows[0]?.ok ?? false
@@ -68,7 +71,8 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       throw new LoadError(
         'JOB_RUNNING',
         `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`,
-        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), or name this load with another --job',
+        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), ' +
+          'or name this load with another --job',
       )
     }
   }

@@ -34,7 +34,9 @@ export interface BatchSample {
   rows: number
   /** Its transaction's time, from BEGIN to COMMIT done. */
   txMs: number
-  /** The longest time another session had been waiting on it (through any chain of waiters), seen just before COMMIT. */
+  /**
+   * The longest time another session had been waiting on it (through any chain of waiters), seen just before COMMIT.
+   */
   blockedMs: number
   /** Sessions waiting on it then. */
   blockedSessions: number
@@ -107,9 +109,10 @@ export class BatchSizeController {
     const goal = this.msPerRow ? target / this.msPerRow : this.opts.maxRows
     if (goal < 0.7 * was) {
       this.size = this.clamp(goal)
+      const takes = Math.round((this.msPerRow ?? 0) * was)
       return {
         size: this.size,
-        reason: `a batch takes ${Math.round((this.msPerRow ?? 0) * was)} ms, more than the ${Math.round(target)} ms aimed at: shrunk`,
+        reason: `a batch takes ${takes} ms, more than the ${Math.round(target)} ms aimed at: shrunk`,
       }
     }
     if (this.cooldown > 0) {

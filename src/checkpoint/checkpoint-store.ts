@@ -33,12 +33,13 @@ export type CheckpointProgress = Pick<
 >
 
 /** The checkpoint table's columns (the README's DBA set-up lists them too). */
-const CHECKPOINT_COLUMNS = `job pg_catalog.text NOT NULL, input pg_catalog.text NOT NULL, target pg_catalog.text NOT NULL,
+const CHECKPOINT_COLUMNS = `
+  job pg_catalog.text NOT NULL, input pg_catalog.text NOT NULL, target pg_catalog.text NOT NULL,
   input_size pg_catalog.int8, input_mtime_ms pg_catalog.int8, input_hash pg_catalog.text,
   next_byte pg_catalog.int8 NOT NULL, next_line pg_catalog.int8 NOT NULL, rows_read pg_catalog.int8 NOT NULL,
   rows_loaded pg_catalog.int8 NOT NULL, rows_rejected pg_catalog.int8 NOT NULL, batches pg_catalog.int8 NOT NULL,
-  done pg_catalog.bool NOT NULL, started_at pg_catalog.timestamptz NOT NULL, updated_at pg_catalog.timestamptz NOT NULL,
-  owner pg_catalog.text, PRIMARY KEY (job, input)`
+  done pg_catalog.bool NOT NULL, started_at pg_catalog.timestamptz NOT NULL,
+  updated_at pg_catalog.timestamptz NOT NULL, owner pg_catalog.text, PRIMARY KEY (job, input)`
 
 interface Row {
   job: string
@@ -137,11 +138,13 @@ export class CheckpointStore {
    */
   async save(client: pg.Client, cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
     const r = await client.query(
-      `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line, rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at, owner)
+      `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line,
+         rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at, owner)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, pg_catalog.now(), $15)
-       ON CONFLICT (job, input) DO UPDATE SET target = EXCLUDED.target, input_size = EXCLUDED.input_size, input_mtime_ms = EXCLUDED.input_mtime_ms,
-         input_hash = EXCLUDED.input_hash, next_byte = EXCLUDED.next_byte, next_line = EXCLUDED.next_line, rows_read = EXCLUDED.rows_read,
-         rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected, batches = EXCLUDED.batches, done = EXCLUDED.done,
+       ON CONFLICT (job, input) DO UPDATE SET target = EXCLUDED.target, input_size = EXCLUDED.input_size,
+         input_mtime_ms = EXCLUDED.input_mtime_ms, input_hash = EXCLUDED.input_hash, next_byte = EXCLUDED.next_byte,
+         next_line = EXCLUDED.next_line, rows_read = EXCLUDED.rows_read, rows_loaded = EXCLUDED.rows_loaded,
+         rows_rejected = EXCLUDED.rows_rejected, batches = EXCLUDED.batches, done = EXCLUDED.done,
          started_at = EXCLUDED.started_at, updated_at = pg_catalog.now()
        WHERE (${this.table}.owner ${EQ} EXCLUDED.owner OR (${this.table}.owner IS NULL AND EXCLUDED.owner IS NULL))`,
       [
@@ -165,7 +168,8 @@ export class CheckpointStore {
     if (r.rowCount === 0) {
       throw new LoadError(
         'JOB_RUNNING',
-        `job ${JSON.stringify(cp.job)} was taken over by another run (this run's job lock was lost with its connection); this run stops before committing more`,
+        `job ${JSON.stringify(cp.job)} was taken over by another run ` +
+          "(this run's job lock was lost with its connection); this run stops before committing more",
         'let the other run finish; keep idle connections from being cut (idle_session_timeout, poolers, firewalls)',
       )
     }

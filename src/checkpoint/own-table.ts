@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
+import { quotedList } from '../report/words.js'
 
 /**
  * pgbulk's own SQL names every function, type and operator with its pg_catalog schema: a name left
@@ -63,22 +64,28 @@ WITH RECURSIVE mine(oid) AS (
 SELECT CURRENT_USER::pg_catalog.text AS me, pg_catalog.current_database()::pg_catalog.text AS db,
   EXISTS (SELECT 1 FROM ns) AS schema_exists,
   (SELECT pg_catalog.pg_get_userbyid(ns.nspowner)::pg_catalog.text FROM ns) AS schema_owner,
-  COALESCE((SELECT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} ns.nspowner) FROM ns), false) AS schema_owner_trusted,
+  COALESCE((SELECT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} ns.nspowner) FROM ns), false)
+    AS schema_owner_trusted,
   (SELECT pg_catalog.array_agg(CASE WHEN a.grantee ${EQ} 0::pg_catalog.oid THEN 'PUBLIC'
             ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END)
      FROM ns, pg_catalog.aclexplode(ns.nspacl) a
-     WHERE a.privilege_type ${EQ} 'CREATE' AND NOT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} a.grantee)) AS schema_creators_untrusted,
+     WHERE a.privilege_type ${EQ} 'CREATE'
+       AND NOT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} a.grantee)) AS schema_creators_untrusted,
   COALESCE((SELECT pg_catalog.has_schema_privilege(ns.oid, 'USAGE') FROM ns), false) AS schema_usage,
   COALESCE((SELECT pg_catalog.has_schema_privilege(ns.oid, 'CREATE') FROM ns), false) AS schema_create,
   pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS db_create,
   (SELECT rel.relkind::pg_catalog.text FROM rel) AS table_kind,
   (SELECT pg_catalog.pg_get_userbyid(rel.relowner)::pg_catalog.text FROM rel) AS table_owner,
-  COALESCE((SELECT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} rel.relowner) FROM rel), false) AS table_owner_trusted,
+  COALESCE((SELECT EXISTS (SELECT 1 FROM trusted WHERE trusted.oid ${EQ} rel.relowner) FROM rel), false)
+    AS table_owner_trusted,
   COALESCE((SELECT EXISTS (SELECT 1 FROM mine WHERE mine.oid ${EQ} rel.relowner) FROM rel), false) AS table_is_mine,
-  (SELECT pg_catalog.array_agg(t.tgname::pg_catalog.text) FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid ${EQ} rel.oid
+  (SELECT pg_catalog.array_agg(t.tgname::pg_catalog.text)
+     FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid ${EQ} rel.oid
      WHERE NOT t.tgisinternal) AS table_triggers,
-  (SELECT pg_catalog.array_agg(w.rulename::pg_catalog.text) FROM rel JOIN pg_catalog.pg_rewrite w ON w.ev_class ${EQ} rel.oid) AS table_rules,
-  (SELECT pg_catalog.array_agg(k.conrelid::pg_catalog.regclass::pg_catalog.text) FROM rel JOIN pg_catalog.pg_constraint k ON k.confrelid ${EQ} rel.oid
+  (SELECT pg_catalog.array_agg(w.rulename::pg_catalog.text)
+     FROM rel JOIN pg_catalog.pg_rewrite w ON w.ev_class ${EQ} rel.oid) AS table_rules,
+  (SELECT pg_catalog.array_agg(k.conrelid::pg_catalog.regclass::pg_catalog.text)
+     FROM rel JOIN pg_catalog.pg_constraint k ON k.confrelid ${EQ} rel.oid
      WHERE k.contype ${EQ} 'f') AS table_referenced_by,
   (SELECT pg_catalog.array_agg(p) FROM rel, pg_catalog.unnest($3::pg_catalog.text[]) AS p
      WHERE NOT pg_catalog.has_table_privilege(rel.oid, p)) AS table_privileges,
@@ -107,9 +114,17 @@ function untrusted(spec: OwnTableSpec, why: string, hint?: string): LoadError {
   return new LoadError(
     'CHECKPOINT_UNTRUSTED',
     `refusing to use ${qualified(spec)}: ${why}; pgbulk's statements on it would run code another role controls`,
-    hint ??
-      `drop it or have it owned by a trusted role, or pass --checkpoint-schema with a schema only trusted roles may create in; ${SETUP_HINT}`,
+    hint ?? `${UNTRUSTED_HINT}; ${SETUP_HINT}`,
   )
+}
+
+const UNTRUSTED_HINT =
+  'drop it or have it owned by a trusted role, ' +
+  'or pass --checkpoint-schema with a schema only trusted roles may create in'
+
+/** Why an owner is not trusted: neither `me` nor a role `me` is a member of, and not a superuser. */
+function ownedByStranger(owner: string | null, me: string): string {
+  return `owned by role ${JSON.stringify(owner)}, which ${JSON.stringify(me)} is not a member of and is not a superuser`
 }
 
 function unavailable(spec: OwnTableSpec, why: string): LoadError {
@@ -120,23 +135,19 @@ function unavailable(spec: OwnTableSpec, why: string): LoadError {
 function checkTrust(spec: OwnTableSpec, s: State): void {
   if (!s.schema_exists) return
   if (!s.schema_owner_trusted)
+    throw untrusted(spec, `schema ${quoteIdent(spec.schema)} is ${ownedByStranger(s.schema_owner, s.me)}`)
+  if (s.schema_creators_untrusted?.length) {
+    const creators = s.schema_creators_untrusted
+    const revokeFrom = creators.map((r) => (r === 'PUBLIC' ? r : quoteIdent(r))).join(', ')
     throw untrusted(
       spec,
-      `schema ${quoteIdent(spec.schema)} is owned by role ${JSON.stringify(s.schema_owner)}, which ${JSON.stringify(s.me)} is not a member of and is not a superuser`,
+      `schema ${quoteIdent(spec.schema)} lets ${quotedList(creators)} create objects in it`,
+      `REVOKE CREATE ON SCHEMA ${quoteIdent(spec.schema)} FROM ${revokeFrom}; ${SETUP_HINT}`,
     )
-  if (s.schema_creators_untrusted?.length)
-    throw untrusted(
-      spec,
-      `schema ${quoteIdent(spec.schema)} lets ${s.schema_creators_untrusted.map((r) => JSON.stringify(r)).join(', ')} create objects in it`,
-      `REVOKE CREATE ON SCHEMA ${quoteIdent(spec.schema)} FROM ${s.schema_creators_untrusted.map((r) => (r === 'PUBLIC' ? r : quoteIdent(r))).join(', ')}; ${SETUP_HINT}`,
-    )
+  }
   if (s.table_kind === null) return
   if (s.table_kind !== 'r') throw untrusted(spec, `it is not a plain table (relkind ${JSON.stringify(s.table_kind)})`)
-  if (!s.table_owner_trusted)
-    throw untrusted(
-      spec,
-      `it is owned by role ${JSON.stringify(s.table_owner)}, which ${JSON.stringify(s.me)} is not a member of and is not a superuser`,
-    )
+  if (!s.table_owner_trusted) throw untrusted(spec, `it is ${ownedByStranger(s.table_owner, s.me)}`)
   if (s.table_triggers?.length)
     throw untrusted(spec, `it has triggers pgbulk did not create (${s.table_triggers.join(', ')})`)
   if (s.table_rules?.length) throw untrusted(spec, `it has rules pgbulk did not create (${s.table_rules.join(', ')})`)
@@ -157,7 +168,8 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     if (!s.db_create)
       throw unavailable(
         spec,
-        `schema ${quoteIdent(spec.schema)} does not exist, and role ${JSON.stringify(s.me)} lacks CREATE on database ${quoteIdent(s.db)} to create it`,
+        `schema ${quoteIdent(spec.schema)} does not exist, ` +
+          `and role ${JSON.stringify(s.me)} lacks CREATE on database ${quoteIdent(s.db)} to create it`,
       )
     await run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(spec.schema)}`)
     s = await readState(client, spec)
@@ -169,19 +181,23 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     if (!s.schema_create)
       throw unavailable(
         spec,
-        `the table does not exist, and role ${JSON.stringify(s.me)} lacks CREATE on schema ${quoteIdent(spec.schema)} to create it`,
+        `the table does not exist, ` +
+          `and role ${JSON.stringify(s.me)} lacks CREATE on schema ${quoteIdent(spec.schema)} to create it`,
       )
     await run(`CREATE TABLE IF NOT EXISTS ${table} (${spec.columns})`)
     s = await readState(client, spec)
     checkTrust(spec, s)
   }
   if (spec.lateColumn && !s.has_late_column) {
+    const { name, type } = spec.lateColumn
     if (!s.table_is_mine)
       throw unavailable(
         spec,
-        `the table lacks column ${spec.lateColumn.name} (added by newer pgbulk), and only its owner ${JSON.stringify(s.table_owner)} may add it: ALTER TABLE ${table} ADD COLUMN ${spec.lateColumn.name} ${spec.lateColumn.type}`,
+        `the table lacks column ${name} (added by newer pgbulk), ` +
+          `and only its owner ${JSON.stringify(s.table_owner)} may add it: ` +
+          `ALTER TABLE ${table} ADD COLUMN ${name} ${type}`,
       )
-    await run(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${spec.lateColumn.name} ${spec.lateColumn.type}`)
+    await run(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${name} ${type}`)
   }
   if (s.table_privileges?.length)
     throw unavailable(spec, `role ${JSON.stringify(s.me)} lacks ${s.table_privileges.join(', ')} on the table`)
@@ -190,7 +206,8 @@ export async function prepareOwnTable(client: pg.Client, spec: OwnTableSpec): Pr
     try {
       await client.query(sql)
     } catch (err) {
-      // Two first runs at once: IF NOT EXISTS does not stop the second from failing on the catalog's unique index; the state is read again after it.
+      // Two first runs at once: IF NOT EXISTS does not stop the second from failing on the catalog's unique index;
+      // the state is read again after it.
       if ((err as { code?: string }).code === '23505') return
       throw new LoadError('CHECKPOINT_UNAVAILABLE', `cannot prepare ${table}: ${(err as Error).message}`, SETUP_HINT, {
         cause: err,

@@ -59,7 +59,8 @@ export async function planInputs(
       continue
     }
     const changed = cp.identity && identity ? identityChange(cp.identity, identity) : undefined
-    const where = `${input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded, ${cp.rowsRejected} rejected, ${cp.updatedAt.toISOString()})`
+    const detail = `${cp.rowsLoaded} rows loaded, ${cp.rowsRejected} rejected, ${cp.updatedAt.toISOString()}`
+    const where = `${input}:${cp.nextLine} (${detail})`
     if (choice.resume) {
       // A finished job whose file changed since is a new file at the same path (tonight's export):
       // a new run; so is a stream, which cannot be compared before it is read.
@@ -81,14 +82,16 @@ export async function planInputs(
       throw new LoadError(
         'JOB_UNFINISHED',
         `job ${JSON.stringify(job)} has an unfinished checkpoint at ${where}`,
-        'pass --resume to continue where it stopped, or --restart to load from the start (rows already committed stay in the table)',
+        'pass --resume to continue where it stopped, ' +
+          'or --restart to load from the start (rows already committed stay in the table)',
       )
     }
     // A stream cannot be compared with what was loaded before: a finished job reads it as new data.
     if (!changed && identity !== undefined) {
       throw new LoadError(
         'JOB_DONE',
-        `job ${JSON.stringify(job)} already loaded ${input} as it is now (finished ${cp.updatedAt.toISOString()}, ${cp.rowsLoaded} rows)`,
+        `job ${JSON.stringify(job)} already loaded ${input} as it is now ` +
+          `(finished ${cp.updatedAt.toISOString()}, ${cp.rowsLoaded} rows)`,
         'pass --restart to load it again, or --job to name another job',
       )
     }

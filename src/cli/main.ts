@@ -11,6 +11,7 @@ import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
 import { formatSummary } from '../report/load-report.js'
 import { printable } from '../report/printable.js'
+import { counted } from '../report/words.js'
 import type { LoadReport } from '../report/load-report.js'
 import {
   parseBatchSize,
@@ -99,6 +100,10 @@ interface CliExtra {
   quiet: boolean
 }
 
+const DB_HELP =
+  'connection string: postgres:// URL or libpq keyword=value ' +
+  '(default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)'
+
 /** Options that pgbulk load and pgbulk redrive share. */
 function addRunOptions(cmd: Command): Command {
   return cmd
@@ -106,10 +111,7 @@ function addRunOptions(cmd: Command): Command {
       '-t, --table <[schema.]table>',
       'target table, parsed as SQL (quote names that need it: \'"My Table"\')',
     )
-    .option(
-      '--db <url>',
-      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
-    )
+    .option('--db <url>', DB_HELP)
     .addOption(
       new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT')
         .choices(['copy', 'insert'])
@@ -117,7 +119,8 @@ function addRunOptions(cmd: Command): Command {
     )
     .option(
       '--batch-size <rows|auto>',
-      'rows per batch (each batch is one transaction); auto: as large as other sessions allow, from the lock wait measured after each batch',
+      'rows per batch (each batch is one transaction); ' +
+        'auto: as large as other sessions allow, from the lock wait measured after each batch',
       parseBatchSize,
       DEFAULTS.batchRows,
     )
@@ -136,7 +139,8 @@ function addRunOptions(cmd: Command): Command {
     )
     .option(
       '--workers <n>',
-      'connections writing batches at the same time, for servers with cores to spare (commits, reject lines and checkpoints stay in input order)',
+      'connections writing batches at the same time, for servers with cores to spare ' +
+        '(commits, reject lines and checkpoints stay in input order)',
       parsePositiveInt,
       DEFAULTS.workers,
     )
@@ -148,7 +152,9 @@ function addRunOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--dry-run [where]',
-        "check every row and write nothing: --dry-run checks client-side against the table's schema; --dry-run=db also runs the database's own checks (constraints, foreign keys, triggers) in a transaction that is rolled back",
+        "check every row and write nothing: --dry-run checks client-side against the table's schema; " +
+          "--dry-run=db also runs the database's own checks (constraints, foreign keys, triggers) " +
+          'in a transaction that is rolled back',
       ).choices(['client', 'db']),
     )
     .option(
@@ -204,7 +210,8 @@ function extraFrom(o: RunFlags): CliExtra {
 export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>): Command {
   const program = new Command('pgbulk')
     .description(
-      'Stream CSV, TSV and NDJSON files into a PostgreSQL table: validated against the live schema, batched, with a reject file for bad rows.',
+      'Stream CSV, TSV and NDJSON files into a PostgreSQL table: ' +
+        'validated against the live schema, batched, with a reject file for bad rows.',
     )
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
@@ -236,7 +243,9 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .addOption(
       new Option(
         '--max-record-bytes <size>',
-        `longest record (a line, or the lines of a quoted field that holds line breaks), at most ${MAX_RECORD_BYTES_LIMIT / 1024 ** 2}MB: a longer one is rejected, not held in memory, and reading resumes at the next line`,
+        `longest record (a line, or the lines of a quoted field that holds line breaks), ` +
+          `at most ${MAX_RECORD_BYTES_LIMIT / 1024 ** 2}MB: ` +
+          'a longer one is rejected, not held in memory, and reading resumes at the next line',
       )
         .argParser(parseRecordSize(MAX_RECORD_BYTES_LIMIT))
         .default(DEFAULTS.maxRecordBytes, megabytes(DEFAULTS.maxRecordBytes)),
@@ -282,7 +291,8 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     program
       .command('redrive')
       .description(
-        'load the rows of a reject file again, after the data or the schema was fixed: rows that load leave the file, rows that fail again stay with their new reason',
+        'load the rows of a reject file again, after the data or the schema was fixed: ' +
+          'rows that load leave the file, rows that fail again stay with their new reason',
       )
       .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
   ).action(async (rejectsFile: string, o: RunFlags) => {
@@ -292,10 +302,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
   program
     .command('jobs')
     .description('list the jobs that have checkpoints (where each input stands), or forget one')
-    .option(
-      '--db <url>',
-      'connection string: postgres:// URL or libpq keyword=value (default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)',
-    )
+    .option('--db <url>', DB_HELP)
     .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULTS.checkpointSchema})`)
     .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
     .action(async (o: JobsFlags) => {
@@ -385,11 +392,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   const onReject = (r: Rejection) => {
     if (extra.quiet || ++shown > SHOWN_REJECTS) return
     // Messages quote the data (a database error quotes the value as it is): escaped for the terminal.
-    progress.log(
-      printable(
-        `${formatLocation({ file: r.file, line: r.line, byte: r.byte, ...(r.column === undefined ? {} : { column: r.column }) })}: ${r.message}${r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`}`,
-      ) + '\n',
-    )
+    progress.log(printable(`${rejectionWhere(r)}: ${r.message}${rejectionCode(r)}`) + '\n')
   }
   let report: LoadReport | undefined
   let exitCode: number
@@ -402,11 +405,10 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
       onRetry: ({ attempt, delayMs, error }) => {
         if (extra.quiet) return
         const e = error as { message?: string; code?: string }
-        progress.log(
-          printable(
-            `pgbulk: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}; sending the batch again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${opts.retries})`,
-          ) + '\n',
-        )
+        const fault = `${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}`
+        const seconds = (delayMs / 1000).toFixed(1)
+        const again = `sending the batch again in ${seconds} s (attempt ${attempt + 1} of ${opts.retries})`
+        progress.log(printable(`pgbulk: ${fault}; ${again}`) + '\n')
       },
     } satisfies Partial<RunOptions>
     if (job.kind === 'load') {
@@ -422,9 +424,10 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     if (!extra.quiet) io.stderr.write(printable(formatSummary(report), true) + '\n')
     if (!extra.quiet && job.kind === 'redrive' && !report.dryRun) {
       const path = job.opts.rejectsFile
+      const rest = 'only the rows that still fail (with their new reasons) and any the run did not reach'
       io.stderr.write(
         existsSync(path)
-          ? `  ${printable(path)} now holds only the rows that still fail (with their new reasons) and any the run did not reach\n`
+          ? `  ${printable(path)} now holds ${rest}\n`
           : `  every row loaded: ${printable(path)} was removed\n`,
       )
     }
@@ -458,7 +461,7 @@ async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
     if (opts.forget !== undefined) {
       const n = await forgetJob(opts.forget, opts)
       if (n === 0) throw new LoadError('USAGE', `no job named ${JSON.stringify(opts.forget)}`, 'pgbulk jobs lists them')
-      io.stdout.write(`forgot job ${printable(JSON.stringify(opts.forget))} (${n} input${n === 1 ? '' : 's'})\n`)
+      io.stdout.write(`forgot job ${printable(JSON.stringify(opts.forget))} (${counted(n, 'input', 'inputs')})\n`)
       return EXIT.OK
     }
     const jobs = await listJobs(opts)
@@ -466,9 +469,16 @@ async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
     for (const j of jobs) {
       const state = j.done ? 'finished' : 'unfinished'
       // Fields escaped one by one (a tab in a job's name must not look like a separator).
-      io.stdout.write(
-        `${printable(j.job)}\t${printable(j.input)}\t${state}\tline ${j.nextLine} (byte ${j.nextByte})\t${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches\t${printable(j.target)}\t${j.updatedAt.toISOString()}\n`,
-      )
+      const fields = [
+        printable(j.job),
+        printable(j.input),
+        state,
+        `line ${j.nextLine} (byte ${j.nextByte})`,
+        `${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches`,
+        printable(j.target),
+        j.updatedAt.toISOString(),
+      ]
+      io.stdout.write(fields.join('\t') + '\n')
     }
     return EXIT.OK
   } catch (err) {
@@ -479,7 +489,25 @@ async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
 
 /** One error for people: message, code, hint; never a stack trace (PGBULK_DEBUG=1 adds one). */
 function describeError(err: unknown): string {
-  if (err instanceof LoadError)
-    return `pgbulk: error: ${printable(err.message, true)} (${err.code})\n${err.hint ? `  hint: ${printable(err.hint, true)}\n` : ''}`
-  return `pgbulk: internal error: ${printable((err as Error).message ?? String(err), true)}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
+  if (err instanceof LoadError) {
+    const hint = err.hint ? `  hint: ${printable(err.hint, true)}\n` : ''
+    return `pgbulk: error: ${printable(err.message, true)} (${err.code})\n${hint}`
+  }
+  const message = printable((err as Error).message ?? String(err), true)
+  return `pgbulk: internal error: ${message}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
+}
+
+/** Where a rejected row is, for the lines shown while loading: file:line (byte, column). */
+function rejectionWhere(r: Rejection): string {
+  return formatLocation({
+    file: r.file,
+    line: r.line,
+    byte: r.byte,
+    ...(r.column === undefined ? {} : { column: r.column }),
+  })
+}
+
+/** A rejection's code as shown: a database's is a SQLSTATE, pgbulk's own is its name. */
+function rejectionCode(r: Rejection): string {
+  return r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`
 }

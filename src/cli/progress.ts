@@ -35,7 +35,9 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
     return ttyProgress(stream, (p, total) => {
       const pct = total ? Math.min(100, Math.floor((p.bytesRead * 100) / total)) : 0
       const filled = Math.round((pct / 100) * BAR_WIDTH)
-      return ` ${'\u2588'.repeat(filled)}${'\u2591'.repeat(BAR_WIDTH - filled)} ${pct}% | ${mb(p.bytesRead, total)} | ETA ${eta(p.bytesRead, total)} | ${rate(p.rowsRead)} rows/s | ${p.rowsRejected} rejected${batchText(p)}`
+      const bar = `${'\u2588'.repeat(filled)}${'\u2591'.repeat(BAR_WIDTH - filled)}`
+      const read = `${pct}% | ${mb(p.bytesRead, total)} | ETA ${eta(p.bytesRead, total)}`
+      return ` ${bar} ${read} | ${rate(p.rowsRead)} rows/s | ${p.rowsRejected} rejected${batchText(p)}`
     })
   let total: number | undefined
   let next = LOG_INTERVAL_MS
@@ -48,9 +50,9 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       if (elapsed < next) return
       next = elapsed + LOG_INTERVAL_MS
       const pct = total ? ` (${((p.bytesRead * 100) / total).toFixed(1)}%)` : ''
-      stream.write(
-        `pgbulk: ${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read, ${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s${batchText(p)}\n`,
-      )
+      const read = `${mb(p.bytesRead, total)}${pct}, ${p.rowsRead} rows read`
+      const counts = `${p.rowsLoaded} loaded, ${p.rowsRejected} rejected, ${rate(p.rowsRead)} rows/s`
+      stream.write(`pgbulk: ${read}, ${counts}${batchText(p)}\n`)
     },
     log(line) {
       stream.write(line)
@@ -63,7 +65,10 @@ function batchText(p: ProgressSnapshot): string {
   return p.batchRows === undefined ? '' : `, batches of ${p.batchRows} rows`
 }
 
-/** Time left from the share of bytes read so far (steadier than cli-progress' windowed rate, which shows INF while a batch commits). */
+/**
+ * Time left from the share of bytes read so far (steadier than cli-progress' windowed rate,
+ * which shows INF while a batch commits).
+ */
 function etaFrom(t0: number) {
   return (done: number, total: number) => {
     if (!total || done <= 0) return '-'

@@ -56,7 +56,8 @@ function tlsFor(c: ResolvedConnection, encrypt: boolean): false | ConnectionOpti
     out.ca = readTlsFile(rootFile, 'sslrootcert')
   }
   out.rejectUnauthorized = true
-  // verify-full checks the host name against the certificate (Node would check "localhost" for an IP address: pg sets no servername then).
+  // verify-full checks the host name against the certificate (Node would check "localhost" for an IP address:
+  // pg sets no servername then).
   out.checkServerIdentity =
     c.sslmode === 'verify-full' ? (_name, cert) => checkServerIdentity(c.host, cert) : () => undefined
   return out
@@ -97,7 +98,8 @@ function clientConfig(c: ResolvedConnection, encrypt: boolean): pg.ClientConfig 
     ssl: tlsFor(c, encrypt),
     application_name: c.applicationName,
     ...(c.options !== undefined ? { options: c.options } : {}),
-    // TCP keepalives, as libpq sends them by default: a connection idle for long (the job lock's) is not dropped by a firewall or NAT.
+    // TCP keepalives, as libpq sends them by default: a connection idle for long (the job lock's)
+    // is not dropped by a firewall or NAT.
     keepAlive: true,
     connectionTimeoutMillis: c.connectTimeoutS * 1000,
   }

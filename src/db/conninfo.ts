@@ -72,7 +72,9 @@ function setField(fields: ConnectionFields, key: string, value: string, where: s
   else fields.set(key, value)
 }
 
-/** libpq's conninfo_parse: keyword = value pairs, values in single quotes or bare, backslash escapes the next character. */
+/**
+ * libpq's conninfo_parse: keyword = value pairs, values in single quotes or bare, backslash escapes the next character.
+ */
 function parseKeywordValue(s: string): ConnectionFields {
   const fields: ConnectionFields = new Map()
   let i = 0
@@ -128,7 +130,8 @@ function percentDecode(s: string, what: string): string {
 function parseUrl(s: string): ConnectionFields {
   const fields: ConnectionFields = new Map()
   let rest = s.slice(s.indexOf('://') + 3)
-  // The user part ends at the first "@" before any "/": an "@" or "/" inside a password must be percent-encoded (%40, %2F).
+  // The user part ends at the first "@" before any "/":
+  // an "@" or "/" inside a password must be percent-encoded (%40, %2F).
   const at = rest.search(/[@/]/)
   if (at >= 0 && rest[at] === '@') {
     const userinfo = rest.slice(0, at)
@@ -187,7 +190,10 @@ function parseUrl(s: string): ConnectionFields {
 
 /** A connection, every field decided: what to connect to and how. */
 export interface ResolvedConnection {
-  /** Host name, IP address, or a Unix socket directory (starts with "/"): what verify-full checks the certificate against. */
+  /**
+   * Host name, IP address, or a Unix socket directory (starts with "/"):
+   * what verify-full checks the certificate against.
+   */
   host: string
   /** The IP address to connect to instead of looking up the host name (libpq's hostaddr). */
   hostaddr: string | undefined
@@ -384,7 +390,10 @@ export function redactConnectionString(input: string): string {
   const host = fields.get('host') ?? ''
   const port = fields.get('port')
   const db = fields.get('dbname')
-  let out = `postgres://${user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''}${host.includes(':') ? `[${hide(host)}]` : enc(host)}`
+  const userInfo = user ? `${enc(user)}${fields.has('password') ? ':***' : ''}@` : ''
+  // An IPv6 address goes in brackets.
+  const hostText = host.includes(':') ? `[${hide(host)}]` : enc(host)
+  let out = `postgres://${userInfo}${hostText}`
   if (port) out += `:${enc(port)}`
   if (db) out += `/${enc(db)}`
   const params = [...fields].filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))

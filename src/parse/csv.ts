@@ -323,7 +323,8 @@ export class CsvParser {
           }
           if (c === CR && i + 1 >= n && !final) break
           this.fail(
-            `expected a delimiter or the end of the line after a closing quote, found ${JSON.stringify(String.fromCharCode(c))}`,
+            'expected a delimiter or the end of the line after a closing quote, ' +
+              `found ${JSON.stringify(String.fromCharCode(c))}`,
           )
           continue
         case State.Skip: {
@@ -548,11 +549,16 @@ export class CsvParser {
   }
 }
 
-/** The problem of a record longer than the limit whose first line is not: a quoted field on that line does not close within the limit. */
+/**
+ * The problem of a record longer than the limit whose first line is not:
+ * a quoted field on that line does not close within the limit.
+ */
 function quotedPastLimit(limits: RecordLimits): ParseProblem {
   return {
     code: 'RECORD_TOO_LONG',
-    message: `record longer than ${limits.maxBytes} bytes (--max-record-bytes): a quoted field does not close within it; only its first line is rejected`,
+    message:
+      `record longer than ${limits.maxBytes} bytes (--max-record-bytes): ` +
+      'a quoted field does not close within it; only its first line is rejected',
   }
 }
 

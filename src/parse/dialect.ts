@@ -5,11 +5,15 @@ export interface CsvDialect {
   quote: string | null
   /** Escape character inside quoted fields; the quote itself means "double the quote", as in RFC 4180. */
   escape: string | null
-  /** The string that means NULL when unquoted; null means "an unquoted empty field is NULL", as PostgreSQL's COPY CSV. */
+  /**
+   * The string that means NULL when unquoted; null means "an unquoted empty field is NULL", as PostgreSQL's COPY CSV.
+   */
   nullString: string | null
 }
 
-/** A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting). */
+/**
+ * A format's dialect: what is given, the format's defaults for the rest (CSV: "," and '"'; TSV: tab and no quoting).
+ */
 export function dialectOf(
   format: 'csv' | 'tsv' | 'ndjson',
   given: {

@@ -115,7 +115,10 @@ export class NdjsonParser {
     return out
   }
 
-  /** The over-long line ended just before `nextByte` (with its line feed when `terminated`): reject it, with its first bytes as raw. */
+  /**
+   * The over-long line ended just before `nextByte` (with its line feed when `terminated`): reject it,
+   * with its first bytes as raw.
+   */
   private rejectLongLine(nextByte: number, terminated: boolean, out: ParsedRecord[]): void {
     const s = this.skipping!
     this.skipping = undefined
@@ -198,8 +201,9 @@ const hexValue = (c: number) => (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57)
 /**
  * A JSON string's content (b[s..e), between its quotes) as COPY text: its escapes decoded and
  * COPY's own applied (a backslash, tab, newline, carriage return escaped), byte for byte what
- * escapeCopyText makes of the decoded string. Writes at `at` when `out` is given; returns the end, or the length without `out`,
- * or -1 for a lone surrogate (never written: the validator rejects such a row, see ObjectScan).
+ * escapeCopyText makes of the decoded string. Writes at `at` when `out` is given; returns the end,
+ * or the length without `out`, or -1 for a lone surrogate (never written: the validator rejects
+ * such a row, see ObjectScan).
  */
 function copyJsonString(b: Buffer, s: number, e: number, out: Buffer | undefined, at: number): number {
   const put = (c: number) => {
@@ -255,7 +259,10 @@ function copyJsonString(b: Buffer, s: number, e: number, out: Buffer | undefined
   return at
 }
 
-/** Bytes a JSON text takes in COPY text format: backslashes doubled, the line breaks and tabs between its tokens escaped. */
+/**
+ * Bytes a JSON text takes in COPY text format:
+ * backslashes doubled, the line breaks and tabs between its tokens escaped.
+ */
 function copyEscapedLength(b: Buffer, s: number, e: number): number {
   let n = e - s
   for (let i = s; i < e; i++) {
@@ -265,7 +272,10 @@ function copyEscapedLength(b: Buffer, s: number, e: number): number {
   return n
 }
 
-/** Copy b[s..e) to out at `at`; returns the end. Short values in a loop: Buffer.copy costs more than it moves for a few bytes. */
+/**
+ * Copy b[s..e) to out at `at`; returns the end.
+ * Short values in a loop: Buffer.copy costs more than it moves for a few bytes.
+ */
 function copyBytes(b: Buffer, s: number, e: number, out: Buffer, at: number): number {
   if (e - s > 64) return at + b.copy(out, at, s, e)
   for (let i = s; i < e; i++) out[at++] = b[i]!
@@ -428,10 +438,17 @@ export function parseObjectLine(text: string): LineResult {
     }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
-    return { kind: 'problem', problem: { code: 'NDJSON_NOT_OBJECT', message: `expected a JSON object, found ${what}` } }
+    const found = `expected a JSON object, found ${jsonValueKind(value)}`
+    return { kind: 'problem', problem: { code: 'NDJSON_NOT_OBJECT', message: found } }
   }
   return { kind: 'object', fields: topLevelFields(text), refusedEscape: refusedJsonEscape(text) !== undefined }
+}
+
+/** What a parsed JSON value is, for a message: "null", "an array", "a string", "a number"… */
+function jsonValueKind(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return `a ${typeof value}`
 }
 
 /** Slice the top-level values of a JSON object that JSON.parse has already accepted. */

@@ -102,7 +102,9 @@ export interface ObjectRecord extends RecordBase {
    * value, a repeated key's first value): PostgreSQL's JSON reader refuses the line (refused-escape.ts).
    */
   readonly refusedEscape: boolean
-  /** Set when the line was scanned as bytes: the members' spans in raw (see scanObject), for the validator's fast path. */
+  /**
+   * Set when the line was scanned as bytes: the members' spans in raw (see scanObject), for the validator's fast path.
+   */
   readonly scanned?: ScannedObject
 }
 

@@ -30,7 +30,10 @@ export function refusedJsonEscape(json: string): string | undefined {
   return undefined
 }
 
-/** The first character of a decoded JSON string that refusedJsonEscape would have found (NUL, a lone surrogate), as a \u escape. */
+/**
+ * The first character of a decoded JSON string that refusedJsonEscape would have found (NUL, a lone surrogate),
+ * as a \u escape.
+ */
 export function refusedCharacter(s: string): string | undefined {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

@@ -23,9 +23,10 @@ export function newValidator(p: HeaderOptions): RowValidator {
 
 export function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): void {
   if (rec.kind !== 'fields') {
+    const why = rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'
     throw new LoadError(
       'HEADER_INVALID',
-      `${name}:${rec.line}: the header row cannot be read: ${rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'}`,
+      `${name}:${rec.line}: the header row cannot be read: ${why}`,
       'check --format, --delimiter and --encoding, or pass --no-header with --columns',
     )
   }

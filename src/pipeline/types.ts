@@ -43,7 +43,10 @@ export interface InputPipeline {
   onReject: ((r: Rejection) => void) | undefined
   /** Told of the rows of each batch once committed (pgbulk redrive drops them from its file). */
   onLoaded?: ((rows: readonly ValidRow[]) => void) | undefined
-  /** Records before this byte offset were committed by an earlier run: read, not counted, skipped (gzip and stdin, which cannot seek). */
+  /**
+   * Records before this byte offset were committed by an earlier run:
+   * read, not counted, skipped (gzip and stdin, which cannot seek).
+   */
   skipBefore?: number
   /** Where a resumed input starts (the checkpoint's position). */
   startAt?: { byte: number; line: number }

@@ -28,7 +28,9 @@ export class RedriveLedger {
     await prepareOwnTable(client, {
       schema: this.schema,
       table: 'redriven',
-      columns: `job pg_catalog.text NOT NULL, entry pg_catalog.text NOT NULL, loaded_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (job, entry)`,
+      columns:
+        'job pg_catalog.text NOT NULL, entry pg_catalog.text NOT NULL, ' +
+        'loaded_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (job, entry)',
       privileges: ['SELECT', 'INSERT', 'DELETE'],
     })
   }
@@ -46,13 +48,15 @@ export class RedriveLedger {
   async record(client: pg.Client, entries: readonly string[]): Promise<void> {
     if (entries.length === 0) return
     const r = await client.query(
-      `INSERT INTO ${this.table} (job, entry) SELECT $1::pg_catalog.text, pg_catalog.unnest($2::pg_catalog.text[]) ON CONFLICT DO NOTHING`,
+      `INSERT INTO ${this.table} (job, entry)
+       SELECT $1::pg_catalog.text, pg_catalog.unnest($2::pg_catalog.text[]) ON CONFLICT DO NOTHING`,
       [this.job, entries],
     )
     if ((r.rowCount ?? 0) < entries.length) {
       throw new LoadError(
         'JOB_RUNNING',
-        `another redrive of this reject file loaded some of the same lines (its job lock was lost with its connection); this run stops before committing them twice`,
+        'another redrive of this reject file loaded some of the same lines ' +
+          '(its job lock was lost with its connection); this run stops before committing them twice',
         'let the other redrive finish',
       )
     }

@@ -58,7 +58,10 @@ export interface RedriveGroup {
   entries: RejectEntry[]
 }
 
-/** Group the entries that can be reloaded by input and dialect, in file order. Lines without a source (or not rejections at all) are left out. */
+/**
+ * Group the entries that can be reloaded by input and dialect, in file order.
+ * Lines without a source (or not rejections at all) are left out.
+ */
 export function groupEntries(entries: readonly RejectEntry[]): RedriveGroup[] {
   const groups = new Map<string, RedriveGroup>()
   for (const e of entries) {

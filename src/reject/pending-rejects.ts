@@ -15,7 +15,10 @@ export class PendingRejects {
     this.bytes += r.raw.length
   }
 
-  /** Whether they make a batch of their own (`isFull`): a stretch of bad rows is written out then, so memory stays bounded. */
+  /**
+   * Whether they make a batch of their own (`isFull`): a stretch of bad rows is written out then,
+   * so memory stays bounded.
+   */
   due(isFull: (rows: number, bytes: number) => boolean): boolean {
     return isFull(this.list.length, this.bytes)
   }

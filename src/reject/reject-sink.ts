@@ -47,7 +47,10 @@ export class RejectSink {
     readonly path: string,
     private readonly existing: boolean,
     readonly kind: SinkKind = 'file',
-    /** "-" or /dev/stdout: standard output, written through its stream (it may be a socket, which cannot be opened again by path). */
+    /**
+     * "-" or /dev/stdout: standard output, written through its stream (it may be a socket,
+     * which cannot be opened again by path).
+     */
     private readonly out?: NodeJS.WritableStream,
   ) {}
 
@@ -62,12 +65,15 @@ export class RejectSink {
     if (found === 'stream') return new RejectSink(path, false, 'stream')
     await checkWritable(path)
     if (found === 'absent') return new RejectSink(path, false)
-    if (!force)
+    if (!force) {
+      const link = found === 'link'
+      const replaced = link ? 'the link (not what it points to)' : 'it'
       throw new LoadError(
         'REJECTS_FILE_EXISTS',
-        `reject file ${path} already exists${found === 'link' ? ' (a symbolic link)' : ''}`,
-        `move it away, choose another with --rejects, or pass --force to replace ${found === 'link' ? 'the link (not what it points to)' : 'it'}`,
+        `reject file ${path} already exists${link ? ' (a symbolic link)' : ''}`,
+        `move it away, choose another with --rejects, or pass --force to replace ${replaced}`,
       )
+    }
     // unlink: removes a symbolic link itself, never what it points to.
     await rm(path)
     return new RejectSink(path, false)
@@ -218,9 +224,11 @@ export class RejectSink {
 /** A failure to write the reject file ends the run: the batch whose rejects it held must not commit. */
 function sinkError(path: string, err: unknown): LoadError {
   const e = err as NodeJS.ErrnoException
+  const code = e.code ? `${e.code} ` : ''
+  const why = e.code === 'ENOSPC' ? '(no space left on the device)' : e.message
   return new LoadError(
     'REJECTS_WRITE_FAILED',
-    `cannot write the reject file ${path}: ${e.code ?? ''}${e.code ? ' ' : ''}${e.code === 'ENOSPC' ? '(no space left on the device)' : e.message}`,
+    `cannot write the reject file ${path}: ${code}${why}`,
     'make room or choose another --rejects, then run again with --resume',
     { cause: err },
   )
@@ -238,7 +246,10 @@ async function checkWritable(path: string): Promise<void> {
   }
 }
 
-/** "-" and the names of standard output: written through the process's stdout stream, whatever it is (a socket has no path to open). */
+/**
+ * "-" and the names of standard output: written through the process's stdout stream,
+ * whatever it is (a socket has no path to open).
+ */
 function isStdout(path: string): boolean {
   return path === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(resolve(path))
 }

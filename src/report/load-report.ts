@@ -1,14 +1,19 @@
 import { redactUrl } from '../db/connect.js'
 import { EXIT } from '../errors.js'
 import type { FileReport, RunTotals, StopReason } from './run-figures.js'
+import { batchCount } from './words.js'
 
-/** What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds. */
+/**
+ * What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds.
+ */
 export interface LoadReport {
   /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
-  /** Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count. */
+  /**
+   * Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count.
+   */
   rowsSkipped: number
   rejectsByCode: Record<string, number>
   /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
@@ -28,7 +33,10 @@ export interface LoadReport {
   autoTune?: RunTotals['autoTune']
 }
 
-/** The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0. A setup problem met after something was written counts as a stop (3). */
+/**
+ * The report of a finished or stopped run: a stop's exit code, else 2 when rows were rejected, else 0.
+ * A setup problem met after something was written counts as a stop (3).
+ */
 export function buildReport(r: {
   totals: RunTotals
   bytesRead: number
@@ -75,10 +83,10 @@ export function formatSummary(r: LoadReport): string {
   const rate = secs > 0 ? Math.round(r.rowsRead / secs) : r.rowsRead
   const lines: string[] = []
   const verb = r.dryRun ? 'would load' : 'loaded'
+  const skipped = r.rowsSkipped > 0 ? `, ${r.rowsSkipped} skipped by the table's triggers` : ''
   lines.push(
-    `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected` +
-      `${r.rowsSkipped > 0 ? `, ${r.rowsSkipped} skipped by the table's triggers` : ''}` +
-      `${r.dryRun === 'db' ? ` (dry run in the database: ${r.batches} batch${r.batches === 1 ? '' : 'es'}, all rolled back)` : r.dryRun ? ' (dry run: nothing written)' : ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}`}, ${secs.toFixed(1)} s (${rate} rows/s)`,
+    `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected${skipped}` +
+      `${batchesDone(r)}, ${secs.toFixed(1)} s (${rate} rows/s)`,
   )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
@@ -86,9 +94,8 @@ export function formatSummary(r: LoadReport): string {
     if (f.resumed) {
       const how =
         f.skippedRows === undefined ? 'seeked there' : `read and skipped ${f.skippedRows} committed rows to get there`
-      lines.push(
-        `  resumed ${f.file} at line ${f.resumed.line} (byte ${f.resumed.byte}; ${how}): earlier runs had loaded ${f.resumed.rowsLoaded} rows and rejected ${f.resumed.rowsRejected}`,
-      )
+      const earlier = `earlier runs had loaded ${f.resumed.rowsLoaded} rows and rejected ${f.resumed.rowsRejected}`
+      lines.push(`  resumed ${f.file} at line ${f.resumed.line} (byte ${f.resumed.byte}; ${how}): ${earlier}`)
     }
     if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
   }
@@ -97,25 +104,34 @@ export function formatSummary(r: LoadReport): string {
     const sizes = b.map((x) => x.rows)
     const worst = Math.max(...b.map((x) => x.blockedMs))
     lines.push(
-      `  --batch-size auto: batches of ${Math.min(...sizes)} to ${Math.max(...sizes)} rows (last ${sizes.at(-1)}); others waited on pgbulk up to ${worst} ms (budget ${r.autoTune.budgetMs} ms)`,
+      `  --batch-size auto: batches of ${Math.min(...sizes)} to ${Math.max(...sizes)} rows (last ${sizes.at(-1)}); ` +
+        `others waited on pgbulk up to ${worst} ms (budget ${r.autoTune.budgetMs} ms)`,
     )
     const over = b.filter((x) => x.overBudget).length
     if (over > 0)
-      lines.push(
-        `  the lock budget could not be kept even at --min-batch (${over} batch${over === 1 ? '' : 'es'}): --report lists them`,
-      )
+      lines.push(`  the lock budget could not be kept even at --min-batch (${batchCount(over)}): --report lists them`)
   }
   if (r.stopped) {
-    const where = r.stopped.file
-      ? ` ${r.stopped.line ? `after ${r.stopped.file}:${r.stopped.line}` : `in ${r.stopped.file}`}`
-      : ''
+    const where = stoppedWhere(r.stopped)
     lines.push(`  stopped early${where}: ${r.stopped.message}`)
     if (!r.dryRun)
-      lines.push(
-        `  the ${r.batches} batch${r.batches === 1 ? '' : 'es'} committed before the stop stay committed (${r.rowsLoaded} rows)`,
-      )
+      lines.push(`  the ${batchCount(r.batches)} committed before the stop stay committed (${r.rowsLoaded} rows)`)
   }
   return lines.join('\n')
+}
+
+/** How the summary's first line tells the batches: run and rolled back, none (a dry run), or committed. */
+function batchesDone(r: LoadReport): string {
+  const batches = batchCount(r.batches)
+  if (r.dryRun === 'db') return ` (dry run in the database: ${batches}, all rolled back)`
+  if (r.dryRun) return ' (dry run: nothing written)'
+  return ` in ${batches}`
+}
+
+/** Where a run stopped, for "stopped early": after the line it stopped at, in the file, or nothing. */
+function stoppedWhere(stopped: NonNullable<LoadReport['stopped']>): string {
+  if (!stopped.file) return ''
+  return stopped.line ? ` after ${stopped.file}:${stopped.line}` : ` in ${stopped.file}`
 }
 
 /** The options as given, minus callbacks, streams and any password. */

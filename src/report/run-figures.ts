@@ -57,7 +57,9 @@ export interface BatchTrace {
   commitMs: number
   /** Attempts that failed on a lock wait of its own (lock_not_available) first. */
   lockTimeouts?: number
-  /** The longest wait of another session on it just before COMMIT (-1: waiting, length unknown before PostgreSQL 14). */
+  /**
+   * The longest wait of another session on it just before COMMIT (-1: waiting, length unknown before PostgreSQL 14).
+   */
   blockedMs: number
   blockedSessions: number
   nextRows: number

@@ -30,7 +30,10 @@ export interface ColumnInfo {
   hasDefault: boolean
   /** A generated column cannot be written. */
   generated: boolean
-  /** GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE (false when that was asked for). */
+  /**
+   * GENERATED ALWAYS AS IDENTITY: INSERT refuses a value unless OVERRIDING SYSTEM VALUE
+   * (false when that was asked for).
+   */
   identityAlways: boolean
   isArray: boolean
   /** Arrays: the element type's delimiter in array literals (',' but for box, ';'). */
@@ -65,12 +68,14 @@ export function quoteIdent(name: string): string {
 const COLUMNS_SQL = `
 WITH RECURSIVE cols AS (
   SELECT a.attnum, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '' AS has_default,
-         a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always, format_type(a.atttypid, a.atttypmod) AS display_type,
+         a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always,
+         format_type(a.atttypid, a.atttypmod) AS display_type,
          a.atttypid AS typid, a.atttypmod AS typmod, 0 AS depth
   FROM pg_attribute a
   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
   UNION ALL
-  SELECT c.attnum, c.attname, c.attnotnull OR t.typnotnull, c.has_default OR t.typdefault IS NOT NULL OR t.typdefaultbin IS NOT NULL,
+  SELECT c.attnum, c.attname, c.attnotnull OR t.typnotnull,
+         c.has_default OR t.typdefault IS NOT NULL OR t.typdefaultbin IS NOT NULL,
          c.generated, c.identity_always, c.display_type, t.typbasetype, t.typtypmod, c.depth + 1
   FROM cols c JOIN pg_type t ON t.oid = c.typid
   WHERE t.typtype = 'd'
@@ -80,19 +85,29 @@ SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generate
        (WITH RECURSIVE base AS (
           SELECT e.oid, e.typtype, e.typbasetype
           UNION ALL
-          SELECT b.oid, b.typtype, b.typbasetype FROM base JOIN pg_type b ON b.oid = base.typbasetype WHERE base.typtype = 'd'
-        ) SELECT bool_or(base.oid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.json'::pg_catalog.regtype::pg_catalog.oid, 'pg_catalog.jsonb'::pg_catalog.regtype::pg_catalog.oid])) FROM base) AS element_is_json,
-       CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::pg_catalog.text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels
+          SELECT b.oid, b.typtype, b.typbasetype
+          FROM base JOIN pg_type b ON b.oid = base.typbasetype WHERE base.typtype = 'd'
+        ) SELECT bool_or(base.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+            'pg_catalog.json'::pg_catalog.regtype::pg_catalog.oid,
+            'pg_catalog.jsonb'::pg_catalog.regtype::pg_catalog.oid
+          ])) FROM base) AS element_is_json,
+       CASE WHEN t.typtype = 'e' THEN ARRAY(
+         SELECT e.enumlabel::pg_catalog.text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder
+       ) END AS enum_labels
 FROM cols c JOIN pg_type t ON t.oid = c.typid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 ORDER BY c.attnum, c.depth DESC`
 
-/** Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass), so quoting and search_path work as in SQL. */
+/**
+ * Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass),
+ * so quoting and search_path work as in SQL.
+ */
 export async function introspectTable(client: pg.Client, table: string): Promise<TableSchema> {
   let found: pg.QueryResult<{ oid: number; nspname: string; relname: string; relkind: string }>
   try {
     found = await client.query(
       `SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid`,
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid`,
       [table],
     )
   } catch (err) {
@@ -114,9 +129,11 @@ export async function introspectTable(client: pg.Client, table: string): Promise
   if (!['r', 'p', 'f'].includes(rel.relkind)) {
     // A view exists: "not found" would send the user looking for a typo. COPY FROM cannot write
     // into a view, even one with INSTEAD OF triggers (PostgreSQL: "cannot copy to view").
+    const kind = RELKIND_NAMES[rel.relkind] ?? `not a table (relkind ${rel.relkind})`
     throw new LoadError(
       'TARGET_NOT_TABLE',
-      `${JSON.stringify(table)} is ${RELKIND_NAMES[rel.relkind] ?? `not a table (relkind ${rel.relkind})`}: pgbulk loads tables only (COPY cannot write into a view, even one with INSTEAD OF triggers)`,
+      `${JSON.stringify(table)} is ${kind}: ` +
+        'pgbulk loads tables only (COPY cannot write into a view, even one with INSTEAD OF triggers)',
       rel.relkind === 'v' || rel.relkind === 'm'
         ? 'load the table the view reads from, or INSERT … SELECT from a table pgbulk loaded'
         : 'give a table with --table',
@@ -139,7 +156,10 @@ export async function introspectTable(client: pg.Client, table: string): Promise
   const version = await client.query<{ v: string }>(`SELECT pg_catalog.current_setting('server_version_num') AS v`)
   // pg_trigger.tgtype bits: 1 row, 2 before, 4 insert (tgenabled 'D': disabled).
   const triggers = await client.query<{ before: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7 OPERATOR(pg_catalog.=) 7) AS before`,
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'D'
+         AND tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7 OPERATOR(pg_catalog.=) 7
+     ) AS before`,
     [rel.oid],
   )
   const beforeRowTriggers = triggers.rows[0]?.before === true

@@ -6,7 +6,10 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { LoadError } from '../errors.js'
 
-/** An input ready to be read: decompressed bytes, and a count of the bytes consumed from the file (compressed, for gzip). */
+/**
+ * An input ready to be read: decompressed bytes,
+ * and a count of the bytes consumed from the file (compressed, for gzip).
+ */
 export interface OpenedInput {
   /** What messages and the reject file call it: the path, or "stdin". */
   name: string

@@ -5,7 +5,9 @@ import { LoadError } from '../errors.js'
 export interface PrefixIdentity {
   /** The checkpoint's position. */
   bytes: number
-  /** How many of the first bytes the hash covers: `bytes`, or where a block begins before it (see PREFIX_BLOCK_BYTES). */
+  /**
+   * How many of the first bytes the hash covers: `bytes`, or where a block begins before it (see PREFIX_BLOCK_BYTES).
+   */
   covered: number
   hash: string
 }
@@ -64,7 +66,9 @@ export class StreamPrefix {
     return { covered, hash: this.digestAt(covered)! }
   }
 
-  /** The hash of the first `n` bytes, or undefined when the bytes after the block boundary before it are no longer kept. */
+  /**
+   * The hash of the first `n` bytes, or undefined when the bytes after the block boundary before it are no longer kept.
+   */
   private digestAt(n: number): string | undefined {
     const boundary = Math.floor(n / PREFIX_BLOCK_BYTES) * PREFIX_BLOCK_BYTES
     // States before the boundary are never asked for again (checkpoints only move forward).
@@ -106,6 +110,7 @@ function changed(name: string, why: string): LoadError {
   return new LoadError(
     'INPUT_CHANGED',
     `${name} is not the stream its checkpoint was taken from: ${why}`,
-    'a resumed stream must start with the same data; pass --restart to load it from the start, or --force to resume anyway',
+    'a resumed stream must start with the same data; ' +
+      'pass --restart to load it from the start, or --force to resume anyway',
   )
 }

@@ -26,7 +26,10 @@ function integerBytes(maxDigits: number): ByteCheck {
   }
 }
 
-/** Optional sign, digits, optional "." and digits (one digit at least); at most maxInt significant integer digits and maxFrac fraction digits. */
+/**
+ * Optional sign, digits, optional "." and digits (one digit at least);
+ * at most maxInt significant integer digits and maxFrac fraction digits.
+ */
 function decimalBytes(maxInt: number, maxFrac: number): ByteCheck {
   return (b, s, e) => {
     if (e - s > 1000) return false

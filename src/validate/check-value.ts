@@ -33,17 +33,22 @@ const INT_LIMITS: Record<string, [bigint, bigint]> = {
   int8: [-9223372036854775808n, 9223372036854775807n],
 }
 
+/** A column as rejection messages name it: its name and its type as declared, `column "price" (numeric(10,2))`. */
+export function columnLabel(col: ColumnInfo): string {
+  return `column ${JSON.stringify(col.name)} (${col.displayType})`
+}
+
 function invalid(col: ColumnInfo, value: string, what = 'invalid value'): ValueProblem {
   return {
     code: 'VALUE_INVALID',
-    message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${what} ${snippet(value)}`,
+    message: `${columnLabel(col)}: ${what} ${snippet(value)}`,
   }
 }
 
 function outOfRange(col: ColumnInfo, value: string, why: string): ValueProblem {
   return {
     code: 'VALUE_OUT_OF_RANGE',
-    message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${snippet(value)} ${why}`,
+    message: `${columnLabel(col)}: ${snippet(value)} ${why}`,
   }
 }
 
@@ -98,10 +103,11 @@ function checkNumeric(col: ColumnInfo): ValueCheck {
 }
 
 function numericOverflow(col: ColumnInfo, v: string, mod: { precision: number; scale: number }): ValueProblem {
+  const limit = `10^${mod.precision - mod.scale}`
   return outOfRange(
     col,
     v,
-    `does not fit: precision ${mod.precision}, scale ${mod.scale} must round to an absolute value less than 10^${mod.precision - mod.scale}`,
+    `does not fit: precision ${mod.precision}, scale ${mod.scale} must round to an absolute value less than ${limit}`,
   )
 }
 
@@ -122,7 +128,10 @@ function checkFloat(col: ColumnInfo): ValueCheck {
   }
 }
 
-/** PostgreSQL's boolin: any unique prefix of true/false/yes/no, on/off (two letters at least), 1/0; case and surrounding spaces ignored. */
+/**
+ * PostgreSQL's boolin: any unique prefix of true/false/yes/no, on/off (two letters at least), 1/0;
+ * case and surrounding spaces ignored.
+ */
 export function isPgBoolean(v: string): boolean {
   const s = v.trim().toLowerCase()
   if (s === '') return false
@@ -142,7 +151,7 @@ function checkText(col: ColumnInfo): ValueCheck | undefined {
     if (chars.slice(max).every((c) => c === ' ')) return undefined
     return {
       code: 'VALUE_TOO_LONG',
-      message: `column ${JSON.stringify(col.name)} (${col.displayType}): value is ${chars.length} characters long, the limit is ${max}`,
+      message: `${columnLabel(col)}: value is ${chars.length} characters long, the limit is ${max}`,
     }
   }
 }

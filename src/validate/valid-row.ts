@@ -19,7 +19,10 @@ export interface ValidRow {
   csv?: CsvDialect | undefined
   /** The row as a COPY text line, kept once made: a row sent again while bad rows are isolated is not encoded twice. */
   copyLine?: string
-  /** Bytes of the row as a COPY text line of `columns` written from its input bytes, or -1 when it must be written from its values. */
+  /**
+   * Bytes of the row as a COPY text line of `columns` written from its input bytes,
+   * or -1 when it must be written from its values.
+   */
   copyTextSize?(columns: readonly number[]): number
   /** Write that line at `at` (after copyTextSize said its size); returns where it ends. */
   writeCopyText?(columns: readonly number[], out: Buffer, at: number): number

@@ -18,11 +18,12 @@ import { FieldFlag, fieldStart } from '../parse/parsed-record.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import type { RejectCode } from '../errors.js'
 import { snippet } from '../location.js'
+import { plural, quotedList } from '../report/words.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import type { ByteCheck } from './check-bytes.js'
 import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
-import { checkFor } from './check-value.js'
+import { checkFor, columnLabel } from './check-value.js'
 import { refusedCharacter, refusedEscapeReason, refusedJsonEscape } from '../parse/refused-escape.js'
 import type { ArrayRefused } from './populate-array.js'
 import { populateArray } from './populate-array.js'
@@ -59,7 +60,9 @@ export class RowValidator {
   private layout: RowLayout | undefined
   /** NDJSON: what rows scanned as bytes share. */
   private readonly objectLayout: ObjectRowLayout
-  /** NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys. */
+  /**
+   * NDJSON: the last object's keys (their bytes) and table columns, reused while the next objects have the same keys.
+   */
   private objectKeys: ObjectKeys | undefined
   /** CSV: an escaped field's only escapes are doubled '"' (RFC 4180), which the byte checks can read through. */
   private readonly doubledQuotes: boolean
@@ -126,23 +129,29 @@ export class RowValidator {
       // A file whose lines end in CR alone reads as one line: its header runs into the first row.
       throw new LoadError(
         'HEADER_INVALID',
-        `${this.opts.file}: the header holds a carriage return (${unknown.map((n) => JSON.stringify(n)).join(', ')}): the lines seem to end in CR alone (classic Mac OS), which pgbulk does not read as line endings`,
+        `${this.opts.file}: the header holds a carriage return (${quotedList(unknown)}): ` +
+          'the lines seem to end in CR alone (classic Mac OS), which pgbulk does not read as line endings',
         `convert the line endings first, e.g. tr '\\r' '\\n' < ${this.opts.file} > fixed.csv`,
       )
     }
     if (unknown.length > 0) {
       throw new LoadError(
         'COLUMN_UNKNOWN',
-        `${this.opts.file}: ${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length === 1 ? 'matches no column' : 'match no columns'} of ${this.schema.sqlName} (columns: ${this.schema.columns.map((c) => c.name).join(', ')})`,
+        `${this.opts.file}: ${quotedList(unknown)} ` +
+          `${plural(unknown.length, 'matches no column', 'match no columns')} ` +
+          `of ${this.schema.sqlName} ${this.columnsListed()}`,
         'rename the field, or pass --ignore-extra to drop fields that match no column',
       )
     }
     this.checkWritable([...seen])
     const missing = this.schema.columns.filter((c, i) => !seen.has(i) && c.notNull && !c.hasDefault && !c.generated)
     if (missing.length > 0) {
+      const n = missing.length
+      const names = quotedList(missing.map((c) => c.name))
       throw new LoadError(
         'COLUMN_REQUIRED',
-        `${this.opts.file}: column${missing.length > 1 ? 's' : ''} ${missing.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${missing.length > 1 ? 'are' : 'is'} NOT NULL without a default but not in the input`,
+        `${this.opts.file}: ${plural(n, 'column', 'columns')} ${names} of ${this.schema.sqlName} ` +
+          `${plural(n, 'is', 'are')} NOT NULL without a default but not in the input`,
         'add the column to the input (or to --columns)',
       )
     }
@@ -221,7 +230,7 @@ export class RowValidator {
             rec,
             'validate',
             'VALUE_NULL_NOT_ALLOWED',
-            `column ${JSON.stringify(col.name)} (${col.displayType}) is NOT NULL, found NULL`,
+            `${columnLabel(col)} is NOT NULL, found NULL`,
             this.fieldOf(i),
             col.name,
           )
@@ -339,7 +348,9 @@ export class RowValidator {
     return s.asRow(keys.shape, keys.columnMembers, this.objectLayout)
   }
 
-  /** The table column of each member, when every key is known and no column is given twice or missing while required. */
+  /**
+   * The table column of each member, when every key is known and no column is given twice or missing while required.
+   */
   private mapKeys(raw: Buffer, s: ScannedObject): ObjectKeys | undefined {
     const m = s.members
     const keys: Buffer[] = []
@@ -386,7 +397,8 @@ export class RowValidator {
         if (idx === UNKNOWN && first) {
           throw new LoadError(
             'COLUMN_UNKNOWN',
-            `${this.opts.file}: key ${JSON.stringify(key)} of the first object matches no column of ${this.schema.sqlName} (columns: ${this.schema.columns.map((c) => c.name).join(', ')})`,
+            `${this.opts.file}: key ${JSON.stringify(key)} of the first object ` +
+              `matches no column of ${this.schema.sqlName} ${this.columnsListed()}`,
             'rename the key, or pass --ignore-extra to drop keys that match no column',
           )
         }
@@ -413,7 +425,9 @@ export class RowValidator {
         if (keyOf[idx] === col.name) continue
         return {
           code: 'FIELD_AMBIGUOUS',
-          message: `keys ${JSON.stringify(keyOf[idx])} and ${JSON.stringify(other)} both name column ${JSON.stringify(col.name)} (case-insensitively): keep one, or name the column exactly`,
+          message:
+            `keys ${JSON.stringify(keyOf[idx])} and ${JSON.stringify(other)} ` +
+            `both name column ${JSON.stringify(col.name)} (case-insensitively): keep one, or name the column exactly`,
           columnName: col.name,
         }
       }
@@ -426,7 +440,7 @@ export class RowValidator {
       if (v !== null && typeof v === 'object') {
         return {
           code: 'VALUE_INVALID',
-          message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${v.refused}: ${snippet(fields.get(key)!.text)}`,
+          message: `${columnLabel(col)}: ${v.refused}: ${snippet(fields.get(key)!.text)}`,
           columnName: col.name,
         }
       }
@@ -454,7 +468,7 @@ export class RowValidator {
       const col = this.schema.columns[idx]!
       return {
         code: 'VALUE_INVALID',
-        message: `column ${JSON.stringify(col.name)} (${col.displayType}): ${refusedEscapeReason(found)}`,
+        message: `${columnLabel(col)}: ${refusedEscapeReason(found)}`,
         columnName: col.name,
       }
     }
@@ -470,7 +484,8 @@ export class RowValidator {
     if (generated.length > 0) {
       throw new LoadError(
         'COLUMN_NOT_WRITABLE',
-        `${this.opts.file}: ${generated.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${generated.length > 1 ? 'are generated columns' : 'is a generated column'} and cannot be written`,
+        `${this.opts.file}: ${quotedList(generated.map((c) => c.name))} of ${this.schema.sqlName} ` +
+          `${plural(generated.length, 'is a generated column', 'are generated columns')} and cannot be written`,
         'drop the field from the input, or pass --ignore-extra after renaming it',
       )
     }
@@ -479,10 +494,17 @@ export class RowValidator {
     if (identity.length > 0) {
       throw new LoadError(
         'COLUMN_NOT_WRITABLE',
-        `${this.opts.file}: ${identity.map((c) => JSON.stringify(c.name)).join(', ')} of ${this.schema.sqlName} ${identity.length > 1 ? 'are identity columns' : 'is an identity column'} GENERATED ALWAYS`,
-        'pass --overriding-system-value to store the values of the input, or drop the field to let the table number the rows',
+        `${this.opts.file}: ${quotedList(identity.map((c) => c.name))} of ${this.schema.sqlName} ` +
+          `${plural(identity.length, 'is an identity column', 'are identity columns')} GENERATED ALWAYS`,
+        'pass --overriding-system-value to store the values of the input, ' +
+          'or drop the field to let the table number the rows',
       )
     }
+  }
+
+  /** The table's columns, for a message about a name that matches none: "(columns: id, name)". */
+  private columnsListed(): string {
+    return `(columns: ${this.schema.columns.map((c) => c.name).join(', ')})`
   }
 
   /** Exact name first; else a unique case-insensitive match (CSV headers often say "ID" for id). */
@@ -527,7 +549,9 @@ export class RowValidator {
   }
 }
 
-/** Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text. */
+/**
+ * Build a reject-file line for a record; the raw bytes are kept exactly, as base64 too when they are not valid text.
+ */
 function makeRejection(
   opts: { file: string; input?: string | undefined; encoding: InputEncoding },
   rec: { line: number; byte: number; raw: Buffer },

@@ -28,7 +28,8 @@ export function copyCsvOptions(d: CsvDialect): string | undefined {
   const ns = d.nullString
   if (ns !== null && (ns.includes(delimiter) || ns.includes(quote) || /[\r\n]/.test(ns) || ns === '\\.'))
     return undefined
-  return `FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ESCAPE ${literal(escape)}${ns === null ? '' : `, NULL ${literal(ns)}`}`
+  const nullOption = ns === null ? '' : `, NULL ${literal(ns)}`
+  return `FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ESCAPE ${literal(escape)}${nullOption}`
 }
 
 /**

@@ -44,7 +44,10 @@ export const copySender: RowSender = {
     await done
     return stream.rowCount
   },
-  /** COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated, the shape is not. */
+  /**
+   * COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated,
+   * the shape is not.
+   */
   /** COPY's DEFAULT option came with PostgreSQL 16. */
   canSendDefaults: (serverVersionNum) => serverVersionNum >= 160000,
   failedRowIndex(err, relname, rows) {
@@ -56,7 +59,10 @@ export const copySender: RowSender = {
   },
 }
 
-/** Whether rows go as CSV (their own bytes), and COPY's options for it: rows of one CSV input whose dialect COPY reads the same way. */
+/**
+ * Whether rows go as CSV (their own bytes), and COPY's options for it:
+ * rows of one CSV input whose dialect COPY reads the same way.
+ */
 function csvFormat(rows: readonly ValidRow[]): { dialect?: CsvDialect; csv?: string | undefined } {
   const dialect = rows[0]?.csv
   return dialect && rows.every((r) => r.csv === dialect) ? { dialect, csv: copyCsvOptions(dialect) } : {}

@@ -38,10 +38,11 @@ export const insertSender = (overriding = false): RowSender => ({
         }
         tuples.push(`(${slots.join(',')})`)
       }
+      const override = overriding ? ' OVERRIDING SYSTEM VALUE' : ''
       const text =
         columns.length === 0
           ? `INSERT INTO ${sql.table} DEFAULT VALUES`
-          : `INSERT INTO ${sql.table} (${sql.columns})${overriding ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES ${tuples.join(',')}`
+          : `INSERT INTO ${sql.table} (${sql.columns})${override} VALUES ${tuples.join(',')}`
       if (columns.length === 0) for (let k = 0; k < part.length; k++) stored += (await client.query(text)).rowCount ?? 0
       else stored += (await client.query(text, params)).rowCount ?? 0
     }

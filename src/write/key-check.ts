@@ -51,7 +51,8 @@ export class KeyCheck {
     const table = this.schema.sqlName
     if (code === '23503') {
       const r = await client.query<{ col: string; parent: string; pcol: string; ptype: string }>(
-        `SELECT a.attname AS col, c.confrelid::regclass::text AS parent, pa.attname AS pcol, format_type(pa.atttypid, pa.atttypmod) AS ptype
+        `SELECT a.attname AS col, c.confrelid::regclass::text AS parent,
+                pa.attname AS pcol, format_type(pa.atttypid, pa.atttypmod) AS ptype
          FROM pg_constraint c
          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
          JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
@@ -65,12 +66,16 @@ export class KeyCheck {
       return {
         column,
         sql: `SELECT u.o FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o)
-              WHERE u.v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${row.parent} p WHERE p.${quoteIdent(row.pcol)} = u.v::${row.ptype})`,
+              WHERE u.v IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM ${row.parent} p WHERE p.${quoteIdent(row.pcol)} = u.v::${row.ptype})`,
       }
     }
     const r = await client.query<{ col: string; type: string; coll: string | null }>(
       `SELECT a.attname AS col, format_type(a.atttypid, a.atttypmod) AS type,
-              CASE WHEN a.attcollation <> 0 THEN (SELECT quote_ident(n.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS coll
+              CASE WHEN a.attcollation <> 0 THEN (
+                SELECT quote_ident(n.nspname) || '.' || quote_ident(co.collname)
+                FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE co.oid = a.attcollation
+              ) END AS coll
        FROM pg_index i
        JOIN pg_class ic ON ic.oid = i.indexrelid
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]

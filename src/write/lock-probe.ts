@@ -2,7 +2,10 @@ import type pg from 'pg'
 
 /** Who waits on this transaction now. */
 export interface BlockedNow {
-  /** The longest wait so far of a session waiting on it, directly or behind another waiter on it (-1: waiting, for how long unknown). */
+  /**
+   * The longest wait so far of a session waiting on it, directly or behind another waiter on it
+   * (-1: waiting, for how long unknown).
+   */
   blockedMs: number
   sessions: number
 }
@@ -17,10 +20,12 @@ export interface BlockedNow {
 export async function probeBlocked(client: pg.Client, serverVersionNum: number): Promise<BlockedNow> {
   const waited =
     serverVersionNum >= 140000
-      ? 'coalesce(extract(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) waitstart) OPERATOR(pg_catalog.*) 1000, 0)'
+      ? 'coalesce(extract(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) waitstart) ' +
+        'OPERATOR(pg_catalog.*) 1000, 0)'
       : '-1'
   const r = await client.query<{ pid: number; ms: number; blockers: number[]; me: number }>(
-    `SELECT pid, (${waited})::pg_catalog.float8 AS ms, pg_catalog.pg_blocking_pids(pid) AS blockers, pg_catalog.pg_backend_pid() AS me
+    `SELECT pid, (${waited})::pg_catalog.float8 AS ms, pg_catalog.pg_blocking_pids(pid) AS blockers,
+            pg_catalog.pg_backend_pid() AS me
      FROM pg_catalog.pg_locks WHERE NOT granted AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()`,
   )
   if (r.rows.length === 0) return { blockedMs: 0, sessions: 0 }

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
+import { batchCount } from '../report/words.js'
 import type { Rejection } from '../reject/rejection.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
@@ -104,7 +105,10 @@ export interface RetryPolicy {
   onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
 }
 
-/** Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"): uniform in [0, min(max, base·2^(attempt-1))), so clients that failed together do not retry together. */
+/**
+ * Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"):
+ * uniform in [0, min(max, base·2^(attempt-1))), so clients that failed together do not retry together.
+ */
 export function backoffDelayMs(
   attempt: number,
   policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'random'>,
@@ -113,7 +117,10 @@ export function backoffDelayMs(
   return Math.floor(policy.random() * cap)
 }
 
-/** While looking for a poison pill, this many statement faults in a row with no statement passing mean the fault is not the rows'. */
+/**
+ * While looking for a poison pill, this many statement faults in a row
+ * with no statement passing mean the fault is not the rows'.
+ */
 const POISON_SEARCH_MAX_FAULTS_IN_A_ROW = 8
 
 /** The batch's fate is not known: the connection dropped after COMMIT was sent, and the server could not tell. */
@@ -168,7 +175,8 @@ export class BatchWriter implements Writer {
       let result: WriteResult | undefined
       try {
         const begun = await this.client.query<{ xid: string }>(
-          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
+          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; ' +
+            'SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
         )
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
@@ -287,7 +295,10 @@ export class BatchWriter implements Writer {
   private faultsInARow = 0
   /** Rows stored by the statements of this attempt that passed. */
   private stored = 0
-  /** The savepoint each statement runs under: just made or rolled back to ('clean'), or holding a statement's rows ('used'). */
+  /**
+   * The savepoint each statement runs under: just made or rolled back to ('clean'),
+   * or holding a statement's rows ('used').
+   */
   private savepoint: 'clean' | 'used' = 'clean'
 
   /**
@@ -314,7 +325,10 @@ export class BatchWriter implements Writer {
     return { kind: 'rows', indexes, certain, complete: false }
   }
 
-  /** KeyCheck's answer; a failure of its query is rolled back and ignored (the statement-by-statement search still works). */
+  /**
+   * KeyCheck's answer; a failure of its query is rolled back and ignored
+   * (the statement-by-statement search still works).
+   */
   private async askKeys(err: PgError, seg: readonly ValidRow[]): Promise<number[] | undefined> {
     try {
       return await this.keys.badRows(this.client, err, seg)
@@ -353,7 +367,9 @@ export class BatchWriter implements Writer {
     }
   }
 
-  /** 'committed', 'aborted', or undefined when the server cannot say. Waits while the old backend is still finishing. */
+  /**
+   * 'committed', 'aborted', or undefined when the server cannot say. Waits while the old backend is still finishing.
+   */
   private async commitStatus(xid: string): Promise<string | undefined> {
     for (let i = 0; i < 50; i++) {
       const r = await this.client
@@ -445,7 +461,8 @@ export function fatalDatabaseError(
   committed: { batches: number; rows: number },
   failed: { file: string; line: number; rows: number } | undefined,
 ): LoadError {
-  const before = `${committed.batches} batch${committed.batches === 1 ? '' : 'es'} (${committed.rows} rows) had been committed before it and stay committed`
+  const done = `${batchCount(committed.batches)} (${committed.rows} rows)`
+  const before = `${done} had been committed before it and stay committed`
   const fate = failed
     ? `the batch of ${failed.rows} rows from ${failed.file}:${failed.line} on was rolled back; ${before}`
     : `the checkpoint being saved was rolled back; ${before}`
