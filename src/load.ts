@@ -1,27 +1,28 @@
 import { randomUUID } from 'node:crypto'
 import { basename } from 'node:path'
-import { LoadError } from './errors.js'
-import type { InputFormat } from './parse/parse-input.js'
-import { parseInput } from './parse/parse-input.js'
-import type { LoadOptions } from './options.js'
-import { resolveLoadOptions } from './options.js'
-import { preflightInput } from './pipeline/header.js'
-import { runInput } from './pipeline/run-input.js'
-import type { StopReason } from './report/run-figures.js'
-import { newTotals } from './report/run-figures.js'
-import { RejectSink } from './reject/reject-sink.js'
-import type { Rejection } from './reject/rejection.js'
-import type { LoadReport } from './report/load-report.js'
-import type { FileReport } from './report/run-figures.js'
-import { buildReport, reportableOptions } from './report/load-report.js'
-import { checkInputs, openInput } from './source/open-input.js'
-import type { InputIdentity } from './source/input-identity.js'
-import type { PrefixIdentity } from './source/stream-prefix.js'
-import { StreamPrefix } from './source/stream-prefix.js'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
+import type { InputPlan } from './checkpoint/resume-plan.js'
 import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
+import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
+import { LoadError } from './errors.js'
+import type { LoadOptions, ResolvedLoadOptions } from './options.js'
+import { resolveLoadOptions } from './options.js'
+import type { InputFormat, ParseOptions } from './parse/parse-input.js'
+import { parseInput } from './parse/parse-input.js'
+import { preflightInput } from './pipeline/header.js'
+import { runInput } from './pipeline/run-input.js'
+import { RejectSink } from './reject/reject-sink.js'
+import type { Rejection } from './reject/rejection.js'
+import type { LoadReport } from './report/load-report.js'
+import { buildReport, reportableOptions } from './report/load-report.js'
+import type { FileReport, RunTotals, StopReason } from './report/run-figures.js'
+import { newTotals } from './report/run-figures.js'
+import type { InputFile } from './source/open-input.js'
+import { checkInputs, openInput } from './source/open-input.js'
+import { StreamPrefix } from './source/stream-prefix.js'
+import type { Target } from './target.js'
 import { openTarget } from './target.js'
 
 /** The format an input is in, from --format or its extension (also under .gz). */
@@ -33,6 +34,30 @@ export function formatOf(path: string, explicit: InputFormat | undefined): Input
   return 'csv'
 }
 
+/** What every input of a load shares. */
+interface LoadRun {
+  opts: ResolvedLoadOptions
+  target: Target
+  totals: RunTotals
+  /** The job's checkpoints; none in a dry run or with --no-checkpoint. */
+  store: CheckpointStore | undefined
+  job: string
+  /** Reject files by path (inputs may share one). */
+  sinks: Map<string, RejectSink>
+  startedAt: Date
+  /** Input bytes of the inputs before this one, for the progress line. */
+  bytesBefore: number
+}
+
+/** How an input is read: its parse options, and whether it has a header row (or the column names it stands for). */
+interface InputReading {
+  parse: ParseOptions
+  header: boolean
+  columnNames: string[] | undefined
+  /** The header row's names, read by the preflight (a plain file resumed mid-way is read from there, past it). */
+  headerNames: string[] | undefined
+}
+
 /**
  * Load every input into the table: the library API behind `pgbulk load`. Setup problems (bad
  * options, no connection, no table, unreadable input, existing reject file) throw a LoadError
@@ -42,207 +67,49 @@ export function formatOf(path: string, explicit: InputFormat | undefined): Input
 export async function load(given: LoadOptions): Promise<LoadReport> {
   const started = performance.now()
   const opts = resolveLoadOptions(given)
-  const { encoding, maxRecordBytes } = opts
   const files = await checkInputs(opts.inputs)
-  const formats = files.map((f) => formatOf(f.path, opts.format))
-
   const target = await openTarget(opts)
-  const { schema, writers, batcher } = target
-  const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
+  const run: LoadRun = {
+    opts,
+    target,
+    totals: newTotals(target.autoTune ? opts.autoTune : undefined),
+    store: undefined,
+    job: '',
+    sinks: new Map(),
+    startedAt: new Date(),
+    bytesBefore: 0,
+  }
   const fileReports: FileReport[] = []
-  const sinks = new Map<string, RejectSink>()
   let stop: StopReason | undefined
-  let bytesBefore = 0
   try {
-    // Checkpoints: kept for every real load unless --no-checkpoint (a dry run writes nothing).
-    const keepCheckpoints = writers !== undefined && opts.dryRun !== 'db' && opts.checkpoint
-    const store = keepCheckpoints ? new CheckpointStore(opts.checkpointSchema, randomUUID()) : undefined
-    if (store) await store.ensure(target.connection())
-    // (the default name needs the table's name as the database spells it: known only now)
-    const job = opts.job ?? defaultJobName(schema.sqlName, opts.inputs)
-    if (store) {
-      await target.lockJob(job)
-      await store.claim(target.connection(), job)
-    }
-    const plans = store
-      ? await planInputs(target.connection(), store, job, files, {
-          resume: opts.resume,
-          restart: opts.restart,
-          force: opts.force,
-        })
-      : files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
-
-    // Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
-    // they will be found again); any other existing file is refused unless --force.
-    for (const f of files) {
-      const path = opts.rejectsFor(f)
-      if (sinks.has(path)) continue
-      const resumed = plans.flatMap((p, j) => (p.kind !== 'fresh' && opts.rejectsFor(files[j]!) === path ? [p] : []))
-      if (resumed.length === 0) {
-        sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout))
-        continue
-      }
-      sinks.set(
-        path,
-        await RejectSink.resume(
-          path,
-          (r) => !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte),
-          opts.stdout,
-        ),
-      )
-    }
-
-    const pipelines = files.map((f, k) => ({
-      input: inputKey(f.path),
-      schema,
-      parse: { format: formats[k]!, encoding, dialect: opts.dialectFor(formats[k]!), maxRecordBytes },
-      ...(opts.columns ? { columnNames: opts.columns } : {}),
-      header: opts.header,
-      ignoreExtra: opts.ignoreExtra,
-    }))
-    const headers: (string[] | undefined)[] = []
-    for (const [k, f] of files.entries()) {
-      if (f.stream) continue // read once, by the load itself, which checks its header first
-      const input = await openInput(f, process.stdin)
-      headers[k] = await preflightInput({
-        ...pipelines[k]!,
-        name: input.name,
-        records: parseInput(input.chunks, pipelines[k]!.parse),
-      })
-    }
-    const totalBytes = files.every((f) => f.size !== undefined)
-      ? files.reduce((s, f) => s + (f.size ?? 0), 0)
-      : undefined
-    opts.onStart?.(totalBytes)
-    const startedAt = new Date()
+    const plans = await claimJob(run, files)
+    await openRejectFiles(run, files, plans)
+    const readings = await preflight(run, files)
+    opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
+    run.startedAt = new Date()
     for (const [k, f] of files.entries()) {
       const plan = plans[k]!
-      const from = plan.kind === 'fresh' ? undefined : plan.from
       if (plan.kind === 'finished') {
-        fileReports.push({
-          file: f.path === '-' ? 'stdin' : f.path,
-          rowsRead: 0,
-          rowsLoaded: 0,
-          rowsRejected: 0,
-          rowsSkipped: 0,
-          bytesRead: 0,
-          resumed: {
-            byte: plan.from.nextByte,
-            line: plan.from.nextLine,
-            rowsLoaded: plan.from.rowsLoaded,
-            rowsRejected: plan.from.rowsRejected,
-          },
-        })
+        fileReports.push(finishedInput(f, plan.from))
         continue
       }
-      // A stream's checkpoints record the hash of the prefix they cover, and its resume checks it (StreamPrefix).
-      const prefix = store && f.stream ? new StreamPrefix() : undefined
-      const identityAt = (nextByte: number) => (prefix ? prefixIdentity(nextByte, prefix) : plan.identity)
-      const saveCheckpoint = store
-        ? (client: pg.Client, state: CheckpointProgress) =>
-            store.save(client, {
-              job,
-              input: plan.input,
-              target: schema.sqlName,
-              identity: identityAt(state.nextByte),
-              startedAt: from?.startedAt ?? startedAt,
-              ...state,
-            })
-        : undefined
-      // A fresh input's checkpoint exists before its first reject is written, so that a crash
-      // before the first batch commits is resumed (and its reject lines dropped), not refused.
-      if (!from && saveCheckpoint)
-        await saveCheckpoint(target.connection(), {
-          nextByte: 0,
-          nextLine: 1,
-          rowsRead: 0,
-          rowsLoaded: 0,
-          rowsRejected: 0,
-          batches: 0,
-          done: false,
-        })
-      const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
-      const input = prefix
-        ? {
-            ...opened,
-            chunks: prefix.tap(opened.chunks, from && !opts.force ? expectedPrefix(from, opened.name) : undefined),
-          }
-        : opened
-      const progress = () =>
-        opts.onProgress?.({
-          bytesRead: bytesBefore + input.bytesConsumed(),
-          rowsRead: totals.rowsRead,
-          rowsLoaded: totals.rowsLoaded,
-          rowsRejected: totals.rowsRejected,
-          ...(target.autoTune ? { batchRows: batcher.limits.maxRows } : {}),
-        })
-      const startAt = from ? { byte: from.nextByte, line: from.nextLine } : undefined
-      // A plain file is read from the checkpoint on (its header, if any, was read by the preflight);
-      // gzip and stdin are read from the start and the committed records skipped.
-      const seeked = input.seeked && startAt !== undefined
-      const header = seeked ? false : pipelines[k]!.header
-      const columnNames =
-        seeked && pipelines[k]!.parse.format !== 'ndjson'
-          ? (headers[k] ?? pipelines[k]!.columnNames)
-          : pipelines[k]!.columnNames
-      const result = await runInput({
-        ...pipelines[k]!,
-        header,
-        ...(columnNames ? { columnNames } : {}),
-        name: input.name,
-        records: parseInput(input.chunks, pipelines[k]!.parse, seeked ? startAt : undefined),
-        bytesConsumed: input.bytesConsumed,
-        writers,
-        batcher,
-        autoTune: target.autoTune,
-        sink: sinks.get(opts.rejectsFor(f))!,
-        totals,
-        rejectLimit: opts.maxRejects,
-        signal: opts.signal,
-        onProgress: progress,
-        onReject: opts.onReject,
-        ...(startAt ? { startAt } : {}),
-        ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
-        resumedFrom: from,
-        checkpoint: saveCheckpoint,
-      })
-      if (from)
-        result.file.resumed = {
-          byte: from.nextByte,
-          line: from.nextLine,
-          rowsLoaded: from.rowsLoaded,
-          rowsRejected: from.rowsRejected,
-        }
-      progress()
-      bytesBefore += result.file.bytesRead
+      const result = await loadInput(run, f, plan, readings[k]!)
       fileReports.push(result.file)
       if (result.stop) {
         stop = result.stop
         break
       }
     }
-    // Closing writes the last rejects: a failure here stops the run, whose report says what committed.
-    if (!stop) {
-      for (const s of sinks.values()) {
-        try {
-          await s.close()
-        } catch (err) {
-          if (!(err instanceof LoadError)) throw err
-          stop = { error: err, file: s.path }
-          break
-        }
-      }
-    }
+    stop ??= await closeRejectFiles(run.sinks)
   } finally {
     // After a failure, closing is best effort, and the connections are always closed (a run that
     // left one open would never exit, and would keep its job locked).
-    for (const s of sinks.values()) await s.close().catch(() => {})
+    for (const s of run.sinks.values()) await s.close().catch(() => {})
     await target.close()
   }
-
   return buildReport({
-    totals,
-    bytesRead: bytesBefore,
+    totals: run.totals,
+    bytesRead: run.bytesBefore,
     started,
     dryRun: opts.dryRun,
     files: fileReports,
@@ -252,35 +119,209 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
 }
 
 /**
+ * Take the job (its lock, and its checkpoints' ownership) and plan each input from its checkpoint:
+ * fresh, resumed, or finished. Checkpoints are kept for every real load unless --no-checkpoint (a
+ * dry run writes nothing).
+ */
+async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<InputPlan[]> {
+  const { opts, target } = run
+  // (the default name needs the table's name as the database spells it: known only now)
+  run.job = opts.job ?? defaultJobName(target.schema.sqlName, opts.inputs)
+  if (target.writers === undefined || opts.dryRun === 'db' || !opts.checkpoint)
+    return files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
+  const store = new CheckpointStore(opts.checkpointSchema, randomUUID())
+  run.store = store
+  await store.ensure(target.connection())
+  await target.lockJob(run.job)
+  await store.claim(target.connection(), run.job)
+  const choice = { resume: opts.resume, restart: opts.restart, force: opts.force }
+  return planInputs(target.connection(), store, run.job, files, choice)
+}
+
+/**
+ * Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
+ * they will be found again); any other existing file is refused unless --force.
+ */
+async function openRejectFiles(run: LoadRun, files: readonly InputFile[], plans: readonly InputPlan[]): Promise<void> {
+  const { opts, sinks } = run
+  for (const f of files) {
+    const path = opts.rejectsFor(f)
+    if (sinks.has(path)) continue
+    const resumed = plans.filter((p, j) => p.kind !== 'fresh' && opts.rejectsFor(files[j]!) === path)
+    if (resumed.length === 0) {
+      sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout))
+      continue
+    }
+    const committedBefore = (r: Rejection) =>
+      !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte)
+    sinks.set(path, await RejectSink.resume(path, committedBefore, opts.stdout))
+  }
+}
+
+/**
+ * How each input is read, and its header (CSV/TSV) or first object (NDJSON) checked against the
+ * table, so that a column name that matches nothing fails before any row of any input is written.
+ * A stream is read once, by the load itself, which checks its header first.
+ */
+async function preflight(run: LoadRun, files: readonly InputFile[]): Promise<InputReading[]> {
+  const { opts } = run
+  const readings: InputReading[] = []
+  for (const f of files) {
+    const format = formatOf(f.path, opts.format)
+    const parse = {
+      format,
+      encoding: opts.encoding,
+      dialect: opts.dialectFor(format),
+      maxRecordBytes: opts.maxRecordBytes,
+    }
+    const reading: InputReading = { parse, header: opts.header, columnNames: opts.columns, headerNames: undefined }
+    if (!f.stream) {
+      const input = await openInput(f, process.stdin)
+      reading.headerNames = await preflightInput({
+        ...pipelineOf(run, f, reading),
+        name: input.name,
+        records: parseInput(input.chunks, parse),
+      })
+    }
+    readings.push(reading)
+  }
+  return readings
+}
+
+/** What the pipeline of an input is told about its table and columns. */
+function pipelineOf(run: LoadRun, f: InputFile, reading: InputReading) {
+  return {
+    input: inputKey(f.path),
+    schema: run.target.schema,
+    parse: reading.parse,
+    header: reading.header,
+    ...(reading.columnNames ? { columnNames: reading.columnNames } : {}),
+    ignoreExtra: run.opts.ignoreExtra,
+  }
+}
+
+/**
+ * One input, fresh or resumed: its checkpoints, its reading from where the last run stopped, and
+ * the pipeline. A plain file is read from the checkpoint on (its header, if any, was read by the
+ * preflight); gzip and stdin are read from the start and the committed records skipped.
+ */
+async function loadInput(
+  run: LoadRun,
+  f: InputFile,
+  plan: Exclude<InputPlan, { kind: 'finished' }>,
+  reading: InputReading,
+): Promise<{ file: FileReport; stop?: StopReason }> {
+  const { opts, target, totals } = run
+  const from = plan.kind === 'resume' ? plan.from : undefined
+  // A stream's checkpoints record the hash of the prefix they cover, and its resume checks it (StreamPrefix).
+  const prefix = run.store && f.stream ? new StreamPrefix() : undefined
+  const checkpoint = checkpointOf(run, plan, prefix)
+  // A fresh input's checkpoint exists before its first reject is written, so that a crash
+  // before the first batch commits is resumed (and its reject lines dropped), not refused.
+  if (!from && checkpoint) await checkpoint(target.connection(), START)
+  const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
+  const expected = () => (from && !opts.force ? expectedPrefix(from, opened.name) : undefined)
+  const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, expected()) } : opened
+  const progress = () =>
+    opts.onProgress?.({
+      bytesRead: run.bytesBefore + input.bytesConsumed(),
+      rowsRead: totals.rowsRead,
+      rowsLoaded: totals.rowsLoaded,
+      rowsRejected: totals.rowsRejected,
+      ...(target.autoTune ? { batchRows: target.batcher.limits.maxRows } : {}),
+    })
+  const startAt = from ? { byte: from.nextByte, line: from.nextLine } : undefined
+  const seeked = input.seeked && startAt !== undefined
+  const columnNames =
+    seeked && reading.parse.format !== 'ndjson' ? (reading.headerNames ?? reading.columnNames) : reading.columnNames
+  const result = await runInput({
+    ...pipelineOf(run, f, { ...reading, header: seeked ? false : reading.header, columnNames }),
+    name: input.name,
+    records: parseInput(input.chunks, reading.parse, seeked ? startAt : undefined),
+    bytesConsumed: input.bytesConsumed,
+    writers: target.writers,
+    batcher: target.batcher,
+    autoTune: target.autoTune,
+    sink: run.sinks.get(opts.rejectsFor(f))!,
+    totals,
+    rejectLimit: opts.maxRejects,
+    signal: opts.signal,
+    onProgress: progress,
+    onReject: opts.onReject,
+    ...(startAt ? { startAt } : {}),
+    ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
+    resumedFrom: from,
+    checkpoint,
+  })
+  if (from) result.file.resumed = resumedFigures(from)
+  progress()
+  run.bytesBefore += result.file.bytesRead
+  return result
+}
+
+/** A checkpoint before anything of the input was read. */
+const START: CheckpointProgress = {
+  nextByte: 0,
+  nextLine: 1,
+  rowsRead: 0,
+  rowsLoaded: 0,
+  rowsRejected: 0,
+  batches: 0,
+  done: false,
+}
+
+/** Saves where an input stands (in a batch's transaction, on `client`); none when the run keeps no checkpoint. */
+function checkpointOf(run: LoadRun, plan: InputPlan, prefix: StreamPrefix | undefined) {
+  const store = run.store
+  if (!store) return undefined
+  const startedAt = plan.kind === 'fresh' ? run.startedAt : plan.from.startedAt
+  return (client: pg.Client, state: CheckpointProgress) =>
+    store.save(client, {
+      job: run.job,
+      input: plan.input,
+      target: run.target.schema.sqlName,
+      identity: prefix ? prefixIdentity(state.nextByte, prefix) : plan.identity,
+      startedAt,
+      ...state,
+    })
+}
+
+/** The report of an input an earlier run finished (--resume): nothing read now, what it had committed. */
+function finishedInput(f: InputFile, from: Checkpoint): FileReport {
+  const file = f.path === '-' ? 'stdin' : f.path
+  return {
+    file,
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsRejected: 0,
+    rowsSkipped: 0,
+    bytesRead: 0,
+    resumed: resumedFigures(from),
+  }
+}
+
+/** Where a resumed input started, and what earlier runs had committed of it. */
+function resumedFigures(from: Checkpoint): NonNullable<FileReport['resumed']> {
+  return { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
+}
+
+/** Close the reject files, which writes their last lines: a failure here stops the run, whose report says what committed. */
+async function closeRejectFiles(sinks: Map<string, RejectSink>): Promise<StopReason | undefined> {
+  for (const s of sinks.values()) {
+    try {
+      await s.close()
+    } catch (err) {
+      if (!(err instanceof LoadError)) throw err
+      return { error: err, file: s.path }
+    }
+  }
+  return undefined
+}
+
+/**
  * The checkpoint key of a reject line's input: recorded in the line; for lines written before it was,
  * its path as given then, resolved here.
  */
 function rejectInput(r: Rejection): string {
   return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
-}
-
-/**
- * A stream's checkpoint identity: its position, and the hash of its first bytes with how many it covers
- * (marked, so that it is never taken for a file's).
- */
-function prefixIdentity(bytes: number, prefix: StreamPrefix): InputIdentity {
-  const { covered, hash } = prefix.identityAt(bytes)
-  return { size: bytes, mtimeMs: 0, hash: `${PREFIX_HASH}${covered}:${hash}` }
-}
-
-const PREFIX_HASH = 'prefix-sha256:'
-
-/**
- * What a resumed stream must start with, from its checkpoint; a checkpoint without it cannot be checked,
- * and is refused (--force resumes anyway).
- */
-function expectedPrefix(from: Checkpoint, name: string): PrefixIdentity & { name: string } {
-  const m = /^prefix-sha256:(\d+):([0-9a-f]{64})$/.exec(from.identity?.hash ?? '')
-  if (m && from.identity?.size === from.nextByte)
-    return { bytes: from.nextByte, covered: Number(m[1]), hash: m[2]!, name }
-  throw new LoadError(
-    'INPUT_CHANGED',
-    `cannot tell whether ${name} is the stream its checkpoint was taken from (the checkpoint holds no hash of it)`,
-    'pass --restart to load it from the start, or --force to resume anyway',
-  )
 }
