@@ -6,18 +6,7 @@ import { batchCount } from './words.js'
 /**
  * What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds.
  */
-export interface LoadReport {
-  /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
-  rowsRead: number
-  rowsLoaded: number
-  rowsRejected: number
-  /**
-   * Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count.
-   */
-  rowsSkipped: number
-  rejectsByCode: Record<string, number>
-  /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
-  batches: number
+export interface LoadReport extends RunTotals {
   /** Bytes consumed from the inputs (compressed bytes for gzip input). */
   bytesRead: number
   elapsedMs: number
@@ -29,8 +18,6 @@ export interface LoadReport {
   stopped?: { code: string; message: string; file?: string; line?: number }
   /** The options used, with any password removed. */
   options: Record<string, unknown>
-  /** --batch-size auto: every batch's size, time, the wait it caused others, and why the size changed. */
-  autoTune?: RunTotals['autoTune']
 }
 
 /**

@@ -19,16 +19,21 @@ export interface FileReport {
   skippedRows?: number
 }
 
-/** Counters shared by all inputs of a run. */
+/** Counters shared by all inputs of a run (the report's first fields). */
 export interface RunTotals {
+  /** Rows whose fate was decided (in --dry-run: rowsLoaded counts rows that would load; nothing is written). */
   rowsRead: number
   rowsLoaded: number
   rowsRejected: number
-  /** Rows a BEFORE ROW trigger dropped (returned NULL for): read = loaded + rejected + skipped. */
+  /**
+   * Rows sent without error that the table's BEFORE ROW triggers dropped (returned NULL for): PostgreSQL's own count.
+   * read = loaded + rejected + skipped.
+   */
   rowsSkipped: number
   rejectsByCode: Record<string, number>
+  /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
   batches: number
-  /** --batch-size auto: each batch's size, transaction time, the wait it caused others, and the next size with why. */
+  /** --batch-size auto: every batch's size, transaction time, the wait it caused others, and the next size with why. */
   autoTune?: { budgetMs: number; batches: BatchTrace[] }
 }
 
