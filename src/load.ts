@@ -72,7 +72,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   const run: LoadRun = {
     opts,
     target,
-    totals: newTotals(target.autoTune ? opts.autoTune : undefined),
+    totals: newTotals(target.autoTune ? opts.autoTune : undefined, opts.mode !== 'append'),
     store: undefined,
     job: '',
     sinks: new Map(),
@@ -112,6 +112,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     bytesRead: run.bytesBefore,
     started,
     dryRun: opts.dryRun,
+    mode: opts.mode,
     files: fileReports,
     stop,
     options: reportableOptions(given),
@@ -134,27 +135,32 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   await store.ensure(target.connection())
   await target.lockJob(run.job)
   await store.claim(target.connection(), run.job)
-  const choice = { resume: opts.resume, restart: opts.restart, force: opts.force }
+  const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
   return planInputs(target.connection(), store, run.job, files, choice)
 }
 
 /**
  * Reject files: a resumed input's file continues (its lines from the checkpoint on are dropped:
- * they will be found again); any other existing file is refused unless --force.
+ * they will be found again), and so does that of an input started over (a changed file in --mode
+ * ignore or upsert: all its lines are dropped); any other existing file is refused unless --force.
  */
 async function openRejectFiles(run: LoadRun, files: readonly InputFile[], plans: readonly InputPlan[]): Promise<void> {
   const { opts, sinks } = run
   for (const f of files) {
     const path = opts.rejectsFor(f)
     if (sinks.has(path)) continue
-    const resumed = plans.filter((p, j) => p.kind !== 'fresh' && opts.rejectsFor(files[j]!) === path)
-    if (resumed.length === 0) {
+    const continued = plans.filter(
+      (p, j) => (p.kind !== 'fresh' || p.startedOver !== undefined) && opts.rejectsFor(files[j]!) === path,
+    )
+    if (continued.length === 0) {
       sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout))
       continue
     }
-    const committedBefore = (r: Rejection) =>
-      !resumed.some((p) => p.kind === 'resume' && rejectInput(r) === p.input && r.byte >= p.from.nextByte)
-    sinks.set(path, await RejectSink.resume(path, committedBefore, opts.stdout))
+    const foundAgain = (r: Rejection) =>
+      continued.some(
+        (p) => rejectInput(r) === p.input && (p.kind === 'fresh' || (p.kind === 'resume' && r.byte >= p.from.nextByte)),
+      )
+    sinks.set(path, await RejectSink.resume(path, (r) => !foundAgain(r), opts.stdout))
   }
 }
 
@@ -254,6 +260,7 @@ async function loadInput(
     checkpoint,
   })
   if (from) result.file.resumed = resumedFigures(from)
+  if (plan.kind === 'fresh' && plan.startedOver) result.file.startedOver = plan.startedOver
   progress()
   run.bytesBefore += result.file.bytesRead
   return result
@@ -305,7 +312,10 @@ function resumedFigures(from: Checkpoint): NonNullable<FileReport['resumed']> {
   return { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
 }
 
-/** Close the reject files, which writes their last lines: a failure here stops the run, whose report says what committed. */
+/**
+ * Close the reject files, which writes their last lines: a failure here stops the run, whose report
+ * says what committed.
+ */
 async function closeRejectFiles(sinks: Map<string, RejectSink>): Promise<StopReason | undefined> {
   for (const s of sinks.values()) {
     try {

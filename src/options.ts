@@ -25,6 +25,7 @@ export const DEFAULT_CHECKPOINT_SCHEMA = 'pgbulk'
 /** The default of every option that has one; the CLI shows these in --help. */
 export const DEFAULTS = {
   method: 'copy',
+  mode: 'append',
   batchRows: DEFAULT_BATCH_ROWS,
   batchBytes: DEFAULT_BATCH_BYTES,
   workers: 1,
@@ -47,6 +48,9 @@ export const DEFAULTS = {
 /** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
 export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_000 } as const satisfies AutoTuneOptions
 
+/** How rows meet the rows already in the table (--mode). */
+export type LoadMode = 'append' | 'ignore' | 'upsert'
+
 /** What a run needs to know about the database side, for pgbulk load and pgbulk redrive alike. */
 export interface TargetOptions {
   /** Target table, "[schema.]table", parsed as SQL would (quote names that need it). */
@@ -57,6 +61,18 @@ export interface TargetOptions {
    */
   db?: string
   method?: 'copy' | 'insert'
+  /**
+   * How rows meet the rows already in the table: append them (the default); ignore a row whose key is
+   * there already; upsert (update the row with that key, else insert). Keyed by --key, else the
+   * primary key, else the only unique index on NOT NULL columns.
+   */
+  mode?: LoadMode
+  /** --mode ignore and upsert: the columns of a unique index to match rows by. */
+  key?: string[]
+  /** --mode upsert: the columns an update sets (default: every column of the row but the key). */
+  update?: string[]
+  /** --mode upsert: update only when the row's value of this column is greater than the stored one. */
+  updateIfNewer?: string
   /**
    * Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE);
    * else such a column in the input is refused.
@@ -205,9 +221,18 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   if (autoTune && autoTune.minRows > autoTune.maxRows) {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
+  const mode = given.mode ?? DEFAULTS.mode
+  if (given.key && mode === 'append') throw new LoadError('USAGE', '--key applies to --mode ignore and --mode upsert')
+  for (const [flag, value] of [
+    ['--update', given.update],
+    ['--update-if-newer', given.updateIfNewer],
+  ] as const) {
+    if (value !== undefined && mode !== 'upsert') throw new LoadError('USAGE', `${flag} applies to --mode upsert`)
+  }
   return Object.freeze({
     ...given,
     method: given.method ?? DEFAULTS.method,
+    mode,
     overridingSystemValue: given.overridingSystemValue ?? DEFAULTS.overridingSystemValue,
     batchRows: given.batchRows ?? DEFAULTS.batchRows,
     batchBytes: given.batchBytes ?? DEFAULTS.batchBytes,

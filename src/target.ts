@@ -90,7 +90,7 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
     }
     if (opts.dryRun !== true) {
-      const sender = rowSender(opts)
+      const sender = await rowSender(client, schema, opts)
       // --dry-run=db runs in one transaction: one writer.
       const count = opts.dryRun === 'db' ? 1 : opts.workers
       while (opened.length < count) {

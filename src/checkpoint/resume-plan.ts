@@ -9,7 +9,13 @@ import type { Checkpoint, CheckpointStore } from './checkpoint-store.js'
 
 /** What a run does with one input, given its checkpoint. */
 export type InputPlan =
-  | { kind: 'fresh'; input: string; identity: InputIdentity | undefined }
+  | {
+      kind: 'fresh'
+      input: string
+      identity: InputIdentity | undefined
+      /** --resume of an unfinished input that changed since, in a mode that makes a reload safe: how it changed. */
+      startedOver?: string
+    }
   | { kind: 'resume'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
   /** --resume of an input an earlier run finished: nothing left to do. */
   | { kind: 'finished'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
@@ -20,6 +26,8 @@ export interface ResumeChoice {
   restart: boolean
   /** Resume although the input changed. */
   force: boolean
+  /** The mode makes loading rows again harmless (ignore, upsert): a changed input is loaded anew. */
+  idempotent: boolean
 }
 
 /** The checkpoint key of an input: its absolute path, or "stdin". */
@@ -68,11 +76,17 @@ export async function planInputs(
         plans.push({ kind: 'fresh', input, identity })
         continue
       }
+      if (changed && !choice.force && choice.idempotent) {
+        plans.push({ kind: 'fresh', input, identity, startedOver: changed })
+        continue
+      }
       if (changed && !choice.force) {
         throw new LoadError(
           'INPUT_CHANGED',
           `job ${JSON.stringify(job)}: ${input} changed since its checkpoint at ${where}: ${changed}`,
-          'pass --restart to load the new file from the start, or --force to resume anyway',
+          `the ${cp.rowsLoaded} rows the unfinished run committed from the old file stay in the table: ` +
+            'delete them, then pass --restart to load the new file; or, when the table has a key, ' +
+            'pass --restart --mode ignore, which leaves out the rows already there',
         )
       }
       plans.push({ kind: cp.done ? 'finished' : 'resume', input, identity, from: cp })

@@ -5,7 +5,7 @@ import { EXIT, LoadError } from '../errors.js'
 import type { InputFormat, LoadOptions } from '../index.js'
 import type { RedriveOptions, RunOptions } from '../index.js'
 import { MAX_RECORD_BYTES_LIMIT, forgetJob, listJobs, load, redrive, reportableOptions } from '../index.js'
-import type { RejectLimit } from '../options.js'
+import type { LoadMode, RejectLimit } from '../options.js'
 import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS } from '../options.js'
 import { formatLocation } from '../location.js'
 import type { Rejection } from '../reject/rejection.js'
@@ -48,6 +48,10 @@ interface RunFlags {
   table: string
   db?: string
   method: 'copy' | 'insert'
+  mode: LoadMode
+  key?: string[]
+  update?: string[]
+  updateIfNewer?: string
   batchSize: number | 'auto'
   lockBudget: number
   minBatch: number
@@ -116,6 +120,31 @@ function addRunOptions(cmd: Command): Command {
       new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT')
         .choices(['copy', 'insert'])
         .default(DEFAULTS.method),
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'how rows meet the rows already in the table: append them; ignore a row whose key is there already; ' +
+          'upsert: update the row with its key, else insert ' +
+          '(in input order: a key repeated in the input ends with its last row)',
+      )
+        .choices(['append', 'ignore', 'upsert'])
+        .default(DEFAULTS.mode),
+    )
+    .option(
+      '--key <col,...>',
+      'with --mode ignore or upsert: the columns to match rows by, those of a unique index ' +
+        '(default: the primary key, else the only unique index on NOT NULL columns)',
+      parseColumns,
+    )
+    .option(
+      '--update <col,...>',
+      'with --mode upsert: the columns an update sets (default: every column of the row but the key)',
+      parseColumns,
+    )
+    .option(
+      '--update-if-newer <column>',
+      "with --mode upsert: update a row only when the input's value of this column is greater than the stored one",
     )
     .option(
       '--batch-size <rows|auto>',
@@ -199,6 +228,9 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
     ignoreExtra: Boolean(o.ignoreExtra),
     overridingSystemValue: Boolean(o.overridingSystemValue),
     ...given({ db: o.db, maxRejects: o.maxRejects }),
+    // (the report's options name a mode other than append, and the key options given)
+    ...given({ mode: o.mode === 'append' ? undefined : o.mode, key: o.key, update: o.update }),
+    ...given({ updateIfNewer: o.updateIfNewer }),
   }
 }
 

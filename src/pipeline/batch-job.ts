@@ -89,7 +89,7 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
     },
     committed: (res) => {
       p.onLoaded?.(storedRows(b.rows, res))
-      tally.committed(b.rows.length, res.loaded, res.skipped)
+      tally.committed(b.rows.length, res.loaded, res.skipped, res.updated)
       refusals.forEach(s.count)
       if (p.autoTune && b.rows.length > 0) {
         const trace = p.autoTune.trace({

@@ -163,7 +163,7 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   if (!(await stat(path).catch(() => undefined))?.isFile())
     throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
   const target = await openTarget(opts)
-  const totals = newTotals(target.autoTune ? opts.autoTune : undefined)
+  const totals = newTotals(target.autoTune ? opts.autoTune : undefined, opts.mode !== 'append')
   const files: FileReport[] = []
   /** Entry keys of the lines decided: loaded, or rejected again (their new line replaces them). */
   const decided = new Set<string>()
@@ -267,6 +267,7 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     bytesRead: 0,
     started,
     dryRun: opts.dryRun,
+    mode: opts.mode,
     files,
     stop,
     options: reportableOptions(given),

@@ -1,5 +1,6 @@
 import { redactUrl } from '../db/connect.js'
 import { EXIT } from '../errors.js'
+import type { LoadMode } from '../options.js'
 import type { FileReport, RunTotals, StopReason } from './run-figures.js'
 import { batchCount } from './words.js'
 
@@ -13,6 +14,8 @@ export interface LoadReport extends RunTotals {
   exitCode: number
   /** false, true (client-side checks only) or 'db' (the database's checks too, all rolled back). */
   dryRun: boolean | 'db'
+  /** --mode, when not append. */
+  mode?: Exclude<LoadMode, 'append'>
   files: FileReport[]
   /** Set when the run stopped before the end of its input: why, and the line of the last record it dealt with. */
   stopped?: { code: string; message: string; file?: string; line?: number }
@@ -32,6 +35,7 @@ export function buildReport(r: {
   files: FileReport[]
   stop: StopReason | undefined
   options: Record<string, unknown>
+  mode?: LoadMode
 }): LoadReport {
   const { stop, totals } = r
   // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
@@ -49,6 +53,7 @@ export function buildReport(r: {
     elapsedMs: Math.round(performance.now() - r.started),
     exitCode,
     dryRun: r.dryRun,
+    ...(r.mode && r.mode !== 'append' ? { mode: r.mode } : {}),
     files: r.files,
     ...(stop
       ? {
@@ -65,14 +70,22 @@ export function buildReport(r: {
 }
 
 /** The end-of-run summary for people: counts, where the rejects went, and why a run stopped. */
+/** Why rows sent were not stored, by mode (a BEFORE ROW trigger may drop rows in any mode). */
+const SKIPPED_BY = {
+  append: "by the table's triggers",
+  ignore: '(their key was in the table already, or earlier in the input)',
+  upsert: '(nothing to update, or not newer)',
+} as const
+
 export function formatSummary(r: LoadReport): string {
   const secs = r.elapsedMs / 1000
   const rate = secs > 0 ? Math.round(r.rowsRead / secs) : r.rowsRead
   const lines: string[] = []
   const verb = r.dryRun ? 'would load' : 'loaded'
-  const skipped = r.rowsSkipped > 0 ? `, ${r.rowsSkipped} skipped by the table's triggers` : ''
+  const how = r.rowsUpdated === undefined ? '' : ` (${r.rowsInserted ?? 0} inserted, ${r.rowsUpdated} updated)`
+  const skipped = r.rowsSkipped > 0 ? `, ${r.rowsSkipped} skipped ${SKIPPED_BY[r.mode ?? 'append']}` : ''
   lines.push(
-    `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}, ${r.rowsRejected} rejected${skipped}` +
+    `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}${how}, ${r.rowsRejected} rejected${skipped}` +
       `${batchesDone(r)}, ${secs.toFixed(1)} s (${rate} rows/s)`,
   )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
@@ -83,6 +96,10 @@ export function formatSummary(r: LoadReport): string {
         f.skippedRows === undefined ? 'seeked there' : `read and skipped ${f.skippedRows} committed rows to get there`
       const earlier = `earlier runs had loaded ${f.resumed.rowsLoaded} rows and rejected ${f.resumed.rowsRejected}`
       lines.push(`  resumed ${f.file} at line ${f.resumed.line} (byte ${f.resumed.byte}; ${how}): ${earlier}`)
+    }
+    if (f.startedOver) {
+      const why = `it changed since the unfinished run (${f.startedOver})`
+      lines.push(`  loaded ${f.file} from the start: ${why}; --mode ${r.mode ?? 'append'} makes that safe`)
     }
     if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
   }

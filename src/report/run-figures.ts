@@ -15,6 +15,11 @@ export interface FileReport {
   rejectsFile?: string
   /** A resumed input: where this run started, and what earlier runs had committed. */
   resumed?: { byte: number; line: number; rowsLoaded: number; rowsRejected: number }
+  /**
+   * --resume in --mode ignore or upsert of an input that changed since the unfinished run: how it
+   * changed; it was loaded from the start (the mode makes rows loaded again harmless).
+   */
+  startedOver?: string
   /** Records read again and skipped (they were committed before): gzip and stdin cannot seek. */
   skippedRows?: number
 }
@@ -30,6 +35,12 @@ export interface RunTotals {
    * read = loaded + rejected + skipped.
    */
   rowsSkipped: number
+  /**
+   * --mode ignore and upsert: how the rows loaded went in, from what PostgreSQL reported (ON CONFLICT):
+   * as new rows, or as updates of rows already there. rowsLoaded = rowsInserted + rowsUpdated.
+   */
+  rowsInserted?: number
+  rowsUpdated?: number
   rejectsByCode: Record<string, number>
   /** Batches committed (in --dry-run=db: batches run and rolled back; 0 in --dry-run). */
   batches: number
@@ -37,13 +48,17 @@ export interface RunTotals {
   autoTune?: { budgetMs: number; batches: BatchTrace[] }
 }
 
-/** A run's counters at the start; with --batch-size auto, an empty batch trace too. */
-export function newTotals(autoTune: { budgetMs: number } | undefined): RunTotals {
+/**
+ * A run's counters at the start; with --batch-size auto, an empty batch trace too; in a keyed mode
+ * (ignore, upsert), the split of rows loaded into inserted and updated.
+ */
+export function newTotals(autoTune: { budgetMs: number } | undefined, keyed = false): RunTotals {
   return {
     rowsRead: 0,
     rowsLoaded: 0,
     rowsRejected: 0,
     rowsSkipped: 0,
+    ...(keyed ? { rowsInserted: 0, rowsUpdated: 0 } : {}),
     rejectsByCode: {},
     batches: 0,
     ...(autoTune ? { autoTune: { budgetMs: autoTune.budgetMs, batches: [] } } : {}),

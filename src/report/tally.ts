@@ -37,10 +37,15 @@ export class Tally {
     if (r.stage !== 'database') this.clientRejected++
   }
 
-  /** A batch committed (or, in a client-side dry run, would have): its rows stored and dropped by triggers. */
-  committed(rows: number, loaded: number, skipped: number): void {
+  /**
+   * A batch committed (or, in a client-side dry run, would have): its rows stored (of which `updated`
+   * updated rows already there), and those sent but not stored (a trigger, or a keyed mode, left them out).
+   */
+  committed(rows: number, loaded: number, skipped: number, updated = 0): void {
     this.file.rowsLoaded += loaded
     this.totals.rowsLoaded += loaded
+    if (this.totals.rowsUpdated !== undefined) this.totals.rowsUpdated += updated
+    if (this.totals.rowsInserted !== undefined) this.totals.rowsInserted += loaded - updated
     this.file.rowsSkipped += skipped
     this.totals.rowsSkipped += skipped
     if (rows > 0) {

@@ -42,14 +42,14 @@ export const copySender: RowSender = {
     }
     stream.end()
     await done
-    return stream.rowCount
+    return { stored: stream.rowCount }
   },
+  /** COPY's DEFAULT option came with PostgreSQL 16. */
+  canSendDefaults: (serverVersionNum) => serverVersionNum >= 160000,
   /**
    * COPY's error CONTEXT names the failing line ("COPY t, line 3, column b"); the word "line" may be translated,
    * the shape is not.
    */
-  /** COPY's DEFAULT option came with PostgreSQL 16. */
-  canSendDefaults: (serverVersionNum) => serverVersionNum >= 160000,
   failedRowIndex(err, relname, rows) {
     const where = (err as { where?: string }).where
     if (!where) return undefined

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { RowSender } from './types.js'
+import type { RowSender, Sent } from './types.js'
 
 /** The Bind message carries an Int16 parameter count. */
 export const MAX_BIND_PARAMS = 65535
@@ -17,7 +17,7 @@ export const insertSender = (overriding = false): RowSender => ({
     columns: readonly number[],
     rows: readonly ValidRow[],
     hasDefault: readonly boolean[] | undefined,
-  ) {
+  ): Promise<Sent> {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMS / Math.max(1, columns.length)))
     let stored = 0
     for (let i = 0; i < rows.length; i += perStatement) {
@@ -46,7 +46,7 @@ export const insertSender = (overriding = false): RowSender => ({
       if (columns.length === 0) for (let k = 0; k < part.length; k++) stored += (await client.query(text)).rowCount ?? 0
       else stored += (await client.query(text, params)).rowCount ?? 0
     }
-    return stored
+    return { stored }
   },
   failedRowIndex: () => undefined,
   canSendDefaults: () => true,

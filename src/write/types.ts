@@ -21,8 +21,9 @@ export interface Writer {
 export interface RowSender {
   /**
    * Send rows inside the current transaction; resolves with the rows stored (the command tag's
-   * count). With `hasDefault` (whether each of `columns` has a default), a row may lack values
-   * (undefined): the column's DEFAULT, or NULL where it has none; else every row has every column.
+   * count), and of those, how many updated a row already there (--mode upsert). With `hasDefault`
+   * (whether each of `columns` has a default), a row may lack values (undefined): the column's
+   * DEFAULT, or NULL where it has none; else every row has every column.
    */
   send(
     client: pg.Client,
@@ -30,11 +31,17 @@ export interface RowSender {
     columns: readonly number[],
     rows: readonly ValidRow[],
     hasDefault: readonly boolean[] | undefined,
-  ): Promise<number>
+  ): Promise<Sent>
   /** Whether send() can take `defaults` on this server version. */
   canSendDefaults(serverVersionNum: number): boolean
   /** Index of the failing row in `rows`, when the error says which one it was. */
   failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
+}
+
+/** What a statement did: rows stored (inserted or updated), and how many of those were updates. */
+export interface Sent {
+  stored: number
+  updated?: number
 }
 
 /** One row the database refused, with the error and how many times its batch was tried. */
@@ -51,8 +58,13 @@ export type BeforeCommit = (client: pg.Client, result: WriteResult) => Promise<v
 export interface WriteResult {
   /** Rows stored, as PostgreSQL counted them. */
   loaded: number
-  /** Rows sent without error but not stored: a BEFORE ROW trigger returned NULL for them. */
+  /**
+   * Rows sent without error but not stored: a BEFORE ROW trigger returned NULL for them; in --mode
+   * ignore, their key was there; in --mode upsert, the update had nothing to set or was not newer.
+   */
   skipped: number
+  /** Of the rows loaded, those that updated a row already there (--mode upsert). */
+  updated?: number
   rejected: RowFailure[]
   /** Attempts of the batch that failed on a lock wait of its own (lock_not_available, 55P03) before it went through. */
   lockTimeouts?: number

@@ -6,7 +6,7 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
-import type { BeforeCommit, PgError, RowSender, WriteResult, Writer } from './types.js'
+import type { BeforeCommit, PgError, RowSender, Sent, WriteResult, Writer } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 import { KeyCheck } from './key-check.js'
@@ -238,6 +238,7 @@ export class BatchWriter implements Writer {
     const result: WriteResult = { loaded: 0, skipped: 0, rejected: [] }
     this.faultsInARow = 0
     this.stored = 0
+    this.updated = 0
     for (const group of statementGroups(rows, this.sender.canSendDefaults(this.schema.serverVersionNum))) {
       const r = await isolateBadRows<ValidRow, PgError>(
         group.rows,
@@ -256,6 +257,7 @@ export class BatchWriter implements Writer {
     // Every row of a statement that passed was decided; PostgreSQL's count says how many it stored.
     result.skipped = Math.max(0, result.loaded - this.stored)
     result.loaded -= result.skipped
+    if (this.updated > 0) result.updated = this.updated
     return result
   }
 
@@ -272,7 +274,9 @@ export class BatchWriter implements Writer {
     if (this.savepoint === 'used') await this.client.query('RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk')
     this.savepoint = 'clean'
     try {
-      this.stored += await this.sendGroup(seg, group)
+      const sent = await this.sendGroup(seg, group)
+      this.stored += sent.stored
+      this.updated += sent.updated ?? 0
       this.savepoint = 'used'
       this.faultsInARow = 0
       return undefined
@@ -295,6 +299,8 @@ export class BatchWriter implements Writer {
   private faultsInARow = 0
   /** Rows stored by the statements of this attempt that passed. */
   private stored = 0
+  /** Of those, rows that updated a row already there (--mode upsert). */
+  private updated = 0
   /**
    * The savepoint each statement runs under: just made or rolled back to ('clean'),
    * or holding a statement's rows ('used').
@@ -340,7 +346,7 @@ export class BatchWriter implements Writer {
   }
 
   /** Send rows with the columns of their group (a row may lack some: their DEFAULT). */
-  private async sendGroup(rows: readonly ValidRow[], { columns, defaults }: StatementGroup): Promise<number> {
+  private async sendGroup(rows: readonly ValidRow[], { columns, defaults }: StatementGroup): Promise<Sent> {
     const sql = {
       table: this.tableSql,
       columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', '),

@@ -1,0 +1,108 @@
+import type { TableSchema } from '../schema/introspect.js'
+import { quoteIdent } from '../schema/introspect.js'
+import { copySender } from './copy-writer.js'
+import type { RowSender, Sent } from './types.js'
+
+/** The session's staging table: the batch's rows go here by COPY, then into the table by one statement. */
+const STAGE = 'pgbulk_stage'
+
+/** What --mode ignore and --mode upsert need to know. */
+export interface MergeOptions {
+  mode: 'ignore' | 'upsert'
+  /** The key's column names (a unique index's, see schema/keys.ts). */
+  key: readonly string[]
+  /** --update: the columns an update sets; default every column of the row but the key. */
+  update?: readonly string[] | undefined
+  /** --update-if-newer: update only when the incoming value of this column is greater than the stored one. */
+  updateIfNewer?: string | undefined
+  overridingSystemValue: boolean
+}
+
+/**
+ * --mode ignore and --mode upsert. The rows of a statement are copied into a temporary table of
+ * the session (COPY: the same bytes as an append), then go into the table with one INSERT … ON
+ * CONFLICT on the key, in input order:
+ * - ignore: DO NOTHING; a key already there, or earlier in the statement, leaves the row out (skipped);
+ * - upsert: DO UPDATE. A key that repeats within the statement would make PostgreSQL refuse the
+ *   statement ("cannot affect row a second time"), so rows go in rounds: the first row of each
+ *   key, then the second, …: the result is the rows applied one by one, in input order (with
+ *   --update and --update-if-newer too). Keys are compared by the database, with their types.
+ * Rows the table refuses (a CHECK, a foreign key, a trigger) fail the statement, and the writer
+ * finds them as for an append (isolate-bad-rows.ts); the staging COPY names its failing line.
+ */
+export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender {
+  const table = schema.sqlName
+  const key = opts.key.map(quoteIdent).join(', ')
+  const stage = `pg_temp.${STAGE}`
+  // (a temporary table of the session: created once per connection, emptied per statement)
+  const prepare =
+    `SET LOCAL client_min_messages = warning; ` +
+    `CREATE TEMPORARY TABLE IF NOT EXISTS ${STAGE} AS SELECT * FROM ${table} WITH NO DATA; ` +
+    `TRUNCATE ${stage}`
+  return {
+    async send(client, sql, columns, rows): Promise<Sent> {
+      await client.query(prepare)
+      await copySender.send(client, { table: stage, columns: sql.columns }, columns, rows, undefined)
+      const names = columns.map((i) => schema.columns[i]!.name)
+      let inserted = 0
+      let updated = 0
+      const counted = await client.query<MergeCount>(mergeSql(names, 1, true))
+      let rounds = Number(counted.rows[0]?.rounds ?? 1)
+      const add = (c: MergeCount | undefined) => {
+        inserted += Number(c?.inserted ?? 0)
+        updated += Number(c?.updated ?? 0)
+      }
+      add(counted.rows[0])
+      if (opts.mode === 'ignore') rounds = 1
+      for (let round = 2; round <= rounds; round++)
+        add((await client.query<MergeCount>(mergeSql(names, round, false))).rows[0])
+      return { stored: inserted + updated, updated }
+    },
+    // Statements of one shape only: the staging table has no defaults to stand for a missing value.
+    canSendDefaults: () => false,
+    failedRowIndex: (err, _relname, rows) => copySender.failedRowIndex(err, STAGE, rows),
+  }
+
+  /** The INSERT … ON CONFLICT of one round, counting what it inserted and updated (and, first, how many rounds). */
+  function mergeSql(names: readonly string[], round: number, countRounds: boolean): string {
+    const cols = names.map(quoteIdent).join(', ')
+    const override = opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''
+    const rounds = countRounds
+      ? `, (SELECT pg_catalog.max(n) FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} GROUP BY ${key}) g) AS rounds`
+      : ''
+    // Ignore needs no rounds: DO NOTHING leaves out a row whose key an earlier row of the statement inserted.
+    const ranked =
+      opts.mode === 'ignore'
+        ? `SELECT ${cols}, ctid AS pgbulk_at FROM ${stage}`
+        : `SELECT ${cols}, ctid AS pgbulk_at, ` +
+          `pg_catalog.row_number() OVER (PARTITION BY ${key} ORDER BY ctid) AS pgbulk_round FROM ${stage}`
+    const where = opts.mode === 'ignore' ? '' : ` WHERE s.pgbulk_round OPERATOR(pg_catalog.=) ${round}`
+    return (
+      `WITH ins AS (INSERT INTO ${table} AS t (${cols})${override} ` +
+      `SELECT ${names.map((n) => `s.${quoteIdent(n)}`).join(', ')} FROM (${ranked}) s${where} ORDER BY s.pgbulk_at ` +
+      `ON CONFLICT (${key}) ${conflictAction(names)} ` +
+      `RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0') AS inserted) ` +
+      `SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted, ` +
+      `pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated${rounds} FROM ins`
+    )
+  }
+
+  /** DO NOTHING, or DO UPDATE SET the update columns the row has (none: nothing to do). */
+  function conflictAction(names: readonly string[]): string {
+    if (opts.mode === 'ignore') return 'DO NOTHING'
+    const keyNames = new Set(opts.key)
+    const set = names.filter((n) => !keyNames.has(n) && (opts.update === undefined || opts.update.includes(n)))
+    if (set.length === 0) return 'DO NOTHING'
+    const newer = opts.updateIfNewer
+      ? ` WHERE t.${quoteIdent(opts.updateIfNewer)} OPERATOR(pg_catalog.<) EXCLUDED.${quoteIdent(opts.updateIfNewer)}`
+      : ''
+    return `DO UPDATE SET ${set.map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`).join(', ')}${newer}`
+  }
+}
+
+/** What one round of the merge counted. */
+interface MergeCount {
+  inserted: string
+  updated: string
+  rounds?: string | null
+}

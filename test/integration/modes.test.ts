@@ -1,0 +1,167 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { load, LoadError } from '../../src/index.js'
+import type { LoadOptions } from '../../src/index.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects } from '../helpers/fixtures.js'
+import { BEFORE, COLUMNS, csv, input, reference, type Row, type Stored } from '../helpers/modes.js'
+
+let db: TestDb
+let dir: string
+
+withTestDb((d, t) => {
+  db = d
+  dir = t
+})
+
+let seq = 0
+
+async function freshTable(): Promise<string> {
+  const name = `m${++seq}`
+  await db.client.query(`CREATE TABLE ${name} (${COLUMNS})`)
+  const values = BEFORE.map((x) => `(${x.id}, '${x.name}', ${x.n as number}, ${x.ts})`).join(', ')
+  await db.client.query(`INSERT INTO ${name} VALUES ${values}`)
+  return name
+}
+
+async function contents(table: string): Promise<Map<number, Stored>> {
+  const r = await db.client.query<Stored>(`SELECT id, name, n, ts FROM ${table} ORDER BY id`)
+  return new Map(r.rows.map((x) => [x.id!, x]))
+}
+
+async function run(rows: readonly Row[], opts: Partial<LoadOptions> & Pick<LoadOptions, 'mode'>) {
+  const table = await freshTable()
+  const path = join(dir, `${table}.csv`)
+  await writeFile(path, csv(rows))
+  const report = await load({ table, db: db.url, inputs: [path], checkpoint: false, ...opts })
+  return { table, path, report }
+}
+
+describe('--mode ignore and upsert', () => {
+  const cases: {
+    name: string
+    mode: 'ignore' | 'upsert'
+    extra?: Partial<LoadOptions>
+    ref?: Parameters<typeof reference>[2]
+  }[] = [
+    { name: 'ignore: a key already there, or earlier in the input, leaves the row out', mode: 'ignore' },
+    { name: 'upsert: a key repeated in the input ends with its last row', mode: 'upsert' },
+    {
+      name: 'upsert --update name: only that column changes on a key already there',
+      mode: 'upsert',
+      extra: { update: ['name'] },
+      ref: { update: ['name'] },
+    },
+    {
+      name: 'upsert --update-if-newer ts: a row updates only when its ts is greater than the stored one',
+      mode: 'upsert',
+      extra: { updateIfNewer: 'ts' },
+      ref: { newer: 'ts' },
+    },
+  ]
+  for (const c of cases) {
+    for (const shape of [
+      { batchRows: 7, workers: 1 },
+      { batchRows: 10_000, workers: 1 },
+      { batchRows: 5, workers: 2 },
+    ]) {
+      it(`${c.name} (batches of ${shape.batchRows}, ${shape.workers} worker${shape.workers > 1 ? 's' : ''})`, async () => {
+        const rows = input(seq + 11, 240)
+        const expected = reference(rows, c.mode, c.ref)
+        const { table, path, report } = await run(rows, { mode: c.mode, ...shape, ...c.extra })
+        expect(await contents(table)).toEqual(expected.table)
+        expect({
+          read: report.rowsRead,
+          loaded: report.rowsLoaded,
+          inserted: report.rowsInserted,
+          updated: report.rowsUpdated,
+          skipped: report.rowsSkipped,
+          rejected: report.rowsRejected,
+          mode: report.mode,
+        }).toEqual({
+          read: rows.length,
+          loaded: expected.inserted + expected.updated,
+          inserted: expected.inserted,
+          updated: expected.updated,
+          skipped: expected.skipped,
+          rejected: expected.rejected,
+          mode: c.mode,
+        })
+        // Every rejected row is in the reject file with its reason; a key conflict never is.
+        const rejects = await readRejects(`${path}.rejects.ndjson`)
+        expect(rejects).toHaveLength(expected.rejected)
+        expect(new Set(rejects.map((r) => r.code))).not.toContain('23505')
+        const checks = rejects.filter((r) => r.code === '23514')
+        expect(checks.length).toBe(rows.filter((x) => x.id !== null && typeof x.n === 'number' && x.n < 0).length)
+        expect(report.exitCode).toBe(expected.rejected > 0 ? 2 : 0)
+      })
+    }
+  }
+
+  it('--dry-run=db counts as the load would and leaves the table as it was', async () => {
+    const rows = input(99, 120)
+    const expected = reference(rows, 'upsert')
+    const { table, report } = await run(rows, { mode: 'upsert', dryRun: 'db', batchRows: 9 })
+    expect(await contents(table)).toEqual(reference([], 'upsert').table)
+    expect([report.rowsInserted, report.rowsUpdated, report.rowsRejected]).toEqual([
+      expected.inserted,
+      expected.updated,
+      expected.rejected,
+    ])
+  })
+
+  it('a key is chosen as PostgreSQL can use it: --key, the primary key, or the only unique index on NOT NULL columns', async () => {
+    const path = join(dir, 'keys.csv')
+    await writeFile(path, 'a,b,c\n1,2,x\n1,2,y\n')
+    const attempt = async (columns: string, key?: string[], index?: string) => {
+      const table = `k${++seq}`
+      await db.client.query(`CREATE TABLE ${table} (${columns})`)
+      if (index) await db.client.query(`CREATE UNIQUE INDEX ON ${table} ${index}`)
+      try {
+        const opts = { table, db: db.url, inputs: [path], checkpoint: false, force: true, ...(key ? { key } : {}) }
+        const r = await load({ ...opts, mode: 'upsert' })
+        const rows = await db.client.query<{ c: string }>(`SELECT c FROM ${table}`)
+        return { rows: rows.rows.map((x) => x.c), updated: r.rowsUpdated }
+      } catch (err) {
+        if (!(err instanceof LoadError)) throw err
+        return { code: err.code, message: err.message, hint: err.hint }
+      }
+    }
+    // The only unique index on NOT NULL columns.
+    expect(await attempt('a int NOT NULL, b int, c text, UNIQUE (a)')).toEqual({ rows: ['y'], updated: 1 })
+    // A composite key given with --key.
+    expect(await attempt('a int, b int, c text, UNIQUE (a, b), UNIQUE (c)', ['b', 'a'])).toEqual({
+      rows: ['y'],
+      updated: 1,
+    })
+    // Nothing to go by: the message lists what there is.
+    expect(await attempt('a int, b int, c text, UNIQUE (a)')).toMatchObject({
+      code: 'KEY_INVALID',
+      message: expect.stringContaining('no primary key and no unique index on NOT NULL columns') as string,
+      hint: expect.stringContaining('--key') as string,
+    })
+    expect(await attempt('a int, b int, c text, UNIQUE (a)')).toMatchObject({
+      message: expect.stringMatching(/unique index \w+ \(a, nullable\)/) as string,
+    })
+    // A --key that no unique index has.
+    expect(await attempt('a int PRIMARY KEY, b int, c text', ['b'])).toMatchObject({
+      code: 'KEY_INVALID',
+      message: expect.stringContaining('--key b is not the key of a unique index') as string,
+    })
+    // A partial unique index cannot be named by ON CONFLICT (columns).
+    expect(await attempt('a int NOT NULL, b int, c text', undefined, '(a) WHERE b > 0')).toMatchObject({
+      code: 'KEY_INVALID',
+      message: expect.stringMatching(/unique index \w+ \(a, partial or on expressions\)/) as string,
+    })
+  })
+
+  it('refuses key options outside the keyed modes, before connecting', async () => {
+    const base = { table: 'nowhere', db: db.url, inputs: [join(dir, 'none.csv')] }
+    await expect(load({ ...base, key: ['a'] })).rejects.toMatchObject({ code: 'USAGE', message: /--key applies/ })
+    await expect(load({ ...base, mode: 'ignore', update: ['a'] })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: /--update applies to --mode upsert/,
+    })
+  })
+})
