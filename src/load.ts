@@ -305,7 +305,10 @@ function resumedFigures(from: Checkpoint): NonNullable<FileReport['resumed']> {
   return { byte: from.nextByte, line: from.nextLine, rowsLoaded: from.rowsLoaded, rowsRejected: from.rowsRejected }
 }
 
-/** Close the reject files, which writes their last lines: a failure here stops the run, whose report says what committed. */
+/**
+ * Close the reject files, which writes their last lines: a failure here stops the run, whose report
+ * says what committed.
+ */
 async function closeRejectFiles(sinks: Map<string, RejectSink>): Promise<StopReason | undefined> {
   for (const s of sinks.values()) {
     try {
