@@ -91,7 +91,9 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           if (pending.due((rows, bytes) => p.batcher.isFull(rows, bytes))) await flush(p.batcher.flush())
         } else {
           const batch = p.batcher.add(r)
-          if (batch) await flush(batch)
+          // (the reject limit is looked at after a rejection or a batch: as it always was)
+          if (!batch) continue
+          await flush(batch)
         }
         const limit = overRejectLimit(p.rejectLimit, p.totals)
         if (limit) {

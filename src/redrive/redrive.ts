@@ -180,6 +180,13 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     }
     // Read once the job is ours: a redrive that ran meanwhile has rewritten the file by then.
     const entries = await readRejectFile(path)
+    if (entries.length > 0 && entries.every((e) => e.rejection === undefined)) {
+      throw new LoadError(
+        'INPUT_UNREADABLE',
+        `${path} is not a reject file: none of its lines is a rejected row as pgbulk load writes them`,
+        'give pgbulk redrive the <input>.rejects.ndjson file a load wrote (pgbulk load reads data files)',
+      )
+    }
     // Lines an earlier redrive of this file loaded before it was stopped: done, not sent again.
     const already = ledger ? await ledger.loaded(target.connection()) : new Set<string>()
     for (const e of entries)

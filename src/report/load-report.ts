@@ -142,7 +142,8 @@ function stoppedWhere(stopped: NonNullable<LoadReport['stopped']>): string {
 export function reportableOptions(opts: object): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(opts)) {
-    if (typeof v === 'function' || k === 'signal' || k === 'stdin' || v === undefined) continue
+    // (hooks and streams are not options a user gave: the CLI hands load() its stdout for --rejects -)
+    if (typeof v === 'function' || k === 'signal' || k === 'stdin' || k === 'stdout' || v === undefined) continue
     out[k] = k === 'db' && typeof v === 'string' ? redactUrl(v) : v
   }
   return out

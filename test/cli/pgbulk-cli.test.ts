@@ -103,7 +103,11 @@ describe('pgbulk load (the binary)', () => {
     expect(withUrl.code).toBe(0)
     const text = await readFile(report, 'utf8')
     expect(text).not.toContain(`:${url.password}@`)
-    expect((JSON.parse(text) as { options: { db: string } }).options.db).toContain(':***@')
+    const options = (JSON.parse(text) as { options: Record<string, unknown> }).options
+    expect(options['db']).toContain(':***@')
+    // What was given on the command line, and nothing of the process (its stdout stream was once written out whole).
+    expect(options).not.toHaveProperty('stdout')
+    expect(Object.values(options).filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v))).toEqual([])
   })
 
   it("exits 1 on a usage error, with commander's message", async () => {

@@ -208,6 +208,18 @@ describe('load()', () => {
     )
   })
 
+  it('--max-rejects p% is looked at after each rejected row and each batch, from the 1000th row on', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    // One row in 33 is bad (3%): past 2% at every point, so the first look from row 1000 on stops the run.
+    // Rows 991-999 are good, row 1000 closes no batch: the first look is at the next bad row, 1023.
+    const isBad = (i: number) => i % 33 === 0
+    const input = await file('pct-late.csv', csvRows(1500, isBad))
+    const report = await load({ inputs: [input], table: t, db: db.url, maxRejects: { percent: 2 }, batchRows: 100 })
+    expect(report.stopped).toMatchObject({ code: 'REJECT_LIMIT_EXCEEDED', line: 1024 })
+    expect(report).toMatchObject({ rowsRead: 1023, rowsRejected: 31, rowsLoaded: 992 })
+    expect(await tableContents(db, t)).toBe(expectedRows(range(1023).filter((i) => !isBad(i))))
+  })
+
   it('a database error stops the run: the batch it hit is rolled back and not counted, rows read = loaded + rejected, and the table holds what the report says', async () => {
     const t = await table('id int PRIMARY KEY, name text')
     // Row 25 makes the database fail in a way no row explains (a system error, not a passing fault).

@@ -99,6 +99,17 @@ describe('pgbulk redrive', () => {
     ])
   })
 
+  it('refuses a file none of whose lines is a rejection (a data file given by mistake), and leaves it as it was', async () => {
+    const path = join(dir, 'data.csv')
+    await writeFile(path, 'id,name\n1,a\n')
+    await db.client.query('CREATE TABLE plain (id int, name text)')
+    await expect(redrive({ rejectsFile: path, table: 'plain', db: db.url })).rejects.toMatchObject({
+      code: 'INPUT_UNREADABLE',
+      message: expect.stringContaining('is not a reject file') as string,
+    })
+    expect(await readFile(path, 'utf8')).toBe('id,name\n1,a\n')
+  })
+
   it('says so when the reject file does not exist', async () => {
     await expect(redrive({ rejectsFile: join(dir, 'none.ndjson'), table: 'ev', db: db.url })).rejects.toMatchObject({
       code: 'INPUT_NOT_FOUND',
