@@ -27,10 +27,11 @@ export function row(i, kind) {
 
 const csvQuote = (s) => `"${String(s).replaceAll('"', '""')}"`
 
-export async function generate(path, rows, format, kind) {
+/** Write rows `from` … `from + rows - 1` of the data set to `path`. */
+export async function generate(path, rows, format, kind, from = 1) {
   const out = createWriteStream(path)
   if (format === 'csv') out.write('id,uid,title,status,amount,qty,flag,ts,day,meta\n')
-  for (let i = 1; i <= rows; i++) {
+  for (let i = from; i < from + rows; i++) {
     const r = row(i, kind)
     let line
     if (format === 'csv') {

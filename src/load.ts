@@ -8,7 +8,7 @@ import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.j
 import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
 import { LoadError } from './errors.js'
 import type { LoadOptions, ResolvedLoadOptions } from './options.js'
-import { resolveLoadOptions } from './options.js'
+import { keyedMode, resolveLoadOptions } from './options.js'
 import type { InputFormat, ParseOptions } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
 import { preflightInput } from './pipeline/header.js'
@@ -47,6 +47,8 @@ interface LoadRun {
   startedAt: Date
   /** Input bytes of the inputs before this one, for the progress line. */
   bytesBefore: number
+  /** --mode truncate: the table is still to be emptied (by the run's first transaction). */
+  emptyPending: boolean
 }
 
 /** How an input is read: its parse options, and whether it has a header row (or the column names it stands for). */
@@ -72,17 +74,19 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   const run: LoadRun = {
     opts,
     target,
-    totals: newTotals(target.autoTune ? opts.autoTune : undefined, opts.mode !== 'append'),
+    totals: newTotals(target.autoTune ? opts.autoTune : undefined, keyedMode(opts.mode)),
     store: undefined,
     job: '',
     sinks: new Map(),
     startedAt: new Date(),
     bytesBefore: 0,
+    emptyPending: false,
   }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
   try {
     const plans = await claimJob(run, files)
+    run.emptyPending = opts.mode === 'truncate' && target.writers !== undefined && plans.every(notStarted)
     await openRejectFiles(run, files, plans)
     const readings = await preflight(run, files)
     opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
@@ -100,6 +104,9 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
         break
       }
     }
+    // A run that sent no transaction (nothing to load, and no checkpoint to keep) still empties the table.
+    if (run.emptyPending && !stop && opts.dryRun === false)
+      await target.connection().query(`TRUNCATE ${target.schema.sqlName}`)
     stop ??= await closeRejectFiles(run.sinks)
   } finally {
     // After a failure, closing is best effort, and the connections are always closed (a run that
@@ -136,7 +143,25 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   await target.lockJob(run.job)
   await store.claim(target.connection(), run.job)
   const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
-  return planInputs(target.connection(), store, run.job, files, choice)
+  const plans = await planInputs(target.connection(), store, run.job, files, choice)
+  // --mode truncate starts the whole job over when one of its inputs changed: the table is emptied again.
+  if (opts.mode === 'truncate' && plans.some((p) => p.kind === 'fresh' && p.startedOver))
+    return plans.map((p) => ({ kind: 'fresh', input: p.input, identity: p.identity, startedOver: startedOverWhy(p) }))
+  return plans
+}
+
+/** Why an input is loaded anew: it changed, or (--mode truncate) another input of the job did. */
+function startedOverWhy(p: InputPlan): string {
+  return p.kind === 'fresh' && p.startedOver ? p.startedOver : 'another input of the job changed'
+}
+
+/**
+ * Whether nothing of an input was committed yet: every batch's transaction saves a checkpoint past
+ * its start, so a job whose inputs are all fresh or at their start has not emptied the table yet
+ * (--mode truncate empties it in the first batch's transaction).
+ */
+function notStarted(p: InputPlan): boolean {
+  return p.kind === 'fresh' || (p.kind === 'resume' && p.from.nextByte === 0)
 }
 
 /**
@@ -258,6 +283,11 @@ async function loadInput(
     ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
     resumedFrom: from,
     checkpoint,
+    emptyTable: () => {
+      const first = run.emptyPending
+      run.emptyPending = false
+      return first
+    },
   })
   if (from) result.file.resumed = resumedFigures(from)
   if (plan.kind === 'fresh' && plan.startedOver) result.file.startedOver = plan.startedOver

@@ -49,7 +49,12 @@ export const DEFAULTS = {
 export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_000 } as const satisfies AutoTuneOptions
 
 /** How rows meet the rows already in the table (--mode). */
-export type LoadMode = 'append' | 'ignore' | 'upsert'
+export type LoadMode = 'append' | 'ignore' | 'upsert' | 'truncate'
+
+/** The modes that match rows by a key (ON CONFLICT), and count rows inserted and updated. */
+export function keyedMode(mode: LoadMode): mode is 'ignore' | 'upsert' {
+  return mode === 'ignore' || mode === 'upsert'
+}
 
 /** What a run needs to know about the database side, for pgbulk load and pgbulk redrive alike. */
 export interface TargetOptions {
@@ -63,7 +68,8 @@ export interface TargetOptions {
   method?: 'copy' | 'insert'
   /**
    * How rows meet the rows already in the table: append them (the default); ignore a row whose key is
-   * there already; upsert (update the row with that key, else insert). Keyed by --key, else the
+   * there already; upsert (update the row with that key, else insert); truncate (empty the table in
+   * the first batch's transaction, then append). ignore and upsert are keyed by --key, else the
    * primary key, else the only unique index on NOT NULL columns.
    */
   mode?: LoadMode
@@ -222,7 +228,7 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
   const mode = given.mode ?? DEFAULTS.mode
-  if (given.key && mode === 'append') throw new LoadError('USAGE', '--key applies to --mode ignore and --mode upsert')
+  if (given.key && !keyedMode(mode)) throw new LoadError('USAGE', '--key applies to --mode ignore and --mode upsert')
   for (const [flag, value] of [
     ['--update', given.update],
     ['--update-if-newer', given.updateIfNewer],
@@ -290,6 +296,8 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
 
 /** Apply the defaults of a redrive and refuse what cannot run. */
 export function resolveRedriveOptions(given: RedriveOptions): ResolvedRedriveOptions {
+  if (given.mode === 'truncate')
+    throw new LoadError('USAGE', '--mode truncate does not apply to pgbulk redrive: it would empty the table')
   return Object.freeze({
     ...resolveRunOptions(given),
     rejectsFile: given.rejectsFile,

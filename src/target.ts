@@ -4,7 +4,7 @@ import { Batcher } from './batch/batcher.js'
 import { connect, connectionConfig } from './db/connect.js'
 import { LoadError } from './errors.js'
 import type { TableSchema } from './schema/introspect.js'
-import { checkInsertPrivilege, introspectTable } from './schema/introspect.js'
+import { checkInsertPrivilege, checkTruncatable, introspectTable } from './schema/introspect.js'
 import { rowSender } from './write/senders.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
@@ -81,6 +81,7 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
     // Asked for: the identity columns are written like any other.
     if (opts.overridingSystemValue) for (const c of schema.columns) c.identityAlways = false
     if (opts.dryRun !== true) await checkInsertPrivilege(client, schema)
+    if (opts.mode === 'truncate' && opts.dryRun !== true) await checkTruncatable(client, schema)
     const retry: RetryPolicy = {
       attempts: opts.retries,
       baseDelayMs: opts.retryBaseDelayMs,

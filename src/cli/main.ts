@@ -109,7 +109,10 @@ const DB_HELP =
   '(default: DATABASE_URL; then PG* variables, ~/.pgpass, local socket as the OS user)'
 
 /** Options that pgbulk load and pgbulk redrive share. */
-function addRunOptions(cmd: Command): Command {
+/** The modes of pgbulk load; redrive has all but truncate (emptying the table to load a reject file's rows). */
+const LOAD_MODES = ['append', 'ignore', 'upsert', 'truncate'] as const
+
+function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Command {
   return cmd
     .requiredOption(
       '-t, --table <[schema.]table>',
@@ -126,9 +129,12 @@ function addRunOptions(cmd: Command): Command {
         '--mode <mode>',
         'how rows meet the rows already in the table: append them; ignore a row whose key is there already; ' +
           'upsert: update the row with its key, else insert ' +
-          '(in input order: a key repeated in the input ends with its last row)',
+          '(in input order: a key repeated in the input ends with its last row)' +
+          (modes.includes('truncate')
+            ? '; truncate: empty the table in the first batch, then append (readers may see a part meanwhile)'
+            : ''),
       )
-        .choices(['append', 'ignore', 'upsert'])
+        .choices(modes)
         .default(DEFAULTS.mode),
     )
     .option(
@@ -327,6 +333,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
           'rows that load leave the file, rows that fail again stay with their new reason',
       )
       .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
+    LOAD_MODES.filter((m) => m !== 'truncate'),
   ).action(async (rejectsFile: string, o: RunFlags) => {
     await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
   })

@@ -51,6 +51,8 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
   let refusals: Rejection[] = []
   let blocked: BlockedNow | undefined
   let started = 0
+  // (asked when the batch is made: in input order, so the first transaction of the run empties the table)
+  const emptyFirst = p.emptyTable?.() ?? false
 
   const writeAll = async (rs: readonly Rejection[]) => {
     for (const r of rs) await p.sink.write(r)
@@ -85,7 +87,7 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
   return {
     send: (writer, turn) => {
       started ||= performance.now()
-      return writer.write(b.rows, (client, res) => persist(client, res, turn))
+      return writer.write(b.rows, (client, res) => persist(client, res, turn), emptyFirst)
     },
     committed: (res) => {
       p.onLoaded?.(storedRows(b.rows, res))

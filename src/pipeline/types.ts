@@ -56,6 +56,8 @@ export interface InputPipeline {
    */
   checkpoint?:
     ((client: pg.Client, progress: CheckpointProgress, stored: readonly ValidRow[]) => Promise<void>) | undefined
+  /** --mode truncate: true once, for the run's first transaction, which empties the table before its rows go in. */
+  emptyTable?: (() => boolean) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */
   resumedFrom?: Pick<CheckpointProgress, 'rowsRead' | 'rowsLoaded' | 'rowsRejected' | 'batches'> | undefined
 }

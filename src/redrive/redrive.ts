@@ -13,7 +13,7 @@ import type { ParsedRecord } from '../parse/parsed-record.js'
 import { MAX_RECORD_BYTES_LIMIT, recordLimits } from '../parse/record-limits.js'
 import type { RejectCode } from '../errors.js'
 import type { RedriveOptions } from '../options.js'
-import { resolveRedriveOptions } from '../options.js'
+import { keyedMode, resolveRedriveOptions } from '../options.js'
 import { runInput } from '../pipeline/run-input.js'
 import type { StopReason } from '../report/run-figures.js'
 import { newTotals } from '../report/run-figures.js'
@@ -163,7 +163,7 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   if (!(await stat(path).catch(() => undefined))?.isFile())
     throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
   const target = await openTarget(opts)
-  const totals = newTotals(target.autoTune ? opts.autoTune : undefined, opts.mode !== 'append')
+  const totals = newTotals(target.autoTune ? opts.autoTune : undefined, keyedMode(opts.mode))
   const files: FileReport[] = []
   /** Entry keys of the lines decided: loaded, or rejected again (their new line replaces them). */
   const decided = new Set<string>()

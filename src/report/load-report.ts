@@ -71,11 +71,12 @@ export function buildReport(r: {
 
 /** The end-of-run summary for people: counts, where the rejects went, and why a run stopped. */
 /** Why rows sent were not stored, by mode (a BEFORE ROW trigger may drop rows in any mode). */
-const SKIPPED_BY = {
+const SKIPPED_BY: Record<LoadMode, string> = {
   append: "by the table's triggers",
+  truncate: "by the table's triggers",
   ignore: '(their key was in the table already, or earlier in the input)',
   upsert: '(nothing to update, or not newer)',
-} as const
+}
 
 export function formatSummary(r: LoadReport): string {
   const secs = r.elapsedMs / 1000

@@ -196,3 +196,33 @@ export async function checkInsertPrivilege(client: pg.Client, schema: TableSchem
     )
   }
 }
+
+/**
+ * --mode truncate empties the table with TRUNCATE: fail early when the role may not, or when other
+ * tables' foreign keys point at it (TRUNCATE refuses to, and emptying it would orphan their rows).
+ */
+export async function checkTruncatable(client: pg.Client, schema: TableSchema): Promise<void> {
+  const r = await client.query<{ ok: boolean; referenced_by: string[] | null }>(
+    `SELECT pg_catalog.has_table_privilege($1::pg_catalog.text, 'TRUNCATE') AS ok,
+            (SELECT pg_catalog.array_agg(c.conrelid::pg_catalog.regclass::pg_catalog.text ORDER BY c.conname)
+               FROM pg_catalog.pg_constraint c
+              WHERE c.contype = 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass
+                AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid) AS referenced_by`,
+    [schema.sqlName],
+  )
+  const row = r.rows[0]
+  if (!row?.ok) {
+    throw new LoadError(
+      'PERMISSION_DENIED',
+      `permission denied: --mode truncate empties ${schema.sqlName}, and the current role may not truncate it`,
+      'GRANT TRUNCATE on the table, or load without --mode truncate',
+    )
+  }
+  if (row.referenced_by) {
+    throw new LoadError(
+      'USAGE',
+      `--mode truncate cannot empty ${schema.sqlName}: foreign keys of ${row.referenced_by.join(', ')} point at it`,
+      'load with --mode upsert instead (rows with the same key are updated in place)',
+    )
+  }
+}

@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import { copySender } from './copy-writer.js'
@@ -44,18 +45,15 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
       await client.query(prepare)
       await copySender.send(client, { table: stage, columns: sql.columns }, columns, rows, undefined)
       const names = columns.map((i) => schema.columns[i]!.name)
+      // Ignore needs no rounds: DO NOTHING leaves out a row whose key an earlier row of the statement inserted.
+      const rounds = opts.mode === 'ignore' ? 1 : await countRounds(client)
       let inserted = 0
       let updated = 0
-      const counted = await client.query<MergeCount>(mergeSql(names, 1, true))
-      let rounds = Number(counted.rows[0]?.rounds ?? 1)
-      const add = (c: MergeCount | undefined) => {
+      for (let round = 1; round <= rounds; round++) {
+        const c = (await client.query<MergeCount>(mergeSql(names, rounds === 1 ? undefined : round))).rows[0]
         inserted += Number(c?.inserted ?? 0)
         updated += Number(c?.updated ?? 0)
       }
-      add(counted.rows[0])
-      if (opts.mode === 'ignore') rounds = 1
-      for (let round = 2; round <= rounds; round++)
-        add((await client.query<MergeCount>(mergeSql(names, round, false))).rows[0])
       return { stored: inserted + updated, updated }
     },
     // Statements of one shape only: the staging table has no defaults to stand for a missing value.
@@ -63,27 +61,31 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
     failedRowIndex: (err, _relname, rows) => copySender.failedRowIndex(err, STAGE, rows),
   }
 
-  /** The INSERT … ON CONFLICT of one round, counting what it inserted and updated (and, first, how many rounds). */
-  function mergeSql(names: readonly string[], round: number, countRounds: boolean): string {
+  /** How many times the most repeated key of the statement occurs (compared by the database, with their types). */
+  async function countRounds(client: pg.Client): Promise<number> {
+    const r = await client.query<{ rounds: string | null }>(
+      `SELECT pg_catalog.max(n) AS rounds FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} GROUP BY ${key}) g`,
+    )
+    return Math.max(1, Number(r.rows[0]?.rounds ?? 1))
+  }
+
+  /** The INSERT … ON CONFLICT of the staged rows (a round: the `round`-th row of each key), counting what it did. */
+  function mergeSql(names: readonly string[], round: number | undefined): string {
     const cols = names.map(quoteIdent).join(', ')
     const override = opts.overridingSystemValue ? ' OVERRIDING SYSTEM VALUE' : ''
-    const rounds = countRounds
-      ? `, (SELECT pg_catalog.max(n) FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} GROUP BY ${key}) g) AS rounds`
-      : ''
-    // Ignore needs no rounds: DO NOTHING leaves out a row whose key an earlier row of the statement inserted.
-    const ranked =
-      opts.mode === 'ignore'
+    const source =
+      round === undefined
         ? `SELECT ${cols}, ctid AS pgbulk_at FROM ${stage}`
-        : `SELECT ${cols}, ctid AS pgbulk_at, ` +
-          `pg_catalog.row_number() OVER (PARTITION BY ${key} ORDER BY ctid) AS pgbulk_round FROM ${stage}`
-    const where = opts.mode === 'ignore' ? '' : ` WHERE s.pgbulk_round OPERATOR(pg_catalog.=) ${round}`
+        : `SELECT * FROM (SELECT ${cols}, ctid AS pgbulk_at, ` +
+          `pg_catalog.row_number() OVER (PARTITION BY ${key} ORDER BY ctid) AS pgbulk_round FROM ${stage}) r ` +
+          `WHERE r.pgbulk_round OPERATOR(pg_catalog.=) ${round}`
     return (
       `WITH ins AS (INSERT INTO ${table} AS t (${cols})${override} ` +
-      `SELECT ${names.map((n) => `s.${quoteIdent(n)}`).join(', ')} FROM (${ranked}) s${where} ORDER BY s.pgbulk_at ` +
+      `SELECT ${names.map((n) => `s.${quoteIdent(n)}`).join(', ')} FROM (${source}) s ORDER BY s.pgbulk_at ` +
       `ON CONFLICT (${key}) ${conflictAction(names)} ` +
       `RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0') AS inserted) ` +
       `SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted, ` +
-      `pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated${rounds} FROM ins`
+      `pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated FROM ins`
     )
   }
 
@@ -104,5 +106,4 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
 interface MergeCount {
   inserted: string
   updated: string
-  rounds?: string | null
 }

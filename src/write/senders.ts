@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import type { ResolvedTargetOptions } from '../options.js'
+import { keyedMode } from '../options.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { chooseKey, uniqueKeys } from '../schema/keys.js'
 import { copySender } from './copy-writer.js'
@@ -18,7 +19,7 @@ export async function rowSender(
   schema: TableSchema,
   opts: Pick<ResolvedTargetOptions, 'method' | 'mode' | 'key' | 'update' | 'updateIfNewer' | 'overridingSystemValue'>,
 ): Promise<RowSender> {
-  if (opts.mode === 'append') return opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
+  if (!keyedMode(opts.mode)) return opts.method === 'insert' ? insertSender(opts.overridingSystemValue) : copySender
   const key = chooseKey(schema, await uniqueKeys(client, schema), opts.key)
   for (const [flag, names] of [
     ['--update', opts.update ?? []],

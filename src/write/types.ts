@@ -12,8 +12,11 @@ import type { ValidRow } from '../validate/valid-row.js'
 export interface Writer {
   /** The connection in use (it changes after a reconnect): checkpoints and lock probes run on it. */
   readonly connection: pg.Client
-  /** Write a batch; `beforeCommit` runs inside its transaction once every row was sent (on each attempt). */
-  write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit): Promise<WriteResult>
+  /**
+   * Write a batch; `beforeCommit` runs inside its transaction once every row was sent (on each attempt).
+   * With `emptyFirst` (--mode truncate), the transaction empties the table before its rows go in.
+   */
+  write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst?: boolean): Promise<WriteResult>
   close(): Promise<void>
 }
 

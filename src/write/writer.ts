@@ -165,8 +165,10 @@ export class BatchWriter implements Writer {
    * Write a batch. `beforeCommit` runs inside the transaction once every statement passed (on
    * each attempt): what it writes (a checkpoint) commits with the batch or not at all.
    */
-  async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit): Promise<WriteResult> {
-    if (!this.commit) return this.writeRolledBack(rows, beforeCommit)
+  async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst = false): Promise<WriteResult> {
+    if (!this.commit) return this.writeRolledBack(rows, beforeCommit, emptyFirst)
+    // (outside the statements' savepoint: a row that fails must not undo it)
+    const empty = emptyFirst ? `TRUNCATE ${this.tableSql}; ` : ''
     let lockTimeouts = 0
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.retry.attempts
@@ -176,7 +178,7 @@ export class BatchWriter implements Writer {
       try {
         const begun = await this.client.query<{ xid: string }>(
           'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; ' +
-            'SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; SAVEPOINT pgbulk',
+            `SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; ${empty}SAVEPOINT pgbulk`,
         )
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
@@ -221,12 +223,15 @@ export class BatchWriter implements Writer {
   private async writeRolledBack(
     rows: readonly ValidRow[],
     beforeCommit: BeforeCommit | undefined,
+    emptyFirst: boolean,
   ): Promise<WriteResult> {
     if (!this.dryRunOpen) {
       await this.client.query('BEGIN; SET CONSTRAINTS ALL IMMEDIATE')
       this.dryRunOpen = true
     }
-    await this.client.query('SAVEPOINT pgbulk_batch; SAVEPOINT pgbulk')
+    // (a dry run empties the table with DELETE: rolled back all the same, and readers are not locked out meanwhile)
+    const empty = emptyFirst ? `DELETE FROM ${this.tableSql}; ` : ''
+    await this.client.query(`SAVEPOINT pgbulk_batch; ${empty}SAVEPOINT pgbulk`)
     this.savepoint = 'clean'
     const result = await this.sendAll(rows, 1, true)
     await beforeCommit?.(this.client, result)

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { type CliRun, runPgbulk } from '../helpers/cli.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects } from '../helpers/fixtures.js'
-import { BEFORE, COLUMNS, csv, input, reference, type Row, type Stored } from '../helpers/modes.js'
+import { appendedToEmpty, BEFORE, COLUMNS, csv, input, reference, type Row, type Stored } from '../helpers/modes.js'
 import { rng } from '../helpers/random.js'
 
 let db: TestDb
@@ -49,8 +49,8 @@ async function checkpoint(job: string) {
 
 const N = 1500
 
-describe('--mode ignore and upsert after a kill', () => {
-  const trials = (['ignore', 'upsert'] as const).flatMap((mode) => [0, 1].map((k) => ({ mode, k })))
+describe('--mode ignore, upsert and truncate after a kill', () => {
+  const trials = (['ignore', 'upsert', 'truncate'] as const).flatMap((mode) => [0, 1].map((k) => ({ mode, k })))
 
   it.each(trials)(
     'SIGKILL at a random moment, then --resume with another batch size and worker count: $mode, trial $k',
@@ -73,7 +73,8 @@ describe('--mode ignore and upsert after a kill', () => {
       expect(cp!.read).toBeGreaterThan(0)
       expect(cp!.read).toBeLessThan(N)
       const second = await pgbulk([...common, '--resume', '--batch-size', '37', '--workers', String(2 - k)])
-      const expected = reference(rows, mode)
+      // truncate: emptied once, by the first run (the resumed one keeps what it committed).
+      const expected = mode === 'truncate' ? appendedToEmpty(rows) : reference(rows, mode)
       expect(second.code, second.stderr).toBe(expected.rejected > 0 ? 2 : 0)
       expect(await contents(t)).toEqual(expected.table)
       // Each rejected row once in the reject file, across both runs.
@@ -110,6 +111,18 @@ describe('cron, night after night', () => {
       /loaded .*export-c\d+\.csv from the start: it changed since the unfinished run \(.*\); --mode upsert makes that safe/,
     )
     expect(await contents(t)).toEqual(expected.table)
+  })
+
+  it('--mode truncate: a --resume whose file changed since the killed night empties the table again and loads the new file', async () => {
+    const t = await freshTable()
+    const path = join(dir, `export-${t}.csv`)
+    const { args } = await killedNight(t, path, 'truncate', input(51, N))
+    const tonight = input(52, N)
+    await writeFile(path, csv(tonight))
+    const run = await pgbulk([...args.filter((a) => a !== '--quiet'), '--resume'])
+    expect(run.code, run.stderr).toBe(2)
+    expect(run.stderr).toContain('--mode truncate makes that safe')
+    expect(await contents(t)).toEqual(appendedToEmpty(tonight).table)
   })
 
   it('--mode append: the same --resume is refused, with a hint that keeps the table right', async () => {

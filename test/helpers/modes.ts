@@ -75,3 +75,17 @@ export function reference(
   }
   return { table, inserted, updated, skipped, rejected }
 }
+
+/**
+ * What appending the rows to an empty table gives (--mode truncate): the first row of a key stays,
+ * a later one is rejected (23505), as are the rows every mode rejects.
+ */
+export function appendedToEmpty(rows: readonly Row[]): { table: Map<number, Stored>; rejected: number } {
+  const table = new Map<number, Stored>()
+  let rejected = 0
+  for (const row of rows) {
+    if (row.id === null || row.n === 'x' || row.n < 0 || table.has(row.id)) rejected++
+    else table.set(row.id, { ...row, n: row.n })
+  }
+  return { table, rejected }
+}

@@ -5,7 +5,7 @@ import { load, LoadError } from '../../src/index.js'
 import type { LoadOptions } from '../../src/index.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects } from '../helpers/fixtures.js'
-import { BEFORE, COLUMNS, csv, input, reference, type Row, type Stored } from '../helpers/modes.js'
+import { appendedToEmpty, BEFORE, COLUMNS, csv, input, reference, type Row, type Stored } from '../helpers/modes.js'
 
 let db: TestDb
 let dir: string
@@ -163,5 +163,53 @@ describe('--mode ignore and upsert', () => {
       code: 'USAGE',
       message: /--update applies to --mode upsert/,
     })
+  })
+})
+
+describe('--mode truncate', () => {
+  for (const shape of [
+    { batchRows: 9, workers: 1 },
+    { batchRows: 6, workers: 2 },
+  ]) {
+    it(`ends with what appending the file to an empty table gives (batches of ${shape.batchRows}, ${shape.workers} worker${shape.workers > 1 ? 's' : ''})`, async () => {
+      const rows = input(seq + 300, 200)
+      const expected = appendedToEmpty(rows)
+      const { table, path, report } = await run(rows, { mode: 'truncate', ...shape })
+      expect(await contents(table)).toEqual(expected.table)
+      expect(report).toMatchObject({
+        rowsRead: rows.length,
+        rowsLoaded: expected.table.size,
+        rowsRejected: expected.rejected,
+      })
+      expect(await readRejects(`${path}.rejects.ndjson`)).toHaveLength(expected.rejected)
+    })
+  }
+
+  it('empties the table for a file without rows, with or without checkpoints', async () => {
+    for (const checkpoint of [false, true]) {
+      const { table, report } = await run([], { mode: 'truncate', checkpoint, job: `empty-${seq}` })
+      expect(report.rowsRead).toBe(0)
+      expect((await contents(table)).size).toBe(0)
+    }
+  })
+
+  it('--dry-run=db checks the rows as if the table were empty, and leaves it as it was', async () => {
+    // Keys 1-3 are in the table: appended to it they would be rejected, appended to an empty table they load.
+    const rows: Row[] = [1, 2, 3, 4].map((id) => ({ id, name: `new-${id}`, n: id, ts: 1 }))
+    const { table, report } = await run(rows, { mode: 'truncate', dryRun: 'db' })
+    expect(report).toMatchObject({ rowsLoaded: 4, rowsRejected: 0 })
+    expect(await contents(table)).toEqual(reference([], 'upsert').table)
+  })
+
+  it('refuses a table that foreign keys point at, before anything is written', async () => {
+    const parent = await freshTable()
+    await db.client.query(`CREATE TABLE ${parent}_child (id int REFERENCES ${parent} (id))`)
+    const path = join(dir, `${parent}-again.csv`)
+    await writeFile(path, csv([{ id: 9, name: 'x', n: 1, ts: 1 }]))
+    await expect(load({ table: parent, db: db.url, inputs: [path], mode: 'truncate' })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining(`foreign keys of ${parent}_child point at it`) as string,
+    })
+    expect(await contents(parent)).toEqual(reference([], 'upsert').table)
   })
 })
