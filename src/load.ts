@@ -8,7 +8,7 @@ import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.j
 import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
 import { LoadError } from './errors.js'
 import type { LoadOptions, ResolvedLoadOptions } from './options.js'
-import { keyedMode, resolveLoadOptions } from './options.js'
+import { AUTO_TUNE_DEFAULTS, keyedMode, resolveLoadOptions } from './options.js'
 import type { InputFormat, ParseOptions } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
 import { preflightInput } from './pipeline/header.js'
@@ -24,6 +24,8 @@ import { checkInputs, openInput } from './source/open-input.js'
 import { StreamPrefix } from './source/stream-prefix.js'
 import type { Target } from './target.js'
 import { openTarget } from './target.js'
+import type { Stage } from './write/replace-stage.js'
+import { openStage, switchStage } from './write/replace-stage.js'
 
 /** The format an input is in, from --format or its extension (also under .gz). */
 export function formatOf(path: string, explicit: InputFormat | undefined): InputFormat {
@@ -49,6 +51,8 @@ interface LoadRun {
   bytesBefore: number
   /** --mode truncate: the table is still to be emptied (by the run's first transaction). */
   emptyPending: boolean
+  /** --mode replace: the staging table the rows go to, switched in at the end. */
+  stage: Stage | undefined
 }
 
 /** How an input is read: its parse options, and whether it has a header row (or the column names it stands for). */
@@ -81,12 +85,16 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     startedAt: new Date(),
     bytesBefore: 0,
     emptyPending: false,
+    stage: undefined,
   }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
   try {
     const plans = await claimJob(run, files)
-    run.emptyPending = opts.mode === 'truncate' && target.writers !== undefined && plans.every(notStarted)
+    // (a dry run of replace checks the rows as if the table were empty, as truncate does)
+    const emptying = opts.mode === 'truncate' || (opts.mode === 'replace' && opts.dryRun === 'db')
+    run.emptyPending = emptying && target.writers !== undefined && plans.every(notStarted)
+    if (opts.mode === 'replace' && opts.dryRun === false) await stageReplace(run, plans)
     await openRejectFiles(run, files, plans)
     const readings = await preflight(run, files)
     opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
@@ -104,6 +112,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
         break
       }
     }
+    if (run.stage && !stop) stop = await switchToStage(run)
     // A run that sent no transaction (nothing to load, and no checkpoint to keep) still empties the table.
     if (run.emptyPending && !stop && opts.dryRun === false)
       await target.connection().query(`TRUNCATE ${target.schema.sqlName}`)
@@ -144,10 +153,38 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   await store.claim(target.connection(), run.job)
   const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
   const plans = await planInputs(target.connection(), store, run.job, files, choice)
-  // --mode truncate starts the whole job over when one of its inputs changed: the table is emptied again.
-  if (opts.mode === 'truncate' && plans.some((p) => p.kind === 'fresh' && p.startedOver))
+  // --mode truncate and replace start the whole job over when one of its inputs changed.
+  if ((opts.mode === 'truncate' || opts.mode === 'replace') && plans.some((p) => p.kind === 'fresh' && p.startedOver))
     return plans.map((p) => ({ kind: 'fresh', input: p.input, identity: p.identity, startedOver: startedOverWhy(p) }))
   return plans
+}
+
+/** --mode replace: the job's staging table, which the writers write into from now on. */
+async function stageReplace(run: LoadRun, plans: readonly InputPlan[]): Promise<void> {
+  const { target, opts } = run
+  const state = { fresh: plans.every(notStarted), loadingLeft: plans.some((p) => p.kind !== 'finished') }
+  run.stage = await openStage(target.connection(), target.schema, opts.checkpointSchema, run.job, state, opts.key)
+  if (run.stage) for (const w of target.writers?.writers ?? []) w.retarget(run.stage.table)
+}
+
+/** --mode replace, once every input is loaded: the table's rows become the staging table's; a failure stops the run. */
+async function switchToStage(run: LoadRun): Promise<StopReason | undefined> {
+  const { target, opts } = run
+  const policy = {
+    lockBudgetMs: opts.lockBudgetMs ?? opts.autoTune?.budgetMs ?? AUTO_TUNE_DEFAULTS.budgetMs,
+    attempts: opts.retries,
+    baseDelayMs: opts.retryBaseDelayMs,
+    maxDelayMs: opts.retryMaxDelayMs,
+    random: Math.random,
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  }
+  try {
+    await switchStage(target.connection(), target.schema, run.stage!, policy)
+    return undefined
+  } catch (err) {
+    if (!(err instanceof LoadError)) throw err
+    return { error: err, file: target.schema.sqlName }
+  }
 }
 
 /** Why an input is loaded anew: it changed, or (--mode truncate) another input of the job did. */

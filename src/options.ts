@@ -49,7 +49,7 @@ export const DEFAULTS = {
 export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_000 } as const satisfies AutoTuneOptions
 
 /** How rows meet the rows already in the table (--mode). */
-export type LoadMode = 'append' | 'ignore' | 'upsert' | 'truncate'
+export type LoadMode = 'append' | 'ignore' | 'upsert' | 'truncate' | 'replace'
 
 /** The modes that match rows by a key (ON CONFLICT), and count rows inserted and updated. */
 export function keyedMode(mode: LoadMode): mode is 'ignore' | 'upsert' {
@@ -79,6 +79,8 @@ export interface TargetOptions {
   update?: string[]
   /** --mode upsert: update only when the row's value of this column is greater than the stored one. */
   updateIfNewer?: string
+  /** --mode replace: the longest the switch waits for a lock another session holds before it tries again (ms). */
+  lockBudgetMs?: number
   /**
    * Store the input's values in GENERATED ALWAYS identity columns (INSERT … OVERRIDING SYSTEM VALUE);
    * else such a column in the input is refused.
@@ -228,7 +230,8 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
   const mode = given.mode ?? DEFAULTS.mode
-  if (given.key && !keyedMode(mode)) throw new LoadError('USAGE', '--key applies to --mode ignore and --mode upsert')
+  if (given.key && !keyedMode(mode) && mode !== 'replace')
+    throw new LoadError('USAGE', '--key applies to --mode ignore, upsert and replace')
   for (const [flag, value] of [
     ['--update', given.update],
     ['--update-if-newer', given.updateIfNewer],
@@ -264,6 +267,10 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     throw new LoadError('USAGE', `unsupported --encoding ${JSON.stringify(given.encoding)}`, hint)
   }
   if (given.resume && given.restart) throw new LoadError('USAGE', '--resume and --restart exclude each other')
+  if (given.mode === 'replace' && given.checkpoint === false) {
+    const why = 'the new rows wait in a table of pgbulk until the switch, which --resume needs checkpoints to find'
+    throw new LoadError('USAGE', `--mode replace keeps checkpoints: ${why}`)
+  }
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
@@ -296,8 +303,8 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
 
 /** Apply the defaults of a redrive and refuse what cannot run. */
 export function resolveRedriveOptions(given: RedriveOptions): ResolvedRedriveOptions {
-  if (given.mode === 'truncate')
-    throw new LoadError('USAGE', '--mode truncate does not apply to pgbulk redrive: it would empty the table')
+  if (given.mode === 'truncate' || given.mode === 'replace')
+    throw new LoadError('USAGE', `--mode ${given.mode} does not apply to pgbulk redrive: it would empty the table`)
   return Object.freeze({
     ...resolveRunOptions(given),
     rejectsFile: given.rejectsFile,

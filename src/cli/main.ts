@@ -110,7 +110,7 @@ const DB_HELP =
 
 /** Options that pgbulk load and pgbulk redrive share. */
 /** The modes of pgbulk load; redrive has all but truncate (emptying the table to load a reject file's rows). */
-const LOAD_MODES = ['append', 'ignore', 'upsert', 'truncate'] as const
+const LOAD_MODES = ['append', 'ignore', 'upsert', 'truncate', 'replace'] as const
 
 function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Command {
   return cmd
@@ -131,7 +131,8 @@ function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Com
           'upsert: update the row with its key, else insert ' +
           '(in input order: a key repeated in the input ends with its last row)' +
           (modes.includes('truncate')
-            ? '; truncate: empty the table in the first batch, then append (readers may see a part meanwhile)'
+            ? '; truncate: empty the table in the first batch, then append (readers may see a part meanwhile); ' +
+              'replace: load into a staging table, then make the table hold its rows in one transaction'
             : ''),
       )
         .choices(modes)
@@ -161,7 +162,8 @@ function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Com
     )
     .option(
       '--lock-budget <ms>',
-      'with --batch-size auto: the longest another session should wait on a lock pgbulk holds',
+      'with --batch-size auto: the longest another session should wait on a lock pgbulk holds; ' +
+        'with --mode replace: the longest its switch waits for a lock before it tries again',
       parsePositiveInt,
       AUTO.budgetMs,
     )
@@ -236,7 +238,7 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
     ...given({ db: o.db, maxRejects: o.maxRejects }),
     // (the report's options name a mode other than append, and the key options given)
     ...given({ mode: o.mode === 'append' ? undefined : o.mode, key: o.key, update: o.update }),
-    ...given({ updateIfNewer: o.updateIfNewer }),
+    ...given({ updateIfNewer: o.updateIfNewer, lockBudgetMs: o.mode === 'replace' ? o.lockBudget : undefined }),
   }
 }
 
@@ -333,7 +335,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
           'rows that load leave the file, rows that fail again stay with their new reason',
       )
       .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
-    LOAD_MODES.filter((m) => m !== 'truncate'),
+    LOAD_MODES.filter((m) => m !== 'truncate' && m !== 'replace'),
   ).action(async (rejectsFile: string, o: RunFlags) => {
     await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
   })

@@ -74,6 +74,7 @@ export function buildReport(r: {
 const SKIPPED_BY: Record<LoadMode, string> = {
   append: "by the table's triggers",
   truncate: "by the table's triggers",
+  replace: "by the table's triggers",
   ignore: '(their key was in the table already, or earlier in the input)',
   upsert: '(nothing to update, or not newer)',
 }

@@ -2,6 +2,7 @@
 // back for a batch, and the seam a way of sending rows (COPY, INSERT, and the load modes'
 // statements) plugs into (RowSender).
 import type pg from 'pg'
+import type { TableSchema } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 
 /**
@@ -18,6 +19,8 @@ export interface Writer {
    */
   write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst?: boolean): Promise<WriteResult>
   close(): Promise<void>
+  /** Write into another table of the same columns from now on (--mode replace: its staging table). */
+  retarget(table: TableSchema): void
 }
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */

@@ -138,13 +138,13 @@ export class CommitUnknownError extends Error {
  * whether it committed (txid_status), so a batch is never loaded twice nor lost.
  */
 export class BatchWriter implements Writer {
-  private readonly tableSql: string
+  private tableSql: string
   private readonly probe: ProbeSize
-  private readonly keys: KeyCheck
+  private keys: KeyCheck
 
   constructor(
     private client: pg.Client,
-    private readonly schema: TableSchema,
+    private schema: TableSchema,
     private readonly sender: RowSender,
     private readonly reconnect: () => Promise<pg.Client>,
     private readonly retry: RetryPolicy,
@@ -154,6 +154,13 @@ export class BatchWriter implements Writer {
     this.tableSql = schema.sqlName
     this.probe = new ProbeSize(Number.MAX_SAFE_INTEGER)
     this.keys = new KeyCheck(schema)
+  }
+
+  /** Write into another table of the same columns from now on (--mode replace: its staging table). */
+  retarget(table: TableSchema): void {
+    this.schema = table
+    this.tableSql = table.sqlName
+    this.keys = new KeyCheck(table)
   }
 
   /** The connection in use (it changes after a reconnect). */

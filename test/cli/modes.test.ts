@@ -47,10 +47,12 @@ async function checkpoint(job: string) {
   return c && { done: c.done, nextLine: Number(c.next_line), read: Number(c.rows_read), loaded: Number(c.rows_loaded) }
 }
 
-const N = 1500
+const N = 800
 
-describe('--mode ignore, upsert and truncate after a kill', () => {
-  const trials = (['ignore', 'upsert', 'truncate'] as const).flatMap((mode) => [0, 1].map((k) => ({ mode, k })))
+describe('every mode after a kill', () => {
+  const trials = (['ignore', 'upsert', 'truncate', 'replace'] as const).flatMap((mode) =>
+    [0, 1].map((k) => ({ mode, k })),
+  )
 
   it.each(trials)(
     'SIGKILL at a random moment, then --resume with another batch size and worker count: $mode, trial $k',
@@ -72,9 +74,11 @@ describe('--mode ignore, upsert and truncate after a kill', () => {
       expect(cp?.done).toBe(false)
       expect(cp!.read).toBeGreaterThan(0)
       expect(cp!.read).toBeLessThan(N)
+      // replace: the table is as it was until the switch; the rows so far wait in the staging table.
+      if (mode === 'replace') expect(await contents(t)).toEqual(reference([], 'upsert').table)
       const second = await pgbulk([...common, '--resume', '--batch-size', '37', '--workers', String(2 - k)])
       // truncate: emptied once, by the first run (the resumed one keeps what it committed).
-      const expected = mode === 'truncate' ? appendedToEmpty(rows) : reference(rows, mode)
+      const expected = mode === 'truncate' || mode === 'replace' ? appendedToEmpty(rows) : reference(rows, mode)
       expect(second.code, second.stderr).toBe(expected.rejected > 0 ? 2 : 0)
       expect(await contents(t)).toEqual(expected.table)
       // Each rejected row once in the reject file, across both runs.
@@ -122,6 +126,19 @@ describe('cron, night after night', () => {
     const run = await pgbulk([...args.filter((a) => a !== '--quiet'), '--resume'])
     expect(run.code, run.stderr).toBe(2)
     expect(run.stderr).toContain('--mode truncate makes that safe')
+    expect(await contents(t)).toEqual(appendedToEmpty(tonight).table)
+  })
+
+  it('--mode replace: a --resume whose file changed since the killed night loads the new file into a fresh staging table', async () => {
+    const t = await freshTable()
+    const path = join(dir, `export-${t}.csv`)
+    const { args } = await killedNight(t, path, 'replace', input(61, N))
+    expect(await contents(t)).toEqual(reference([], 'upsert').table)
+    const tonight = input(62, N)
+    await writeFile(path, csv(tonight))
+    const run = await pgbulk([...args.filter((a) => a !== '--quiet'), '--resume'])
+    expect(run.code, run.stderr).toBe(2)
+    expect(run.stderr).toContain('--mode replace makes that safe')
     expect(await contents(t)).toEqual(appendedToEmpty(tonight).table)
   })
 

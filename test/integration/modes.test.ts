@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { load, LoadError } from '../../src/index.js'
+import { load, LoadError, redrive } from '../../src/index.js'
 import type { LoadOptions } from '../../src/index.js'
 import { type TestDb, withTestDb } from '../helpers/db.js'
 import { readRejects } from '../helpers/fixtures.js'
@@ -211,5 +211,115 @@ describe('--mode truncate', () => {
       message: expect.stringContaining(`foreign keys of ${parent}_child point at it`) as string,
     })
     expect(await contents(parent)).toEqual(reference([], 'upsert').table)
+  })
+})
+
+describe('--mode replace', () => {
+  for (const shape of [
+    { batchRows: 9, workers: 1 },
+    { batchRows: 6, workers: 2 },
+  ]) {
+    it(`ends with what appending the file to an empty table gives, and leaves no staging table (batches of ${shape.batchRows}, ${shape.workers} worker${shape.workers > 1 ? 's' : ''})`, async () => {
+      const rows = input(seq + 400, 200)
+      const expected = appendedToEmpty(rows)
+      const { table, path, report } = await run(rows, {
+        mode: 'replace',
+        checkpoint: true,
+        job: `replace-${seq}`,
+        ...shape,
+      })
+      expect(await contents(table)).toEqual(expected.table)
+      expect(report).toMatchObject({
+        rowsRead: rows.length,
+        rowsLoaded: expected.table.size,
+        rowsRejected: expected.rejected,
+      })
+      expect(await readRejects(`${path}.rejects.ndjson`)).toHaveLength(expected.rejected)
+      const stages = await db.client.query(
+        `SELECT relname FROM pg_class WHERE relname LIKE 'replace\\_%' AND relkind = 'r'`,
+      )
+      expect(stages.rows).toEqual([])
+    })
+  }
+
+  it('readers see the old rows or the new ones, never a part; a view, a grant and a foreign key into the table keep working', async () => {
+    const table = await freshTable()
+    await db.client.query(`CREATE VIEW ${table}_v AS SELECT id, name FROM ${table};
+      CREATE TABLE ${table}_child (id int PRIMARY KEY, parent int REFERENCES ${table} (id));
+      INSERT INTO ${table}_child VALUES (1, 1), (2, 2);
+      DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'modes_reader') THEN CREATE ROLE modes_reader; END IF; END $$;
+      GRANT SELECT ON ${table} TO modes_reader`)
+    // Keys 1 and 2 stay (the child rows point at them), 3 goes, 4-3000 are new.
+    const rows: Row[] = [1, 2, ...Array.from({ length: 2997 }, (_, k) => k + 4)].map((id) => ({
+      id,
+      name: `r${id}`,
+      n: id % 50,
+      ts: 1,
+    }))
+    const path = join(dir, `${table}.csv`)
+    await writeFile(path, csv(rows))
+    const state = async () =>
+      (
+        await db.client.query<{ s: string }>(
+          `SELECT count(*) || ':' || coalesce(sum(hashtext(name)), 0) AS s FROM ${table}`,
+        )
+      ).rows[0]!.s
+    const before = await state()
+    const seen = new Set<string>()
+    let loading = true
+    const reader = (async () => {
+      while (loading) {
+        seen.add(await state())
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    })()
+    const report = await load({
+      table,
+      db: db.url,
+      inputs: [path],
+      mode: 'replace',
+      batchRows: 100,
+      job: `replace-read-${table}`,
+    })
+    loading = false
+    await reader
+    const after = await state()
+    expect(report).toMatchObject({ rowsLoaded: rows.length, rowsRejected: 0, exitCode: 0 })
+    expect(after).not.toBe(before)
+    expect([...seen].filter((s) => s !== before && s !== after)).toEqual([])
+    expect(seen.has(before)).toBe(true)
+    const view = await db.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}_v`)
+    expect(view.rows[0]!.n).toBe(rows.length)
+    const grant = await db.client.query<{ ok: boolean }>(
+      `SELECT has_table_privilege('modes_reader', '${table}', 'SELECT') AS ok`,
+    )
+    expect(grant.rows[0]!.ok).toBe(true)
+    const children = await db.client.query<{ name: string }>(
+      `SELECT p.name FROM ${table}_child c JOIN ${table} p ON p.id = c.parent ORDER BY c.id`,
+    )
+    expect(children.rows.map((r) => r.name)).toEqual(['r1', 'r2'])
+  })
+
+  it('a switch that would leave rows of another table pointing at nothing fails, and the table stays as it was', async () => {
+    const table = await freshTable()
+    await db.client.query(`CREATE TABLE ${table}_child (id int PRIMARY KEY, parent int REFERENCES ${table} (id));
+      INSERT INTO ${table}_child VALUES (1, 3)`)
+    const path = join(dir, `${table}.csv`)
+    await writeFile(path, csv([{ id: 1, name: 'new', n: 1, ts: 1 }]))
+    const report = await load({ table, db: db.url, inputs: [path], mode: 'replace', job: `replace-fk-${table}` })
+    expect(report.exitCode).toBe(3)
+    expect(report.stopped?.message).toMatch(/the switch of .* failed: .*foreign key/)
+    expect(await contents(table)).toEqual(reference([], 'upsert').table)
+  })
+
+  it('is refused without checkpoints, and in pgbulk redrive', async () => {
+    const base = { table: 'nowhere', db: db.url, inputs: [join(dir, 'none.csv')] }
+    await expect(load({ ...base, mode: 'replace', checkpoint: false })).rejects.toMatchObject({ code: 'USAGE' })
+    await expect(
+      redrive({ rejectsFile: base.inputs[0]!, table: 'nowhere', db: db.url, mode: 'replace' }),
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('does not apply to pgbulk redrive') as string,
+    })
   })
 })

@@ -27,6 +27,10 @@ function refusal(resolveIt: () => unknown): LoadError {
 describe('resolveLoadOptions: what an option not given becomes', () => {
   it.each<[keyof LoadOptions, unknown]>([
     ['method', 'copy'],
+    ['mode', 'append'],
+    ['key', undefined],
+    ['update', undefined],
+    ['updateIfNewer', undefined],
     ['batchRows', 10_000],
     ['batchBytes', 16 * MiB],
     ['autoTune', undefined],
@@ -159,6 +163,27 @@ describe('resolveLoadOptions: what is refused, before anything is opened', () =>
     ['a record limit over 256 MiB', { maxRecordBytes: 256 * MiB + 1 }, tooLong(256 * MiB + 1), undefined],
     ['a record limit that is not a number', { maxRecordBytes: Number.NaN }, tooLong(Number.NaN), undefined],
     ['--min-batch over --max-batch', autoTune(500, 100), '--min-batch 500 is larger than --max-batch 100', undefined],
+    ['--key in append mode', { key: ['id'] }, '--key applies to --mode ignore, upsert and replace', undefined],
+    [
+      '--key in truncate mode',
+      { mode: 'truncate', key: ['id'] },
+      '--key applies to --mode ignore, upsert and replace',
+      undefined,
+    ],
+    ['--update in ignore mode', { mode: 'ignore', update: ['a'] }, '--update applies to --mode upsert', undefined],
+    [
+      '--update-if-newer in append mode',
+      { updateIfNewer: 'ts' },
+      '--update-if-newer applies to --mode upsert',
+      undefined,
+    ],
+    [
+      'replace without checkpoints',
+      { mode: 'replace', checkpoint: false },
+      '--mode replace keeps checkpoints: the new rows wait in a table of pgbulk until the switch, ' +
+        'which --resume needs checkpoints to find',
+      undefined,
+    ],
   ])('refuses %s (USAGE)', (_, opts, message, hint) => {
     const err = refusal(() => resolveLoadOptions({ ...BASE, ...opts }))
     expect(err).toMatchObject({ code: 'USAGE', message, exitCode: 1 })
@@ -186,6 +211,14 @@ describe('resolveRunOptions and resolveRedriveOptions', () => {
     expect(resolveRedriveOptions({ ...REDRIVE, checkpointSchema: 'etl', ignoreExtra: true })).toMatchObject({
       checkpointSchema: 'etl',
       ignoreExtra: true,
+    })
+  })
+
+  it.each(['truncate', 'replace'] as const)('refuse --mode %s in a redrive (it would empty the table)', (mode) => {
+    const err = refusal(() => resolveRedriveOptions({ ...REDRIVE, mode }))
+    expect(err).toMatchObject({
+      code: 'USAGE',
+      message: `--mode ${mode} does not apply to pgbulk redrive: it would empty the table`,
     })
   })
 
