@@ -78,7 +78,7 @@ export const installed = (cmd) => spawnSync(cmd, ['--version']).status === 0
  */
 export function timePgbulk(
   file,
-  { url, method = 'copy', rejects, firstRow, extra = [], table = 'bench', checkout = root },
+  { url, method = 'copy', rejects, firstRow, extra = [], table = 'bench', checkout = root, job },
 ) {
   const args = [
     join(checkout, 'bin/pgbulk.js'),
@@ -90,7 +90,8 @@ export function timePgbulk(
     method,
     '--quiet',
     '--force',
-    '--no-checkpoint',
+    // (with `job`: checkpoints under that job name, as --mode replace needs)
+    ...(job ? ['--job', job] : ['--no-checkpoint']),
     '--rejects',
     rejects,
     ...extra,

@@ -38,6 +38,27 @@ try {
   }
   const rejects = join(dir, 'rejects.ndjson')
   const pgbulk = (extra) => (f) => timePgbulk(f, { url: srv.url, rejects, extra })
+  let jobs = 0
+  /** --mode replace (it keeps checkpoints: a job of its own each time), with a reader asking for a row every 20 ms. */
+  const replace = async (f) => {
+    const reader = new pg.Client({ connectionString: srv.url })
+    await reader.connect()
+    let worst = 0
+    let reading = true
+    const reads = (async () => {
+      for (let i = 1; reading; i++) {
+        const t0 = performance.now()
+        await reader.query('SELECT * FROM bench WHERE id = $1', [1 + ((i * 7919) % ROWS)])
+        worst = Math.max(worst, performance.now() - t0)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })()
+    const s = await timePgbulk(f, { url: srv.url, rejects, extra: ['--mode', 'replace'], job: `bench-${++jobs}` })
+    reading = false
+    await reads
+    await reader.end()
+    return { ...s, worstReadMs: worst }
+  }
   const arms = [
     { name: 'append (COPY) into an empty table', seeded: false, run: pgbulk([]) },
     { name: '--mode upsert', seeded: true, run: pgbulk(['--mode', 'upsert']) },
@@ -51,6 +72,7 @@ try {
     },
     { name: '--mode ignore', seeded: true, run: pgbulk(['--mode', 'ignore']) },
     { name: '--mode truncate', seeded: true, run: pgbulk(['--mode', 'truncate']) },
+    { name: '--mode replace (a reader every 20 ms)', seeded: true, run: replace },
     { name: '--mode upsert, --workers 2', seeded: true, run: pgbulk(['--mode', 'upsert', '--workers', '2']) },
   ]
   const samples = new Map(arms.map((a) => [a.name, []]))
@@ -60,7 +82,8 @@ try {
       const s = await arm.run(file)
       const n = Number((await client.query('SELECT count(*) AS n FROM bench')).rows[0].n)
       samples.get(arm.name).push(s)
-      process.stderr.write(`${arm.name}: ${(s.ms / 1000).toFixed(2)} s, ${n} rows in the table\n`)
+      const read = s.worstReadMs === undefined ? '' : `, the reader waited ${s.worstReadMs.toFixed(0)} ms at most`
+      process.stderr.write(`${arm.name}: ${(s.ms / 1000).toFixed(2)} s, ${n} rows in the table${read}\n`)
     }
   }
   const ms = (name) => median(samples.get(name).map((s) => s.ms))
@@ -71,13 +94,16 @@ try {
     `\nPostgreSQL ${version}; ${fmt(ROWS)} rows into a table of ${fmt(ROWS)} rows holding half their keys; ` +
       `median of ${REPEATS} interleaved runs\n`,
   )
-  console.log('| load | wall s | rows/s | vs append into an empty table | vs the hand-written upsert | peak RSS MB |')
-  console.log('|---|---|---|---|---|---|')
+  console.log(
+    '| load | wall s | rows/s | vs append into an empty table | vs the hand-written upsert | peak RSS MB | worst read ms |',
+  )
+  console.log('|---|---|---|---|---|---|---|')
   for (const arm of arms) {
     const m = ms(arm.name)
     const rss = Math.max(...samples.get(arm.name).map((s) => s.rssMb ?? 0))
+    const reads = samples.get(arm.name).map((s) => s.worstReadMs ?? 0)
     console.log(
-      `| ${arm.name} | ${fmt(m / 1000, 2)} | ${fmt(ROWS / (m / 1000))} | ${fmt(append / m, 2)}× | ${fmt(script / m, 2)}× | ${rss ? fmt(rss) : ''} |`,
+      `| ${arm.name} | ${fmt(m / 1000, 2)} | ${fmt(ROWS / (m / 1000))} | ${fmt(append / m, 2)}× | ${fmt(script / m, 2)}× | ${rss ? fmt(rss) : ''} | ${Math.max(...reads) > 0 ? fmt(Math.max(...reads)) : ''} |`,
     )
   }
 } finally {
