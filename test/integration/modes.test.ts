@@ -99,17 +99,21 @@ describe('--mode ignore and upsert', () => {
     }
   }
 
-  it('--dry-run=db counts as the load would and leaves the table as it was', async () => {
-    const rows = input(99, 120)
-    const expected = reference(rows, 'upsert')
-    const { table, report } = await run(rows, { mode: 'upsert', dryRun: 'db', batchRows: 9 })
-    expect(await contents(table)).toEqual(reference([], 'upsert').table)
-    expect([report.rowsInserted, report.rowsUpdated, report.rowsRejected]).toEqual([
-      expected.inserted,
-      expected.updated,
-      expected.rejected,
-    ])
-  })
+  it.each(['ignore', 'upsert'] as const)(
+    '--dry-run=db counts as the load would and leaves the table as it was (%s)',
+    async (mode) => {
+      const rows = input(99, 120)
+      const expected = reference(rows, mode)
+      const { table, report } = await run(rows, { mode, dryRun: 'db', batchRows: 9 })
+      expect(await contents(table)).toEqual(reference([], mode).table)
+      expect([report.rowsInserted, report.rowsUpdated, report.rowsSkipped, report.rowsRejected]).toEqual([
+        expected.inserted,
+        expected.updated,
+        expected.skipped,
+        expected.rejected,
+      ])
+    },
+  )
 
   it('a key is chosen as PostgreSQL can use it: --key, the primary key, or the only unique index on NOT NULL columns', async () => {
     const path = join(dir, 'keys.csv')
@@ -193,13 +197,16 @@ describe('--mode truncate', () => {
     }
   })
 
-  it('--dry-run=db checks the rows as if the table were empty, and leaves it as it was', async () => {
-    // Keys 1-3 are in the table: appended to it they would be rejected, appended to an empty table they load.
-    const rows: Row[] = [1, 2, 3, 4].map((id) => ({ id, name: `new-${id}`, n: id, ts: 1 }))
-    const { table, report } = await run(rows, { mode: 'truncate', dryRun: 'db' })
-    expect(report).toMatchObject({ rowsLoaded: 4, rowsRejected: 0 })
-    expect(await contents(table)).toEqual(reference([], 'upsert').table)
-  })
+  it.each(['truncate', 'replace'] as const)(
+    '--dry-run=db checks the rows as if the table were empty, and leaves it as it was (%s)',
+    async (mode) => {
+      // Keys 1-3 are in the table: appended to it they would be rejected, appended to an empty table they load.
+      const rows: Row[] = [1, 2, 3, 4, 4].map((id) => ({ id, name: `new-${id}`, n: id, ts: 1 }))
+      const { table, report } = await run(rows, { mode, dryRun: 'db', checkpoint: true, job: `dry-${mode}` })
+      expect(report).toMatchObject({ rowsLoaded: 4, rowsRejected: 1 })
+      expect(await contents(table)).toEqual(reference([], 'upsert').table)
+    },
+  )
 
   it('refuses a table that foreign keys point at, before anything is written', async () => {
     const parent = await freshTable()
