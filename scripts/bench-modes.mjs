@@ -16,6 +16,8 @@ const arg = (name, def) => {
 }
 const ROWS = Number(arg('rows', '1000000'))
 const REPEATS = Number(arg('repeats', '2'))
+/** Only the arms whose name holds this (beside the append into an empty table), e.g. --only replace. */
+const ONLY = arg('only', '')
 
 const dir = await mkdtemp(join(tmpdir(), 'pgbulk-bench-modes-'))
 const srv = await startServer()
@@ -75,9 +77,10 @@ try {
     { name: '--mode replace (a reader every 20 ms)', seeded: true, run: replace },
     { name: '--mode upsert, --workers 2', seeded: true, run: pgbulk(['--mode', 'upsert', '--workers', '2']) },
   ]
-  const samples = new Map(arms.map((a) => [a.name, []]))
+  const chosen = arms.filter((a, k) => k === 0 || a.name.includes(ONLY))
+  const samples = new Map(chosen.map((a) => [a.name, []]))
   for (let rep = 0; rep < REPEATS; rep++) {
-    for (const arm of arms) {
+    for (const arm of chosen) {
       await reset(arm.seeded)
       const s = await arm.run(file)
       const n = Number((await client.query('SELECT count(*) AS n FROM bench')).rows[0].n)
@@ -88,7 +91,7 @@ try {
   }
   const ms = (name) => median(samples.get(name).map((s) => s.ms))
   const append = ms(arms[0].name)
-  const script = ms(arms[2].name)
+  const script = samples.has(arms[2].name) ? ms(arms[2].name) : undefined
   const fmt = (v, d = 0) => v.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d })
   console.log(
     `\nPostgreSQL ${version}; ${fmt(ROWS)} rows into a table of ${fmt(ROWS)} rows holding half their keys; ` +
@@ -98,12 +101,12 @@ try {
     '| load | wall s | rows/s | vs append into an empty table | vs the hand-written upsert | peak RSS MB | worst read ms |',
   )
   console.log('|---|---|---|---|---|---|---|')
-  for (const arm of arms) {
+  for (const arm of chosen) {
     const m = ms(arm.name)
     const rss = Math.max(...samples.get(arm.name).map((s) => s.rssMb ?? 0))
     const reads = samples.get(arm.name).map((s) => s.worstReadMs ?? 0)
     console.log(
-      `| ${arm.name} | ${fmt(m / 1000, 2)} | ${fmt(ROWS / (m / 1000))} | ${fmt(append / m, 2)}× | ${fmt(script / m, 2)}× | ${rss ? fmt(rss) : ''} | ${Math.max(...reads) > 0 ? fmt(Math.max(...reads)) : ''} |`,
+      `| ${arm.name} | ${fmt(m / 1000, 2)} | ${fmt(ROWS / (m / 1000))} | ${fmt(append / m, 2)}× | ${script ? `${fmt(script / m, 2)}×` : ''} | ${rss ? fmt(rss) : ''} | ${Math.max(...reads) > 0 ? fmt(Math.max(...reads)) : ''} |`,
     )
   }
 } finally {

@@ -179,7 +179,8 @@ async function switchToStage(run: LoadRun): Promise<StopReason | undefined> {
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   }
   try {
-    await switchStage(target.connection(), target.schema, run.stage!, policy)
+    const loaded = await run.store!.rowsLoaded(target.connection(), run.job)
+    await switchStage(target.connection(), target.schema, run.stage!, policy, loaded)
     return undefined
   } catch (err) {
     if (!(err instanceof LoadError)) throw err

@@ -119,6 +119,15 @@ export class CheckpointStore {
     return r.rows[0] ? fromRow(r.rows[0]) : undefined
   }
 
+  /** Rows the job's inputs have loaded, by their checkpoints (--mode replace checks its staging table against it). */
+  async rowsLoaded(client: pg.Client, job: string): Promise<number> {
+    const r = await client.query<{ n: string | null }>(
+      `SELECT pg_catalog.sum(rows_loaded) AS n FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`,
+      [job],
+    )
+    return Number(r.rows[0]?.n ?? 0)
+  }
+
   async list(client: pg.Client): Promise<Checkpoint[]> {
     if (!(await checkOwnTable(client, this.spec))) return []
     // (ORDER BY sorts with the columns' default operator classes, found without the search_path)

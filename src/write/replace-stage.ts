@@ -71,7 +71,10 @@ export async function openStage(
     [table.sqlName],
   )
   await client.query(
-    `BEGIN; CREATE TABLE ${sqlName} (LIKE ${table.sqlName} INCLUDING ALL); ` +
+    // Unlogged: the rows are not written to the WAL twice (staged, then switched in). A server crash
+    // empties an unlogged table; the switch finds that out (its row count is checked against the
+    // checkpoints) and refuses, instead of switching in a part.
+    `BEGIN; CREATE UNLOGGED TABLE ${sqlName} (LIKE ${table.sqlName} INCLUDING ALL); ` +
       fks.rows.map((f, k) => `ALTER TABLE ${sqlName} ADD CONSTRAINT ${quoteIdent(`fk_${k + 1}`)} ${f.def}; `).join('') +
       'COMMIT',
   )
@@ -118,7 +121,17 @@ export async function switchStage(
   table: TableSchema,
   stage: Stage,
   policy: SwitchPolicy,
+  loaded: number,
 ): Promise<void> {
+  const staged = await client.query<{ n: string }>(`SELECT pg_catalog.count(*) AS n FROM ${stage.table.sqlName}`)
+  if (Number(staged.rows[0]?.n) !== loaded) {
+    throw new LoadError(
+      'CHECKPOINT_UNAVAILABLE',
+      `the staging table ${stage.table.sqlName} holds ${staged.rows[0]?.n} rows where its checkpoints say ${loaded} ` +
+        'were loaded (a server restart empties it): the table is left as it was',
+      'pass --restart to load the input from the start',
+    )
+  }
   const cols = table.columns.filter((c) => !c.generated).map((c) => quoteIdent(c.name))
   const list = cols.join(', ')
   const t = table.sqlName
@@ -135,7 +148,8 @@ export async function switchStage(
   } else {
     body = `DELETE FROM ${t}; ${insert}; `
   }
-  const sql = `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(policy.lockBudgetMs))}; ${body}DROP TABLE ${s}; COMMIT`
+  const budget = Math.max(1, Math.round(policy.lockBudgetMs))
+  const sql = `BEGIN; SET LOCAL lock_timeout = ${budget}; ${body}DROP TABLE ${s}; COMMIT`
   for (let attempt = 1; ; attempt++) {
     try {
       await client.query(sql)

@@ -319,6 +319,46 @@ describe('--mode replace', () => {
     expect(await contents(table)).toEqual(reference([], 'upsert').table)
   })
 
+  it('a stopped replace leaves the table as it was, and a staging table that lost rows is never switched in', async () => {
+    const table = await freshTable()
+    const rows: Row[] = Array.from({ length: 60 }, (_, k) => ({
+      id: k + 10,
+      name: `s${k}`,
+      n: k === 40 ? 'x' : k,
+      ts: 1,
+    }))
+    const path = join(dir, `${table}.csv`)
+    await writeFile(path, csv(rows))
+    const opts = {
+      table,
+      db: db.url,
+      inputs: [path],
+      mode: 'replace' as const,
+      job: `replace-lost-${table}`,
+      batchRows: 10,
+    }
+    const stages = async () =>
+      (
+        await db.client.query<{ t: string }>(
+          `SELECT oid::regclass::text AS t FROM pg_class WHERE relname LIKE 'replace\\_%' AND relkind = 'r'`,
+        )
+      ).rows.map((r) => r.t)
+    const before = await stages()
+    const stopped = await load({ ...opts, maxRejects: { count: 0 } })
+    expect(stopped.stopped?.code).toBe('REJECT_LIMIT_EXCEEDED')
+    expect(await contents(table)).toEqual(reference([], 'upsert').table)
+    // What a server crash does to an unlogged table: its rows are gone.
+    const stage = (await stages()).filter((t) => !before.includes(t))
+    expect(stage).toHaveLength(1)
+    await db.client.query(`DELETE FROM ${stage[0]!}`)
+    const resumed = await load({ ...opts, resume: true })
+    expect(resumed.stopped).toMatchObject({
+      code: 'CHECKPOINT_UNAVAILABLE',
+      message: expect.stringContaining('holds 19 rows where its checkpoints say 59') as string,
+    })
+    expect(await contents(table)).toEqual(reference([], 'upsert').table)
+  })
+
   it('is refused without checkpoints, and in pgbulk redrive', async () => {
     const base = { table: 'nowhere', db: db.url, inputs: [join(dir, 'none.csv')] }
     await expect(load({ ...base, mode: 'replace', checkpoint: false })).rejects.toMatchObject({ code: 'USAGE' })
