@@ -117,28 +117,19 @@ describe('cron, night after night', () => {
     expect(await contents(t)).toEqual(expected.table)
   })
 
-  it('--mode truncate: a --resume whose file changed since the killed night empties the table again and loads the new file', async () => {
+  it.each([
+    ['truncate', 'empties the table again and loads the new file'],
+    ['replace', 'loads the new file into a fresh staging table; the table is unchanged until then'],
+  ] as const)('--mode %s: a --resume whose file changed since the killed night %s', async (mode, _what) => {
     const t = await freshTable()
     const path = join(dir, `export-${t}.csv`)
-    const { args } = await killedNight(t, path, 'truncate', input(51, N))
-    const tonight = input(52, N)
+    const { args } = await killedNight(t, path, mode, input(mode === 'truncate' ? 51 : 61, N))
+    if (mode === 'replace') expect(await contents(t)).toEqual(reference([], 'upsert').table)
+    const tonight = input(mode === 'truncate' ? 52 : 62, N)
     await writeFile(path, csv(tonight))
     const run = await pgbulk([...args.filter((a) => a !== '--quiet'), '--resume'])
     expect(run.code, run.stderr).toBe(2)
-    expect(run.stderr).toContain('--mode truncate makes that safe')
-    expect(await contents(t)).toEqual(appendedToEmpty(tonight).table)
-  })
-
-  it('--mode replace: a --resume whose file changed since the killed night loads the new file into a fresh staging table', async () => {
-    const t = await freshTable()
-    const path = join(dir, `export-${t}.csv`)
-    const { args } = await killedNight(t, path, 'replace', input(61, N))
-    expect(await contents(t)).toEqual(reference([], 'upsert').table)
-    const tonight = input(62, N)
-    await writeFile(path, csv(tonight))
-    const run = await pgbulk([...args.filter((a) => a !== '--quiet'), '--resume'])
-    expect(run.code, run.stderr).toBe(2)
-    expect(run.stderr).toContain('--mode replace makes that safe')
+    expect(run.stderr).toContain(`--mode ${mode} makes that safe`)
     expect(await contents(t)).toEqual(appendedToEmpty(tonight).table)
   })
 
