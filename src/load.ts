@@ -94,9 +94,10 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     // (a dry run of replace checks the rows as if the table were empty, as truncate does)
     const emptying = opts.mode === 'truncate' || (opts.mode === 'replace' && opts.dryRun === 'db')
     run.emptyPending = emptying && target.writers !== undefined && plans.every(notStarted)
-    if (opts.mode === 'replace' && opts.dryRun === false) await stageReplace(run, plans)
     await openRejectFiles(run, files, plans)
     const readings = await preflight(run, files)
+    // (made once nothing can refuse the run any more: a refused run leaves no staging table behind)
+    if (opts.mode === 'replace' && opts.dryRun === false) await stageReplace(run, plans)
     opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
     run.startedAt = new Date()
     for (const [k, f] of files.entries()) {

@@ -163,7 +163,7 @@ function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Com
     .option(
       '--lock-budget <ms>',
       'with --batch-size auto: the longest another session should wait on a lock pgbulk holds; ' +
-        'with --mode replace: the longest its switch waits for a lock before it tries again',
+        'with --mode replace or truncate: the longest its switch or TRUNCATE waits for a lock before it tries again',
       parsePositiveInt,
       AUTO.budgetMs,
     )
@@ -222,6 +222,11 @@ function given<T extends object>(o: T): Given<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Given<T>
 }
 
+/** --lock-budget, for the modes that take a lock of their own (replace's switch, truncate's TRUNCATE). */
+function lockBudgetOf(o: RunFlags): number | undefined {
+  return o.mode === 'replace' || o.mode === 'truncate' ? o.lockBudget : undefined
+}
+
 function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
   return {
     table: o.table,
@@ -238,7 +243,7 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
     ...given({ db: o.db, maxRejects: o.maxRejects }),
     // (the report's options name a mode other than append, and the key options given)
     ...given({ mode: o.mode === 'append' ? undefined : o.mode, key: o.key, update: o.update }),
-    ...given({ updateIfNewer: o.updateIfNewer, lockBudgetMs: o.mode === 'replace' ? o.lockBudget : undefined }),
+    ...given({ updateIfNewer: o.updateIfNewer, lockBudgetMs: lockBudgetOf(o) }),
   }
 }
 

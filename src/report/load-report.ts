@@ -120,7 +120,12 @@ export function formatSummary(r: LoadReport): string {
   if (r.stopped) {
     const where = stoppedWhere(r.stopped)
     lines.push(`  stopped early${where}: ${r.stopped.message}`)
-    if (!r.dryRun)
+    if (r.mode === 'replace' && !r.dryRun)
+      lines.push(
+        `  the table is as it was: the ${r.rowsLoaded} rows loaded so far wait in pgbulk's staging table ` +
+          '(--resume goes on from there and switches at the end; --restart starts over)',
+      )
+    else if (!r.dryRun)
       lines.push(`  the ${batchCount(r.batches)} committed before the stop stay committed (${r.rowsLoaded} rows)`)
   }
   return lines.join('\n')

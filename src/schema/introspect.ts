@@ -56,6 +56,8 @@ export interface TableSchema {
    * sent (a trigger may change, fill in or skip a row), so no check may assume the values sent.
    */
   beforeRowTriggers: boolean
+  /** A partitioned table (its rows live in its partitions). */
+  partitioned?: boolean
 }
 
 /** Quote an identifier for SQL, whatever it contains. */
@@ -169,6 +171,7 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     sqlName: `${quoteIdent(rel.nspname)}.${quoteIdent(rel.relname)}`,
     serverVersionNum: Number(version.rows[0]?.v ?? 0),
     beforeRowTriggers,
+    ...(rel.relkind === 'p' ? { partitioned: true } : {}),
     columns: cols.rows.map((r) => ({
       name: r.attname,
       type: r.typname,

@@ -56,7 +56,8 @@ export class KeyCheck {
          FROM pg_constraint c
          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
          JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
-         WHERE c.conname = $1 AND c.conrelid = $2::regclass AND c.contype = 'f' AND cardinality(c.conkey) = 1`,
+         WHERE c.conname = $1 AND c.conrelid = $2::regclass AND c.contype = 'f' AND cardinality(c.conkey) = 1
+           AND c.confrelid <> c.conrelid`,
         [constraint, table],
       )
       const row = r.rows[0]

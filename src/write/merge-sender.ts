@@ -34,6 +34,7 @@ export interface MergeOptions {
 export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender {
   const table = schema.sqlName
   const key = opts.key.map(quoteIdent).join(', ')
+  const anyNull = opts.key.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ')
   const stage = `pg_temp.${STAGE}`
   // (a temporary table of the session: created once per connection, emptied per statement)
   const prepare =
@@ -58,13 +59,16 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
     },
     // Statements of one shape only: the staging table has no defaults to stand for a missing value.
     canSendDefaults: () => false,
+    uniqueValuesTell: false,
     failedRowIndex: (err, _relname, rows) => copySender.failedRowIndex(err, STAGE, rows),
   }
 
   /** How many times the most repeated key of the statement occurs (compared by the database, with their types). */
   async function countRounds(client: pg.Client): Promise<number> {
+    // (a key with a NULL never conflicts: such rows all go in the first round)
     const r = await client.query<{ rounds: string | null }>(
-      `SELECT pg_catalog.max(n) AS rounds FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} GROUP BY ${key}) g`,
+      `SELECT pg_catalog.max(n) AS rounds FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} ` +
+        `WHERE NOT (${anyNull}) GROUP BY ${key}) g`,
     )
     return Math.max(1, Number(r.rows[0]?.rounds ?? 1))
   }
@@ -77,12 +81,28 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
       round === undefined
         ? `SELECT ${cols}, ctid AS pgbulk_at FROM ${stage}`
         : `SELECT * FROM (SELECT ${cols}, ctid AS pgbulk_at, ` +
-          `pg_catalog.row_number() OVER (PARTITION BY ${key} ORDER BY ctid) AS pgbulk_round FROM ${stage}) r ` +
+          `CASE WHEN ${anyNull} THEN 1 ELSE pg_catalog.row_number() OVER (PARTITION BY ${key} ORDER BY ctid) END ` +
+          `AS pgbulk_round FROM ${stage}) r ` +
           `WHERE r.pgbulk_round OPERATOR(pg_catalog.=) ${round}`
+    const insert =
+      `INSERT INTO ${table} AS t (${cols})${override} ` +
+      `SELECT ${names.map((n) => `s.${quoteIdent(n)}`).join(', ')} FROM src s ORDER BY s.pgbulk_at ` +
+      `ON CONFLICT (${key}) ${conflictAction(names)}`
+    if (opts.mode === 'upsert' && schema.partitioned) {
+      // A partitioned table cannot return xmax from DO UPDATE: the rows whose key was not there
+      // before the statement (keys are distinct within a round) are the ones it inserted.
+      const there = opts.key.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ')
+      return (
+        `WITH src AS MATERIALIZED (${source}), ` +
+        `fresh AS (SELECT pg_catalog.count(*) AS n FROM src s ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${table} t WHERE ${there})), ` +
+        `ins AS (${insert} RETURNING 1) ` +
+        `SELECT LEAST((SELECT n FROM fresh), pg_catalog.count(*)) AS inserted, ` +
+        `pg_catalog.count(*) - LEAST((SELECT n FROM fresh), pg_catalog.count(*)) AS updated FROM ins`
+      )
+    }
     return (
-      `WITH ins AS (INSERT INTO ${table} AS t (${cols})${override} ` +
-      `SELECT ${names.map((n) => `s.${quoteIdent(n)}`).join(', ')} FROM (${source}) s ORDER BY s.pgbulk_at ` +
-      `ON CONFLICT (${key}) ${conflictAction(names)} ` +
+      `WITH src AS (${source}), ins AS (${insert} ` +
       `RETURNING (t.xmax::pg_catalog.text OPERATOR(pg_catalog.=) '0') AS inserted) ` +
       `SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted, ` +
       `pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated FROM ins`

@@ -64,20 +64,57 @@ export async function openStage(
       'pass --restart to load the input from the start',
     )
   }
-  const fks = await client.query<{ def: string }>(
-    `SELECT pg_catalog.pg_get_constraintdef(c.oid) AS def FROM pg_catalog.pg_constraint c
-      WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND c.contype = 'f'
-        AND c.confrelid OPERATOR(pg_catalog.<>) c.conrelid ORDER BY c.conname`,
+  // The table's foreign keys: to other tables as they are; to itself, to the staging table (a row's
+  // parent may be a row of the file, as when appending).
+  const fks = await client.query<{ def: string; self: boolean; cols: string[]; refs: string[] }>(
+    `SELECT pg_catalog.pg_get_constraintdef(c.oid) AS def, c.confrelid OPERATOR(pg_catalog.=) c.conrelid AS self,
+            ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o) AS cols,
+            ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o) AS refs
+       FROM pg_catalog.pg_constraint c
+      WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND c.contype = 'f' ORDER BY c.conname`,
     [table.sqlName],
   )
-  await client.query(
-    // Unlogged: the rows are not written to the WAL twice (staged, then switched in). A server crash
-    // empties an unlogged table; the switch finds that out (its row count is checked against the
-    // checkpoints) and refuses, instead of switching in a part.
-    `BEGIN; CREATE UNLOGGED TABLE ${sqlName} (LIKE ${table.sqlName} INCLUDING ALL); ` +
-      fks.rows.map((f, k) => `ALTER TABLE ${sqlName} ADD CONSTRAINT ${quoteIdent(`fk_${k + 1}`)} ${f.def}; `).join('') +
-      'COMMIT',
+  const names = (cols: string[]) => cols.map(quoteIdent).join(', ')
+  const fk = (f: { def: string; self: boolean; cols: string[]; refs: string[] }) =>
+    f.self ? `FOREIGN KEY (${names(f.cols)}) REFERENCES ${sqlName} (${names(f.refs)})` : f.def
+  // Identity columns draw from the table's own sequences, as appending would (a sequence of the
+  // staging table would number the rows anew, and leave the table's sequence behind).
+  const identities = await client.query<{ col: string; seq: string }>(
+    `SELECT a.attname AS col, pg_catalog.pg_get_serial_sequence($1::pg_catalog.text, a.attname) AS seq
+       FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attidentity <> '' AND NOT a.attisdropped`,
+    [table.sqlName],
   )
+  try {
+    await client.query(
+      // Unlogged: the rows are not written to the WAL twice (staged, then switched in). A server crash
+      // empties an unlogged table; the switch finds that out (its row count is checked against the
+      // checkpoints) and refuses, instead of switching in a part.
+      `BEGIN; CREATE UNLOGGED TABLE ${sqlName} (LIKE ${table.sqlName} INCLUDING ALL EXCLUDING IDENTITY); ` +
+        identities.rows
+          .map((i) => {
+            const next = `pg_catalog.nextval(${quoteLiteral(i.seq)}::pg_catalog.regclass)`
+            return `ALTER TABLE ${sqlName} ALTER COLUMN ${quoteIdent(i.col)} SET DEFAULT ${next}; `
+          })
+          .join('') +
+        fks.rows
+          .map((f, k) => `ALTER TABLE ${sqlName} ADD CONSTRAINT ${quoteIdent(`fk_${k + 1}`)} ${fk(f)}; `)
+          .join('') +
+        'COMMIT',
+    )
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    if ((err as { code?: string }).code !== '42501') throw err
+    throw new LoadError(
+      'PERMISSION_DENIED',
+      `permission denied: --mode replace stages the rows in a table of schema ${JSON.stringify(ownSchema)}, ` +
+        `and the current role may not create one there (${(err as Error).message})`,
+      `GRANT CREATE ON SCHEMA ${quoteIdent(ownSchema)} to the role, or pass --checkpoint-schema with a schema it owns`,
+      { cause: err },
+    )
+  }
   return stage
 }
 
@@ -140,7 +177,8 @@ export async function switchStage(
   let body: string
   if (stage.key) {
     const key = stage.key.map(quoteIdent)
-    const same = key.map((k) => `s.${k} OPERATOR(pg_catalog.=) t.${k}`).join(' AND ')
+    // (the key's own equality, whatever its type: citext, a domain, …)
+    const same = key.map((k) => `s.${k} = t.${k}`).join(' AND ')
     const set = cols.filter((c) => !key.includes(c)).map((c) => `${c} = EXCLUDED.${c}`)
     body =
       `DELETE FROM ${t} t WHERE NOT EXISTS (SELECT 1 FROM ${s} s WHERE ${same}); ` +
@@ -168,4 +206,9 @@ export async function switchStage(
       await policy.sleep(backoffDelayMs(attempt, policy))
     }
   }
+}
+
+/** A string as an SQL literal. */
+function quoteLiteral(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`
 }

@@ -32,21 +32,29 @@ export async function rowSender(
         `${flag}: ${schema.sqlName} has no column ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
       )
   }
-  if (opts.mode === 'upsert') await checkUpdatePrivilege(client, schema)
+  if (opts.update?.some((n) => key.includes(n)))
+    throw new LoadError('USAGE', `--update cannot set the key (${key.join(', ')}): rows are matched by it`)
+  await checkPrivileges(client, schema, opts.mode)
   return mergeSender(schema, { ...opts, mode: opts.mode, key })
 }
 
-/** --mode upsert updates rows: fail early when the role may not. */
-async function checkUpdatePrivilege(client: pg.Client, schema: TableSchema): Promise<void> {
-  const r = await client.query<{ ok: boolean }>(
-    `SELECT pg_catalog.has_table_privilege($1::pg_catalog.text, 'UPDATE') AS ok`,
+/**
+ * The keyed modes read the table (ON CONFLICT looks the key up) and upsert updates it: fail before
+ * anything is written when the role may not.
+ */
+async function checkPrivileges(client: pg.Client, schema: TableSchema, mode: 'ignore' | 'upsert'): Promise<void> {
+  const r = await client.query<{ sel: boolean; upd: boolean }>(
+    `SELECT pg_catalog.has_table_privilege($1::pg_catalog.text, 'SELECT') AS sel,
+            pg_catalog.has_table_privilege($1::pg_catalog.text, 'UPDATE') AS upd`,
     [schema.sqlName],
   )
-  if (!r.rows[0]?.ok) {
+  const missing = [...(r.rows[0]?.sel ? [] : ['SELECT']), ...(mode === 'upsert' && !r.rows[0]?.upd ? ['UPDATE'] : [])]
+  if (missing.length > 0) {
     throw new LoadError(
       'PERMISSION_DENIED',
-      `permission denied: --mode upsert updates rows, and the current role may not update ${schema.sqlName}`,
-      'GRANT UPDATE on the table, or use --mode ignore',
+      `permission denied: --mode ${mode} needs ${missing.join(' and ')} on ${schema.sqlName}, ` +
+        'which the current role lacks',
+      `GRANT ${missing.join(', ')} on the table to the role`,
     )
   }
 }

@@ -40,6 +40,11 @@ export interface RowSender {
   ): Promise<Sent>
   /** Whether send() can take `defaults` on this server version. */
   canSendDefaults(serverVersionNum: number): boolean
+  /**
+   * false when a value already in the table does not make a row bad (--mode upsert and ignore: the
+   * row updates or leaves that row): a unique violation is then not looked up by value (KeyCheck).
+   */
+  uniqueValuesTell?: boolean
   /** Index of the failing row in `rows`, when the error says which one it was. */
   failedRowIndex(err: unknown, relname: string, rows: readonly ValidRow[]): number | undefined
 }

@@ -150,6 +150,8 @@ export class BatchWriter implements Writer {
     private readonly retry: RetryPolicy,
     /** false for --dry-run=db: everything runs, and nothing is committed. */
     private readonly commit = true,
+    /** --mode truncate: the longest the emptying waits for a lock (then the batch is tried again, backed off). */
+    private readonly lockBudgetMs = 200,
   ) {
     this.tableSql = schema.sqlName
     this.probe = new ProbeSize(Number.MAX_SAFE_INTEGER)
@@ -174,8 +176,11 @@ export class BatchWriter implements Writer {
    */
   async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst = false): Promise<WriteResult> {
     if (!this.commit) return this.writeRolledBack(rows, beforeCommit, emptyFirst)
-    // (outside the statements' savepoint: a row that fails must not undo it)
-    const empty = emptyFirst ? `TRUNCATE ${this.tableSql}; ` : ''
+    // Outside the statements' savepoint (a row that fails must not undo it), waiting at most the lock
+    // budget for readers to let go: a TRUNCATE that queues makes every reader after it queue too.
+    const empty = emptyFirst
+      ? `SET LOCAL lock_timeout = ${this.lockBudgetMs}; TRUNCATE ${this.tableSql}; SET LOCAL lock_timeout = DEFAULT; `
+      : ''
     let lockTimeouts = 0
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.retry.attempts
@@ -348,6 +353,7 @@ export class BatchWriter implements Writer {
    * (the statement-by-statement search still works).
    */
   private async askKeys(err: PgError, seg: readonly ValidRow[]): Promise<number[] | undefined> {
+    if (err.code === '23505' && this.sender.uniqueValuesTell === false) return undefined
     try {
       return await this.keys.badRows(this.client, err, seg)
     } catch (e) {

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { load, LoadError, redrive } from '../../src/index.js'
 import type { LoadOptions } from '../../src/index.js'
@@ -365,5 +366,114 @@ describe('--mode replace', () => {
       code: 'USAGE',
       message: expect.stringContaining('does not apply to pgbulk redrive') as string,
     })
+  })
+})
+
+describe('modes at the edges', () => {
+  /** A table of its own, made by `sql` (with %t for its name), loaded from `text` in `mode`. */
+  async function loadInto(sql: string, text: string, opts: Partial<LoadOptions> & Pick<LoadOptions, 'mode'>) {
+    const table = `e${++seq}`
+    await db.client.query(sql.replaceAll('%t', table))
+    const path = join(dir, `${table}.csv`)
+    await writeFile(path, text)
+    const report = await load({ table, db: db.url, inputs: [path], job: `edge-${table}`, ...opts })
+    const rows = async (q = `SELECT * FROM ${table} ORDER BY 1`) =>
+      (await db.client.query<Record<string, unknown>>(q)).rows
+    return { table, report, rows }
+  }
+
+  it('upsert: a row that breaks another unique index is rejected alone; the row that updates past it is not', async () => {
+    const r = await loadInto(
+      `CREATE TABLE %t (id int PRIMARY KEY, email text UNIQUE, v text); INSERT INTO %t VALUES (1, 'e1', 'old')`,
+      'id,email,v\n1,e1,a\n2,e1,d\n',
+      { mode: 'upsert' },
+    )
+    expect(await r.rows()).toEqual([{ id: 1, email: 'e1', v: 'a' }])
+    expect(r.report).toMatchObject({ rowsUpdated: 1, rowsInserted: 0, rowsRejected: 1 })
+  })
+
+  it('a foreign key to the table itself: a parent earlier in the same batch is a parent (append and replace)', async () => {
+    for (const mode of ['append', 'replace'] as const) {
+      const r = await loadInto(
+        'CREATE TABLE %t (id int PRIMARY KEY, mgr int REFERENCES %t (id), v text)',
+        'id,mgr,v\n1,,boss\n2,1,ok\n3,99,orphan\n',
+        { mode },
+      )
+      expect((await r.rows()).map((x) => x['id'])).toEqual([1, 2])
+      expect(r.report).toMatchObject({ rowsLoaded: 2, rowsRejected: 1, exitCode: 2 })
+    }
+  })
+
+  it("replace: identity values come from the table's own sequence, so an insert after it still works", async () => {
+    const r = await loadInto(
+      `CREATE TABLE %t (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text); INSERT INTO %t (v) VALUES ('a'), ('b')`,
+      'v\nnew1\nnew2\n',
+      { mode: 'replace' },
+    )
+    await db.client.query(`INSERT INTO ${r.table} (v) VALUES ('after')`)
+    expect(await r.rows()).toEqual([
+      { id: 3, v: 'new1' },
+      { id: 4, v: 'new2' },
+      { id: 5, v: 'after' },
+    ])
+  })
+
+  it('upsert into a partitioned table counts what it inserted and updated', async () => {
+    const r = await loadInto(
+      `CREATE TABLE %t (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+       CREATE TABLE %t_a PARTITION OF %t FOR VALUES IN ('a'); CREATE TABLE %t_b PARTITION OF %t FOR VALUES IN ('b');
+       INSERT INTO %t VALUES (1, 'a', 'old')`,
+      'region,id,v\na,1,new\nb,1,x\nb,1,y\n',
+      { mode: 'upsert', key: ['region', 'id'] },
+    )
+    expect(await r.rows(`SELECT * FROM ${r.table} ORDER BY region, id`)).toEqual([
+      { id: 1, region: 'a', v: 'new' },
+      { id: 1, region: 'b', v: 'y' },
+    ])
+    expect(r.report).toMatchObject({ rowsInserted: 1, rowsUpdated: 2, rowsRejected: 0 })
+  })
+
+  it('upsert without the key in the input inserts every row, in one round per statement', async () => {
+    const lines = Array.from({ length: 3000 }, (_, k) => `v${k}`).join('\n')
+    const r = await loadInto('CREATE TABLE %t (id serial PRIMARY KEY, v text)', `v\n${lines}\n`, { mode: 'upsert' })
+    expect(r.report).toMatchObject({ rowsInserted: 3000, rowsUpdated: 0 })
+    expect(r.report.elapsedMs).toBeLessThan(20_000)
+  })
+
+  it('--update cannot name the key', async () => {
+    await expect(
+      loadInto('CREATE TABLE %t (id int PRIMARY KEY, v text)', 'id,v\n1,a\n', { mode: 'upsert', update: ['id'] }),
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('--update cannot set the key') as string,
+    })
+  })
+
+  it('truncate waits at most the lock budget for a reader to let go, then backs off and stops, leaving the table', async () => {
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    try {
+      await db.client.query('CREATE TABLE held (id int PRIMARY KEY); INSERT INTO held VALUES (1)')
+      await holder.query('BEGIN; SELECT * FROM held')
+      const path = join(dir, 'held.csv')
+      await writeFile(path, 'id\n2\n')
+      const started = performance.now()
+      const report = await load({
+        table: 'held',
+        db: db.url,
+        inputs: [path],
+        mode: 'truncate',
+        lockBudgetMs: 100,
+        retries: 2,
+        retryBaseDelayMs: 10,
+        checkpoint: false,
+      })
+      expect(report.exitCode).toBe(3)
+      expect(report.stopped?.message).toMatch(/lock timeout|canceling statement due to lock timeout/)
+      expect(performance.now() - started).toBeLessThan(10_000)
+      expect((await db.client.query('SELECT id FROM held')).rows).toEqual([{ id: 1 }])
+    } finally {
+      await holder.end()
+    }
   })
 })
