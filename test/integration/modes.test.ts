@@ -253,7 +253,10 @@ describe('--mode replace', () => {
       CREATE TABLE ${table}_child (id int PRIMARY KEY, parent int REFERENCES ${table} (id));
       INSERT INTO ${table}_child VALUES (1, 1), (2, 2);
       DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'modes_reader') THEN CREATE ROLE modes_reader; END IF; END $$;
-      GRANT SELECT ON ${table} TO modes_reader`)
+      GRANT SELECT ON ${table} TO modes_reader;
+      CREATE FUNCTION ${table}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.0003); RETURN NEW; END $$;
+      CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_slow()`)
+    // (the trigger is the table's, not the staging table's: it draws out the switch, ~1 s, for the reader to look at)
     // Keys 1 and 2 stay (the child rows point at them), 3 goes, 4-3000 are new.
     const rows: Row[] = [1, 2, ...Array.from({ length: 2997 }, (_, k) => k + 4)].map((id) => ({
       id,
@@ -272,9 +275,11 @@ describe('--mode replace', () => {
     const before = await state()
     const seen = new Set<string>()
     let loading = true
+    let polls = 0
     const reader = (async () => {
       while (loading) {
         seen.add(await state())
+        polls++
         await new Promise((r) => setTimeout(r, 5))
       }
     })()
@@ -293,6 +298,8 @@ describe('--mode replace', () => {
     expect(after).not.toBe(before)
     expect([...seen].filter((s) => s !== before && s !== after)).toEqual([])
     expect(seen.has(before)).toBe(true)
+    // (the reader looked all along: the switch alone takes about a second at 5 ms between looks)
+    expect(polls).toBeGreaterThan(50)
     const view = await db.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}_v`)
     expect(view.rows[0]!.n).toBe(rows.length)
     const grant = await db.client.query<{ ok: boolean }>(
