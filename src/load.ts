@@ -25,6 +25,7 @@ import { StreamPrefix } from './source/stream-prefix.js'
 import type { Target } from './target.js'
 import { openTarget } from './target.js'
 import type { Stage } from './write/replace-stage.js'
+import { fatalDatabaseError } from './write/writer.js'
 import { openStage, switchStage } from './write/replace-stage.js'
 
 /** The format an input is in, from --format or its extension (also under .gz). */
@@ -114,9 +115,9 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       }
     }
     if (run.stage && !stop) stop = await switchToStage(run)
-    // A run that sent no transaction (nothing to load, and no checkpoint to keep) still empties the table.
-    if (run.emptyPending && !stop && opts.dryRun === false)
-      await target.connection().query(`TRUNCATE ${target.schema.sqlName}`)
+    // A run that sent no transaction (nothing to load, and no checkpoint to keep) still empties the
+    // table: a transaction of no rows, with the lock budget and the retries of any batch.
+    if (run.emptyPending && !stop && opts.dryRun === false) stop = await emptyTable(run)
     stop ??= await closeRejectFiles(run.sinks)
   } finally {
     // After a failure, closing is best effort, and the connections are always closed (a run that
@@ -186,6 +187,18 @@ async function switchToStage(run: LoadRun): Promise<StopReason | undefined> {
   } catch (err) {
     if (!(err instanceof LoadError)) throw err
     return { error: err, file: target.schema.sqlName }
+  }
+}
+
+/** --mode truncate with nothing sent: empty the table in a transaction of its own; a failure stops the run. */
+async function emptyTable(run: LoadRun): Promise<StopReason | undefined> {
+  const { target, totals } = run
+  try {
+    await target.writers!.first.write([], undefined, true)
+    return undefined
+  } catch (err) {
+    const error = fatalDatabaseError(err, { batches: totals.batches, rows: totals.rowsLoaded }, undefined)
+    return { error, file: target.schema.sqlName }
   }
 }
 
