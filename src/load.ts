@@ -8,7 +8,7 @@ import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.j
 import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
 import { LoadError } from './errors.js'
 import type { LoadOptions, ResolvedLoadOptions } from './options.js'
-import { AUTO_TUNE_DEFAULTS, keyedMode, resolveLoadOptions } from './options.js'
+import { keyedMode, resolveLoadOptions } from './options.js'
 import type { InputFormat, ParseOptions } from './parse/parse-input.js'
 import { parseInput } from './parse/parse-input.js'
 import { preflightInput } from './pipeline/header.js'
@@ -173,7 +173,7 @@ async function stageReplace(run: LoadRun, plans: readonly InputPlan[]): Promise<
 async function switchToStage(run: LoadRun): Promise<StopReason | undefined> {
   const { target, opts } = run
   const policy = {
-    lockBudgetMs: opts.lockBudgetMs ?? opts.autoTune?.budgetMs ?? AUTO_TUNE_DEFAULTS.budgetMs,
+    lockBudgetMs: opts.lockBudgetMs,
     attempts: opts.retries,
     baseDelayMs: opts.retryBaseDelayMs,
     maxDelayMs: opts.retryMaxDelayMs,

@@ -22,6 +22,9 @@ export const DEFAULT_RETRIES = 5
 /** The default schema of pgbulk's own tables (checkpoints, the redrive ledger). */
 export const DEFAULT_CHECKPOINT_SCHEMA = 'pgbulk'
 
+/** The longest another session should wait on a lock pgbulk holds, or pgbulk on one it needs (--lock-budget). */
+const LOCK_BUDGET_MS = 200
+
 /** The default of every option that has one; the CLI shows these in --help. */
 export const DEFAULTS = {
   method: 'copy',
@@ -43,10 +46,15 @@ export const DEFAULTS = {
   restart: false,
   checkpoint: true,
   checkpointSchema: DEFAULT_CHECKPOINT_SCHEMA,
+  lockBudgetMs: LOCK_BUDGET_MS,
 } as const
 
 /** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
-export const AUTO_TUNE_DEFAULTS = { budgetMs: 200, minRows: 100, maxRows: 100_000 } as const satisfies AutoTuneOptions
+export const AUTO_TUNE_DEFAULTS = {
+  budgetMs: LOCK_BUDGET_MS,
+  minRows: 100,
+  maxRows: 100_000,
+} as const satisfies AutoTuneOptions
 
 /** How rows meet the rows already in the table (--mode). */
 export type LoadMode = 'append' | 'ignore' | 'upsert' | 'truncate' | 'replace'
@@ -252,6 +260,8 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     retryBaseDelayMs: given.retryBaseDelayMs ?? DEFAULTS.retryBaseDelayMs,
     retryMaxDelayMs: given.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs,
     ignoreExtra: given.ignoreExtra ?? DEFAULTS.ignoreExtra,
+    // (--lock-budget is one setting: the auto-tuner's budget when that is what was given)
+    lockBudgetMs: given.lockBudgetMs ?? autoTune?.budgetMs ?? DEFAULTS.lockBudgetMs,
   })
 }
 

@@ -9,7 +9,6 @@ import { rowSender } from './write/senders.js'
 import type { RetryPolicy } from './write/writer.js'
 import { BatchWriter } from './write/writer.js'
 import type { ResolvedTargetOptions } from './options.js'
-import { AUTO_TUNE_DEFAULTS } from './options.js'
 import { WriterPool } from './write/writer-pool.js'
 
 /** How long a run waits for its job's lock before calling the job taken by another run. */
@@ -93,7 +92,6 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
     }
     if (opts.dryRun !== true) {
       const sender = await rowSender(client, schema, opts)
-      const budget = opts.lockBudgetMs ?? opts.autoTune?.budgetMs ?? AUTO_TUNE_DEFAULTS.budgetMs
       // --dry-run=db runs in one transaction: one writer.
       const count = opts.dryRun === 'db' ? 1 : opts.workers
       while (opened.length < count) {
@@ -111,7 +109,8 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       }
       writers = new WriterPool(
         opened.map(
-          (c) => new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db', budget),
+          (c) =>
+            new BatchWriter(c, schema, sender, () => connect(config), retry, opts.dryRun !== 'db', opts.lockBudgetMs),
         ),
       )
     }

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
+import { quotedList } from '../report/words.js'
 import type { ResolvedTargetOptions } from '../options.js'
 import { keyedMode } from '../options.js'
 import type { TableSchema } from '../schema/introspect.js'
@@ -27,10 +28,7 @@ export async function rowSender(
   ] as const) {
     const unknown = names.filter((n) => !schema.columns.some((c) => c.name === n))
     if (unknown.length > 0)
-      throw new LoadError(
-        'USAGE',
-        `${flag}: ${schema.sqlName} has no column ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
-      )
+      throw new LoadError('USAGE', `${flag}: ${schema.sqlName} has no column ${quotedList(unknown)}`)
   }
   if (opts.update?.some((n) => key.includes(n)))
     throw new LoadError('USAGE', `--update cannot set the key (${key.join(', ')}): rows are matched by it`)
