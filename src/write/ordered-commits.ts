@@ -74,7 +74,11 @@ export class OrderedCommits<W> {
     this.inFlight.push(writer)
     let settled!: (ok: boolean) => void
     this.tail = new Promise((resolve) => (settled = resolve))
-    const running = this.run(job, writer, prev, earlier).then(settled)
+    // (a batch whose own handling throws fails like any other: the next one must not wait for ever)
+    const running = this.run(job, writer, prev, earlier).then(settled, (err: unknown) => {
+      this.firstFailure ??= { error: err }
+      settled(false)
+    })
     this.jobs.add(running)
     void running.finally(() => this.jobs.delete(running))
     if (this.writers.size === 1) await this.settle()

@@ -173,4 +173,21 @@ describe('ordered commits of --workers', () => {
     await expect(commits.settle()).rejects.toThrow('counting failed')
     expect(log).toEqual(['hook 1', 'failed 2'])
   })
+
+  it('a batch whose failure handling throws still ends: the next batch does not wait for ever', async () => {
+    const log: Log = []
+    const commits = new OrderedCommits(pool(2), () => Promise.resolve(false), 5)
+    await commits.submit(() =>
+      job(1, log, 0, {
+        send: async () => {
+          await sleep(20)
+          throw new Error('boom')
+        },
+        failed: () => Promise.reject(new Error('the reject file is gone too')),
+      }),
+    )
+    await commits.submit(() => job(2, log, 10))
+    await expect(commits.settle()).rejects.toThrow('batch 1 failed: boom')
+    expect(log).toEqual(['failed 2'])
+  })
 })
