@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import { basename } from 'node:path'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
+import type { BatchFacts } from './checkpoint/batch-ledger.js'
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
 import type { InputPlan } from './checkpoint/resume-plan.js'
 import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
@@ -15,6 +15,7 @@ import { preflightInput } from './pipeline/header.js'
 import { runInput } from './pipeline/run-input.js'
 import { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
+import { rejectInput } from './reject/rejection.js'
 import type { LoadReport } from './report/load-report.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import type { FileReport, RunTotals, StopReason } from './report/run-figures.js'
@@ -26,6 +27,7 @@ import type { Target } from './target.js'
 import { openTarget } from './target.js'
 import type { Stage } from './write/replace-stage.js'
 import { fatalDatabaseError } from './write/writer.js'
+import { batchComment } from './observe/run-id.js'
 import { openStage, switchStage } from './write/replace-stage.js'
 
 /** The format an input is in, from --format or its extension (also under .gz). */
@@ -134,6 +136,9 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     files: fileReports,
     stop,
     options: reportableOptions(given),
+    runId: opts.runId,
+    job: run.job,
+    ...(run.store?.ledgerOff ? { warnings: [run.store.ledgerOff] } : {}),
   })
 }
 
@@ -148,11 +153,12 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   run.job = opts.job ?? defaultJobName(target.schema.sqlName, opts.inputs)
   if (target.writers === undefined || opts.dryRun === 'db' || !opts.checkpoint)
     return files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
-  const store = new CheckpointStore(opts.checkpointSchema, randomUUID())
+  const store = new CheckpointStore(opts.checkpointSchema, opts.runId)
   run.store = store
   await store.ensure(target.connection())
   await target.lockJob(run.job)
   await store.claim(target.connection(), run.job)
+  await store.trimLedger(target.connection(), opts.ledgerDays)
   const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
   const plans = await planInputs(target.connection(), store, run.job, files, choice)
   // --mode truncate and replace start the whole job over when one of its inputs changed.
@@ -194,7 +200,7 @@ async function switchToStage(run: LoadRun): Promise<StopReason | undefined> {
 async function emptyTable(run: LoadRun): Promise<StopReason | undefined> {
   const { target, totals } = run
   try {
-    await target.writers!.first.write([], undefined, true)
+    await target.writers!.first.write([], { emptyFirst: true, comment: batchComment(run.opts.runId, 0) })
     return undefined
   } catch (err) {
     const error = fatalDatabaseError(err, { batches: totals.batches, rows: totals.rowsLoaded }, undefined)
@@ -301,7 +307,7 @@ async function loadInput(
   const checkpoint = checkpointOf(run, plan, prefix)
   // A fresh input's checkpoint exists before its first reject is written, so that a crash
   // before the first batch commits is resumed (and its reject lines dropped), not refused.
-  if (!from && checkpoint) await checkpoint(target.connection(), START)
+  if (!from && checkpoint) await checkpoint(target.connection(), START, [], undefined)
   const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
   const expected = () => (from && !opts.force ? expectedPrefix(from, opened.name) : undefined)
   const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, expected()) } : opened
@@ -335,6 +341,8 @@ async function loadInput(
     ...(startAt && !seeked ? { skipBefore: startAt.byte } : {}),
     resumedFrom: from,
     checkpoint,
+    runId: opts.runId,
+    onBatch: opts.onBatch,
     emptyTable: () => {
       const first = run.emptyPending
       run.emptyPending = false
@@ -364,15 +372,19 @@ function checkpointOf(run: LoadRun, plan: InputPlan, prefix: StreamPrefix | unde
   const store = run.store
   if (!store) return undefined
   const startedAt = plan.kind === 'fresh' ? run.startedAt : plan.from.startedAt
-  return (client: pg.Client, state: CheckpointProgress) =>
-    store.save(client, {
-      job: run.job,
-      input: plan.input,
-      target: run.target.schema.sqlName,
-      identity: prefix ? prefixIdentity(state.nextByte, prefix) : plan.identity,
-      startedAt,
-      ...state,
-    })
+  return (client: pg.Client, state: CheckpointProgress, _stored: unknown, batch?: BatchFacts) =>
+    store.save(
+      client,
+      {
+        job: run.job,
+        input: plan.input,
+        target: run.target.schema.sqlName,
+        identity: prefix ? prefixIdentity(state.nextByte, prefix) : plan.identity,
+        startedAt,
+        ...state,
+      },
+      batch && { ...batch, job: run.job, runId: run.opts.runId, input: plan.input },
+    )
 }
 
 /** The report of an input an earlier run finished (--resume): nothing read now, what it had committed. */
@@ -408,12 +420,4 @@ async function closeRejectFiles(sinks: Map<string, RejectSink>): Promise<StopRea
     }
   }
   return undefined
-}
-
-/**
- * The checkpoint key of a reject line's input: recorded in the line; for lines written before it was,
- * its path as given then, resolved here.
- */
-function rejectInput(r: Rejection): string {
-  return r.input ?? (r.file === 'stdin' ? 'stdin' : inputKey(r.file))
 }

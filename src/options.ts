@@ -13,6 +13,8 @@ import { resolveEncoding } from './parse/decode.js'
 import type { InputFormat } from './parse/parse-input.js'
 import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 import type { Rejection } from './reject/rejection.js'
+import { newRunId } from './observe/run-id.js'
+import type { BatchEvent } from './report/run-figures.js'
 
 /** Defaults chosen by measurement; see "Batch size" in the README. */
 export const DEFAULT_BATCH_ROWS = 10_000
@@ -47,6 +49,7 @@ export const DEFAULTS = {
   checkpoint: true,
   checkpointSchema: DEFAULT_CHECKPOINT_SCHEMA,
   lockBudgetMs: LOCK_BUDGET_MS,
+  ledgerDays: 30,
 } as const
 
 /** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
@@ -112,6 +115,11 @@ export interface TargetOptions {
   retryMaxDelayMs?: number
   /** Told before each retry's wait. */
   onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void
+  /**
+   * The run's id (default: a new UUIDv7): in the report, the checkpoints, the batch ledger, the
+   * application_name of every connection and a comment leading each batch's statements.
+   */
+  runId?: string
 }
 
 /** What pgbulk load and pgbulk redrive share: the target, limits, and hooks for the CLI. */
@@ -130,6 +138,8 @@ export interface RunOptions extends TargetOptions {
   }) => void
   /** Called for each rejected row, after it was written to the reject file. */
   onReject?: (r: Rejection) => void
+  /** Called for each batch once it committed (or, in --dry-run=db, once it ran), in input order. */
+  onBatch?: (b: BatchEvent) => void
 }
 
 /**
@@ -178,6 +188,8 @@ export interface LoadOptions extends RunOptions {
   checkpoint?: boolean
   /** The schema of the checkpoint table (default pgbulk). */
   checkpointSchema?: string
+  /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30. */
+  ledgerDays?: number
 }
 
 /** Options of pgbulk redrive. */
@@ -194,14 +206,15 @@ type Defaulted<T> = Extract<keyof typeof DEFAULTS, keyof T>
 /** Options with DEFAULTS applied: an option that has a default is always there; the rest are as given. */
 type Resolved<T> = Readonly<Omit<T, Defaulted<T>> & { [P in Defaulted<T>]-?: Exclude<T[P], undefined> }>
 
-/** What openTarget() reads: the options of TargetOptions, defaulted and checked. */
-export type ResolvedTargetOptions = Resolved<TargetOptions>
+/** What openTarget() reads: the options of TargetOptions, defaulted and checked (a run id always there). */
+export type ResolvedTargetOptions = Resolved<TargetOptions> & { readonly runId: string }
 
 /** RunOptions, defaulted and checked. */
-export type ResolvedRunOptions = Resolved<RunOptions>
+export type ResolvedRunOptions = Resolved<RunOptions> & { readonly runId: string }
 
 /** What load() reads: LoadOptions, defaulted and checked, with the encoding resolved. */
 export type ResolvedLoadOptions = Resolved<Omit<LoadOptions, 'encoding'>> & {
+  readonly runId: string
   readonly encoding: InputEncoding
   /** The input read for "-" (default: process.stdin, looked up only when read). */
   readonly stdin: Readable
@@ -229,7 +242,7 @@ export function defaultRejectsPath(input: RejectsFileOf): string {
 }
 
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
-export type ResolvedRedriveOptions = Resolved<RedriveOptions>
+export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId: string }
 
 /** Apply the defaults of what pgbulk load and pgbulk redrive share; refuse --batch-size auto bounds that cannot be. */
 export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
@@ -262,6 +275,7 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     ignoreExtra: given.ignoreExtra ?? DEFAULTS.ignoreExtra,
     // (--lock-budget is one setting: the auto-tuner's budget when that is what was given)
     lockBudgetMs: given.lockBudgetMs ?? autoTune?.budgetMs ?? DEFAULTS.lockBudgetMs,
+    runId: given.runId ?? newRunId(),
   })
 }
 
@@ -281,6 +295,8 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     const why = 'the new rows wait in a table of pgbulk until the switch, which --resume needs checkpoints to find'
     throw new LoadError('USAGE', `--mode replace keeps checkpoints: ${why}`)
   }
+  const ledgerDays = given.ledgerDays ?? DEFAULTS.ledgerDays
+  if (!(ledgerDays > 0)) throw new LoadError('USAGE', `--ledger-days must be more than 0, not ${String(ledgerDays)}`)
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
@@ -297,6 +313,7 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     restart: given.restart ?? DEFAULTS.restart,
     checkpoint: given.checkpoint ?? DEFAULTS.checkpoint,
     checkpointSchema: given.checkpointSchema ?? DEFAULTS.checkpointSchema,
+    ledgerDays,
     get stdin() {
       return given.stdin ?? process.stdin
     },

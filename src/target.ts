@@ -3,6 +3,7 @@ import { BatchSizeController } from './batch/autotune.js'
 import { Batcher } from './batch/batcher.js'
 import { connect, connectionConfig } from './db/connect.js'
 import { LoadError } from './errors.js'
+import { applicationNameFor } from './observe/run-id.js'
 import type { TableSchema } from './schema/introspect.js'
 import { checkInsertPrivilege, checkTruncatable, introspectTable } from './schema/introspect.js'
 import { rowSender } from './write/senders.js'
@@ -35,7 +36,9 @@ export interface Target {
 
 /** Connect, read the table's schema, check the privilege to insert, and make the writer (options already resolved). */
 export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
-  const config = connectionConfig(opts.db)
+  const resolved = connectionConfig(opts.db)
+  // (every connection of the run names it: pg_stat_activity, log_line_prefix %a and lock-wait logs show which run it is)
+  const config = { ...resolved, applicationName: applicationNameFor(resolved.applicationName, opts.runId) }
   const client = await connect(config)
   let writers: WriterPool | undefined
   let lock: pg.Client | undefined
@@ -71,7 +74,7 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       throw new LoadError(
         'JOB_RUNNING',
         `job ${JSON.stringify(job)} is being loaded by another pgbulk right now`,
-        'wait for it to finish (pg_stat_activity shows it, application_name pgbulk), ' +
+        'wait for it to finish (pg_stat_activity shows it: application_name "pgbulk <its run id>"), ' +
           'or name this load with another --job',
       )
     }

@@ -5,6 +5,8 @@ import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
 import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
 import type { InputIdentity } from '../source/input-identity.js'
+import type { LedgerEntry } from './batch-ledger.js'
+import { BatchLedger } from './batch-ledger.js'
 
 /** Where one input of one job has been committed up to. */
 export interface Checkpoint {
@@ -67,6 +69,10 @@ interface Row {
  */
 export class CheckpointStore {
   private readonly table: string
+  /** The batch ledger, beside the checkpoints: written with them, forgotten with them. */
+  readonly ledger: BatchLedger
+  /** Why the ledger is off (a role that may not create it, in a schema a DBA prepared), after ensure(). */
+  ledgerOff: string | undefined
 
   /**
    * `runId` fences the run's checkpoints: a checkpoint row is written only while it is still this
@@ -77,6 +83,7 @@ export class CheckpointStore {
     private readonly runId?: string,
   ) {
     this.table = `${quoteIdent(schema)}.checkpoints`
+    this.ledger = new BatchLedger(schema)
   }
 
   /**
@@ -85,6 +92,12 @@ export class CheckpointStore {
    */
   async ensure(client: pg.Client): Promise<void> {
     await prepareOwnTable(client, this.spec)
+    this.ledgerOff = await this.ledger.ensure(client)
+  }
+
+  /** Delete the ledger's entries older than `days`, when a load starts. */
+  async trimLedger(client: pg.Client, days: number): Promise<void> {
+    if (!this.ledgerOff) await this.ledger.trim(client, days)
   }
 
   private get spec(): OwnTableSpec {
@@ -135,19 +148,22 @@ export class CheckpointStore {
     return r.rows.map(fromRow)
   }
 
-  /** Remove a job's checkpoints; returns how many inputs it had. */
+  /** Remove a job's checkpoints and its batches in the ledger; returns how many inputs it had. */
   async forget(client: pg.Client, job: string): Promise<number> {
     const r = await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
+    await this.ledger.forget(client, job)
     return r.rowCount ?? 0
   }
 
   /**
    * Write a checkpoint (inside the batch's transaction, on the writer's connection), only while
-   * the row is this run's: when another run has claimed the job, the batch must not commit.
+   * the row is this run's: when another run has claimed the job, the batch must not commit. With
+   * `batch`, the batch's ledger entry goes in by the same statement (one round trip).
    */
-  async save(client: pg.Client, cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
+  async save(client: pg.Client, cp: Omit<Checkpoint, 'updatedAt'>, batch?: LedgerEntry): Promise<void> {
+    const ledger = batch && !this.ledgerOff ? batch : undefined
     const r = await client.query(
-      `INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line,
+      `${ledger ? `WITH ledger AS (${this.ledger.insertSql(16)}) ` : ''}INSERT INTO ${this.table} (job, input, target, input_size, input_mtime_ms, input_hash, next_byte, next_line,
          rows_read, rows_loaded, rows_rejected, batches, done, started_at, updated_at, owner)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, pg_catalog.now(), $15)
        ON CONFLICT (job, input) DO UPDATE SET target = EXCLUDED.target, input_size = EXCLUDED.input_size,
@@ -172,6 +188,7 @@ export class CheckpointStore {
         cp.done,
         cp.startedAt,
         this.runId ?? null,
+        ...(ledger ? this.ledger.params(ledger) : []),
       ],
     )
     if (r.rowCount === 0) {

@@ -1,8 +1,11 @@
 import type pg from 'pg'
 import type { CheckpointProgress } from '../checkpoint/checkpoint-store.js'
+import type { BatchFacts } from '../checkpoint/batch-ledger.js'
+import { batchComment } from '../observe/run-id.js'
 import type { Rejection } from '../reject/rejection.js'
 import type { SinkMark } from '../reject/reject-sink.js'
 import type { Tally } from '../report/tally.js'
+import type { BatchEvent } from '../report/run-figures.js'
 import type { RowValidator } from '../validate/validate-row.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { BlockedNow } from '../write/lock-probe.js'
@@ -28,6 +31,8 @@ export interface BatchToSend {
   rejects: Rejection[]
   /** Its number in the run. */
   batchNo: number
+  /** Where its first record starts: the first line it decides (the previous batch's `at`). */
+  from: { byte: number; line: number }
   /** Where the next undecided record starts: what its checkpoint records. */
   at: { byte: number; line: number }
   /** The input's last batch: its checkpoint says done. */
@@ -54,6 +59,22 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
   // (asked when the batch is made: in input order, so the first transaction of the run empties the table)
   const emptyFirst = p.emptyTable?.() ?? false
 
+  /** What the batch ledger keeps of the batch; nothing for one that decided no line (the input's last checkpoint). */
+  const factsOf = (res: WriteResult): BatchFacts | undefined =>
+    b.rows.length === 0 && b.rejects.length === 0 && res.rejected.length === 0
+      ? undefined
+      : {
+          batch: b.batchNo,
+          firstLine: b.from.line,
+          lastLine: b.at.line - 1,
+          firstByte: b.from.byte,
+          nextByte: b.at.byte,
+          rowsLoaded: res.loaded,
+          rowsRejected: b.rejects.length + res.rejected.length,
+          attempts: res.attempts ?? 1,
+          txid: res.xid,
+          ms: performance.now() - started,
+        }
   const writeAll = async (rs: readonly Rejection[]) => {
     for (const r of rs) await p.sink.write(r)
   }
@@ -78,7 +99,7 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
         batches: base.batches + tally.batches + (b.rows.length > 0 ? 1 : 0),
         done: b.done,
       }
-      await p.checkpoint(client, progress, storedRows(b.rows, res))
+      await p.checkpoint(client, progress, storedRows(b.rows, res), factsOf(res))
     }
     // Last thing before COMMIT, when every lock of the batch is still held: who waits on it.
     if (p.autoTune) blocked = await probeBlocked(client, p.schema.serverVersionNum)
@@ -87,12 +108,17 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
   return {
     send: (writer, turn) => {
       started ||= performance.now()
-      return writer.write(b.rows, (client, res) => persist(client, res, turn), emptyFirst)
+      return writer.write(b.rows, {
+        beforeCommit: (client, res) => persist(client, res, turn),
+        emptyFirst,
+        ...(p.runId ? { comment: batchComment(p.runId, b.batchNo) } : {}),
+      })
     },
     committed: (res) => {
       p.onLoaded?.(storedRows(b.rows, res))
       tally.committed(b.rows.length, res.loaded, res.skipped, res.updated)
       refusals.forEach(s.count)
+      let tuned: BatchEvent['autoTune']
       if (p.autoTune && b.rows.length > 0) {
         const trace = p.autoTune.trace({
           batch: b.batchNo,
@@ -106,6 +132,23 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
         })
         p.batcher.setMaxRows(trace.nextRows)
         p.totals.autoTune?.batches.push(trace)
+        tuned = { blockedMs: trace.blockedMs, nextRows: trace.nextRows }
+      }
+      const f = factsOf(res)
+      if (f && p.onBatch) {
+        const { firstLine, lastLine, firstByte, nextByte, attempts } = f
+        p.onBatch({
+          batch: b.batchNo,
+          file: p.name,
+          ...{ firstLine, lastLine, firstByte, nextByte, attempts },
+          rows: res.loaded,
+          rejected: f.rowsRejected,
+          skipped: res.skipped,
+          ...(res.xid === undefined ? {} : { txid: res.xid }),
+          ms: Math.round(performance.now() - started),
+          committedAt: new Date(),
+          ...(tuned ? { autoTune: tuned } : {}),
+        })
       }
     },
     fatal: (err) => {

@@ -42,6 +42,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   const rejectsBefore = p.sink.count
   /** Where the next undecided record starts: what a checkpoint records. */
   let next = p.startAt ?? { byte: 0, line: 1 }
+  /** Where the batch being piled up starts: the `next` of the last batch sent. */
+  let from = next
   /** Line of the last record whose fate was decided: where a stopped run stopped. */
   let lastLine: number | undefined
   let stop: StopReason | undefined
@@ -69,8 +71,10 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       return
     }
     const at = next
+    const start = from
+    from = at
     await commits.submit((inFlight) =>
-      batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, at, done }),
+      batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, from: start, at, done }),
     )
   }
 

@@ -4,12 +4,13 @@ import type pg from 'pg'
 import type { Batcher } from '../batch/batcher.js'
 import type { BatchSizeController } from '../batch/autotune.js'
 import type { CheckpointProgress } from '../checkpoint/checkpoint-store.js'
+import type { BatchFacts } from '../checkpoint/batch-ledger.js'
 import type { RejectLimit } from '../options.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
 import type { RejectSink } from '../reject/reject-sink.js'
 import type { Rejection } from '../reject/rejection.js'
-import type { RunTotals } from '../report/run-figures.js'
+import type { BatchEvent, RunTotals } from '../report/run-figures.js'
 import type { TableSchema } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import type { WriterPool } from '../write/writer-pool.js'
@@ -52,10 +53,21 @@ export interface InputPipeline {
   startAt?: { byte: number; line: number }
   /**
    * Saves where the input stands, inside each batch's transaction, told the batch's rows that
-   * went in (pgbulk redrive records them); absent when the run keeps no checkpoint.
+   * went in (pgbulk redrive records them) and, when it decided any line, what the batch ledger
+   * keeps of it; absent when the run keeps no checkpoint.
    */
   checkpoint?:
-    ((client: pg.Client, progress: CheckpointProgress, stored: readonly ValidRow[]) => Promise<void>) | undefined
+    | ((
+        client: pg.Client,
+        progress: CheckpointProgress,
+        stored: readonly ValidRow[],
+        batch: BatchFacts | undefined,
+      ) => Promise<void>)
+    | undefined
+  /** The run's id: each batch's statements start with a comment naming it and the batch. */
+  runId?: string | undefined
+  /** Told of each batch once it committed, in input order. */
+  onBatch?: ((b: BatchEvent) => void) | undefined
   /** --mode truncate: true once, for the run's first transaction, which empties the table before its rows go in. */
   emptyTable?: (() => boolean) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */

@@ -19,11 +19,14 @@ import type { StopReason } from '../report/run-figures.js'
 import { newTotals } from '../report/run-figures.js'
 import { RejectSink, tempPathFor } from '../reject/reject-sink.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
+import { rejectInput } from '../reject/rejection.js'
 import type { LoadReport } from '../report/load-report.js'
 import type { FileReport } from '../report/run-figures.js'
 import { buildReport, reportableOptions } from '../report/load-report.js'
 import { openTarget } from '../target.js'
 import { entryKeyOf, RedriveLedger } from './redrive-ledger.js'
+import type { BatchFacts } from '../checkpoint/batch-ledger.js'
+import { BatchLedger } from '../checkpoint/batch-ledger.js'
 
 /** One line of a reject file as read back: the parsed rejection (undefined when the line is not one) and its text. */
 export interface RejectEntry {
@@ -54,6 +57,8 @@ export async function readRejectFile(path: string): Promise<RejectEntry[]> {
 /** Entries of one input and one dialect: they go through one pipeline. */
 export interface RedriveGroup {
   file: string
+  /** Its input's checkpoint key (absolute path, or "stdin"). */
+  input: string
   source: RejectSource
   entries: RejectEntry[]
 }
@@ -69,7 +74,7 @@ export function groupEntries(entries: readonly RejectEntry[]): RedriveGroup[] {
     if (!r?.source) continue
     const key = JSON.stringify([r.file, r.source])
     let g = groups.get(key)
-    if (!g) groups.set(key, (g = { file: r.file, source: r.source, entries: [] }))
+    if (!g) groups.set(key, (g = { file: r.file, input: rejectInput(r), source: r.source, entries: [] }))
     g.entries.push(e)
   }
   return [...groups.values()]
@@ -169,14 +174,21 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   const decided = new Set<string>()
   let stop: StopReason | undefined
   let sink: RejectSink | undefined
-  const ledger =
-    target.writers && opts.dryRun !== 'db'
-      ? new RedriveLedger(opts.checkpointSchema, `redrive:${resolve(path)}`)
-      : undefined
+  const job = `redrive:${resolve(path)}`
+  const ledger = target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema, job) : undefined
+  /** The batch ledger, where `pgbulk trace` finds the lines a redrive loaded. */
+  let batches: BatchLedger | undefined
+  const warnings: string[] = []
   try {
     if (ledger) {
-      await target.lockJob(`redrive:${resolve(path)}`)
+      await target.lockJob(job)
       await ledger.ensure(target.connection())
+      batches = new BatchLedger(opts.checkpointSchema)
+      const off = await batches.ensure(target.connection())
+      if (off) {
+        warnings.push(off)
+        batches = undefined
+      }
     }
     // Read once the job is ours: a redrive that ran meanwhile has rewritten the file by then.
     const entries = await readRejectFile(path)
@@ -216,6 +228,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         header: false,
         ignoreExtra: opts.ignoreExtra,
         writers: target.writers,
+        runId: opts.runId,
+        onBatch: opts.onBatch,
         batcher: target.batcher,
         autoTune: target.autoTune,
         sink,
@@ -238,8 +252,23 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         onLoaded: (rows) => keysOf(rows).forEach((k) => decided.add(k)),
         ...(ledger
           ? {
-              checkpoint: (client: pg.Client, _progress: unknown, stored: readonly { line: number; byte: number }[]) =>
-                ledger.record(client, keysOf(stored)),
+              checkpoint: async (
+                client: pg.Client,
+                _progress: unknown,
+                stored: readonly { line: number; byte: number }[],
+                batch: BatchFacts | undefined,
+              ) => {
+                await ledger.record(client, keysOf(stored))
+                if (batch && batches && stored.length > 0) {
+                  const lines = stored.map((r) => r.line)
+                  const entry = { ...batch, job, runId: opts.runId, input: group.input, lines }
+                  await batches.record(client, {
+                    ...entry,
+                    firstLine: Math.min(...lines),
+                    lastLine: Math.max(...lines),
+                  })
+                }
+              },
             }
           : {}),
       })
@@ -278,5 +307,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     files,
     stop,
     options: reportableOptions(given),
+    runId: opts.runId,
+    job,
+    ...(warnings.length > 0 ? { warnings } : {}),
   })
 }

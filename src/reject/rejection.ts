@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import type { InputFormat } from '../parse/parse-input.js'
 
 /** How to read `raw` again (pgbulk redrive): the input's format, its CSV dialect and its column names. */
@@ -49,4 +50,12 @@ export interface Rejection {
   attempts?: number
   /** How to read `raw` again: what `pgbulk redrive` needs. */
   source?: RejectSource
+}
+
+/**
+ * The checkpoint key of a rejection's input (its absolute path, or "stdin"): recorded in the line;
+ * for lines written before it was, its path as given then, resolved here.
+ */
+export function rejectInput(r: Pick<Rejection, 'input' | 'file'>): string {
+  return r.input ?? (r.file === 'stdin' ? 'stdin' : resolve(r.file))
 }

@@ -8,6 +8,10 @@ import { batchCount } from './words.js'
  * What a run did; also written by --report as JSON. rowsRead = rowsLoaded + rowsRejected + rowsSkipped always holds.
  */
 export interface LoadReport extends RunTotals {
+  /** The run's id (a UUIDv7): in its checkpoints, batch ledger, logs and the server's application_name. */
+  runId: string
+  /** The job's name (pgbulk load; a redrive's is "redrive:" and the reject file's path). */
+  job: string
   /** Bytes consumed from the inputs (compressed bytes for gzip input). */
   bytesRead: number
   elapsedMs: number
@@ -21,6 +25,8 @@ export interface LoadReport extends RunTotals {
   stopped?: { code: string; message: string; file?: string; line?: number }
   /** The options used, with any password removed. */
   options: Record<string, unknown>
+  /** What the run could not do but went on without (a batch ledger it may not create). */
+  warnings?: string[]
 }
 
 /**
@@ -36,6 +42,9 @@ export function buildReport(r: {
   stop: StopReason | undefined
   options: Record<string, unknown>
   mode?: LoadMode
+  runId: string
+  job: string
+  warnings?: string[]
 }): LoadReport {
   const { stop, totals } = r
   // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
@@ -48,6 +57,8 @@ export function buildReport(r: {
       ? EXIT.REJECTS
       : EXIT.OK
   return {
+    runId: r.runId,
+    job: r.job,
     ...totals,
     bytesRead: r.bytesRead,
     elapsedMs: Math.round(performance.now() - r.started),
@@ -66,6 +77,7 @@ export function buildReport(r: {
         }
       : {}),
     options: r.options,
+    ...(r.warnings ? { warnings: r.warnings } : {}),
   }
 }
 

@@ -87,6 +87,39 @@ export interface BatchTrace {
   overBudget?: true
 }
 
+/**
+ * One batch once it committed (in --dry-run=db: once it ran, rolled back at the end): the lines and
+ * bytes of its input it decided, and what became of them. What the batch ledger keeps, and the
+ * `batch` event of --log-format json.
+ */
+export interface BatchEvent {
+  /** Its number in the run. */
+  batch: number
+  /** The input, as messages name it. */
+  file: string
+  /** The input's lines it decided, first to last (rows loaded, and rows rejected among them). */
+  firstLine: number
+  lastLine: number
+  /** Its bytes of the (decompressed) input: [firstByte, nextByte). */
+  firstByte: number
+  nextByte: number
+  /** Rows that went in (inserted or updated). */
+  rows: number
+  /** Rows of its lines rejected, client-side or by the database. */
+  rejected: number
+  /** Rows sent that did not go in (a trigger dropped them; a key already there in --mode ignore). */
+  skipped: number
+  /** Its transaction's attempts (more than 1 after a passing fault). */
+  attempts: number
+  /** Its transaction id (txid_current), when it had one. */
+  txid?: string
+  /** From the first attempt's BEGIN to COMMIT done. */
+  ms: number
+  committedAt: Date
+  /** --batch-size auto: the longest wait it caused another session, and the next batch's size. */
+  autoTune?: { blockedMs: number; nextRows: number }
+}
+
 /** Why a run stopped before the end of its input, and after which record (its line). */
 export interface StopReason {
   error: LoadError

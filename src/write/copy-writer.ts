@@ -6,7 +6,7 @@ import type { ValidRow } from '../validate/valid-row.js'
 import type { CsvDialect } from '../parse/dialect.js'
 import { copyCsvOptions, encodeCopyCsv } from './copy-csv.js'
 import { DEFAULT_MARKER, encodeCopyText } from './copy-text.js'
-import type { RowSender } from './types.js'
+import type { RowSender, SenderSql } from './types.js'
 
 /** Text handed to the COPY stream per write(): large enough to amortise calls, small enough to honour backpressure. */
 const COPY_CHUNK_ROWS = 1000
@@ -19,7 +19,7 @@ const COPY_CHUNK_ROWS = 1000
 export const copySender: RowSender = {
   async send(
     client: pg.Client,
-    sql: { table: string; columns: string },
+    sql: SenderSql,
     columns: readonly number[],
     rows: readonly ValidRow[],
     hasDefault: readonly boolean[] | undefined,
@@ -28,7 +28,7 @@ export const copySender: RowSender = {
     const { dialect, csv } = hasDefault ? {} : csvFormat(rows)
     const options = csv ?? (hasDefault ? `DEFAULT E'${DEFAULT_MARKER.replaceAll('\\', '\\\\')}'` : undefined)
     const stream = client.query(
-      copyFrom(`COPY ${sql.table} (${sql.columns}) FROM STDIN${options ? ` (${options})` : ''}`),
+      copyFrom(`${sql.comment}COPY ${sql.table} (${sql.columns}) FROM STDIN${options ? ` (${options})` : ''}`),
     )
     // Written directly, honouring write()'s return value as pg-copy-streams' own flush() does:
     // pipeline(Readable.from(…)) cost about 0.2 ms more per statement, which adds up while bad

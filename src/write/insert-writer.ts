@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { ValidRow } from '../validate/valid-row.js'
-import type { RowSender, Sent } from './types.js'
+import type { RowSender, SenderSql, Sent } from './types.js'
 
 /** The Bind message carries an Int16 parameter count. */
 export const MAX_BIND_PARAMS = 65535
@@ -13,7 +13,7 @@ export const MAX_BIND_PARAMS = 65535
 export const insertSender = (overriding = false): RowSender => ({
   async send(
     client: pg.Client,
-    sql: { table: string; columns: string },
+    sql: SenderSql,
     columns: readonly number[],
     rows: readonly ValidRow[],
     hasDefault: readonly boolean[] | undefined,
@@ -41,8 +41,8 @@ export const insertSender = (overriding = false): RowSender => ({
       const override = overriding ? ' OVERRIDING SYSTEM VALUE' : ''
       const text =
         columns.length === 0
-          ? `INSERT INTO ${sql.table} DEFAULT VALUES`
-          : `INSERT INTO ${sql.table} (${sql.columns})${override} VALUES ${tuples.join(',')}`
+          ? `${sql.comment}INSERT INTO ${sql.table} DEFAULT VALUES`
+          : `${sql.comment}INSERT INTO ${sql.table} (${sql.columns})${override} VALUES ${tuples.join(',')}`
       if (columns.length === 0) for (let k = 0; k < part.length; k++) stored += (await client.query(text)).rowCount ?? 0
       else stored += (await client.query(text, params)).rowCount ?? 0
     }

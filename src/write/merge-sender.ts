@@ -43,15 +43,16 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
     `TRUNCATE ${stage}`
   return {
     async send(client, sql, columns, rows): Promise<Sent> {
-      await client.query(prepare)
-      await copySender.send(client, { table: stage, columns: sql.columns }, columns, rows, undefined)
+      await client.query(sql.comment + prepare)
+      await copySender.send(client, { ...sql, table: stage }, columns, rows, undefined)
       const names = columns.map((i) => schema.columns[i]!.name)
       // Ignore needs no rounds: DO NOTHING leaves out a row whose key an earlier row of the statement inserted.
-      const rounds = opts.mode === 'ignore' ? 1 : await countRounds(client)
+      const rounds = opts.mode === 'ignore' ? 1 : await countRounds(client, sql.comment)
       let inserted = 0
       let updated = 0
       for (let round = 1; round <= rounds; round++) {
-        const c = (await client.query<MergeCount>(mergeSql(names, rounds === 1 ? undefined : round))).rows[0]
+        const c = (await client.query<MergeCount>(sql.comment + mergeSql(names, rounds === 1 ? undefined : round)))
+          .rows[0]
         inserted += Number(c?.inserted ?? 0)
         updated += Number(c?.updated ?? 0)
       }
@@ -64,10 +65,10 @@ export function mergeSender(schema: TableSchema, opts: MergeOptions): RowSender 
   }
 
   /** How many times the most repeated key of the statement occurs (compared by the database, with their types). */
-  async function countRounds(client: pg.Client): Promise<number> {
+  async function countRounds(client: pg.Client, comment: string): Promise<number> {
     // (a key with a NULL never conflicts: such rows all go in the first round)
     const r = await client.query<{ rounds: string | null }>(
-      `SELECT pg_catalog.max(n) AS rounds FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} ` +
+      `${comment}SELECT pg_catalog.max(n) AS rounds FROM (SELECT pg_catalog.count(*) AS n FROM ${stage} ` +
         `WHERE NOT (${anyNull}) GROUP BY ${key}) g`,
     )
     return Math.max(1, Number(r.rows[0]?.rounds ?? 1))

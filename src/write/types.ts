@@ -17,10 +17,27 @@ export interface Writer {
    * Write a batch; `beforeCommit` runs inside its transaction once every row was sent (on each attempt).
    * With `emptyFirst` (--mode truncate), the transaction empties the table before its rows go in.
    */
-  write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst?: boolean): Promise<WriteResult>
+  write(rows: readonly ValidRow[], call?: WriteCall): Promise<WriteResult>
   close(): Promise<void>
   /** Write into another table of the same columns from now on (--mode replace: its staging table). */
   retarget(table: TableSchema): void
+}
+
+/** How a batch is written, besides its rows. */
+export interface WriteCall {
+  /** Runs inside its transaction once every row was sent (on each attempt): what it writes commits with the batch. */
+  beforeCommit?: BeforeCommit
+  /** --mode truncate: the transaction empties the table before its rows go in. */
+  emptyFirst?: boolean
+  /** A comment leading each of its statements (its run and batch), for the server's logs and pg_stat_activity. */
+  comment?: string
+}
+
+/** The SQL names a RowSender writes into, and the comment its statements start with. */
+export interface SenderSql {
+  table: string
+  columns: string
+  comment: string
 }
 
 /** What differs between COPY and INSERT: how rows are sent, and whether the error names the failing row. */
@@ -33,7 +50,7 @@ export interface RowSender {
    */
   send(
     client: pg.Client,
-    sql: { table: string; columns: string },
+    sql: SenderSql,
     columns: readonly number[],
     rows: readonly ValidRow[],
     hasDefault: readonly boolean[] | undefined,
@@ -81,6 +98,10 @@ export interface WriteResult {
   lockTimeouts?: number
   /** The COMMIT's round trip. */
   commitMs?: number
+  /** Attempts it took (1 unless a passing fault hit it). */
+  attempts?: number
+  /** Its transaction id (txid_current), when it ran in a transaction of its own. */
+  xid?: string
 }
 
 /** The fields of a node-postgres DatabaseError that pgbulk uses. */

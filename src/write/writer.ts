@@ -6,7 +6,7 @@ import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
-import type { BeforeCommit, PgError, RowSender, Sent, WriteResult, Writer } from './types.js'
+import type { BeforeCommit, PgError, RowSender, Sent, WriteCall, WriteResult, Writer } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 import { KeyCheck } from './key-check.js'
@@ -174,7 +174,9 @@ export class BatchWriter implements Writer {
    * Write a batch. `beforeCommit` runs inside the transaction once every statement passed (on
    * each attempt): what it writes (a checkpoint) commits with the batch or not at all.
    */
-  async write(rows: readonly ValidRow[], beforeCommit?: BeforeCommit, emptyFirst = false): Promise<WriteResult> {
+  async write(rows: readonly ValidRow[], call: WriteCall = {}): Promise<WriteResult> {
+    const { beforeCommit, emptyFirst = false, comment = '' } = call
+    this.comment = comment
     if (!this.commit) return this.writeRolledBack(rows, beforeCommit, emptyFirst)
     // Outside the statements' savepoint (a row that fails must not undo it), waiting at most the lock
     // budget for readers to let go: a TRUNCATE that queues makes every reader after it queue too.
@@ -189,16 +191,18 @@ export class BatchWriter implements Writer {
       let result: WriteResult | undefined
       try {
         const begun = await this.client.query<{ xid: string }>(
-          'BEGIN; SET CONSTRAINTS ALL IMMEDIATE; ' +
+          `${comment}BEGIN; SET CONSTRAINTS ALL IMMEDIATE; ` +
             `SELECT pg_catalog.txid_current()::pg_catalog.text AS xid; ${empty}SAVEPOINT pgbulk`,
         )
         this.savepoint = 'clean'
         xid = (begun as unknown as pg.QueryResult<{ xid: string }>[])[2]?.rows[0]?.xid
         const sent = await this.sendAll(rows, attempt, last)
+        sent.attempts = attempt
+        if (xid !== undefined) sent.xid = xid
         await beforeCommit?.(this.client, sent)
         result = sent
         const t0 = performance.now()
-        await this.client.query('COMMIT')
+        await this.client.query(`${comment}COMMIT`)
         result.commitMs = performance.now() - t0
         if (lockTimeouts > 0) result.lockTimeouts = lockTimeouts
         return result
@@ -210,7 +214,7 @@ export class BatchWriter implements Writer {
         if (fault === 'connection' && result && xid !== undefined) {
           // The COMMIT's answer was lost: ask whether it happened.
           const status = await this.commitStatus(xid)
-          if (status === 'committed') return result
+          if (status === 'committed') return { ...result, attempts: attempt, xid }
           if (status === undefined)
             throw new CommitUnknownError(
               `the connection dropped after COMMIT and transaction ${xid} could not be looked up`,
@@ -226,6 +230,8 @@ export class BatchWriter implements Writer {
   }
 
   private dryRunOpen = false
+  /** The comment leading the statements of the batch being written. */
+  private comment = ''
 
   /**
    * --dry-run=db: every batch runs under a savepoint of one transaction that is rolled back at
@@ -368,6 +374,7 @@ export class BatchWriter implements Writer {
     const sql = {
       table: this.tableSql,
       columns: columns.map((i) => quoteIdent(this.schema.columns[i]!.name)).join(', '),
+      comment: this.comment,
     }
     // COPY needs at least one column; rows with none get INSERT … DEFAULT VALUES.
     const sender = columns.length === 0 ? DEFAULT_VALUES_SENDER : this.sender
