@@ -1,4 +1,4 @@
-import { basename } from 'node:path'
+import { basename, resolve } from 'node:path'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import type { BatchFacts } from './checkpoint/batch-ledger.js'
@@ -92,6 +92,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
+  let report: LoadReport
   try {
     const plans = await claimJob(run, files)
     // (a dry run of replace checks the rows as if the table were empty, as truncate does)
@@ -99,6 +100,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     run.emptyPending = emptying && target.writers !== undefined && plans.every(notStarted)
     await openRejectFiles(run, files, plans)
     const readings = await preflight(run, files)
+    await run.store?.startRun(target.connection(), runRecord(run, files, readings), opts.ledgerDays)
     // (made once nothing can refuse the run any more: a refused run leaves no staging table behind)
     if (opts.mode === 'replace' && opts.dryRun === false) await stageReplace(run, plans)
     opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
@@ -121,25 +123,48 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     // table: a transaction of no rows, with the lock budget and the retries of any batch.
     if (run.emptyPending && !stop && opts.dryRun === false) stop = await emptyTable(run)
     stop ??= await closeRejectFiles(run.sinks)
+    report = buildReport({
+      totals: run.totals,
+      bytesRead: run.bytesBefore,
+      started,
+      dryRun: opts.dryRun,
+      mode: opts.mode,
+      files: fileReports,
+      stop,
+      options: reportableOptions(given),
+      runId: opts.runId,
+      job: run.job,
+      ...(run.store?.ledgerOff ? { warnings: [run.store.ledgerOff] } : {}),
+    })
+    await run.store?.endRun(target.connection(), report.exitCode)
   } finally {
     // After a failure, closing is best effort, and the connections are always closed (a run that
     // left one open would never exit, and would keep its job locked).
     for (const s of run.sinks.values()) await s.close().catch(() => {})
     await target.close()
   }
-  return buildReport({
-    totals: run.totals,
-    bytesRead: run.bytesBefore,
-    started,
-    dryRun: opts.dryRun,
-    mode: opts.mode,
-    files: fileReports,
-    stop,
-    options: reportableOptions(given),
-    runId: opts.runId,
+  return report
+}
+
+/** A reject file's absolute path ("-" is stdout). */
+function rejectsPath(path: string): string {
+  return path === '-' ? path : resolve(path)
+}
+
+/** What the run log keeps of a load: its job and table, and how it reads each input (`pgbulk trace` reads them so). */
+function runRecord(run: LoadRun, files: readonly InputFile[], readings: readonly InputReading[]) {
+  return {
     job: run.job,
-    ...(run.store?.ledgerOff ? { warnings: [run.store.ledgerOff] } : {}),
-  })
+    target: run.target.schema.sqlName,
+    key: run.opts.key,
+    inputs: files.map((f, k) => ({
+      input: inputKey(f.path),
+      rejects: rejectsPath(run.opts.rejectsFor(f)),
+      parse: readings[k]!.parse,
+      header: readings[k]!.header,
+      columnNames: readings[k]!.columnNames,
+    })),
+  }
 }
 
 /**
@@ -158,7 +183,6 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   await store.ensure(target.connection())
   await target.lockJob(run.job)
   await store.claim(target.connection(), run.job)
-  await store.trimLedger(target.connection(), opts.ledgerDays)
   const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
   const plans = await planInputs(target.connection(), store, run.job, files, choice)
   // --mode truncate and replace start the whole job over when one of its inputs changed.

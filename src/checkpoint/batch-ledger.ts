@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
+import { RunLog } from './run-log.js'
 import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
 
 /** What the ledger keeps of one committed batch. */
@@ -73,9 +74,12 @@ const PARAMS = 14
  */
 export class BatchLedger {
   readonly table: string
+  /** The runs the batches belong to: how each read its inputs, and how it ended. */
+  readonly runs: RunLog
 
   constructor(readonly schema: string) {
     this.table = `${quoteIdent(schema)}.batches`
+    this.runs = new RunLog(schema)
   }
 
   private get spec(): OwnTableSpec {
@@ -95,6 +99,7 @@ export class BatchLedger {
   async ensure(client: pg.Client): Promise<string | undefined> {
     try {
       await prepareOwnTable(client, this.spec)
+      await this.runs.ensure(client)
       return undefined
     } catch (err) {
       if (!(err instanceof LoadError) || err.code !== 'CHECKPOINT_UNAVAILABLE') throw err
@@ -140,21 +145,21 @@ export class BatchLedger {
     await client.query(this.insertSql(1), this.params(e))
   }
 
-  /** Delete the entries older than `days` (when a load starts); returns how many. */
-  async trim(client: pg.Client, days: number): Promise<number> {
-    const r = await client.query(
+  /** Delete the entries older than `days`, and the runs left without any (when a load starts). */
+  async trim(client: pg.Client, days: number): Promise<void> {
+    await client.query(
       `DELETE FROM ${this.table} WHERE committed_at OPERATOR(pg_catalog.<) ` +
         `(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1::pg_catalog.float8))`,
       [days * 86_400],
     )
-    return r.rowCount ?? 0
+    await this.runs.trim(client, days, this.table)
   }
 
   /** Forget a job's batches (pgbulk jobs --forget). */
-  async forget(client: pg.Client, job: string): Promise<number> {
-    if (!(await checkOwnTable(client, this.spec))) return 0
-    const r = await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
-    return r.rowCount ?? 0
+  async forget(client: pg.Client, job: string): Promise<void> {
+    if (await checkOwnTable(client, this.spec))
+      await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
+    await this.runs.forget(client, job)
   }
 
   /**

@@ -7,6 +7,7 @@ import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
 import type { InputIdentity } from '../source/input-identity.js'
 import type { LedgerEntry } from './batch-ledger.js'
 import { BatchLedger } from './batch-ledger.js'
+import type { RunRecord } from './run-log.js'
 
 /** Where one input of one job has been committed up to. */
 export interface Checkpoint {
@@ -95,9 +96,17 @@ export class CheckpointStore {
     this.ledgerOff = await this.ledger.ensure(client)
   }
 
-  /** Delete the ledger's entries older than `days`, when a load starts. */
-  async trimLedger(client: pg.Client, days: number): Promise<void> {
-    if (!this.ledgerOff) await this.ledger.trim(client, days)
+  /** Record the run's start in the run log (with how it reads its inputs), and trim the ledger to `days`. */
+  async startRun(client: pg.Client, run: Omit<RunRecord, 'startedAt' | 'runId'>, days: number): Promise<void> {
+    if (this.ledgerOff || !this.runId) return
+    await this.ledger.trim(client, days)
+    await this.ledger.runs.start(client, { ...run, runId: this.runId })
+  }
+
+  /** Record how the run ended (best effort: a run whose connection is gone keeps no end). */
+  async endRun(client: pg.Client, exitCode: number): Promise<void> {
+    if (this.ledgerOff || !this.runId) return
+    await this.ledger.runs.end(client, this.runId, exitCode).catch(() => {})
   }
 
   private get spec(): OwnTableSpec {
