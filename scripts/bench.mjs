@@ -97,6 +97,8 @@ try {
           ]
         : []),
       { name: 'pgbulk COPY, CSV', ...pgbulk('csv', 'clean') },
+      // What the checkpoints and the batch ledger (pgbulk trace) cost: the same load keeping neither.
+      { name: 'pgbulk COPY, CSV, --no-checkpoint', ...pgbulk('csv', 'clean', 'copy', rows, ['--no-checkpoint']) },
       { name: 'pgbulk COPY, NDJSON', ...pgbulk('ndjson', 'clean') },
       { name: 'pgbulk COPY, CSV, 1% bad values', ...pgbulk('csv', 'value') },
       { name: 'pgbulk COPY, CSV, 1% duplicate keys', ...pgbulk('csv', 'unique') },

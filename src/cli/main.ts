@@ -89,6 +89,7 @@ interface LoadFlags extends RunFlags {
   checkpointSchema?: string
   /** false with --no-checkpoint. */
   checkpoint: boolean
+  ledgerDays: number
 }
 
 /** The flags of pgbulk jobs. */
@@ -304,7 +305,13 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .addOption(new Option('--resume', 'continue the job from its checkpoint').conflicts('restart'))
     .option('--restart', "load from the start, forgetting the job's checkpoint (rows it committed stay in the table)")
     .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULTS.checkpointSchema})`)
-    .option('--no-checkpoint', 'keep no checkpoint (no resume)')
+    .option('--no-checkpoint', 'keep no checkpoint (no resume, and no batch ledger for pgbulk trace)')
+    .option(
+      '--ledger-days <days>',
+      "days the batch ledger keeps a batch for pgbulk trace (older ones are deleted when a load starts; a job's go with --forget)",
+      parsePositiveInt,
+      DEFAULTS.ledgerDays,
+    )
     .action(async (inputs: string[], o: LoadFlags) => {
       const opts = {
         ...runOptionsFrom(o),
@@ -316,6 +323,8 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         restart: Boolean(o.restart),
         checkpoint: o.checkpoint,
         maxRecordBytes: o.maxRecordBytes,
+        // (the report's options name it when not the default)
+        ...given({ ledgerDays: o.ledgerDays === DEFAULTS.ledgerDays ? undefined : o.ledgerDays }),
         // (in the order the report's options have always listed them)
         ...given({
           format: o.format,
@@ -350,7 +359,10 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     .description('list the jobs that have checkpoints (where each input stands), or forget one')
     .option('--db <url>', DB_HELP)
     .option('--checkpoint-schema <schema>', `schema of the checkpoint table (default: ${DEFAULTS.checkpointSchema})`)
-    .option('--forget <name>', "remove a job's checkpoints (a finished job, or one you will not resume)")
+    .option(
+      '--forget <name>',
+      "remove a job's checkpoints, and its batches and runs in the ledger (a finished job, or one you will not resume)",
+    )
     .action(async (o: JobsFlags) => {
       const opts = given({ db: o.db, checkpointSchema: o.checkpointSchema, forget: o.forget })
       await run({ kind: 'jobs', opts }, { quiet: false })

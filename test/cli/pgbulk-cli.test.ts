@@ -246,7 +246,7 @@ describe('pgbulk load (the binary)', () => {
         const waitingForUs = async () =>
           (
             await db.client.query(
-              `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+              `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgbulk %' AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
             )
           ).rowCount === 1
         await waitFor('the third batch to wait for the lock', waitingForUs)
@@ -273,7 +273,7 @@ describe('pgbulk load (the binary)', () => {
         async () =>
           (
             await db.client.query(
-              `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbulk' AND datname = current_database()`,
+              `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgbulk %' AND datname = current_database()`,
             )
           ).rowCount === 0,
       )

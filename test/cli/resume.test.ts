@@ -363,7 +363,7 @@ describe('resume after a kill', () => {
         (
           await db.client.query(
             `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk' AND a.datname = current_database()
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'pgbulk %' AND a.datname = current_database()
                AND a.state = 'idle' AND clock_timestamp() - a.state_change > interval '1.5 s'`,
           )
         ).rowCount === 1,
@@ -385,7 +385,7 @@ describe('resume after a kill', () => {
     await waitFor('the first run to commit 200 rows', committedPast(job, 200))
     // The lock's connection is cut (a firewall, a pooler): the job is free for another run.
     const cut = await db.client.query(
-      `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgbulk'`,
+      `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'pgbulk %'`,
     )
     expect(cut.rowCount).toBe(1)
     const second = await pgbulk(['load', input, '--table', t, '--job', job, '--resume'])

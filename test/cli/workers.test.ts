@@ -31,7 +31,7 @@ interface Backend {
 async function inTransaction(): Promise<Backend[]> {
   const r = await db.client.query<Backend>(
     `SELECT pid, state, wait_event_type || '/' || wait_event AS wait, backend_xid::text AS xid, query FROM pg_stat_activity
-     WHERE application_name = 'pgbulk' AND datname = current_database() AND xact_start IS NOT NULL ORDER BY xact_start`,
+     WHERE application_name LIKE 'pgbulk %' AND datname = current_database() AND xact_start IS NOT NULL ORDER BY xact_start`,
   )
   return r.rows
 }

@@ -69,7 +69,14 @@ export class FaultProxy {
         startup = false
         const isCommit =
           msg[0] === 0x51 /* Q */ &&
-          msg.subarray(5).toString('utf8').replace(/\0$/, '').trim().toUpperCase() === 'COMMIT'
+          // (after the comment that names the run and the batch)
+          msg
+            .subarray(5)
+            .toString('utf8')
+            .replace(/\0$/, '')
+            .replace(/^\/\*.*?\*\//s, '')
+            .trim()
+            .toUpperCase() === 'COMMIT'
         if (isCommit && this.cutAtCommit && this.commits++ >= this.commitsBeforeCut) {
           const when = this.cutAtCommit
           this.cutAtCommit = undefined

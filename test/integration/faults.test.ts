@@ -188,7 +188,7 @@ describe('passing faults', () => {
     await waitFor(() =>
       db.client
         .query(
-          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'pgbulk'`,
+          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name LIKE 'pgbulk %'`,
         )
         .then((r) => r.rowCount! > 0),
     )
