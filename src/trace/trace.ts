@@ -17,7 +17,7 @@ import type { TableSchema } from '../schema/introspect.js'
 import { introspectTable } from '../schema/introspect.js'
 import { rowWithKey, uniqueKeys } from '../schema/keys.js'
 import { openInput } from '../source/open-input.js'
-import type { TraceAnswer } from './decide-line.js'
+import type { LineFacts, TraceAnswer } from './decide-line.js'
 import { decideLine } from './decide-line.js'
 
 /** What `pgbulk trace` is asked: one line of an input, or the lines that hold a key. */
@@ -73,8 +73,13 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
   try {
     const job = await tracedJob(client, store, opts)
     const records = await recordsToTrace(job, opts)
+    const rejections = await rejectionsOf(job)
+    const checkpoint = await store.get(client, job.job, job.input)
     const answers: TraceAnswer[] = []
-    for (const rec of records) answers.push(await answerFor(client, store, job, rec))
+    for (const rec of records) {
+      const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
+      answers.push(await answerFor(client, store, job, rec, facts))
+    }
     return answers
   } finally {
     await client.end().catch(() => {})
@@ -174,21 +179,18 @@ async function answerFor(
   client: pg.Client,
   store: CheckpointStore,
   job: TracedJob,
-  rec: RecordKey & { inputLines?: number },
+  rec: RecordKey,
+  facts: Pick<LineFacts, 'input' | 'line' | 'rejections' | 'checkpoint' | 'inputLines'>,
 ): Promise<TraceAnswer> {
   // (a redrive's job is named after the reject file it reloaded: those of the job's runs)
   const rejectFiles = job.runs.flatMap((r) => r.inputs.filter((i) => i.input === job.input && i.rejects !== '-'))
   const redrives = [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
   const batches: LedgerRow[] = await store.ledger.batchesOf(client, job.input, rec.line, [job.job, ...redrives])
   const answer = decideLine({
-    input: job.input,
-    line: rec.line,
+    ...facts,
     header: job.reading.header && job.reading.parse.format !== 'ndjson',
-    rejections: await rejectionsOf(job),
     batches,
-    checkpoint: await store.get(client, job.job, job.input),
     lastRun: job.runs[0],
-    inputLines: rec.inputLines,
   })
   if (answer.status === 'loaded' && job.table && job.key && rec.key) {
     const inTable = await rowWithKey(client, job.table, job.key, rec.key)
