@@ -192,6 +192,10 @@ async function answerFor(
     batches,
     lastRun: job.runs[0],
   })
+  if (answer.status === 'loaded' && !answer.redrive && job.reading.rejects === '-')
+    answer.why =
+      'the load wrote its reject lines to stdout (--rejects -), where trace cannot read them: ' +
+      'a line it rejected lies inside a batch all the same (inTable, when given, says whether its row is there)'
   if (answer.status === 'loaded' && job.table && job.key && rec.key) {
     const inTable = await rowWithKey(client, job.table, job.key, rec.key)
     if (inTable !== undefined) {

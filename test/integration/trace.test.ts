@@ -25,15 +25,21 @@ interface LedgerRow {
 }
 
 /** The ledger rows of a run, by batch. */
-async function ledgerOf(runId: string): Promise<LedgerRow[]> {
-  const r = await db.client.query<LedgerRow>(`SELECT * FROM pgbulk.batches WHERE run_id = $1 ORDER BY batch`, [runId])
+async function ledgerOf(runId: string, schema = 'pgbulk'): Promise<LedgerRow[]> {
+  const r = await db.client.query<LedgerRow>(`SELECT * FROM ${schema}.batches WHERE run_id = $1 ORDER BY batch`, [
+    runId,
+  ])
   return r.rows
 }
 
 /** What trace must say of a line a batch of `runId` loaded: that batch's row of the ledger, exactly. */
 async function expectLoadedBy(a: TraceAnswer | undefined, runId: string): Promise<void> {
+  await expectLoadedByIn('pgbulk', a, runId)
+}
+
+async function expectLoadedByIn(schema: string, a: TraceAnswer | undefined, runId: string): Promise<void> {
   expect(a?.status).toBe('loaded')
-  const row = (await ledgerOf(runId)).find((b) => Number(b.batch) === a!.batch)
+  const row = (await ledgerOf(runId, schema)).find((b) => Number(b.batch) === a!.batch)
   expect(row, `batch ${a!.batch} of run ${runId}`).toBeDefined()
   expect(a).toMatchObject({
     runId,
@@ -160,6 +166,23 @@ describe('trace (library)', () => {
     })
     await expect(trace({ input, db: db.url })).rejects.toMatchObject({ code: 'USAGE' })
     await expect(trace({ input, key: '1', db: db.url })).rejects.toMatchObject({ code: 'USAGE' })
+  })
+
+  it('reads the checkpoint schema and job it is given', async () => {
+    await db.client.query(`CREATE TABLE audited (id text PRIMARY KEY)`)
+    const input = join(dir, 'audited.csv')
+    await writeFile(input, 'id\nab\n"c,d"\n')
+    const report = await load({ inputs: [input], table: 'audited', db: db.url, checkpointSchema: 'audit', job: 'j1' })
+    expect(report.rowsLoaded).toBe(2)
+    const opts = { input, table: 'audited', db: db.url, checkpointSchema: 'audit' }
+    // (a key of one column is the whole text, commas included, unquoted as the parser reads it)
+    const found = await trace({ ...opts, key: 'c,d', job: 'j1' })
+    expect(found).toEqual([expect.objectContaining({ line: 3, status: 'loaded', job: 'j1', inTable: true })])
+    await expectLoadedByIn('audit', found[0], report.runId)
+    await expect(trace({ ...opts, key: 'ab', job: 'j2' })).rejects.toMatchObject({ code: 'TRACE_UNKNOWN' })
+    await expect(trace({ ...opts, key: 'ab', checkpointSchema: 'pgbulk' })).rejects.toMatchObject({
+      code: 'TRACE_UNKNOWN',
+    })
   })
 
   it('finds a composite key in NDJSON, and names the run that stopped before a line with its exit code', async () => {
