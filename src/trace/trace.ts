@@ -2,12 +2,14 @@ import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
 import type { LedgerRow } from '../checkpoint/batch-ledger.js'
+import type { Checkpoint } from '../checkpoint/checkpoint-store.js'
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js'
 import { inputKey } from '../checkpoint/resume-plan.js'
 import type { InputRecord, RunRecord } from '../checkpoint/run-log.js'
 import { connect, connectionConfig } from '../db/connect.js'
 import { LoadError } from '../errors.js'
 import { DEFAULT_CHECKPOINT_SCHEMA } from '../options.js'
+import type { StartPoint } from '../parse/parse-input.js'
 import { parseInput } from '../parse/parse-input.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
 import { readRejectFile } from '../redrive/redrive.js'
@@ -72,9 +74,10 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
   const client = await connect(connectionConfig(opts.db))
   try {
     const job = await tracedJob(client, store, opts)
-    const records = await recordsToTrace(job, opts)
-    const rejections = await rejectionsOf(job)
     const checkpoint = await store.get(client, job.job, job.input)
+    const start = opts.line === undefined ? undefined : await startFor(client, store, job, opts.line, checkpoint)
+    const records = await recordsToTrace(job, opts, start)
+    const rejections = await rejectionsOf(job)
     const answers: TraceAnswer[] = []
     for (const rec of records) {
       const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
@@ -118,13 +121,17 @@ async function primaryKey(client: pg.Client, table: TableSchema): Promise<string
 }
 
 /** The records asked about: the one where --line stands (read again when the input is there), or those holding --key. */
-async function recordsToTrace(job: TracedJob, opts: TraceOptions): Promise<(RecordKey & { inputLines?: number })[]> {
+async function recordsToTrace(
+  job: TracedJob,
+  opts: TraceOptions,
+  start: StartPoint | undefined,
+): Promise<(RecordKey & { inputLines?: number })[]> {
   const readable = job.input !== 'stdin' && (await isFile(job.input))
   if (opts.line !== undefined) {
     const line = opts.line
     if (!readable) return [{ line, nextLine: line + 1, key: undefined }]
-    let lines = 0
-    for await (const rec of keyedRecords(job)) {
+    let lines = start ? start.line - 1 : 0 // (the lines before where reading starts)
+    for await (const rec of keyedRecords(job, start)) {
       if (rec.line <= line && line < rec.nextLine) return [rec]
       lines = rec.nextLine - 1
     }
@@ -222,18 +229,55 @@ async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() === true
 }
 
-/** The input's records read again as the load read them (its run's parse options), each with its key's texts. */
-async function* keyedRecords(job: TracedJob): AsyncGenerator<RecordKey> {
-  const { reading } = job
+/**
+ * Where to start reading the input to find `line`: where the load batch that holds it starts, or the
+ * checkpoint it lies past (a plain file is read from there, not from its start); undefined for the start.
+ */
+async function startFor(
+  client: pg.Client,
+  store: CheckpointStore,
+  job: TracedJob,
+  line: number,
+  cp: Checkpoint | undefined,
+): Promise<StartPoint | undefined> {
+  const batch = (await store.ledger.batchesOf(client, job.input, line, [job.job])).find((b) => b.lines === undefined)
+  const from = batch
+    ? { byte: batch.firstByte, line: batch.firstLine }
+    : cp && line >= cp.nextLine
+      ? { byte: cp.nextByte, line: cp.nextLine }
+      : undefined
+  return from && from.byte > 0 ? from : undefined
+}
+
+/** The names of the input's header row (CSV/TSV with a header), read from its start. */
+async function headerNames(job: TracedJob): Promise<string[]> {
   const opened = await openInput({ path: job.input, size: undefined, stream: false }, Readable.from([]))
-  let names: string[] | undefined =
-    reading.parse.format === 'ndjson' || reading.header
-      ? undefined
-      : (reading.columnNames ?? job.table?.columns.map((c) => c.name))
-  let first = true
-  for await (const records of parseInput(opened.chunks, reading.parse)) {
+  for await (const records of parseInput(opened.chunks, job.reading.parse)) {
+    const head = records[0]
+    if (head) return head.kind === 'fields' ? head.texts.map((v) => v ?? '') : []
+  }
+  return []
+}
+
+/**
+ * The input's records read again as the load read them (its run's parse options), each with its
+ * key's texts; from `start` when given (a plain file is seeked to it, gzip read from its start).
+ */
+async function* keyedRecords(job: TracedJob, start?: StartPoint): AsyncGenerator<RecordKey> {
+  const { reading } = job
+  const file = { path: job.input, size: undefined, stream: false }
+  const opened = await openInput(file, Readable.from([]), undefined, start?.byte ?? 0)
+  const seeked = start !== undefined && opened.seeked
+  const csvHeader = reading.header && reading.parse.format !== 'ndjson'
+  // The fields' names: the header's (read first when reading starts past it), the load's --columns, or the table's.
+  let names: string[] | undefined
+  if (csvHeader && seeked) names = await headerNames(job)
+  else if (!csvHeader && reading.parse.format !== 'ndjson')
+    names = reading.columnNames ?? job.table?.columns.map((c) => c.name)
+  let first = !seeked
+  for await (const records of parseInput(opened.chunks, reading.parse, seeked ? start : undefined)) {
     for (const rec of records) {
-      if (first && reading.header && reading.parse.format !== 'ndjson') {
+      if (first && csvHeader) {
         first = false
         names = rec.kind === 'fields' ? rec.texts.map((v) => v ?? '') : []
         continue

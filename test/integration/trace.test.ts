@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { load, LoadError, redrive, trace } from '../../src/index.js'
 import type { TraceAnswer } from '../../src/index.js'
@@ -166,6 +167,29 @@ describe('trace (library)', () => {
     })
     await expect(trace({ input, db: db.url })).rejects.toMatchObject({ code: 'USAGE' })
     await expect(trace({ input, key: '1', db: db.url })).rejects.toMatchObject({ code: 'USAGE' })
+  })
+
+  it('reads a gzip input again from its start, and a plain one from the batch that holds the line', async () => {
+    await db.client.query(
+      `CREATE TABLE zipped (id int PRIMARY KEY, v text); CREATE TABLE plain (LIKE zipped INCLUDING ALL)`,
+    )
+    const rows = Array.from({ length: 30 }, (_, k) => `${k + 1},"v ${k + 1}"`)
+    for (const gz of [true, false]) {
+      const input = join(dir, gz ? 'zipped.csv.gz' : 'plain.csv')
+      const text = 'v,id\n' + rows.map((r) => r.split(',').reverse().join(',')).join('\n') + '\n'
+      await writeFile(input, gz ? gzipSync(text) : text)
+      // (the header names the columns out of the table's order)
+      const report = await load({ inputs: [input], table: gz ? 'zipped' : 'plain', db: db.url, batchRows: 4 })
+      expect(report.rowsLoaded).toBe(30)
+      for (const line of [2, 17, 31]) {
+        const [a] = await trace({ input, line, db: db.url })
+        await expectLoadedBy(a, report.runId)
+        expect(a).toMatchObject({ line, inTable: true, key: { id: String(line - 1) } })
+      }
+      expect((await trace({ input, line: 32, db: db.url }))[0]?.why).toBe(
+        'the input has 31 lines: line 32 lies past its end',
+      )
+    }
   })
 
   it('reads the checkpoint schema and job it is given', async () => {
