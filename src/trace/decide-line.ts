@@ -136,11 +136,13 @@ function whyNotLoaded(f: LineFacts): Partial<TraceAnswer> {
     return { why: `the input had ${cp.nextLine - 1} lines when it was loaded: line ${f.line} lies past its end` }
   if (!cp.done && f.line >= cp.nextLine) {
     const ended = run?.endedAt !== undefined
-    const how = ended ? `ended with exit code ${run.exitCode ?? '?'}` : 'was killed (it recorded no end)'
+    const how = ended
+      ? `ended with exit code ${run.exitCode ?? '?'} before this line`
+      : 'was killed before this line, or is still running (it recorded no end)'
     return {
       ...(run ? { runId: run.runId, job: run.job } : {}),
       ...(ended ? { exitCode: run.exitCode ?? -1 } : { killed: true }),
-      why: `the run ${how} before this line: its checkpoint stops at line ${cp.nextLine} (--resume loads the rest)`,
+      why: `the run ${how}: its checkpoint stops at line ${cp.nextLine} (--resume loads the rest)`,
     }
   }
   return {

@@ -74,14 +74,23 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
   const client = await connect(connectionConfig(opts.db))
   try {
     const job = await tracedJob(client, store, opts)
-    const checkpoint = await store.get(client, job.job, job.input)
-    const start = opts.line === undefined ? undefined : await startFor(client, store, job, opts.line, checkpoint)
+    const line = opts.line
+    const start =
+      line === undefined
+        ? undefined
+        : await startFor(client, store, job, line, await store.get(client, job.job, job.input))
     const records = await recordsToTrace(job, opts, start)
+    // Read in this order while a run may be committing: the ledger, then the reject file (a batch's
+    // reject lines are on disk before it commits), then the checkpoint (only the reject lines of the
+    // batches committed by then count). A batch seen in the ledger then has its reject lines seen too.
+    const batches: LedgerRow[][] = []
+    for (const rec of records) batches.push(await batchesOf(client, store, job, rec.line))
     const rejections = await rejectionsOf(job)
+    const checkpoint = await store.get(client, job.job, job.input)
     const answers: TraceAnswer[] = []
-    for (const rec of records) {
+    for (const [k, rec] of records.entries()) {
       const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
-      answers.push(await answerFor(client, store, job, rec, facts))
+      answers.push(await answerFor(client, job, rec, { ...facts, batches: batches[k]! }))
     }
     return answers
   } finally {
@@ -181,22 +190,29 @@ function describeKey(columns: readonly string[], values: readonly string[]): str
   return columns.map((c, k) => `${c} = ${JSON.stringify(values[k])}`).join(', ')
 }
 
-/** One line's answer: decided from what the files and tables say, with inTable for a loaded line. */
-async function answerFor(
+/** The ledger rows that hold a line: the job's batches, and those of the redrives of its reject files; newest first. */
+async function batchesOf(
   client: pg.Client,
   store: CheckpointStore,
   job: TracedJob,
-  rec: RecordKey,
-  facts: Pick<LineFacts, 'input' | 'line' | 'rejections' | 'checkpoint' | 'inputLines'>,
-): Promise<TraceAnswer> {
+  line: number,
+): Promise<LedgerRow[]> {
   // (a redrive's job is named after the reject file it reloaded: those of the job's runs)
   const rejectFiles = job.runs.flatMap((r) => r.inputs.filter((i) => i.input === job.input && i.rejects !== '-'))
   const redrives = [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
-  const batches: LedgerRow[] = await store.ledger.batchesOf(client, job.input, rec.line, [job.job, ...redrives])
+  return store.ledger.batchesOf(client, job.input, line, [job.job, ...redrives])
+}
+
+/** One line's answer: decided from what the files and tables say, with inTable for a loaded line. */
+async function answerFor(
+  client: pg.Client,
+  job: TracedJob,
+  rec: RecordKey,
+  facts: Omit<LineFacts, 'header' | 'lastRun'>,
+): Promise<TraceAnswer> {
   const answer = decideLine({
     ...facts,
     header: job.reading.header && job.reading.parse.format !== 'ndjson',
-    batches,
     lastRun: job.runs[0],
   })
   if (answer.status === 'loaded' && !answer.redrive && job.reading.rejects === '-')

@@ -102,12 +102,12 @@ describe('pgbulk trace', () => {
         runId: firstRun,
         job,
         killed: true,
-        why: `the run was killed (it recorded no end) before this line: its checkpoint stops at line ${stoppedAt} (--resume loads the rest)`,
+        why: `the run was killed before this line, or is still running (it recorded no end): its checkpoint stops at line ${stoppedAt} (--resume loads the rest)`,
       },
     ])
     const human = await pgbulk(['trace', input, '--line', String(N + 1)])
     expect(human.stdout).toBe(
-      `${input}:${N + 1}: not loaded: the run was killed (it recorded no end) before this line: ` +
+      `${input}:${N + 1}: not loaded: the run was killed before this line, or is still running (it recorded no end): ` +
         `its checkpoint stops at line ${stoppedAt} (--resume loads the rest)\n  run ${firstRun} of job ${job}\n`,
     )
 

@@ -126,7 +126,7 @@ describe('decideLine', () => {
       runId: 'run-2',
       job: 'job',
       killed: true,
-      why: 'the run was killed (it recorded no end) before this line: its checkpoint stops at line 8 (--resume loads the rest)',
+      why: 'the run was killed before this line, or is still running (it recorded no end): its checkpoint stops at line 8 (--resume loads the rest)',
     })
     const ended = { runId: 'run-2', job: 'job', endedAt: at, exitCode: 3 }
     expect(decideLine(facts({ checkpoint: cp, lastRun: ended }))).toMatchObject({
