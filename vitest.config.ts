@@ -11,6 +11,7 @@ const serial = [
   'test/integration/autotune.test.ts',
   'test/integration/faults.test.ts',
   'test/cli/resume.test.ts',
+  'test/cli/trace.test.ts',
   'test/cli/exactly-once-edges.test.ts',
   'test/cli/pgbulk-cli.test.ts',
   'test/cli/safe-output.test.ts',

@@ -25,6 +25,8 @@ export type LoadErrorCode =
   | 'DB_FATAL'
   | 'REJECT_LIMIT_EXCEEDED'
   | 'ABORTED'
+  /** pgbulk trace: the input was never loaded (by that job), or no line of it holds the key. */
+  | 'TRACE_UNKNOWN'
 
 /** Codes of problems that cost one row (recorded as a Rejection, never thrown). */
 export type RejectCode =
@@ -76,6 +78,7 @@ const EXIT_BY_CODE: Record<LoadErrorCode, number> = {
   DB_FATAL: EXIT.STOPPED,
   REJECT_LIMIT_EXCEEDED: EXIT.STOPPED,
   ABORTED: EXIT.INTERRUPTED,
+  TRACE_UNKNOWN: EXIT.SETUP,
 }
 
 /** The one error class of a run; the original error travels as `cause`. */

@@ -25,6 +25,8 @@ import {
 } from './options.js'
 import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
+import type { TraceJob } from './trace-command.js'
+import { registerTrace, runTraceCommand } from './trace-command.js'
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -39,6 +41,7 @@ export type Job =
   | { kind: 'load'; opts: LoadOptions & { retries: number } }
   | { kind: 'redrive'; opts: RedriveOptions & { retries: number } }
   | { kind: 'jobs'; opts: JobsFlags }
+  | { kind: 'trace'; opts: TraceJob }
 
 /**
  * The flags of pgbulk load and pgbulk redrive, as commander hands them over: camelCase; a flag
@@ -367,6 +370,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       const opts = given({ db: o.db, checkpointSchema: o.checkpointSchema, forget: o.forget })
       await run({ kind: 'jobs', opts }, { quiet: false })
     })
+  registerTrace(program, (opts) => run({ kind: 'trace', opts }, { quiet: false }))
   return program
 }
 
@@ -430,6 +434,7 @@ function ignoreClosedPipe(stream: NodeJS.WritableStream): void {
 
 async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   if (job.kind === 'jobs') return runJobsCommand(job.opts, io)
+  if (job.kind === 'trace') return runTraceCommand(job.opts, io)
   const opts = job.opts
   const controller = new AbortController()
   let signals = 0

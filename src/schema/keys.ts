@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import type { TableSchema } from './introspect.js'
+import { quoteIdent } from './introspect.js'
 
 /** A unique index of the table, as ON CONFLICT can name it. */
 export interface UniqueKey {
@@ -82,4 +83,33 @@ function describeKey(k: UniqueKey): string {
   const cols = k.columns.length > 0 ? k.columns.join(', ') : 'expressions'
   const why = !k.inferable ? ', partial or on expressions' : !k.notNull ? ', nullable' : ''
   return `${what} ${k.name} (${cols}${why})`
+}
+
+/**
+ * Whether the table holds a row whose key columns equal `values` (pgbulk trace). Each value goes
+ * in as text and PostgreSQL reads it as its column's type (as COPY would): a value the type
+ * refuses, or a NULL, is in no row. Undefined when the question cannot be asked (no equality
+ * operator for the type in pg_catalog, say).
+ */
+export async function rowWithKey(
+  client: pg.Client,
+  schema: TableSchema,
+  columns: readonly string[],
+  values: readonly (string | null)[],
+): Promise<boolean | undefined> {
+  if (values.some((v) => v === null)) return false
+  const where = columns.map((c, k) => `${quoteIdent(c)} OPERATOR(pg_catalog.=) $${k + 1}`).join(' AND ')
+  try {
+    const r = await client.query<{ found: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${schema.sqlName} WHERE ${where}) AS found`,
+      [...values],
+    )
+    return r.rows[0]?.found === true
+  } catch (err) {
+    // 22xxx: data exception (the text is no value of the column's type); 42883: no such operator.
+    const code = (err as { code?: string }).code ?? ''
+    if (code.startsWith('22')) return false
+    if (code === '42883') return undefined
+    throw err
+  }
 }
