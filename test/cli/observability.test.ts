@@ -388,6 +388,41 @@ describe('pgbulk load --log-format json', () => {
   })
 })
 
+describe('pgbulk redrive --log-format json', () => {
+  it('tells the redrive’s story with its job (redrive: and the reject file), and --batch-size auto’s wait and next size', async () => {
+    const t = await table()
+    const input = await dirtyCsv('again.csv', 60)
+    const first = await pgbulk(['load', input, '-t', t, '--db', db.url, '--quiet'])
+    expect(first.code, first.stderr).toBe(2)
+    // Free three of the four ids the input repeated (10, 32, 43, 54): those rows load; the ages that are not numbers still fail.
+    await db.client.query(`DELETE FROM ${t} WHERE id IN (10, 32, 43)`)
+    const rejects = `${input}.rejects.ndjson`
+    const report = join(dir, 'redrive.json')
+    const r = await pgbulk(
+      ['redrive', rejects, '-t', t, '--db', db.url, '--log-format', 'json', '--report', report].concat([
+        '--batch-size',
+        'auto',
+      ]),
+      { env: { TRACEPARENT } },
+    )
+    const rep = await readReport(report)
+    expect(r.code, r.stderr).toBe(rep.exitCode)
+    const lines = jsonLines(r.stderr)
+    for (const l of lines) expect(l).toMatchObject({ runId: rep.runId, job: `redrive:${rejects}`, traceId: TRACE_ID })
+    expect(rep.job).toBe(`redrive:${rejects}`)
+    expect(lines.map((l) => l['event'])).toEqual(['run_start', ...lines.slice(1, -1).map((l) => l['event']), 'run_end'])
+    const batches = events(lines, 'batch')
+    expect(batches.length).toBeGreaterThan(0)
+    expect(batches.reduce((n, b) => n + (b['rows'] as number), 0)).toBe(rep.rowsLoaded)
+    expect(rep.rowsLoaded).toBe(3)
+    for (const b of batches) {
+      expect(b['blockedMs']).toEqual(expect.any(Number))
+      expect(b['nextBatchRows']).toEqual(expect.any(Number))
+    }
+    expect(events(lines, 'reject')).toHaveLength(rep.rowsRejected)
+  })
+})
+
 describe('pgbulk load --metrics-file', () => {
   it('writes the file on a setup error too, and leaves a symbolic link where the file should be alone', async () => {
     const metrics = join(dir, 'setup.prom')
