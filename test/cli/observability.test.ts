@@ -388,6 +388,72 @@ describe('pgbulk load --log-format json', () => {
   })
 })
 
+describe('retries and signals under --log-format json', () => {
+  it('a retry event names the SQLSTATE, the attempt and the wait; run_end and the metrics count the retries', async () => {
+    const t = await table()
+    // The first statement that inserts row 5 fails with a deadlock (a passing fault): a sequence, which no rollback
+    // undoes, makes it fail once only.
+    await db.client.query(`
+      CREATE SEQUENCE ${t}_tries;
+      CREATE FUNCTION ${t}_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.id = 5 AND nextval('${t}_tries') = 1 THEN RAISE EXCEPTION 'made-up deadlock' USING ERRCODE = '40P01'; END IF;
+        RETURN NEW; END $$;
+      CREATE TRIGGER once BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_once();`)
+    const input = join(dir, 'retry.csv')
+    await writeFile(input, 'id,age,name\n' + Array.from({ length: 20 }, (_, k) => `${k + 1},1,n`).join('\n') + '\n')
+    const metrics = join(dir, 'retry.prom')
+    const r = await pgbulk(
+      ['load', input, '-t', t, '--db', db.url, '--batch-size', '10', '--log-format', 'json', '--job', 'retry'].concat([
+        '--metrics-file',
+        metrics,
+      ]),
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const lines = jsonLines(r.stderr)
+    const retries = events(lines, 'retry')
+    expect(retries).toHaveLength(1)
+    expect(retries[0]).toMatchObject({ level: 'warn', code: '40P01', attempt: 1, message: 'made-up deadlock' })
+    expect(retries[0]!['delayMs']).toEqual(expect.any(Number))
+    const batches = events(lines, 'batch')
+    expect(batches.map((b) => b['attempts'])).toEqual([2, 1])
+    expect(lines.at(-1)).toMatchObject({ event: 'run_end', level: 'info', exitCode: 0, rowsLoaded: 20, retries: 1 })
+    const { samples } = parseExposition(await readFile(metrics, 'utf8'))
+    expect(sampleValue(samples, 'pgbulk_retries_total', { job: 'retry' })).toBe(1)
+    expect(sampleValue(samples, 'pgbulk_last_run_exit_code', { job: 'retry' })).toBe(0)
+  })
+
+  it('a signal is an event, and run_end says the run stopped (exit 130); the metrics keep no success for it', async () => {
+    const t = await table()
+    await db.client.query(`
+      CREATE FUNCTION ${t}_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NEW; END $$;
+      CREATE TRIGGER slow BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_slow();`)
+    const input = join(dir, 'stopped.csv')
+    await writeFile(input, 'id,age,name\n' + Array.from({ length: 2000 }, (_, k) => `${k + 1},1,n`).join('\n') + '\n')
+    const metrics = join(dir, 'stopped.prom')
+    const run = startPgbulk(
+      ['load', input, '-t', t, '--db', db.url, '--batch-size', '20', '--log-format', 'json', '--job', 'stop'].concat([
+        '--metrics-file',
+        metrics,
+      ]),
+      { cwd: dir },
+    )
+    await waitFor('a batch to commit', () => run.output().stderr.includes('"event":"batch"'))
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    const lines = jsonLines(r.stderr)
+    expect(events(lines, 'signal')).toEqual([expect.objectContaining({ level: 'warn', signal: 'SIGTERM' })])
+    const end = lines.at(-1)!
+    expect(end).toMatchObject({ event: 'run_end', level: 'error', exitCode: 130, stopped: { code: 'ABORTED' } })
+    expect(events(lines, 'batch').reduce((n, b) => n + (b['rows'] as number), 0)).toBe(end['rowsLoaded'])
+    expect(await db.count(t)).toBe(end['rowsLoaded'])
+    const { samples } = parseExposition(await readFile(metrics, 'utf8'))
+    expect(sampleValue(samples, 'pgbulk_last_run_exit_code', { job: 'stop' })).toBe(130)
+    expect(sampleValue(samples, 'pgbulk_rows_loaded_total', { job: 'stop' })).toBe(end['rowsLoaded'])
+    expect(sampleValue(samples, 'pgbulk_last_success_timestamp_seconds', { job: 'stop' })).toBeUndefined()
+  })
+})
+
 describe('pgbulk redrive --log-format json', () => {
   it('tells the redrive’s story with its job (redrive: and the reject file), and --batch-size auto’s wait and next size', async () => {
     const t = await table()
