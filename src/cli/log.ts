@@ -78,6 +78,8 @@ export interface RunLogOptions {
   options: Record<string, unknown>
   /** --log-rejects: the share of rejected rows that get a reject event (default all). */
   logRejects?: number
+  /** --log-sample-rows was given: run_end counts the row events. */
+  sampleRows?: boolean
 }
 
 export function createRunLog(format: LogFormat, o: RunLogOptions): RunLog {
@@ -183,7 +185,7 @@ function jsonLog(o: RunLogOptions): RunLog {
         runEndFields(report, {
           retries: end.retries,
           ...(fraction === undefined ? {} : { rejectsNotLogged: notLogged }),
-          ...(sampled > 0 ? { rowsSampled: sampled } : {}),
+          ...(o.sampleRows ? { rowsSampled: sampled } : {}),
         }),
       )
     },

@@ -484,6 +484,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     runId,
     options: reportableOptions(opts),
     ...given({ job: jobName, trace, logRejects: extra.logRejects }),
+    sampleRows: extra.logSampleRows !== undefined,
   })
   const controller = new AbortController()
   let signals = 0

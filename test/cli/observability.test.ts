@@ -243,6 +243,7 @@ describe('pgbulk load --log-format json', () => {
     })
     expect(end['elapsedMs']).toBeGreaterThan(0)
     expect(end).not.toHaveProperty('rejectsNotLogged')
+    expect(end).not.toHaveProperty('rowsSampled')
     // No human text on stderr: no summary, no progress.
     expect(r.stderr).not.toMatch(/^pgbulk:/m)
 
