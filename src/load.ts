@@ -17,6 +17,7 @@ import { RejectSink } from './reject/reject-sink.js'
 import type { Rejection } from './reject/rejection.js'
 import { rejectInput } from './reject/rejection.js'
 import type { LoadReport } from './report/load-report.js'
+import { rowSampler } from './observe/sample.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import type { FileReport, RunTotals, StopReason } from './report/run-figures.js'
 import { newTotals } from './report/run-figures.js'
@@ -56,6 +57,8 @@ interface LoadRun {
   emptyPending: boolean
   /** --mode replace: the staging table the rows go to, switched in at the end. */
   stage: Stage | undefined
+  /** --log-sample-rows: looks at the rows of each committed batch. */
+  sampleRows?: ReturnType<typeof rowSampler> | undefined
 }
 
 /** How an input is read: its parse options, and whether it has a header row (or the column names it stands for). */
@@ -94,6 +97,8 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   let stop: StopReason | undefined
   let report: LoadReport
   try {
+    // (an --id-column the table does not have is refused before anything is written)
+    if (opts.rowSample) run.sampleRows = rowSampler(opts.rowSample, target.schema.columns)
     const plans = await claimJob(run, files)
     // (a dry run of replace checks the rows as if the table were empty, as truncate does)
     const emptying = opts.mode === 'truncate' || (opts.mode === 'replace' && opts.dryRun === 'db')
@@ -176,6 +181,7 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   const { opts, target } = run
   // (the default name needs the table's name as the database spells it: known only now)
   run.job = opts.job ?? defaultJobName(target.schema.sqlName, opts.inputs)
+  opts.onJob?.(run.job)
   if (target.writers === undefined || opts.dryRun === 'db' || !opts.checkpoint)
     return files.map((f) => ({ kind: 'fresh' as const, input: inputKey(f.path), identity: undefined }))
   const store = new CheckpointStore(opts.checkpointSchema, opts.runId)
@@ -310,6 +316,7 @@ function pipelineOf(run: LoadRun, f: InputFile, reading: InputReading) {
     header: reading.header,
     ...(reading.columnNames ? { columnNames: reading.columnNames } : {}),
     ignoreExtra: run.opts.ignoreExtra,
+    sampleRows: run.sampleRows,
   }
 }
 

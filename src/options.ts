@@ -14,6 +14,8 @@ import type { InputFormat } from './parse/parse-input.js'
 import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './parse/record-limits.js'
 import type { Rejection } from './reject/rejection.js'
 import { newRunId } from './observe/run-id.js'
+import type { RowSample } from './observe/sample.js'
+import { isSampleFraction } from './observe/sample.js'
 import type { BatchEvent } from './report/run-figures.js'
 
 /** Defaults chosen by measurement; see "Batch size" in the README. */
@@ -140,6 +142,17 @@ export interface RunOptions extends TargetOptions {
   onReject?: (r: Rejection) => void
   /** Called for each batch once it committed (or, in --dry-run=db, once it ran), in input order. */
   onBatch?: (b: BatchEvent) => void
+  /**
+   * Called once with the job's name, as soon as the run knows it (a load names it once connected:
+   * the default name holds the table's name as the database spells it), before anything is loaded.
+   */
+  onJob?: (job: string) => void
+  /**
+   * Tell `onRow` of a sample of the rows of committed batches, chosen by a hash of their value of
+   * `idColumn` (a column of the table): the same ids for a given fraction in every run. Costs
+   * nothing when absent.
+   */
+  rowSample?: RowSample
 }
 
 /**
@@ -259,6 +272,11 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   ] as const) {
     if (value !== undefined && mode !== 'upsert') throw new LoadError('USAGE', `${flag} applies to --mode upsert`)
   }
+  if (given.rowSample && !isSampleFraction(given.rowSample.fraction))
+    throw new LoadError(
+      'USAGE',
+      `a row sample's fraction must be more than 0 and at most 1, not ${given.rowSample.fraction}`,
+    )
   return Object.freeze({
     ...given,
     method: given.method ?? DEFAULTS.method,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
@@ -7,24 +7,31 @@ import type { RedriveOptions, RunOptions } from '../index.js'
 import { MAX_RECORD_BYTES_LIMIT, forgetJob, listJobs, load, redrive, reportableOptions } from '../index.js'
 import type { LoadMode, RejectLimit } from '../options.js'
 import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS } from '../options.js'
-import { formatLocation } from '../location.js'
+import { defaultJobName } from '../checkpoint/resume-plan.js'
+import { newRunId } from '../observe/run-id.js'
+import type { SampledRow } from '../observe/sample.js'
+import { traceContextOf } from '../observe/traceparent.js'
+import { redriveJobName } from '../redrive/redrive.js'
 import type { Rejection } from '../reject/rejection.js'
-import { formatSummary } from '../report/load-report.js'
 import { printable } from '../report/printable.js'
+import type { BatchEvent } from '../report/run-figures.js'
 import { counted } from '../report/words.js'
 import type { LoadReport } from '../report/load-report.js'
 import {
   parseBatchSize,
   parseChar,
   parseColumns,
+  parseFraction,
   parsePositiveInt,
   parseQuote,
   parseRecordSize,
   parseRejectLimit,
   parseSize,
 } from './options.js'
+import type { LogFormat, RetryInfo } from './log.js'
+import { createRunLog, describeError } from './log.js'
+import { writeMetricsFile } from './metrics-file.js'
 import type { ProgressSnapshot } from './progress.js'
-import { createProgress } from './progress.js'
 import type { TraceJob } from './trace-command.js'
 import { registerTrace, runTraceCommand } from './trace-command.js'
 
@@ -69,6 +76,11 @@ interface RunFlags {
   overridingSystemValue?: true
   report?: string
   quiet?: true
+  logFormat: LogFormat
+  logRejects?: number
+  logSampleRows?: number
+  idColumn?: string
+  metricsFile?: string
 }
 
 /** The flags of pgbulk load. */
@@ -106,6 +118,12 @@ interface JobsFlags {
 interface CliExtra {
   report?: string
   quiet: boolean
+  /** --log-format (absent for pgbulk jobs). */
+  logFormat?: LogFormat
+  logRejects?: number
+  logSampleRows?: number
+  idColumn?: string
+  metricsFile?: string
 }
 
 const DB_HELP =
@@ -211,6 +229,33 @@ function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Com
     )
     .option('--report <path>', 'write a JSON report of the run')
     .option('-q, --quiet', 'no progress and no summary')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'stderr for people (text), or one JSON object per line for log collectors (json): ' +
+          'events run_start, batch, retry, reject, row, run_end, error',
+      )
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .option(
+      '--log-rejects <fraction>',
+      'with --log-format json: a reject event for this share of rejected rows only (0.01: one in a hundred, ' +
+        'chosen by file and line); run_end says how many were left out',
+      parseFraction,
+    )
+    .option(
+      '--log-sample-rows <fraction>',
+      'with --log-format json and --id-column: a row event for this share of the rows loaded, ' +
+        "chosen by a hash of the row's id (the same ids in every run)",
+      parseFraction,
+    )
+    .option('--id-column <column>', 'the column whose value names a row, for --log-sample-rows')
+    .option(
+      '--metrics-file <path>',
+      "write the run's figures in Prometheus' text format, labelled by job " +
+        "(for node_exporter's textfile collector; other jobs' lines in the file are kept)",
+    )
 }
 
 /** A size in --help: 16MB. */
@@ -252,7 +297,17 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
 }
 
 function extraFrom(o: RunFlags): CliExtra {
-  return { ...given({ report: o.report }), quiet: Boolean(o.quiet) }
+  return {
+    ...given({ report: o.report }),
+    quiet: Boolean(o.quiet),
+    logFormat: o.logFormat,
+    ...given({
+      logRejects: o.logRejects,
+      logSampleRows: o.logSampleRows,
+      idColumn: o.idColumn,
+      metricsFile: o.metricsFile,
+    }),
+  }
 }
 
 /** Build the command tree. Separate from main() so that tests can parse options in-process. */
@@ -380,9 +435,6 @@ function packageVersion(): string {
   return pkg.version
 }
 
-/** Rejected rows printed on stderr as they happen; the rest are only in the reject file. */
-const SHOWN_REJECTS = 10
-
 /** Run the CLI; returns the process exit code. Only this module touches process: argv, streams, signals. */
 export async function main(
   argv: string[],
@@ -435,72 +487,75 @@ function ignoreClosedPipe(stream: NodeJS.WritableStream): void {
 async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   if (job.kind === 'jobs') return runJobsCommand(job.opts, io)
   if (job.kind === 'trace') return runTraceCommand(job.opts, io)
-  const opts = job.opts
+  const started = performance.now()
+  // Made here rather than by load(), so that every line of the log carries it, run_start and setup errors too.
+  const runId = newRunId()
+  const opts = { ...job.opts, runId }
+  // (a load's default job name holds the table's name as the database spells it: known once connected)
+  let jobName = job.kind === 'redrive' ? redriveJobName(job.opts.rejectsFile) : job.opts.job
+  const trace = traceContextOf(process.env['TRACEPARENT'])
+  const log = createRunLog(extra.logFormat ?? 'text', {
+    stderr: io.stderr,
+    quiet: extra.quiet,
+    retries: opts.retries,
+    runId,
+    options: reportableOptions(opts),
+    ...given({ job: jobName, trace, logRejects: extra.logRejects }),
+    sampleRows: extra.logSampleRows !== undefined,
+  })
   const controller = new AbortController()
   let signals = 0
   const onSignal = (sig: NodeJS.Signals) => {
     signals++
     if (signals > 1) process.exit(EXIT.INTERRUPTED)
-    progress.log(
-      `\npgbulk: ${sig} received: finishing the batch in flight, then stopping (send again to quit at once)\n`,
-    )
+    log.signal(sig)
     controller.abort()
   }
-  const progress = createProgress(io.stderr, extra.quiet)
   if (io.signals) {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   }
-  let shown = 0
-  const onReject = (r: Rejection) => {
-    if (extra.quiet || ++shown > SHOWN_REJECTS) return
-    // Messages quote the data (a database error quotes the value as it is): escaped for the terminal.
-    progress.log(printable(`${rejectionWhere(r)}: ${r.message}${rejectionCode(r)}`) + '\n')
-  }
+  let retries = 0
   let report: LoadReport | undefined
   let exitCode: number
   let errorText: string | undefined
   try {
+    checkLogFlags(extra)
     const hooks = {
       signal: controller.signal,
-      onProgress: (p: ProgressSnapshot) => progress.update(p),
-      onReject,
-      onRetry: ({ attempt, delayMs, error }) => {
-        if (extra.quiet) return
-        const e = error as { message?: string; code?: string }
-        const fault = `${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}`
-        const seconds = (delayMs / 1000).toFixed(1)
-        const again = `sending the batch again in ${seconds} s (attempt ${attempt + 1} of ${opts.retries})`
-        progress.log(printable(`pgbulk: ${fault}; ${again}`) + '\n')
+      onJob: (name: string) => {
+        jobName = name
+        log.started(name)
       },
+      onProgress: (p: ProgressSnapshot) => log.progress(p),
+      onReject: (r: Rejection) => log.reject(r),
+      onRetry: (info: RetryInfo) => {
+        retries++
+        log.retry(info)
+      },
+      onBatch: (b: BatchEvent) => log.batch(b),
+      ...(extra.logSampleRows !== undefined && extra.idColumn !== undefined
+        ? {
+            rowSample: {
+              idColumn: extra.idColumn,
+              fraction: extra.logSampleRows,
+              onRow: (r: SampledRow) => log.row(r),
+            },
+          }
+        : {}),
     } satisfies Partial<RunOptions>
     if (job.kind === 'load') {
-      report = await load({ ...job.opts, ...hooks, stdout: io.stdout, onStart: (total) => progress.start(total) })
+      report = await load({ ...job.opts, runId, ...hooks, stdout: io.stdout, onStart: (total) => log.reading(total) })
     } else {
-      progress.start(undefined)
-      report = await redrive({ ...job.opts, ...hooks })
+      log.reading(undefined)
+      report = await redrive({ ...job.opts, runId, ...hooks })
     }
-    progress.stop()
     exitCode = report.exitCode
-    if (!extra.quiet && shown > SHOWN_REJECTS)
-      io.stderr.write(`… and ${shown - SHOWN_REJECTS} more rejected rows (see the reject file)\n`)
-    if (!extra.quiet) io.stderr.write(printable(formatSummary(report), true) + '\n')
-    if (!extra.quiet && job.kind === 'redrive' && !report.dryRun) {
-      const path = job.opts.rejectsFile
-      const rest = 'only the rows that still fail (with their new reasons) and any the run did not reach'
-      io.stderr.write(
-        existsSync(path)
-          ? `  ${printable(path)} now holds ${rest}\n`
-          : `  every row loaded: ${printable(path)} was removed\n`,
-      )
-    }
-    if (report.stopped && extra.quiet) io.stderr.write(`pgbulk: stopped early: ${printable(report.stopped.message)}\n`)
+    log.finished(report, { retries, ...(job.kind === 'redrive' ? { redriveFile: job.opts.rejectsFile } : {}) })
   } catch (err) {
-    progress.stop()
     exitCode = err instanceof LoadError ? err.exitCode : EXIT.SETUP
     errorText = describeError(err)
-    io.stderr.write(errorText)
-    if (process.env['PGBULK_DEBUG'] && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n')
+    log.failed(err, exitCode)
   } finally {
     if (io.signals) {
       process.off('SIGINT', onSignal)
@@ -510,12 +565,36 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     if (job.kind === 'load' && job.opts.inputs.includes('-') && io.signals) process.stdin.destroy()
   }
   if (extra.report) {
-    const body = report ?? { exitCode, error: errorText?.trim(), options: reportableOptions(opts) }
+    const body = report ?? { runId, exitCode, error: errorText?.trim(), options: reportableOptions(opts) }
     await writeFile(extra.report, JSON.stringify(body, null, 2) + '\n').catch((err: Error) => {
-      io.stderr.write(`pgbulk: cannot write the report ${printable(`${extra.report}: ${err.message}`)}\n`)
+      log.warn(`cannot write the report ${extra.report}: ${err.message}`)
+    })
+  }
+  if (extra.metricsFile) {
+    const metrics = {
+      // (a failure before the job was named: --job, else the name made of the table as given; see the README)
+      job: report?.job ?? jobName ?? (job.kind === 'load' ? defaultJobName(job.opts.table, job.opts.inputs) : runId),
+      ...(report ? { totals: report, dryRun: report.dryRun !== false } : {}),
+      retries,
+      durationSeconds: (performance.now() - started) / 1000,
+      exitCode,
+      endedAt: Date.now() / 1000,
+    }
+    await writeMetricsFile(extra.metricsFile, metrics).catch((err: Error) => {
+      log.warn(`cannot write the metrics file ${extra.metricsFile}: ${err.message}`)
     })
   }
   return exitCode
+}
+
+/** The log flags that only mean something together: refused (exit 1) rather than ignored. */
+function checkLogFlags(extra: CliExtra): void {
+  const json = extra.logFormat === 'json'
+  if (extra.logRejects !== undefined && !json) throw new LoadError('USAGE', '--log-rejects needs --log-format json')
+  if (extra.logSampleRows !== undefined && (!json || extra.idColumn === undefined))
+    throw new LoadError('USAGE', '--log-sample-rows needs --log-format json and --id-column')
+  if (extra.idColumn !== undefined && extra.logSampleRows === undefined)
+    throw new LoadError('USAGE', '--id-column names the rows of --log-sample-rows: give that too')
 }
 
 /** pgbulk jobs: one line per job and input, newest first; or forget a job. */
@@ -548,29 +627,4 @@ async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
     io.stderr.write(describeError(err))
     return err instanceof LoadError ? err.exitCode : EXIT.SETUP
   }
-}
-
-/** One error for people: message, code, hint; never a stack trace (PGBULK_DEBUG=1 adds one). */
-function describeError(err: unknown): string {
-  if (err instanceof LoadError) {
-    const hint = err.hint ? `  hint: ${printable(err.hint, true)}\n` : ''
-    return `pgbulk: error: ${printable(err.message, true)} (${err.code})\n${hint}`
-  }
-  const message = printable((err as Error).message ?? String(err), true)
-  return `pgbulk: internal error: ${message}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
-}
-
-/** Where a rejected row is, for the lines shown while loading: file:line (byte, column). */
-function rejectionWhere(r: Rejection): string {
-  return formatLocation({
-    file: r.file,
-    line: r.line,
-    byte: r.byte,
-    ...(r.column === undefined ? {} : { column: r.column }),
-  })
-}
-
-/** A rejection's code as shown: a database's is a SQLSTATE, pgbulk's own is its name. */
-function rejectionCode(r: Rejection): string {
-  return r.stage === 'database' ? ` (SQLSTATE ${r.code})` : ` (${r.code})`
 }

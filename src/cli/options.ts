@@ -8,6 +8,14 @@ export function parsePositiveInt(value: string): number {
   return Number(value)
 }
 
+/** A share for the sampling flags (--log-rejects, --log-sample-rows): more than 0, at most 1. */
+export function parseFraction(value: string): number {
+  const n = Number(value.trim())
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InvalidArgumentError('expected a fraction more than 0 and at most 1, such as 0.1.')
+  return n
+}
+
 /** --batch-size: a number of rows, or "auto". */
 export function parseBatchSize(value: string): number | 'auto' {
   if (value.trim().toLowerCase() === 'auto') return 'auto'

@@ -115,7 +115,11 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
       })
     },
     committed: (res) => {
-      p.onLoaded?.(storedRows(b.rows, res))
+      if (p.onLoaded || p.sampleRows) {
+        const stored = storedRows(b.rows, res)
+        p.onLoaded?.(stored)
+        p.sampleRows?.(stored, b.batchNo, p.name)
+      }
       tally.committed(b.rows.length, res.loaded, res.skipped, res.updated)
       refusals.forEach(s.count)
       let tuned: BatchEvent['autoTune']

@@ -68,6 +68,8 @@ export interface InputPipeline {
   runId?: string | undefined
   /** Told of each batch once it committed, in input order. */
   onBatch?: ((b: BatchEvent) => void) | undefined
+  /** --log-sample-rows: told the rows each committed batch stored (absent, nothing is looked at). */
+  sampleRows?: ((rows: readonly ValidRow[], batch: number, file: string) => void) | undefined
   /** --mode truncate: true once, for the run's first transaction, which empties the table before its rows go in. */
   emptyTable?: (() => boolean) | undefined
   /** What earlier runs of this job did with this input: checkpoints count from there. */

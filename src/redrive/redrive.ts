@@ -22,6 +22,7 @@ import type { Rejection, RejectSource } from '../reject/rejection.js'
 import { rejectInput } from '../reject/rejection.js'
 import type { LoadReport } from '../report/load-report.js'
 import type { FileReport } from '../report/run-figures.js'
+import { rowSampler } from '../observe/sample.js'
 import { buildReport, reportableOptions } from '../report/load-report.js'
 import { openTarget } from '../target.js'
 import { entryKeyOf, RedriveLedger } from './redrive-ledger.js'
@@ -151,6 +152,11 @@ function placeKey(file: string, line: number, byte: number): string {
   return `${file}\u0000${line}\u0000${byte}`
 }
 
+/** A redrive's job: "redrive:" and the reject file's absolute path. */
+export function redriveJobName(rejectsFile: string): string {
+  return `redrive:${resolve(rejectsFile)}`
+}
+
 /**
  * Load the rows of a reject file again, after the data or the schema was fixed. Each row is read
  * from its `raw` text with its input's dialect and goes through the same checks and writer as a
@@ -174,12 +180,15 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
   const decided = new Set<string>()
   let stop: StopReason | undefined
   let sink: RejectSink | undefined
-  const job = `redrive:${resolve(path)}`
+  const job = redriveJobName(path)
   const ledger = target.writers && opts.dryRun !== 'db' ? new RedriveLedger(opts.checkpointSchema, job) : undefined
   /** The batch ledger, where `pgbulk trace` finds the lines a redrive loaded. */
   let batches: BatchLedger | undefined
   const warnings: string[] = []
   try {
+    // (an --id-column the table does not have is refused before anything is written)
+    const sampleRows = opts.rowSample && rowSampler(opts.rowSample, target.schema.columns)
+    opts.onJob?.(job)
     if (ledger) {
       await target.lockJob(job)
       await ledger.ensure(target.connection())
@@ -230,6 +239,7 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         writers: target.writers,
         runId: opts.runId,
         onBatch: opts.onBatch,
+        sampleRows,
         batcher: target.batcher,
         autoTune: target.autoTune,
         sink,

@@ -123,8 +123,10 @@ describe('a run that fails during setup', () => {
       expect(r.code, r.stderr).toBe(1)
       expect(r.stdout).toBe('')
       const json = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>
-      expect(Object.keys(json).sort()).toEqual(['error', 'exitCode', 'options'])
+      expect(Object.keys(json).sort()).toEqual(['error', 'exitCode', 'options', 'runId'])
       expect(json['exitCode']).toBe(1)
+      // (the run id the CLI made: the one its log lines carry)
+      expect(json['runId']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
       expect(json['error']).toMatch(c.error)
       // The report's error is what stderr said.
       expect(r.stderr).toBe(`${json['error'] as string}\n`)

@@ -130,7 +130,7 @@ describe('command-line options', () => {
       dryRun: true,
       ignoreExtra: true,
     })
-    expect(r.extra).toEqual({ report: 'rep.json', quiet: true })
+    expect(r.extra).toEqual({ report: 'rep.json', quiet: true, logFormat: 'text' })
   })
 
   it('reads --dry-run=db and --retries', async () => {
@@ -225,5 +225,54 @@ describe('command-line options', () => {
     expect(parseRejectLimit('0')).toEqual({ count: 0 })
     expect(parseRejectLimit('5%')).toEqual({ percent: 5 })
     expect(() => parseRejectLimit('150%')).toThrow(/at most 100%/)
+  })
+
+  it('reads the log and metrics flags, and refuses a fraction outside (0, 1]', async () => {
+    const r = await parse([
+      'load',
+      'a.csv',
+      '-t',
+      't',
+      '--log-format',
+      'json',
+      '--log-rejects',
+      '0.25',
+      '--log-sample-rows',
+      '1',
+      '--id-column',
+      'id',
+      '--metrics-file',
+      'm.prom',
+    ])
+    expect(r.extra).toEqual({
+      quiet: false,
+      logFormat: 'json',
+      logRejects: 0.25,
+      logSampleRows: 1,
+      idColumn: 'id',
+      metricsFile: 'm.prom',
+    })
+    for (const bad of ['0', '1.5', '-0.1', 'abc', ''])
+      expect((await parse(['load', 'a.csv', '-t', 't', '--log-rejects', bad])).error).toMatch(
+        /option '--log-rejects <fraction>' argument '.*' is invalid\. expected a fraction more than 0 and at most 1/,
+      )
+    expect((await parse(['load', 'a.csv', '-t', 't', '--log-format', 'xml'])).error).toMatch(
+      /argument 'xml' is invalid\. Allowed choices are text, json/,
+    )
+  })
+
+  it.each([
+    [['--log-rejects', '0.5'], '--log-rejects needs --log-format json'],
+    [['--log-format', 'json', '--log-sample-rows', '0.5'], '--log-sample-rows needs --log-format json and --id-column'],
+    [['--log-sample-rows', '0.5', '--id-column', 'id'], '--log-sample-rows needs --log-format json and --id-column'],
+    [['--log-format', 'json', '--id-column', 'id'], '--id-column names the rows of --log-sample-rows: give that too'],
+  ])('refuses log flags that need others (%j), before connecting: exit 1', async (flags, message) => {
+    const r = await runMain(['load', 'missing.csv', '-t', 't', '--db', 'postgres://nobody@127.0.0.1:1/x', ...flags])
+    expect(r.code).toBe(1)
+    const json = flags.includes('json')
+    if (json) {
+      const line = JSON.parse(r.stderr.trim()) as Record<string, unknown>
+      expect(line).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', message, exitCode: 1 })
+    } else expect(r.stderr).toBe(`pgbulk: error: ${message} (USAGE)\n`)
   })
 })

@@ -54,6 +54,7 @@ describe('resolveLoadOptions: what an option not given becomes', () => {
     ['job', undefined],
     ['format', undefined],
     ['columns', undefined],
+    ['rowSample', undefined],
   ])('%s defaults to %j', (option, expected) => {
     expect(resolveLoadOptions(BASE)[option]).toEqual(expected)
   })
@@ -180,6 +181,18 @@ describe('resolveLoadOptions: what is refused, before anything is opened', () =>
       '--update-if-newer in append mode',
       { updateIfNewer: 'ts' },
       '--update-if-newer applies to --mode upsert',
+      undefined,
+    ],
+    [
+      'a row sample of 0',
+      { rowSample: { idColumn: 'id', fraction: 0, onRow: () => {} } },
+      "a row sample's fraction must be more than 0 and at most 1, not 0",
+      undefined,
+    ],
+    [
+      'a row sample over 1',
+      { rowSample: { idColumn: 'id', fraction: 1.5, onRow: () => {} } },
+      "a row sample's fraction must be more than 0 and at most 1, not 1.5",
       undefined,
     ],
     [
