@@ -37,7 +37,7 @@ export interface RetryInfo {
 }
 
 /** The story of one run, as runJob() tells it. */
-export interface RunLog {
+export interface RunLogger {
   /** The run knows its job (load() or redrive() named it): json writes run_start. */
   started(job: string): void
   /** Reading begins; the total input size when known (the progress bar's 100%). */
@@ -65,7 +65,7 @@ export interface RunEnd {
 }
 
 /** How the log is made: where it writes, and what the command line asked for. */
-export interface RunLogOptions {
+export interface RunLoggerOptions {
   stderr: NodeJS.WriteStream
   quiet: boolean
   /** --retries, for the text form's "attempt 2 of 5". */
@@ -82,14 +82,14 @@ export interface RunLogOptions {
   sampleRows?: boolean
 }
 
-export function createRunLog(format: LogFormat, o: RunLogOptions): RunLog {
+export function createRunLogger(format: LogFormat, o: RunLoggerOptions): RunLogger {
   return format === 'json' ? jsonLog(o) : textLog(o)
 }
 
 /** Rejected rows printed on stderr as they happen; the rest are only in the reject file. */
 const SHOWN_REJECTS = 10
 
-function textLog(o: RunLogOptions): RunLog {
+function textLog(o: RunLoggerOptions): RunLogger {
   const { stderr, quiet } = o
   const progress = createProgress(stderr, quiet)
   let shown = 0
@@ -132,6 +132,7 @@ function textLog(o: RunLogOptions): RunLog {
         )
       }
       if (report.stopped && quiet) stderr.write(`pgbulk: stopped early: ${printable(report.stopped.message)}\n`)
+      for (const w of report.warnings ?? []) stderr.write(`pgbulk: warning: ${printable(w, true)}\n`)
     },
     failed(err) {
       progress.stop()
@@ -144,7 +145,7 @@ function textLog(o: RunLogOptions): RunLog {
   }
 }
 
-function jsonLog(o: RunLogOptions): RunLog {
+function jsonLog(o: RunLoggerOptions): RunLogger {
   const t0 = performance.now()
   const ctx: LogContext = { runId: o.runId, ...(o.job === undefined ? {} : { job: o.job }) }
   if (o.trace) ctx.trace = o.trace

@@ -29,7 +29,7 @@ import {
   parseSize,
 } from './options.js'
 import type { LogFormat, RetryInfo } from './log.js'
-import { createRunLog, describeError } from './log.js'
+import { createRunLogger, describeError } from './log.js'
 import { writeMetricsFile } from './metrics-file.js'
 import type { ProgressSnapshot } from './progress.js'
 import type { TraceJob } from './trace-command.js'
@@ -494,7 +494,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   // (a load's default job name holds the table's name as the database spells it: known once connected)
   let jobName = job.kind === 'redrive' ? redriveJobName(job.opts.rejectsFile) : job.opts.job
   const trace = traceContextOf(process.env['TRACEPARENT'])
-  const log = createRunLog(extra.logFormat ?? 'text', {
+  const log = createRunLogger(extra.logFormat ?? 'text', {
     stderr: io.stderr,
     quiet: extra.quiet,
     retries: opts.retries,
