@@ -27,6 +27,8 @@ export interface Checkpoint {
   done: boolean
   startedAt: Date
   updatedAt: Date
+  /** The run that wrote it last (its run id), when known. */
+  runId?: string | undefined
 }
 
 /** The progress a batch's transaction records, with the batch. */
@@ -60,6 +62,7 @@ interface Row {
   done: boolean
   started_at: Date
   updated_at: Date
+  owner?: string | null
 }
 
 /**
@@ -229,5 +232,6 @@ function fromRow(r: Row): Checkpoint {
     done: r.done,
     startedAt: r.started_at,
     updatedAt: r.updated_at,
+    runId: r.owner ?? undefined,
   }
 }

@@ -619,6 +619,7 @@ async function runJobsCommand(opts: JobsFlags, io: CliIo): Promise<number> {
         `${j.rowsLoaded} loaded, ${j.rowsRejected} rejected, ${j.batches} batches`,
         printable(j.target),
         j.updatedAt.toISOString(),
+        `run ${printable(j.runId ?? '-')}`,
       ]
       io.stdout.write(fields.join('\t') + '\n')
     }

@@ -396,11 +396,25 @@ describe('resume after a kill', () => {
     await expectExactlyOnce(t, `${input}.rejects.ndjson`)
   })
 
-  it('pgbulk jobs lists the checkpoints, and --forget removes one', async () => {
+  it('pgbulk jobs lists the checkpoints with the run that wrote them, and --forget removes one with its ledger', async () => {
     const t = await freshTable()
     const input = join(dir, `jobs-${t}.csv`)
     await writeFile(input, 'id,name\n1,a\n')
-    expect((await pgbulk(['load', input, '--table', t, '--job', `listed-${t}`, '--quiet'])).code).toBe(0)
+    const report = join(dir, `jobs-${t}.json`)
+    const args = ['load', input, '--table', t, '--job', `listed-${t}`, '--quiet', '--report', report]
+    expect((await pgbulk(args)).code).toBe(0)
+    const { runId } = JSON.parse(await readFile(report, 'utf8')) as { runId: string }
+    expect(runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    const ledger = async () =>
+      (
+        await db.client.query<{ n: number }>(
+          `SELECT (SELECT count(*) FROM pgbulk.batches WHERE job = $1)::int +
+                  (SELECT count(*) FROM pgbulk.runs WHERE job = $1)::int AS n`,
+          [`listed-${t}`],
+        )
+      ).rows[0]!.n
+    // (one batch, and the run that loaded it)
+    expect(await ledger()).toBe(2)
     const list = await new Promise<string>((resolve) => {
       const child = spawn(process.execPath, [BIN, 'jobs'], {
         env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url },
@@ -411,12 +425,13 @@ describe('resume after a kill', () => {
     })
     expect(list).toMatch(
       new RegExp(
-        `^listed-${t}\\t${input.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\tfinished\\tline 3 \\(byte 12\\)\\t1 loaded, 0 rejected, 1 batches\\t"public"."${t}"\\t`,
+        `^listed-${t}\\t${input.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\tfinished\\tline 3 \\(byte 12\\)\\t1 loaded, 0 rejected, 1 batches\\t"public"."${t}"\\t[^\\t]+\\trun ${runId}$`,
         'm',
       ),
     )
     const forget = await pgbulk(['jobs', '--forget', `listed-${t}`])
     expect(forget.code).toBe(0)
+    expect(await ledger()).toBe(0)
     const none = await pgbulk(['jobs', '--forget', `listed-${t}`])
     expect(none.code).toBe(1)
     expect(none.stderr).toContain(`no job named "listed-${t}"`)
