@@ -76,7 +76,34 @@ async function expectKilledMidLoad(run: Run, job: string, t: string, code: numbe
   expect(cp!.rowsRead).toBeLessThan(N)
   expect(cp!.rowsRead).toBe(cp!.rowsLoaded + cp!.rowsRejected)
   expect(await db.count(t)).toBe(cp!.rowsLoaded)
+  await expectLedgerMatches(job, cp!)
   return cp!
+}
+
+/**
+ * The batch ledger names only what committed: the job's batches tile the input's lines from the
+ * first to the checkpoint's (across the runs so far), and their counts add up to the checkpoint's.
+ */
+async function expectLedgerMatches(job: string, cp: Checkpoint): Promise<void> {
+  const r = await db.client.query<{
+    first_line: string
+    last_line: string
+    rows_loaded: string
+    rows_rejected: string
+  }>(
+    'SELECT first_line, last_line, rows_loaded, rows_rejected FROM pgbulk.batches WHERE job = $1 ORDER BY first_line',
+    [job],
+  )
+  const batches = r.rows.map((b) => ({
+    first: Number(b.first_line),
+    last: Number(b.last_line),
+    loaded: Number(b.rows_loaded),
+    rejected: Number(b.rows_rejected),
+  }))
+  expect(batches.map((b) => b.first)).toEqual([1, ...batches.slice(0, -1).map((b) => b.last + 1)])
+  expect(batches.at(-1)!.last).toBe(cp.nextLine - 1)
+  expect(batches.reduce((n, b) => n + b.loaded, 0)).toBe(cp.rowsLoaded)
+  expect(batches.reduce((n, b) => n + b.rejected, 0)).toBe(cp.rowsRejected)
 }
 
 const N = 2000
