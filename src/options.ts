@@ -263,6 +263,12 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   if (autoTune && autoTune.minRows > autoTune.maxRows) {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
+  // (it goes into SQL comments and application_name: letters, digits and a few marks only, never "*/")
+  if (given.runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,47}$/.test(given.runId))
+    throw new LoadError(
+      'USAGE',
+      `runId must be 1 to 48 letters, digits, ".", "_", ":" or "-", not ${JSON.stringify(given.runId)}`,
+    )
   const mode = given.mode ?? DEFAULTS.mode
   if (given.key && !keyedMode(mode) && mode !== 'replace')
     throw new LoadError('USAGE', '--key applies to --mode ignore, upsert and replace')

@@ -37,6 +37,7 @@ describe('resolveLoadOptions: what an option not given becomes', () => {
     ['workers', 1],
     ['dryRun', false],
     ['retries', 5],
+    ['ledgerDays', 30],
     ['retryBaseDelayMs', 250],
     ['retryMaxDelayMs', 30_000],
     ['lockBudgetMs', 200],
@@ -80,11 +81,24 @@ describe('resolveLoadOptions: what an option not given becomes', () => {
   })
 })
 
+describe('resolveLoadOptions: a run id', () => {
+  it('is a new UUIDv7 for each run when not given, later runs sorting after earlier ones', async () => {
+    const first = resolveLoadOptions(BASE).runId
+    await new Promise((r) => setTimeout(r, 2))
+    const second = resolveLoadOptions(BASE).runId
+    for (const id of [first, second])
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(second > first).toBe(true)
+  })
+})
+
 describe('resolveLoadOptions: what is given passes through', () => {
   const stdin = new PassThrough()
   const stdout = new PassThrough()
   it.each<[Partial<LoadOptions>, Record<string, unknown>]>([
     [{ method: 'insert' }, { method: 'insert' }],
+    [{ runId: '01a23181-6bd9-7f1e-99c4-632e946b43ea' }, { runId: '01a23181-6bd9-7f1e-99c4-632e946b43ea' }],
+    [{ ledgerDays: 7 }, { ledgerDays: 7 }],
     [{ batchRows: 500 }, { batchRows: 500 }],
     [{ batchBytes: 1024 }, { batchBytes: 1024 }],
     [{ autoTune: AUTO_EQUAL }, { autoTune: AUTO_EQUAL, lockBudgetMs: AUTO_EQUAL.budgetMs }],
@@ -195,6 +209,13 @@ describe('resolveLoadOptions: what is refused, before anything is opened', () =>
       "a row sample's fraction must be more than 0 and at most 1, not 1.5",
       undefined,
     ],
+    [
+      'a run id that could end a SQL comment',
+      { runId: 'x*/ DROP TABLE t; /*' },
+      'runId must be 1 to 48 letters, digits, ".", "_", ":" or "-", not "x*/ DROP TABLE t; /*"',
+      undefined,
+    ],
+    ['a ledger kept 0 days', { ledgerDays: 0 }, '--ledger-days must be more than 0, not 0', undefined],
     [
       'replace without checkpoints',
       { mode: 'replace', checkpoint: false },
