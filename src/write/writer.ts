@@ -210,7 +210,7 @@ export class BatchWriter implements Writer {
         const fault = classifyFault(err)
         if ((err as PgError).code === '55P03') lockTimeouts++
         if (fault === 'connection') await this.replaceConnection(err, last)
-        else await this.client.query('ROLLBACK').catch(() => {})
+        else await this.client.query(`${comment}ROLLBACK`).catch(() => {})
         if (fault === 'connection' && result && xid !== undefined) {
           // The COMMIT's answer was lost: ask whether it happened.
           const status = await this.commitStatus(xid)
@@ -249,11 +249,11 @@ export class BatchWriter implements Writer {
     }
     // (a dry run empties the table with DELETE: rolled back all the same, and readers are not locked out meanwhile)
     const empty = emptyFirst ? `DELETE FROM ${this.tableSql}; ` : ''
-    await this.client.query(`SAVEPOINT pgbulk_batch; ${empty}SAVEPOINT pgbulk`)
+    await this.client.query(`${this.comment}SAVEPOINT pgbulk_batch; ${empty}SAVEPOINT pgbulk`)
     this.savepoint = 'clean'
     const result = await this.sendAll(rows, 1, true)
     await beforeCommit?.(this.client, result)
-    await this.client.query('RELEASE SAVEPOINT pgbulk_batch')
+    await this.client.query(`${this.comment}RELEASE SAVEPOINT pgbulk_batch`)
     return result
   }
 
@@ -294,7 +294,7 @@ export class BatchWriter implements Writer {
   private async trySend(seg: readonly ValidRow[], group: StatementGroup, last: boolean): Promise<PgError | undefined> {
     // One round trip per statement for the savepoint: a fresh one after a statement that passed
     // (RELEASE and SAVEPOINT in one query), none after a rollback (ROLLBACK TO keeps it).
-    if (this.savepoint === 'used') await this.client.query('RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk')
+    if (this.savepoint === 'used') await this.client.query(`${this.comment}RELEASE SAVEPOINT pgbulk; SAVEPOINT pgbulk`)
     this.savepoint = 'clean'
     try {
       const sent = await this.sendGroup(seg, group)
@@ -314,7 +314,7 @@ export class BatchWriter implements Writer {
         classifyFault(err) === 'statement' &&
         ++this.faultsInARow <= POISON_SEARCH_MAX_FAULTS_IN_A_ROW
       if (!isRowError(err) && !tooBig && !poisonSearch) throw err
-      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
+      await this.client.query(`${this.comment}ROLLBACK TO SAVEPOINT pgbulk`)
       return err as PgError
     }
   }
@@ -364,7 +364,7 @@ export class BatchWriter implements Writer {
       return await this.keys.badRows(this.client, err, seg)
     } catch (e) {
       if (classifyFault(e) === 'connection') throw e
-      await this.client.query('ROLLBACK TO SAVEPOINT pgbulk')
+      await this.client.query(`${this.comment}ROLLBACK TO SAVEPOINT pgbulk`)
       return undefined
     }
   }

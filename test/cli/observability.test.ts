@@ -354,7 +354,7 @@ describe('pgbulk load --log-format json', () => {
     expect(await db.count(t2)).toBe(0)
   })
 
-  it('names the run in application_name while it loads: a pg_stat_activity row holds the run id of run_start', async () => {
+  it('names the run in application_name while it loads, and the batch in a comment leading its statements', async () => {
     const t = await table()
     // A slow load: a batch per row, and a trigger that sleeps.
     await db.client.query(`
@@ -383,6 +383,19 @@ describe('pgbulk load --log-format json', () => {
       return names.length > 0
     })
     expect(names[0]).toBe(`pgbulk ${runId}`)
+    // The writer's statements name the run and the batch (pg_stat_activity keeps an idle session's last one too).
+    let statement = ''
+    await waitFor('a statement that names its batch', async () => {
+      const q = await db.client.query<{ query: string }>(
+        `SELECT query FROM pg_stat_activity WHERE strpos(application_name, $1) > 0 AND query LIKE '/* pgbulk run=%'`,
+        [runId],
+      )
+      statement = q.rows[0]?.query ?? ''
+      return statement !== ''
+    })
+    expect(statement).toMatch(
+      new RegExp(`^/\\* pgbulk run=${runId} batch=\\d+ \\*/ (BEGIN|COPY|COMMIT|RELEASE|SAVEPOINT)`),
+    )
     const done = await run.done
     expect(done.code, done.stderr).toBe(0)
     expect(jsonLines(done.stderr).at(-1)).toMatchObject({ event: 'run_end', runId, rowsLoaded: 300 })
