@@ -120,6 +120,7 @@ export interface TargetOptions {
   /**
    * The run's id (default: a new UUIDv7): in the report, the checkpoints, the batch ledger, the
    * application_name of every connection and a comment leading each batch's statements.
+   * 1 to 40 letters, digits, "-", "_", "." or ":" (anything else is refused).
    */
   runId?: string
 }
@@ -257,12 +258,21 @@ export function defaultRejectsPath(input: RejectsFileOf): string {
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
 export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId: string }
 
+/** What a run id given by the caller may be (a UUID fits). */
+const RUN_ID = /^[A-Za-z0-9_.:-]{1,40}$/
+
 /** Apply the defaults of what pgbulk load and pgbulk redrive share; refuse --batch-size auto bounds that cannot be. */
 export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   const { autoTune } = given
   if (autoTune && autoTune.minRows > autoTune.maxRows) {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
+  // (it is written into the SQL of every batch, inside a comment, and into application_name)
+  if (given.runId !== undefined && !RUN_ID.test(given.runId))
+    throw new LoadError(
+      'USAGE',
+      `a run id is 1 to 40 letters, digits, '-', '_', '.' or ':', not ${JSON.stringify(given.runId)}`,
+    )
   const mode = given.mode ?? DEFAULTS.mode
   if (given.key && !keyedMode(mode) && mode !== 'replace')
     throw new LoadError('USAGE', '--key applies to --mode ignore, upsert and replace')

@@ -245,3 +245,22 @@ describe('resolveRunOptions and resolveRedriveOptions', () => {
     expect(err).toMatchObject({ code: 'USAGE', message: '--min-batch 2 is larger than --max-batch 1' })
   })
 })
+
+describe('a run id given by a library user', () => {
+  // It is written into the SQL of every batch, inside /* */: a '*/' in it would end the comment and
+  // run what follows (a load with runId 'x */ DROP TABLE victim; /*' ran the DROP).
+  it.each(['x */ DROP TABLE victim; /*', '*/', "a'b", 'a b', '', 'é', 'x'.repeat(41), 'a\nb'])(
+    'refuses %j (USAGE), in a load and a redrive',
+    (runId) => {
+      expect(refusal(() => resolveLoadOptions({ ...BASE, runId }))).toMatchObject({ code: 'USAGE' })
+      expect(refusal(() => resolveRedriveOptions({ ...REDRIVE, runId }))).toMatchObject({ code: 'USAGE' })
+    },
+  )
+
+  it.each(['0190a0b4-5e6f-7abc-8def-0123456789ab', 'nightly_2024-01-02T03:04', 'r.1', 'x'.repeat(40)])(
+    'keeps %j',
+    (runId) => {
+      expect(resolveLoadOptions({ ...BASE, runId }).runId).toBe(runId)
+    },
+  )
+})
