@@ -4,7 +4,7 @@ import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { buildProgram, main } from '../../src/cli/main.js'
 import type { LoadOptions } from '../../src/index.js'
-import { parseRejectLimit, parseSize } from '../../src/cli/options.js'
+import { parsePositiveInt, parseRejectLimit, parseSize } from '../../src/cli/options.js'
 
 interface Parsed {
   opts?: LoadOptions
@@ -274,5 +274,18 @@ describe('command-line options', () => {
       const line = JSON.parse(r.stderr.trim()) as Record<string, unknown>
       expect(line).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', message, exitCode: 1 })
     } else expect(r.stderr).toBe(`pgbulk: error: ${message} (USAGE)\n`)
+  })
+})
+
+describe('parsePositiveInt (--batch-size, trace --line)', () => {
+  it('keeps the whole numbers JavaScript holds exactly', () => {
+    expect(parsePositiveInt('1')).toBe(1)
+    expect(parsePositiveInt(String(Number.MAX_SAFE_INTEGER))).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  // (pgbulk trace --line 9007199254740993 answered for line 9007199254740992, and --line 1e20's
+  // digits failed in the database as an internal error: bigint out of range)
+  it.each(['0', '-1', '1.5', '9007199254740992', '9007199254740993', '99999999999999999999'])('refuses %s', (v) => {
+    expect(() => parsePositiveInt(v)).toThrow(InvalidArgumentError)
   })
 })
