@@ -113,6 +113,8 @@ export function formatAnswer(a: TraceAnswer, file: string): string {
       const row = `a row with ${keyWords(a.key)}`
       text += a.inTable ? `; ${row} is in ${a.target} now` : `; no row with ${keyWords(a.key)} is in ${a.target} now`
     }
+    // (what the answer cannot be sure of: the load's rejects went to stdout)
+    if (a.why) return [text, `  but ${a.why}`].map((l) => printable(l)).join('\n')
   } else if (a.status === 'rejected') {
     const column =
       a.column === undefined && a.columnName === undefined
