@@ -13,6 +13,11 @@ export interface InputRecord {
   parse: ParseOptions
   header: boolean
   columnNames?: string[] | undefined
+  /**
+   * The run read the input from its start, not resuming a checkpoint (a new file at the path,
+   * --restart): the batches of earlier runs were of the input as it was then.
+   */
+  fresh?: true | undefined
 }
 
 /** One run of a job, as the run log keeps it. */

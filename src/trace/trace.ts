@@ -55,6 +55,11 @@ interface TracedJob {
   table: TableSchema | undefined
   /** The key inTable is asked by (the load's --key, else the primary key); undefined when none. */
   key: string[] | undefined
+  /**
+   * When the job's latest run that read the input from its start began (server time): batches that
+   * committed before were of the input as it was then (another file at the path, or before --restart).
+   */
+  passStart: Date | undefined
 }
 
 /**
@@ -120,7 +125,14 @@ async function tracedJob(client: pg.Client, store: CheckpointStore, opts: TraceO
   const reading = last.inputs.find((i) => i.input === input)!
   const table = given ?? (await introspectTable(client, last.target).catch(() => undefined))
   const key = table ? (last.key ?? (await primaryKey(client, table))) : undefined
-  return { input, job: last.job, runs: jobRuns, reading, table, key }
+  const passStart = jobRuns.find((r) => r.inputs.some((i) => i.input === input && i.fresh))?.startedAt
+  return { input, job: last.job, runs: jobRuns, reading, table, key, passStart }
+}
+
+/** The ledger rows of this pass over the input (see TracedJob.passStart). */
+function ofThisPass(job: TracedJob, rows: LedgerRow[]): LedgerRow[] {
+  const from = job.passStart
+  return from === undefined ? rows : rows.filter((b) => b.committedAt >= from)
 }
 
 async function primaryKey(client: pg.Client, table: TableSchema): Promise<string[] | undefined> {
@@ -200,7 +212,7 @@ async function batchesOf(
   // (a redrive's job is named after the reject file it reloaded: those of the job's runs)
   const rejectFiles = job.runs.flatMap((r) => r.inputs.filter((i) => i.input === job.input && i.rejects !== '-'))
   const redrives = [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
-  return store.ledger.batchesOf(client, job.input, line, [job.job, ...redrives])
+  return ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job, ...redrives]))
 }
 
 /** One line's answer: decided from what the files and tables say, with inTable for a loaded line. */
@@ -256,7 +268,8 @@ async function startFor(
   line: number,
   cp: Checkpoint | undefined,
 ): Promise<StartPoint | undefined> {
-  const batch = (await store.ledger.batchesOf(client, job.input, line, [job.job])).find((b) => b.lines === undefined)
+  const rows = ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job]))
+  const batch = rows.find((b) => b.lines === undefined)
   const from = batch
     ? { byte: batch.firstByte, line: batch.firstLine }
     : cp && line >= cp.nextLine

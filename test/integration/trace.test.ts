@@ -260,3 +260,29 @@ describe('trace (library)', () => {
     ])
   })
 })
+
+describe('trace of an input that is not the file it was loaded from', () => {
+  it('a new file at the path, loaded anew: answers from its own run, not the batches of the old file', async () => {
+    // (the old run's batch of lines 1–7 answered "loaded" for line 5 of a new file of 3 lines, and
+    // for a line the new run stopped before)
+    await db.client.query(`CREATE TABLE nightly (id int PRIMARY KEY, v text)`)
+    const input = join(dir, 'nightly.csv')
+    await writeFile(input, 'id,v\n' + [1, 2, 3, 4, 5, 6].map((k) => `${k},old ${k}`).join('\n') + '\n')
+    const old = await load({ inputs: [input], table: 'nightly', db: db.url })
+    expect(old.rowsLoaded).toBe(6)
+    await writeFile(input, 'id,v\n11,new\n12,new\n')
+    const fresh = await load({ inputs: [input], table: 'nightly', db: db.url })
+    expect(fresh.rowsLoaded).toBe(2)
+    await expectLoadedBy((await trace({ input, line: 2, db: db.url }))[0], fresh.runId)
+    expect((await trace({ input, line: 5, db: db.url }))[0]).toMatchObject({
+      status: 'not loaded',
+      why: 'the input has 3 lines: line 5 lies past its end',
+    })
+    // A new file the new run stopped in (a reject over --max-rejects 0): not loaded, whatever the old run loaded there.
+    await writeFile(input, 'id,v\n21,a\nx,b\n23,c\n24,d\n')
+    const stopped = await load({ inputs: [input], table: 'nightly', db: db.url, batchRows: 1, maxRejects: { count: 0 } })
+    expect(stopped.exitCode).toBe(3)
+    expect((await trace({ input, line: 5, db: db.url }))[0]).toMatchObject({ status: 'not loaded', exitCode: 3 })
+  })
+
+})
