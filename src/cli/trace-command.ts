@@ -105,6 +105,13 @@ function batchWords(a: TraceAnswer): string {
 
 /** One answer for people, e.g. `orders.csv:48213: loaded by run … batch 5 (…); a row with id 48213 is in "public"."orders" now`. */
 export function formatAnswer(a: TraceAnswer, file: string): string {
+  const text = answerText(a, file)
+  if (!a.inputChanged) return text
+  const note = `  warning: the input changed since it was loaded (${a.inputChanged}): the line read now may not be the one loaded`
+  return `${text}\n${printable(note)}`
+}
+
+function answerText(a: TraceAnswer, file: string): string {
   const at = `${file}:${a.line}`
   let text: string
   if (a.status === 'loaded') {

@@ -18,6 +18,7 @@ import { rejectInput } from '../reject/rejection.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { introspectTable } from '../schema/introspect.js'
 import { rowWithKey, uniqueKeys } from '../schema/keys.js'
+import { identifyInput, identityChange } from '../source/input-identity.js'
 import { openInput } from '../source/open-input.js'
 import type { LineFacts, TraceAnswer } from './decide-line.js'
 import { decideLine } from './decide-line.js'
@@ -92,10 +93,12 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
     for (const rec of records) batches.push(await batchesOf(client, store, job, rec.line))
     const rejections = await rejectionsOf(job)
     const checkpoint = await store.get(client, job.job, job.input)
+    const changed = await inputChange(job, checkpoint)
     const answers: TraceAnswer[] = []
     for (const [k, rec] of records.entries()) {
       const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
-      answers.push(await answerFor(client, job, rec, { ...facts, batches: batches[k]! }))
+      const answer = await answerFor(client, job, rec, { ...facts, batches: batches[k]! })
+      answers.push(changed ? { ...answer, inputChanged: changed } : answer)
     }
     return answers
   } finally {
@@ -251,6 +254,18 @@ async function rejectionsOf(job: TracedJob): Promise<Rejection[]> {
     throw err
   })
   return entries.flatMap((e) => (e.rejection && rejectInput(e.rejection) === job.input ? [e.rejection] : []))
+}
+
+/**
+ * How the file changed since the job's checkpoint was taken (then the line read now, and its key,
+ * may not be the one loaded); undefined when it did not, or cannot be told (stdin, a stream, no file).
+ */
+async function inputChange(job: TracedJob, cp: Checkpoint | undefined): Promise<string | undefined> {
+  const before = cp?.identity
+  if (job.input === 'stdin' || !before || before.hash.startsWith('prefix-sha256:')) return undefined
+  if (!(await isFile(job.input))) return undefined
+  const now = await identifyInput(job.input).catch(() => undefined)
+  return now && identityChange(before, now)
 }
 
 async function isFile(path: string): Promise<boolean> {

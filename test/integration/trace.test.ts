@@ -280,9 +280,26 @@ describe('trace of an input that is not the file it was loaded from', () => {
     })
     // A new file the new run stopped in (a reject over --max-rejects 0): not loaded, whatever the old run loaded there.
     await writeFile(input, 'id,v\n21,a\nx,b\n23,c\n24,d\n')
-    const stopped = await load({ inputs: [input], table: 'nightly', db: db.url, batchRows: 1, maxRejects: { count: 0 } })
+    const stopped = await load({
+      inputs: [input],
+      table: 'nightly',
+      db: db.url,
+      batchRows: 1,
+      maxRejects: { count: 0 },
+    })
     expect(stopped.exitCode).toBe(3)
     expect((await trace({ input, line: 5, db: db.url }))[0]).toMatchObject({ status: 'not loaded', exitCode: 3 })
   })
 
+  it('says so when the file changed since it was loaded', async () => {
+    await db.client.query(`CREATE TABLE edited (id int PRIMARY KEY, v text)`)
+    const input = join(dir, 'edited.csv')
+    await writeFile(input, 'id,v\n1,a\n2,b\n')
+    const report = await load({ inputs: [input], table: 'edited', db: db.url })
+    expect((await trace({ input, line: 2, db: db.url }))[0]?.inputChanged).toBeUndefined()
+    await writeFile(input, 'id,v\n9,z\n1,a\n2,b\n')
+    const [a] = await trace({ input, line: 2, db: db.url })
+    await expectLoadedBy(a, report.runId)
+    expect(a).toMatchObject({ inTable: false, key: { id: '9' }, inputChanged: 'its size changed from 13 to 17 bytes' })
+  })
 })

@@ -170,4 +170,12 @@ describe('formatAnswer', () => {
       '  but the load wrote its reject lines to stdout',
     ])
   })
+
+  it('warns when the input changed since it was loaded', () => {
+    const loaded = decideLine(facts({ batches: [batch({ batch: 5, firstLine: 1, lastLine: 12 })] }))
+    const text = formatAnswer({ ...loaded, inputChanged: 'its content changed' }, 'orders.csv')
+    expect(text.split('\n')[1]).toBe(
+      '  warning: the input changed since it was loaded (its content changed): the line read now may not be the one loaded',
+    )
+  })
 })
