@@ -289,3 +289,32 @@ describe('parsePositiveInt (--batch-size, trace --line)', () => {
     expect(() => parsePositiveInt(v)).toThrow(InvalidArgumentError)
   })
 })
+
+// (commander's usage errors were text lines in a --log-format json log, with "(run with --help for usage)")
+describe('--log-format json and a usage error', () => {
+  it.each([
+    [['load', 'a.csv', '-t', 't', '--log-format', 'json', '--bogus'], "unknown option '--bogus'"],
+    [['load', 'a.csv', '--log-format=json'], "required option '-t, --table <[schema.]table>' not specified"],
+    [['redrive', 'r.ndjson', '-t', 't', '--log-format', 'json', '--batch-size', '0'], 'whole number'],
+  ])('%j writes one error event, exit 1', async (args, message) => {
+    const r = await runMain(args)
+    expect(r.code).toBe(1)
+    const lines = r.stderr.trimEnd().split('\n')
+    expect(lines).toHaveLength(1)
+    const e = JSON.parse(lines[0]!) as Record<string, unknown>
+    expect(e).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', exitCode: 1 })
+    expect(e['message']).toContain(message)
+    expect(typeof e['runId']).toBe('string')
+  })
+
+  it('keeps text for a text log, and for a --log-format that is not json', async () => {
+    for (const args of [
+      ['load', 'a.csv', '-t', 't', '--bogus'],
+      ['load', 'a.csv', '-t', 't', '--log-format', 'xml'],
+    ]) {
+      const r = await runMain(args)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/^pgbulk: error: .*\n\(run with --help for usage\)\n$/)
+    }
+  })
+})
