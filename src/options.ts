@@ -202,7 +202,7 @@ export interface LoadOptions extends RunOptions {
   checkpoint?: boolean
   /** The schema of the checkpoint table (default pgbulk). */
   checkpointSchema?: string
-  /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30. */
+  /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30, at most 1,000,000. */
   ledgerDays?: number
 }
 
@@ -257,6 +257,9 @@ export function defaultRejectsPath(input: RejectsFileOf): string {
 
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
 export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId: string }
+
+/** The most --ledger-days may be (about 2,700 years: PostgreSQL's timestamps reach back to 4713 BC). */
+export const MAX_LEDGER_DAYS = 1_000_000
 
 /** What a run id given by the caller may be (a UUID fits). */
 const RUN_ID = /^[A-Za-z0-9_.:-]{1,40}$/
@@ -324,7 +327,12 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     throw new LoadError('USAGE', `--mode replace keeps checkpoints: ${why}`)
   }
   const ledgerDays = given.ledgerDays ?? DEFAULTS.ledgerDays
-  if (!(ledgerDays > 0)) throw new LoadError('USAGE', `--ledger-days must be more than 0, not ${String(ledgerDays)}`)
+  // (the cutoff, now() less that many days, must be a timestamp: 99999999 days failed as an internal error)
+  if (!(ledgerDays > 0 && ledgerDays <= MAX_LEDGER_DAYS))
+    throw new LoadError(
+      'USAGE',
+      `--ledger-days must be more than 0 and at most ${MAX_LEDGER_DAYS}, not ${String(ledgerDays)}`,
+    )
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`

@@ -264,3 +264,15 @@ describe('a run id given by a library user', () => {
     },
   )
 })
+
+describe('--ledger-days', () => {
+  // (the ledger's cutoff is now() less that many days: 99999999 failed as an internal error,
+  // "timestamp out of range", once the load had connected)
+  it.each([0, -1, Number.NaN, Infinity, 1_000_001, 99_999_999])('refuses %s (USAGE)', (ledgerDays) => {
+    expect(refusal(() => resolveLoadOptions({ ...BASE, ledgerDays }))).toMatchObject({ code: 'USAGE' })
+  })
+
+  it.each([0.5, 1, 36_500, 1_000_000])('keeps %s', (ledgerDays) => {
+    expect(resolveLoadOptions({ ...BASE, ledgerDays }).ledgerDays).toBe(ledgerDays)
+  })
+})
