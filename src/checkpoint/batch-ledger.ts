@@ -180,6 +180,24 @@ export class BatchLedger {
     return r.rows.map(fromRow)
   }
 
+  /** The lines from `first` to `last` of an input that the redrives (`jobs`) loaded. */
+  async redrivenLines(
+    client: pg.Client,
+    input: string,
+    first: number,
+    last: number,
+    jobs: readonly string[],
+  ): Promise<number[]> {
+    if (jobs.length === 0 || !(await checkOwnTable(client, this.spec))) return []
+    const r = await client.query<{ line: string }>(
+      `SELECT DISTINCT l AS line FROM ${this.table} b, pg_catalog.unnest(b.lines) AS l
+       WHERE b.input ${EQ} $1::pg_catalog.text AND b.job OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
+         AND l OPERATOR(pg_catalog.>=) $2::pg_catalog.int8 AND l OPERATOR(pg_catalog.<=) $3::pg_catalog.int8`,
+      [input, first, last, jobs],
+    )
+    return r.rows.map((x) => Number(x.line))
+  }
+
   /** Every entry of a run, in batch order (tests and `pgbulk trace` read them). */
   async ofRun(client: pg.Client, runId: string): Promise<LedgerRow[]> {
     if (!(await checkOwnTable(client, this.spec))) return []

@@ -15,6 +15,7 @@ import type { ParsedRecord } from '../parse/parsed-record.js'
 import { readRejectFile } from '../redrive/redrive.js'
 import type { Rejection } from '../reject/rejection.js'
 import { rejectInput } from '../reject/rejection.js'
+import { counted } from '../report/words.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { introspectTable } from '../schema/introspect.js'
 import { rowWithKey, uniqueKeys } from '../schema/keys.js'
@@ -98,6 +99,11 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
     for (const [k, rec] of records.entries()) {
       const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
       const answer = await answerFor(client, job, rec, { ...facts, batches: batches[k]! })
+      const batch = batches[k]!.find((b) => b.lines === undefined)
+      if (answer.status === 'loaded' && !answer.redrive && !answer.why && batch) {
+        const why = await rejectsMissing(client, store, job, batch, rejections)
+        if (why) answer.why = why
+      }
       answers.push(changed ? { ...answer, inputChanged: changed } : answer)
     }
     return answers
@@ -212,10 +218,37 @@ async function batchesOf(
   job: TracedJob,
   line: number,
 ): Promise<LedgerRow[]> {
-  // (a redrive's job is named after the reject file it reloaded: those of the job's runs)
+  return ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job, ...redriveJobs(job)]))
+}
+
+/** The jobs of the redrives of the job's reject files (a redrive's job is named after the reject file it reloaded). */
+function redriveJobs(job: TracedJob): string[] {
   const rejectFiles = job.runs.flatMap((r) => r.inputs.filter((i) => i.input === job.input && i.rejects !== '-'))
-  const redrives = [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
-  return ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job, ...redrives]))
+  return [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
+}
+
+/**
+ * For a line answered loaded by a load batch that rejected rows: why the answer may be wrong, when
+ * fewer of the batch's lines are in the reject file (or were loaded by a redrive from it) than it
+ * rejected (the file was removed, replaced or edited since).
+ */
+async function rejectsMissing(
+  client: pg.Client,
+  store: CheckpointStore,
+  job: TracedJob,
+  batch: LedgerRow,
+  rejections: readonly Rejection[],
+): Promise<string | undefined> {
+  if (batch.rowsRejected === 0 || job.reading.rejects === '-') return undefined
+  const { firstLine: first, lastLine: last } = batch
+  const known = new Set(rejections.filter((r) => r.line >= first && r.line <= last).map((r) => r.line))
+  for (const l of await store.ledger.redrivenLines(client, job.input, first, last, redriveJobs(job))) known.add(l)
+  if (known.size >= batch.rowsRejected) return undefined
+  const rejected = counted(batch.rowsRejected, 'row', 'rows')
+  return (
+    `its batch rejected ${rejected}, of which the reject file ${job.reading.rejects} holds ${known.size} ` +
+    `(removed, replaced or edited since?): this line may be one it rejected`
+  )
 }
 
 /** One line's answer: decided from what the files and tables say, with inTable for a loaded line. */

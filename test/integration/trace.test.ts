@@ -303,3 +303,33 @@ describe('trace of an input that is not the file it was loaded from', () => {
     expect(a).toMatchObject({ inTable: false, key: { id: '9' }, inputChanged: 'its size changed from 13 to 17 bytes' })
   })
 })
+
+describe('trace when the reject file is not as the load left it', () => {
+  it('a loaded line of a batch that rejected rows the reject file no longer holds: says the answer may be wrong', async () => {
+    // (with the reject file removed, trace answered "loaded" for a line the load had rejected, with no doubt)
+    await db.client.query(`CREATE TABLE lost (id int PRIMARY KEY, qty int CONSTRAINT pos CHECK (qty > 0))`)
+    const input = join(dir, 'lost.csv')
+    await writeFile(input, 'id,qty\n1,1\n2,-1\nx,3\n4,4\n')
+    const report = await load({ inputs: [input], table: 'lost', db: db.url })
+    expect(report.rowsRejected).toBe(2)
+    const rejects = report.files[0]!.rejectsFile!
+    // A redrive loads line 3 (its constraint gone) and rejects line 4 again: the batch's two rejects are still known.
+    await db.client.query(`ALTER TABLE lost DROP CONSTRAINT pos`)
+    const again = await redrive({ rejectsFile: rejects, table: 'lost', db: db.url })
+    expect(again.rowsLoaded).toBe(1)
+    for (const line of [2, 5]) {
+      const [a] = await trace({ input, line, db: db.url })
+      await expectLoadedBy(a, report.runId)
+      expect(a?.why).toBeUndefined()
+    }
+    expect((await trace({ input, line: 3, db: db.url }))[0]).toMatchObject({ status: 'loaded', redrive: true })
+    expect((await trace({ input, line: 4, db: db.url }))[0]?.status).toBe('rejected')
+    await writeFile(rejects, '')
+    const [a] = await trace({ input, line: 4, db: db.url })
+    await expectLoadedBy(a, report.runId)
+    expect(a?.why).toBe(
+      `its batch rejected 2 rows, of which the reject file ${rejects} holds 1 ` +
+        '(removed, replaced or edited since?): this line may be one it rejected',
+    )
+  })
+})
