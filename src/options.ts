@@ -120,7 +120,8 @@ export interface TargetOptions {
   /**
    * The run's id (default: a new UUIDv7): in the report, the checkpoints, the batch ledger, the
    * application_name of every connection and a comment leading each batch's statements.
-   * 1 to 40 letters, digits, "-", "_", "." or ":" (anything else is refused).
+   * 1 to 40 letters, digits, "-", "_", "." or ":" (anything else is refused); one run's only (an id
+   * already in the run log is refused).
    */
   runId?: string
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { LoadError } from '../errors.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
@@ -76,11 +77,21 @@ export class RunLog {
   }
 
   async start(client: pg.Client, r: Omit<RunRecord, 'startedAt'>): Promise<void> {
-    await client.query(
-      `INSERT INTO ${this.table} (run_id, job, target, details, started_at)
-       VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text, $4::pg_catalog.jsonb, pg_catalog.now())`,
-      [r.runId, r.job, r.target, JSON.stringify({ inputs: r.inputs, ...(r.key ? { key: r.key } : {}) })],
-    )
+    try {
+      await client.query(
+        `INSERT INTO ${this.table} (run_id, job, target, details, started_at)
+         VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text, $4::pg_catalog.jsonb, pg_catalog.now())`,
+        [r.runId, r.job, r.target, JSON.stringify({ inputs: r.inputs, ...(r.key ? { key: r.key } : {}) })],
+      )
+    } catch (err) {
+      // (a library user's runId given to two runs: not the database's "duplicate key" error)
+      if ((err as { code?: string }).code !== '23505') throw err
+      throw new LoadError(
+        'USAGE',
+        `run id ${JSON.stringify(r.runId)} is taken: an earlier run is in the run log under it`,
+        'give each run an id of its own (leave runId out for a new one)',
+      )
+    }
   }
 
   async end(client: pg.Client, runId: string, exitCode: number): Promise<void> {

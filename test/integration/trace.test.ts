@@ -333,3 +333,21 @@ describe('trace when the reject file is not as the load left it', () => {
     )
   })
 })
+
+describe('a run id given by a library user', () => {
+  it('given to a second run: refused as USAGE naming the id, not a duplicate key error of the run log', async () => {
+    await db.client.query(`CREATE TABLE first_t (id int); CREATE TABLE second_t (id int)`)
+    const [a, b] = [join(dir, 'first.csv'), join(dir, 'second.csv')]
+    await writeFile(a, 'id\n1\n')
+    await writeFile(b, 'id\n2\n')
+    const runId = 'orchestrator-run-7'
+    expect((await load({ inputs: [a], table: 'first_t', db: db.url, runId })).exitCode).toBe(0)
+    const err = await load({ inputs: [b], table: 'second_t', db: db.url, runId }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(LoadError)
+    expect((err as LoadError).code).toBe('USAGE')
+    expect((err as LoadError).message).toContain('run id "orchestrator-run-7" is taken')
+    expect(await db.count('second_t')).toBe(0)
+    // (the job is not left locked or half-started: a run with an id of its own loads it)
+    expect((await load({ inputs: [b], table: 'second_t', db: db.url })).rowsLoaded).toBe(1)
+  })
+})
