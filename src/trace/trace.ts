@@ -107,6 +107,15 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
       answers.push(changed ? { ...answer, inputChanged: changed } : answer)
     }
     return answers
+  } catch (err) {
+    // (a role that may not read pgbulk's tables: not an internal error)
+    if ((err as { code?: string }).code !== '42501') throw err
+    const schema = JSON.stringify(opts.checkpointSchema ?? DEFAULT_CHECKPOINT_SCHEMA)
+    throw new LoadError(
+      'CHECKPOINT_UNAVAILABLE',
+      `trace may not read what it answers from: ${(err as Error).message}`,
+      `trace as a role that may read pgbulk's tables (USAGE on schema ${schema}, SELECT on its tables) and the target table`,
+    )
   } finally {
     await client.end().catch(() => {})
   }

@@ -76,3 +76,22 @@ describe('a checkpoint schema a DBA prepared before the batch ledger existed', (
     expect(await db.count('old_t')).toBe(4)
   })
 })
+
+describe('pgbulk trace as a role that may not read the ledger', () => {
+  it('is refused as CHECKPOINT_UNAVAILABLE with a hint, not an internal error', async () => {
+    // (it was "pgbulk: internal error: permission denied for schema pgbulk")
+    await db.client.query(`CREATE TABLE secret_t (id int PRIMARY KEY)`)
+    const input = join(dir, 'secret.csv')
+    await writeFile(input, 'id\n1\n')
+    const load = await runPgbulk(['load', input, '--table', 'secret_t', '--quiet'], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url },
+    })
+    expect(load.code, load.stderr).toBe(0)
+    const r = await pgbulk(['trace', input, '--line', '2'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('permission denied for schema pgbulk (CHECKPOINT_UNAVAILABLE)')
+    expect(r.stderr).toMatch(/hint: trace as a role that may read pgbulk's tables/)
+    expect(r.stderr).not.toContain('internal error')
+  })
+})
