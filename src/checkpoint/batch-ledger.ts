@@ -3,7 +3,7 @@ import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
 import { RunLog } from './run-log.js'
-import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
+import { checkOwnTable, EQ, mayDelete, prepareOwnTable } from './own-table.js'
 
 /** What the ledger keeps of one committed batch. */
 export interface LedgerEntry {
@@ -157,7 +157,7 @@ export class BatchLedger {
 
   /** Forget a job's batches (pgbulk jobs --forget). */
   async forget(client: pg.Client, job: string): Promise<void> {
-    if (await checkOwnTable(client, this.spec))
+    if ((await checkOwnTable(client, this.spec)) && (await mayDelete(client, this.table)))
       await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
     await this.runs.forget(client, job)
   }

@@ -3,7 +3,7 @@ import { LoadError } from '../errors.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
-import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
+import { checkOwnTable, EQ, mayDelete, prepareOwnTable } from './own-table.js'
 
 /** How a run read one input: what `pgbulk trace` needs to read it again as the load did. */
 export interface InputRecord {
@@ -113,7 +113,7 @@ export class RunLog {
   }
 
   async forget(client: pg.Client, job: string): Promise<void> {
-    if (await checkOwnTable(client, this.spec))
+    if ((await checkOwnTable(client, this.spec)) && (await mayDelete(client, this.table)))
       await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
   }
 

@@ -77,6 +77,33 @@ describe('a checkpoint schema a DBA prepared before the batch ledger existed', (
   })
 })
 
+describe('pgbulk jobs --forget as a role that may read the ledger but not delete from it', () => {
+  it('forgets the job, and leaves the ledger alone (it kept none)', async () => {
+    // (after the job's checkpoints were deleted: "internal error: permission denied for table batches", exit 1)
+    await db.client.query(`CREATE SCHEMA ck_ro;
+      CREATE TABLE ck_ro.checkpoints (LIKE ck_old.checkpoints INCLUDING ALL);
+      CREATE TABLE ck_ro.batches (job text NOT NULL, run_id text NOT NULL, input text NOT NULL,
+        batch int8 NOT NULL, first_line int8 NOT NULL, last_line int8 NOT NULL, first_byte int8 NOT NULL,
+        next_byte int8 NOT NULL, rows_loaded int8 NOT NULL, rows_rejected int8 NOT NULL, attempts int4 NOT NULL,
+        txid int8, committed_at timestamptz NOT NULL, duration_ms float8 NOT NULL, lines int8[],
+        PRIMARY KEY (job, input, first_line, run_id, batch));
+      GRANT USAGE ON SCHEMA ck_ro TO ${ROLE};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ck_ro.checkpoints TO ${ROLE};
+      GRANT SELECT ON ck_ro.batches TO ${ROLE};
+      CREATE TABLE ro_t (id int); GRANT SELECT, INSERT ON ro_t TO ${ROLE};`)
+    const input = join(dir, 'ro.csv')
+    await writeFile(input, 'id\n1\n')
+    const load = await pgbulk(['load', input, '--table', 'ro_t', '--checkpoint-schema', 'ck_ro', '--job', 'ro'])
+    expect(load.code, load.stderr).toBe(0)
+    expect(load.stderr).toContain('pgbulk: warning: no batch ledger')
+    const forget = await pgbulk(['jobs', '--checkpoint-schema', 'ck_ro', '--forget', 'ro'])
+    expect(forget.stderr).toBe('')
+    expect(forget.code).toBe(0)
+    expect(forget.stdout).toContain('forgot job "ro"')
+    expect(await db.count('ck_ro.checkpoints')).toBe(0)
+  })
+})
+
 describe('pgbulk trace as a role that may not read the ledger', () => {
   it('is refused as CHECKPOINT_UNAVAILABLE with a hint, not an internal error', async () => {
     // (it was "pgbulk: internal error: permission denied for schema pgbulk")
