@@ -105,7 +105,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     run.emptyPending = emptying && target.writers !== undefined && plans.every(notStarted)
     await openRejectFiles(run, files, plans)
     const readings = await preflight(run, files)
-    await run.store?.startRun(target.connection(), runRecord(run, files, readings), opts.ledgerDays)
+    await run.store?.startRun(target.connection(), runRecord(run, files, readings, plans), opts.ledgerDays)
     // (made once nothing can refuse the run any more: a refused run leaves no staging table behind)
     if (opts.mode === 'replace' && opts.dryRun === false) await stageReplace(run, plans)
     opts.onStart?.(files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined)
@@ -157,7 +157,12 @@ function rejectsPath(path: string): string {
 }
 
 /** What the run log keeps of a load: its job and table, and how it reads each input (`pgbulk trace` reads them so). */
-function runRecord(run: LoadRun, files: readonly InputFile[], readings: readonly InputReading[]) {
+function runRecord(
+  run: LoadRun,
+  files: readonly InputFile[],
+  readings: readonly InputReading[],
+  plans: readonly InputPlan[],
+) {
   return {
     job: run.job,
     target: run.target.schema.sqlName,
@@ -168,6 +173,7 @@ function runRecord(run: LoadRun, files: readonly InputFile[], readings: readonly
       parse: readings[k]!.parse,
       header: readings[k]!.header,
       columnNames: readings[k]!.columnNames,
+      ...(plans[k]?.kind === 'fresh' ? { fresh: true as const } : {}),
     })),
   }
 }

@@ -120,6 +120,8 @@ export interface TargetOptions {
   /**
    * The run's id (default: a new UUIDv7): in the report, the checkpoints, the batch ledger, the
    * application_name of every connection and a comment leading each batch's statements.
+   * 1 to 40 letters, digits, "-", "_", "." or ":" (anything else is refused); one run's only (an id
+   * already in the run log is refused).
    */
   runId?: string
 }
@@ -201,7 +203,7 @@ export interface LoadOptions extends RunOptions {
   checkpoint?: boolean
   /** The schema of the checkpoint table (default pgbulk). */
   checkpointSchema?: string
-  /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30. */
+  /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30, at most 1,000,000. */
   ledgerDays?: number
 }
 
@@ -257,17 +259,23 @@ export function defaultRejectsPath(input: RejectsFileOf): string {
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
 export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId: string }
 
+/** The most --ledger-days may be (about 2,700 years: PostgreSQL's timestamps reach back to 4713 BC). */
+export const MAX_LEDGER_DAYS = 1_000_000
+
+/** What a run id given by the caller may be (a UUID fits). */
+const RUN_ID = /^[A-Za-z0-9_.:-]{1,40}$/
+
 /** Apply the defaults of what pgbulk load and pgbulk redrive share; refuse --batch-size auto bounds that cannot be. */
 export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   const { autoTune } = given
   if (autoTune && autoTune.minRows > autoTune.maxRows) {
     throw new LoadError('USAGE', `--min-batch ${autoTune.minRows} is larger than --max-batch ${autoTune.maxRows}`)
   }
-  // (it goes into SQL comments and application_name: letters, digits and a few marks only, never "*/")
-  if (given.runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,47}$/.test(given.runId))
+  // (it is written into the SQL of every batch, inside a comment, and into application_name)
+  if (given.runId !== undefined && !RUN_ID.test(given.runId))
     throw new LoadError(
       'USAGE',
-      `runId must be 1 to 48 letters, digits, ".", "_", ":" or "-", not ${JSON.stringify(given.runId)}`,
+      `a run id is 1 to 40 letters, digits, '-', '_', '.' or ':', not ${JSON.stringify(given.runId)}`,
     )
   const mode = given.mode ?? DEFAULTS.mode
   if (given.key && !keyedMode(mode) && mode !== 'replace')
@@ -320,7 +328,12 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     throw new LoadError('USAGE', `--mode replace keeps checkpoints: ${why}`)
   }
   const ledgerDays = given.ledgerDays ?? DEFAULTS.ledgerDays
-  if (!(ledgerDays > 0)) throw new LoadError('USAGE', `--ledger-days must be more than 0, not ${String(ledgerDays)}`)
+  // (the cutoff, now() less that many days, must be a timestamp: 99999999 days failed as an internal error)
+  if (!(ledgerDays > 0 && ledgerDays <= MAX_LEDGER_DAYS))
+    throw new LoadError(
+      'USAGE',
+      `--ledger-days must be more than 0 and at most ${MAX_LEDGER_DAYS}, not ${String(ledgerDays)}`,
+    )
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`

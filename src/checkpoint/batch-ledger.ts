@@ -3,7 +3,7 @@ import { LoadError } from '../errors.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
 import { RunLog } from './run-log.js'
-import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
+import { checkOwnTable, EQ, mayDelete, prepareOwnTable } from './own-table.js'
 
 /** What the ledger keeps of one committed batch. */
 export interface LedgerEntry {
@@ -157,7 +157,7 @@ export class BatchLedger {
 
   /** Forget a job's batches (pgbulk jobs --forget). */
   async forget(client: pg.Client, job: string): Promise<void> {
-    if (await checkOwnTable(client, this.spec))
+    if ((await checkOwnTable(client, this.spec)) && (await mayDelete(client, this.table)))
       await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
     await this.runs.forget(client, job)
   }
@@ -178,6 +178,24 @@ export class BatchLedger {
       [input, line, jobs],
     )
     return r.rows.map(fromRow)
+  }
+
+  /** The lines from `first` to `last` of an input that the redrives (`jobs`) loaded. */
+  async redrivenLines(
+    client: pg.Client,
+    input: string,
+    first: number,
+    last: number,
+    jobs: readonly string[],
+  ): Promise<number[]> {
+    if (jobs.length === 0 || !(await checkOwnTable(client, this.spec))) return []
+    const r = await client.query<{ line: string }>(
+      `SELECT DISTINCT l AS line FROM ${this.table} b, pg_catalog.unnest(b.lines) AS l
+       WHERE b.input ${EQ} $1::pg_catalog.text AND b.job OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
+         AND l OPERATOR(pg_catalog.>=) $2::pg_catalog.int8 AND l OPERATOR(pg_catalog.<=) $3::pg_catalog.int8`,
+      [input, first, last, jobs],
+    )
+    return r.rows.map((x) => Number(x.line))
   }
 
   /** Every entry of a run, in batch order (tests and `pgbulk trace` read them). */

@@ -222,3 +222,15 @@ export async function checkOwnTable(client: pg.Client, spec: OwnTableSpec): Prom
   checkTrust(spec, s)
   return s.table_kind !== null
 }
+
+/**
+ * The current role may delete rows of a table (a quoted "schema"."table"): pgbulk jobs --forget
+ * leaves alone the ledger of a role that never kept one (it may read it, not delete from it).
+ */
+export async function mayDelete(client: pg.Client, table: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>(
+    `SELECT pg_catalog.has_table_privilege($1::pg_catalog.text, 'DELETE') AS ok`,
+    [table],
+  )
+  return r.rows[0]?.ok === true
+}

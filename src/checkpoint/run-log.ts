@@ -1,8 +1,9 @@
 import type pg from 'pg'
+import { LoadError } from '../errors.js'
 import type { ParseOptions } from '../parse/parse-input.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { OwnTableSpec } from './own-table.js'
-import { checkOwnTable, EQ, prepareOwnTable } from './own-table.js'
+import { checkOwnTable, EQ, mayDelete, prepareOwnTable } from './own-table.js'
 
 /** How a run read one input: what `pgbulk trace` needs to read it again as the load did. */
 export interface InputRecord {
@@ -13,6 +14,11 @@ export interface InputRecord {
   parse: ParseOptions
   header: boolean
   columnNames?: string[] | undefined
+  /**
+   * The run read the input from its start, not resuming a checkpoint (a new file at the path,
+   * --restart): the batches of earlier runs were of the input as it was then.
+   */
+  fresh?: true | undefined
 }
 
 /** One run of a job, as the run log keeps it. */
@@ -71,11 +77,21 @@ export class RunLog {
   }
 
   async start(client: pg.Client, r: Omit<RunRecord, 'startedAt'>): Promise<void> {
-    await client.query(
-      `INSERT INTO ${this.table} (run_id, job, target, details, started_at)
-       VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text, $4::pg_catalog.jsonb, pg_catalog.now())`,
-      [r.runId, r.job, r.target, JSON.stringify({ inputs: r.inputs, ...(r.key ? { key: r.key } : {}) })],
-    )
+    try {
+      await client.query(
+        `INSERT INTO ${this.table} (run_id, job, target, details, started_at)
+         VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text, $4::pg_catalog.jsonb, pg_catalog.now())`,
+        [r.runId, r.job, r.target, JSON.stringify({ inputs: r.inputs, ...(r.key ? { key: r.key } : {}) })],
+      )
+    } catch (err) {
+      // (a library user's runId given to two runs: not the database's "duplicate key" error)
+      if ((err as { code?: string }).code !== '23505') throw err
+      throw new LoadError(
+        'USAGE',
+        `run id ${JSON.stringify(r.runId)} is taken: an earlier run is in the run log under it`,
+        'give each run an id of its own (leave runId out for a new one)',
+      )
+    }
   }
 
   async end(client: pg.Client, runId: string, exitCode: number): Promise<void> {
@@ -97,7 +113,7 @@ export class RunLog {
   }
 
   async forget(client: pg.Client, job: string): Promise<void> {
-    if (await checkOwnTable(client, this.spec))
+    if ((await checkOwnTable(client, this.spec)) && (await mayDelete(client, this.table)))
       await client.query(`DELETE FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text`, [job])
   }
 

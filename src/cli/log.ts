@@ -180,6 +180,8 @@ function jsonLog(o: RunLoggerOptions): RunLogger {
     signal: (sig) => write('warn', 'signal', { signal: sig }),
     finished(report, end) {
       ctx.job = report.job
+      // (each a warn event of its own, as text prints them: in run_end only, a run that exits 0 logs them at info)
+      for (const w of report.warnings ?? []) write('warn', 'warning', { message: w })
       write(
         levelOfExit(report.exitCode),
         'run_end',

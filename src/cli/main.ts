@@ -8,6 +8,7 @@ import { MAX_RECORD_BYTES_LIMIT, forgetJob, listJobs, load, redrive, reportableO
 import type { LoadMode, RejectLimit } from '../options.js'
 import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS } from '../options.js'
 import { defaultJobName } from '../checkpoint/resume-plan.js'
+import { logEvent } from '../observe/log-events.js'
 import { newRunId } from '../observe/run-id.js'
 import type { SampledRow } from '../observe/sample.js'
 import { traceContextOf } from '../observe/traceparent.js'
@@ -447,13 +448,18 @@ export async function main(
   ignoreClosedPipe(io.stdout)
   ignoreClosedPipe(io.stderr)
   // Each subcommand has its own settings (copied when it was added): configure them all.
+  const json = jsonLogAsked(argv)
   for (const cmd of [program, ...program.commands]) {
     cmd.exitOverride()
+    // (a json log is JSON lines only: no "(run with --help for usage)" after the error event)
+    if (json) cmd.showHelpAfterError(false)
     cmd.configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      // commander's "error: required option …" gets the prefix of every other pgbulk error.
-      outputError: (s, write) => write(printable(s.startsWith('error:') ? `pgbulk: ${s}` : s, true)),
+      // commander's "error: required option …" gets the prefix of every other pgbulk error; with
+      // --log-format json it is the one error event a run that fails before it starts writes.
+      outputError: (s, write) =>
+        write(json ? usageErrorEvent(s) : printable(s.startsWith('error:') ? `pgbulk: ${s}` : s, true)),
     })
   }
   try {
@@ -465,6 +471,21 @@ export async function main(
     return EXIT.SETUP
   }
   return exitCode
+}
+
+/** --log-format json is on the command line (before any "--"), so that a usage error is written as JSON too. */
+function jsonLogAsked(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--')
+  const args = end < 0 ? argv : argv.slice(0, end)
+  return args.some((a, k) => a === '--log-format=json' || (a === '--log-format' && args[k + 1] === 'json'))
+}
+
+/** commander's usage error as the json log's error event (a new run id: the run never started). */
+function usageErrorEvent(text: string): string {
+  const message = text.replace(/^error: /, '').trimEnd()
+  const trace = traceContextOf(process.env['TRACEPARENT'])
+  const ctx = { runId: newRunId(), ...(trace ? { trace } : {}) }
+  return JSON.stringify(logEvent(ctx, 'error', 'error', { code: 'USAGE', message, exitCode: EXIT.SETUP })) + '\n'
 }
 
 /** Streams that already have the listener (main() may run more than once in a process). */

@@ -1,10 +1,10 @@
 import { InvalidArgumentError } from 'commander'
 import type { RejectLimit } from '../options.js'
 
-/** A positive whole number, for --batch-size. */
+/** A positive whole number, for --batch-size (and trace's --line: one past 2^53 - 1 would be read as another line). */
 export function parsePositiveInt(value: string): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1)
-    throw new InvalidArgumentError('expected a whole number of at least 1.')
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError(`expected a whole number of at least 1 (at most ${Number.MAX_SAFE_INTEGER}).`)
   return Number(value)
 }
 

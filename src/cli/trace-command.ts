@@ -105,6 +105,13 @@ function batchWords(a: TraceAnswer): string {
 
 /** One answer for people, e.g. `orders.csv:48213: loaded by run … batch 5 (…); a row with id 48213 is in "public"."orders" now`. */
 export function formatAnswer(a: TraceAnswer, file: string): string {
+  const text = answerText(a, file)
+  if (!a.inputChanged) return text
+  const note = `  warning: the input changed since it was loaded (${a.inputChanged}): the line read now may not be the one loaded`
+  return `${text}\n${printable(note)}`
+}
+
+function answerText(a: TraceAnswer, file: string): string {
   const at = `${file}:${a.line}`
   let text: string
   if (a.status === 'loaded') {
@@ -113,6 +120,8 @@ export function formatAnswer(a: TraceAnswer, file: string): string {
       const row = `a row with ${keyWords(a.key)}`
       text += a.inTable ? `; ${row} is in ${a.target} now` : `; no row with ${keyWords(a.key)} is in ${a.target} now`
     }
+    // (what the answer cannot be sure of: the load's rejects went to stdout)
+    if (a.why) return [text, `  but ${a.why}`].map((l) => printable(l)).join('\n')
   } else if (a.status === 'rejected') {
     const column =
       a.column === undefined && a.columnName === undefined

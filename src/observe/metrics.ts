@@ -131,8 +131,9 @@ function formatValue(n: number): string {
   return String(n)
 }
 
-// name, then optional {labels}, then the value, then an optional timestamp.
-const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?[ \t]*$/
+// name, then optional {labels}, then the value, then an optional timestamp. (`s`: a label value
+// may hold a carriage return or U+2028, which only the line feed is escaped against.)
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?[ \t]*$/s
 const LABEL = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)/y
 
 /**
@@ -141,7 +142,8 @@ const LABEL = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)/y
  */
 export function parseMetricsText(text: string): MetricSample[] {
   const out: MetricSample[] = []
-  for (const line of text.split('\n')) {
+  // (a file saved with CRLF line ends is read as one with LF)
+  for (const line of text.split(/\r?\n/)) {
     if (line.trim() === '' || line.startsWith('#')) continue
     const m = SAMPLE_LINE.exec(line)
     if (!m) continue

@@ -35,6 +35,16 @@ export interface RejectEntry {
   rejection: Rejection | undefined
 }
 
+/** The smallest and largest of a redrive batch's lines (at least one). */
+export function lineRange(lines: readonly number[]): [number, number] {
+  let [lo, hi] = [Infinity, -Infinity]
+  for (const l of lines) {
+    if (l < lo) lo = l
+    if (l > hi) hi = l
+  }
+  return [lo, hi]
+}
+
 /** Read a reject file's lines. */
 export async function readRejectFile(path: string): Promise<RejectEntry[]> {
   const st = await stat(path).catch(() => undefined)
@@ -272,11 +282,9 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
                 if (batch && batches && stored.length > 0) {
                   const lines = stored.map((r) => r.line)
                   const entry = { ...batch, job, runId: opts.runId, input: group.input, lines }
-                  await batches.record(client, {
-                    ...entry,
-                    firstLine: Math.min(...lines),
-                    lastLine: Math.max(...lines),
-                  })
+                  // (not Math.min(...lines): a batch of some 120,000 rows overflowed the call stack)
+                  const [firstLine, lastLine] = lineRange(lines)
+                  await batches.record(client, { ...entry, firstLine, lastLine })
                 }
               },
             }

@@ -43,6 +43,8 @@ export interface TraceAnswer {
   exitCode?: number
   /** Not loaded, or something the answer cannot be sure of: why, in words. */
   why?: string
+  /** The input changed since its checkpoint was taken (how): the line read now may not be the one the load read. */
+  inputChanged?: string
 }
 
 /** Everything decideLine() weighs for one line, read beforehand. */

@@ -15,9 +15,11 @@ import type { ParsedRecord } from '../parse/parsed-record.js'
 import { readRejectFile } from '../redrive/redrive.js'
 import type { Rejection } from '../reject/rejection.js'
 import { rejectInput } from '../reject/rejection.js'
+import { counted } from '../report/words.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { introspectTable } from '../schema/introspect.js'
 import { rowWithKey, uniqueKeys } from '../schema/keys.js'
+import { identifyInput, identityChange } from '../source/input-identity.js'
 import { openInput } from '../source/open-input.js'
 import type { LineFacts, TraceAnswer } from './decide-line.js'
 import { decideLine } from './decide-line.js'
@@ -55,6 +57,11 @@ interface TracedJob {
   table: TableSchema | undefined
   /** The key inTable is asked by (the load's --key, else the primary key); undefined when none. */
   key: string[] | undefined
+  /**
+   * When the job's latest run that read the input from its start began (server time): batches that
+   * committed before were of the input as it was then (another file at the path, or before --restart).
+   */
+  passStart: Date | undefined
 }
 
 /**
@@ -87,12 +94,28 @@ export async function trace(opts: TraceOptions): Promise<TraceAnswer[]> {
     for (const rec of records) batches.push(await batchesOf(client, store, job, rec.line))
     const rejections = await rejectionsOf(job)
     const checkpoint = await store.get(client, job.job, job.input)
+    const changed = await inputChange(job, checkpoint)
     const answers: TraceAnswer[] = []
     for (const [k, rec] of records.entries()) {
       const facts = { input: job.input, line: rec.line, rejections, checkpoint, inputLines: rec.inputLines }
-      answers.push(await answerFor(client, job, rec, { ...facts, batches: batches[k]! }))
+      const answer = await answerFor(client, job, rec, { ...facts, batches: batches[k]! })
+      const batch = batches[k]!.find((b) => b.lines === undefined)
+      if (answer.status === 'loaded' && !answer.redrive && !answer.why && batch) {
+        const why = await rejectsMissing(client, store, job, batch, rejections)
+        if (why) answer.why = why
+      }
+      answers.push(changed ? { ...answer, inputChanged: changed } : answer)
     }
     return answers
+  } catch (err) {
+    // (a role that may not read pgbulk's tables: not an internal error)
+    if ((err as { code?: string }).code !== '42501') throw err
+    const schema = JSON.stringify(opts.checkpointSchema ?? DEFAULT_CHECKPOINT_SCHEMA)
+    throw new LoadError(
+      'CHECKPOINT_UNAVAILABLE',
+      `trace may not read what it answers from: ${(err as Error).message}`,
+      `trace as a role that may read pgbulk's tables (USAGE on schema ${schema}, SELECT on its tables) and the target table`,
+    )
   } finally {
     await client.end().catch(() => {})
   }
@@ -120,7 +143,14 @@ async function tracedJob(client: pg.Client, store: CheckpointStore, opts: TraceO
   const reading = last.inputs.find((i) => i.input === input)!
   const table = given ?? (await introspectTable(client, last.target).catch(() => undefined))
   const key = table ? (last.key ?? (await primaryKey(client, table))) : undefined
-  return { input, job: last.job, runs: jobRuns, reading, table, key }
+  const passStart = jobRuns.find((r) => r.inputs.some((i) => i.input === input && i.fresh))?.startedAt
+  return { input, job: last.job, runs: jobRuns, reading, table, key, passStart }
+}
+
+/** The ledger rows of this pass over the input (see TracedJob.passStart). */
+function ofThisPass(job: TracedJob, rows: LedgerRow[]): LedgerRow[] {
+  const from = job.passStart
+  return from === undefined ? rows : rows.filter((b) => b.committedAt >= from)
 }
 
 async function primaryKey(client: pg.Client, table: TableSchema): Promise<string[] | undefined> {
@@ -197,10 +227,37 @@ async function batchesOf(
   job: TracedJob,
   line: number,
 ): Promise<LedgerRow[]> {
-  // (a redrive's job is named after the reject file it reloaded: those of the job's runs)
+  return ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job, ...redriveJobs(job)]))
+}
+
+/** The jobs of the redrives of the job's reject files (a redrive's job is named after the reject file it reloaded). */
+function redriveJobs(job: TracedJob): string[] {
   const rejectFiles = job.runs.flatMap((r) => r.inputs.filter((i) => i.input === job.input && i.rejects !== '-'))
-  const redrives = [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
-  return store.ledger.batchesOf(client, job.input, line, [job.job, ...redrives])
+  return [...new Set(rejectFiles.map((i) => `redrive:${i.rejects}`))]
+}
+
+/**
+ * For a line answered loaded by a load batch that rejected rows: why the answer may be wrong, when
+ * fewer of the batch's lines are in the reject file (or were loaded by a redrive from it) than it
+ * rejected (the file was removed, replaced or edited since).
+ */
+async function rejectsMissing(
+  client: pg.Client,
+  store: CheckpointStore,
+  job: TracedJob,
+  batch: LedgerRow,
+  rejections: readonly Rejection[],
+): Promise<string | undefined> {
+  if (batch.rowsRejected === 0 || job.reading.rejects === '-') return undefined
+  const { firstLine: first, lastLine: last } = batch
+  const known = new Set(rejections.filter((r) => r.line >= first && r.line <= last).map((r) => r.line))
+  for (const l of await store.ledger.redrivenLines(client, job.input, first, last, redriveJobs(job))) known.add(l)
+  if (known.size >= batch.rowsRejected) return undefined
+  const rejected = counted(batch.rowsRejected, 'row', 'rows')
+  return (
+    `its batch rejected ${rejected}, of which the reject file ${job.reading.rejects} holds ${known.size} ` +
+    `(removed, replaced or edited since?): this line may be one it rejected`
+  )
 }
 
 /** One line's answer: decided from what the files and tables say, with inTable for a loaded line. */
@@ -241,6 +298,18 @@ async function rejectionsOf(job: TracedJob): Promise<Rejection[]> {
   return entries.flatMap((e) => (e.rejection && rejectInput(e.rejection) === job.input ? [e.rejection] : []))
 }
 
+/**
+ * How the file changed since the job's checkpoint was taken (then the line read now, and its key,
+ * may not be the one loaded); undefined when it did not, or cannot be told (stdin, a stream, no file).
+ */
+async function inputChange(job: TracedJob, cp: Checkpoint | undefined): Promise<string | undefined> {
+  const before = cp?.identity
+  if (job.input === 'stdin' || !before || before.hash.startsWith('prefix-sha256:')) return undefined
+  if (!(await isFile(job.input))) return undefined
+  const now = await identifyInput(job.input).catch(() => undefined)
+  return now && identityChange(before, now)
+}
+
 async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() === true
 }
@@ -256,7 +325,8 @@ async function startFor(
   line: number,
   cp: Checkpoint | undefined,
 ): Promise<StartPoint | undefined> {
-  const batch = (await store.ledger.batchesOf(client, job.input, line, [job.job])).find((b) => b.lines === undefined)
+  const rows = ofThisPass(job, await store.ledger.batchesOf(client, job.input, line, [job.job]))
+  const batch = rows.find((b) => b.lines === undefined)
   const from = batch
     ? { byte: batch.firstByte, line: batch.firstLine }
     : cp && line >= cp.nextLine

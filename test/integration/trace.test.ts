@@ -260,3 +260,94 @@ describe('trace (library)', () => {
     ])
   })
 })
+
+describe('trace of an input that is not the file it was loaded from', () => {
+  it('a new file at the path, loaded anew: answers from its own run, not the batches of the old file', async () => {
+    // (the old run's batch of lines 1–7 answered "loaded" for line 5 of a new file of 3 lines, and
+    // for a line the new run stopped before)
+    await db.client.query(`CREATE TABLE nightly (id int PRIMARY KEY, v text)`)
+    const input = join(dir, 'nightly.csv')
+    await writeFile(input, 'id,v\n' + [1, 2, 3, 4, 5, 6].map((k) => `${k},old ${k}`).join('\n') + '\n')
+    const old = await load({ inputs: [input], table: 'nightly', db: db.url })
+    expect(old.rowsLoaded).toBe(6)
+    await writeFile(input, 'id,v\n11,new\n12,new\n')
+    const fresh = await load({ inputs: [input], table: 'nightly', db: db.url })
+    expect(fresh.rowsLoaded).toBe(2)
+    await expectLoadedBy((await trace({ input, line: 2, db: db.url }))[0], fresh.runId)
+    expect((await trace({ input, line: 5, db: db.url }))[0]).toMatchObject({
+      status: 'not loaded',
+      why: 'the input has 3 lines: line 5 lies past its end',
+    })
+    // A new file the new run stopped in (a reject over --max-rejects 0): not loaded, whatever the old run loaded there.
+    await writeFile(input, 'id,v\n21,a\nx,b\n23,c\n24,d\n')
+    const stopped = await load({
+      inputs: [input],
+      table: 'nightly',
+      db: db.url,
+      batchRows: 1,
+      maxRejects: { count: 0 },
+    })
+    expect(stopped.exitCode).toBe(3)
+    expect((await trace({ input, line: 5, db: db.url }))[0]).toMatchObject({ status: 'not loaded', exitCode: 3 })
+  })
+
+  it('says so when the file changed since it was loaded', async () => {
+    await db.client.query(`CREATE TABLE edited (id int PRIMARY KEY, v text)`)
+    const input = join(dir, 'edited.csv')
+    await writeFile(input, 'id,v\n1,a\n2,b\n')
+    const report = await load({ inputs: [input], table: 'edited', db: db.url })
+    expect((await trace({ input, line: 2, db: db.url }))[0]?.inputChanged).toBeUndefined()
+    await writeFile(input, 'id,v\n9,z\n1,a\n2,b\n')
+    const [a] = await trace({ input, line: 2, db: db.url })
+    await expectLoadedBy(a, report.runId)
+    expect(a).toMatchObject({ inTable: false, key: { id: '9' }, inputChanged: 'its size changed from 13 to 17 bytes' })
+  })
+})
+
+describe('trace when the reject file is not as the load left it', () => {
+  it('a loaded line of a batch that rejected rows the reject file no longer holds: says the answer may be wrong', async () => {
+    // (with the reject file removed, trace answered "loaded" for a line the load had rejected, with no doubt)
+    await db.client.query(`CREATE TABLE lost (id int PRIMARY KEY, qty int CONSTRAINT pos CHECK (qty > 0))`)
+    const input = join(dir, 'lost.csv')
+    await writeFile(input, 'id,qty\n1,1\n2,-1\nx,3\n4,4\n')
+    const report = await load({ inputs: [input], table: 'lost', db: db.url })
+    expect(report.rowsRejected).toBe(2)
+    const rejects = report.files[0]!.rejectsFile!
+    // A redrive loads line 3 (its constraint gone) and rejects line 4 again: the batch's two rejects are still known.
+    await db.client.query(`ALTER TABLE lost DROP CONSTRAINT pos`)
+    const again = await redrive({ rejectsFile: rejects, table: 'lost', db: db.url })
+    expect(again.rowsLoaded).toBe(1)
+    for (const line of [2, 5]) {
+      const [a] = await trace({ input, line, db: db.url })
+      await expectLoadedBy(a, report.runId)
+      expect(a?.why).toBeUndefined()
+    }
+    expect((await trace({ input, line: 3, db: db.url }))[0]).toMatchObject({ status: 'loaded', redrive: true })
+    expect((await trace({ input, line: 4, db: db.url }))[0]?.status).toBe('rejected')
+    await writeFile(rejects, '')
+    const [a] = await trace({ input, line: 4, db: db.url })
+    await expectLoadedBy(a, report.runId)
+    expect(a?.why).toBe(
+      `its batch rejected 2 rows, of which the reject file ${rejects} holds 1 ` +
+        '(removed, replaced or edited since?): this line may be one it rejected',
+    )
+  })
+})
+
+describe('a run id given by a library user', () => {
+  it('given to a second run: refused as USAGE naming the id, not a duplicate key error of the run log', async () => {
+    await db.client.query(`CREATE TABLE first_t (id int); CREATE TABLE second_t (id int)`)
+    const [a, b] = [join(dir, 'first.csv'), join(dir, 'second.csv')]
+    await writeFile(a, 'id\n1\n')
+    await writeFile(b, 'id\n2\n')
+    const runId = 'orchestrator-run-7'
+    expect((await load({ inputs: [a], table: 'first_t', db: db.url, runId })).exitCode).toBe(0)
+    const err = await load({ inputs: [b], table: 'second_t', db: db.url, runId }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(LoadError)
+    expect((err as LoadError).code).toBe('USAGE')
+    expect((err as LoadError).message).toContain('run id "orchestrator-run-7" is taken')
+    expect(await db.count('second_t')).toBe(0)
+    // (the job is not left locked or half-started: a run with an id of its own loads it)
+    expect((await load({ inputs: [b], table: 'second_t', db: db.url })).rowsLoaded).toBe(1)
+  })
+})

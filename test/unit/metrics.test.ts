@@ -131,4 +131,19 @@ describe('mergeRunMetrics', () => {
     expect(text).not.toContain('other_metric')
     expect(text).not.toContain('garbage')
   })
+
+  // (a job named with a carriage return or U+2028 lost its lines, and so its last success, on the
+  // next run: `.` in the sample line's pattern stopped at them; a file saved with CRLF lost all)
+  it.each(['cr\rjob', 'ls\u2028job', 'tab\tq"uote\nnl\\'])('keeps the last success of a job named %j', (job) => {
+    const first = mergeRunMetrics(undefined, { ...RUN, job, exitCode: 0, endedAt: 1000 })
+    const later = mergeRunMetrics(first, { job, retries: 0, durationSeconds: 1, exitCode: 1, endedAt: 2000 })
+    expect(valueOf(later, 'pgbulk_last_success_timestamp_seconds', { job })).toBe(1000)
+    expect(parseMetricsText(later).filter((x) => x.labels['job'] === job)).toHaveLength(8)
+  })
+
+  it('reads a file saved with CRLF line ends', () => {
+    const old = ['# HELP x y', 'pgbulk_last_success_timestamp_seconds{job="other"} 42', ''].join('\r\n')
+    const text = mergeRunMetrics(old, { job: 'nightly', retries: 0, durationSeconds: 1, exitCode: 0, endedAt: 99 })
+    expect(valueOf(text, 'pgbulk_last_success_timestamp_seconds', { job: 'other' })).toBe(42)
+  })
 })

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { buildProgram, main } from '../../src/cli/main.js'
 import type { LoadOptions } from '../../src/index.js'
-import { parseRejectLimit, parseSize } from '../../src/cli/options.js'
+import { parsePositiveInt, parseRejectLimit, parseSize } from '../../src/cli/options.js'
 
 interface Parsed {
   opts?: LoadOptions
@@ -274,5 +274,47 @@ describe('command-line options', () => {
       const line = JSON.parse(r.stderr.trim()) as Record<string, unknown>
       expect(line).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', message, exitCode: 1 })
     } else expect(r.stderr).toBe(`pgbulk: error: ${message} (USAGE)\n`)
+  })
+})
+
+describe('parsePositiveInt (--batch-size, trace --line)', () => {
+  it('keeps the whole numbers JavaScript holds exactly', () => {
+    expect(parsePositiveInt('1')).toBe(1)
+    expect(parsePositiveInt(String(Number.MAX_SAFE_INTEGER))).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  // (pgbulk trace --line 9007199254740993 answered for line 9007199254740992, and --line 1e20's
+  // digits failed in the database as an internal error: bigint out of range)
+  it.each(['0', '-1', '1.5', '9007199254740992', '9007199254740993', '99999999999999999999'])('refuses %s', (v) => {
+    expect(() => parsePositiveInt(v)).toThrow(InvalidArgumentError)
+  })
+})
+
+// (commander's usage errors were text lines in a --log-format json log, with "(run with --help for usage)")
+describe('--log-format json and a usage error', () => {
+  it.each([
+    [['load', 'a.csv', '-t', 't', '--log-format', 'json', '--bogus'], "unknown option '--bogus'"],
+    [['load', 'a.csv', '--log-format=json'], "required option '-t, --table <[schema.]table>' not specified"],
+    [['redrive', 'r.ndjson', '-t', 't', '--log-format', 'json', '--batch-size', '0'], 'whole number'],
+  ])('%j writes one error event, exit 1', async (args, message) => {
+    const r = await runMain(args)
+    expect(r.code).toBe(1)
+    const lines = r.stderr.trimEnd().split('\n')
+    expect(lines).toHaveLength(1)
+    const e = JSON.parse(lines[0]!) as Record<string, unknown>
+    expect(e).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', exitCode: 1 })
+    expect(e['message']).toContain(message)
+    expect(typeof e['runId']).toBe('string')
+  })
+
+  it('keeps text for a text log, and for a --log-format that is not json', async () => {
+    for (const args of [
+      ['load', 'a.csv', '-t', 't', '--bogus'],
+      ['load', 'a.csv', '-t', 't', '--log-format', 'xml'],
+    ]) {
+      const r = await runMain(args)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/^pgbulk: error: .*\n\(run with --help for usage\)\n$/)
+    }
   })
 })

@@ -212,10 +212,9 @@ describe('resolveLoadOptions: what is refused, before anything is opened', () =>
     [
       'a run id that could end a SQL comment',
       { runId: 'x*/ DROP TABLE t; /*' },
-      'runId must be 1 to 48 letters, digits, ".", "_", ":" or "-", not "x*/ DROP TABLE t; /*"',
+      `a run id is 1 to 40 letters, digits, '-', '_', '.' or ':', not "x*/ DROP TABLE t; /*"`,
       undefined,
     ],
-    ['a ledger kept 0 days', { ledgerDays: 0 }, '--ledger-days must be more than 0, not 0', undefined],
     [
       'replace without checkpoints',
       { mode: 'replace', checkpoint: false },
@@ -264,5 +263,36 @@ describe('resolveRunOptions and resolveRedriveOptions', () => {
   it('refuse --min-batch over --max-batch in a redrive too (USAGE)', () => {
     const err = refusal(() => resolveRedriveOptions({ ...REDRIVE, ...autoTune(2, 1) }))
     expect(err).toMatchObject({ code: 'USAGE', message: '--min-batch 2 is larger than --max-batch 1' })
+  })
+})
+
+describe('a run id given by a library user', () => {
+  // It is written into the SQL of every batch, inside /* */: a '*/' in it would end the comment and
+  // run what follows (a load with runId 'x */ DROP TABLE victim; /*' ran the DROP).
+  it.each(['x */ DROP TABLE victim; /*', '*/', "a'b", 'a b', '', 'é', 'x'.repeat(41), 'a\nb'])(
+    'refuses %j (USAGE), in a load and a redrive',
+    (runId) => {
+      expect(refusal(() => resolveLoadOptions({ ...BASE, runId }))).toMatchObject({ code: 'USAGE' })
+      expect(refusal(() => resolveRedriveOptions({ ...REDRIVE, runId }))).toMatchObject({ code: 'USAGE' })
+    },
+  )
+
+  it.each(['0190a0b4-5e6f-7abc-8def-0123456789ab', 'nightly_2024-01-02T03:04', 'r.1', 'x'.repeat(40)])(
+    'keeps %j',
+    (runId) => {
+      expect(resolveLoadOptions({ ...BASE, runId }).runId).toBe(runId)
+    },
+  )
+})
+
+describe('--ledger-days', () => {
+  // (the ledger's cutoff is now() less that many days: 99999999 failed as an internal error,
+  // "timestamp out of range", once the load had connected)
+  it.each([0, -1, Number.NaN, Infinity, 1_000_001, 99_999_999])('refuses %s (USAGE)', (ledgerDays) => {
+    expect(refusal(() => resolveLoadOptions({ ...BASE, ledgerDays }))).toMatchObject({ code: 'USAGE' })
+  })
+
+  it.each([0.5, 1, 36_500, 1_000_000])('keeps %s', (ledgerDays) => {
+    expect(resolveLoadOptions({ ...BASE, ledgerDays }).ledgerDays).toBe(ledgerDays)
   })
 })

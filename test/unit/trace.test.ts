@@ -159,4 +159,23 @@ describe('formatAnswer', () => {
       'orders.csv:10: rejected (validate stage, code VALUE_INVALID, column 2 "qty"): bad\\x1b[2J',
     )
   })
+
+  // (the note that the load's rejects went to stdout was in --json only: people read "loaded" for a
+  // line the load may have rejected)
+  it('prints what a loaded answer cannot be sure of', () => {
+    const loaded = decideLine(facts({ batches: [batch({ batch: 5, firstLine: 1, lastLine: 12 })] }))
+    const text = formatAnswer({ ...loaded, why: 'the load wrote its reject lines to stdout' }, 'orders.csv')
+    expect(text.split('\n')).toEqual([
+      'orders.csv:10: loaded by run run-1 batch 5 (lines 1–12), committed 2026-12-01T11:34:38Z as transaction 181531',
+      '  but the load wrote its reject lines to stdout',
+    ])
+  })
+
+  it('warns when the input changed since it was loaded', () => {
+    const loaded = decideLine(facts({ batches: [batch({ batch: 5, firstLine: 1, lastLine: 12 })] }))
+    const text = formatAnswer({ ...loaded, inputChanged: 'its content changed' }, 'orders.csv')
+    expect(text.split('\n')[1]).toBe(
+      '  warning: the input changed since it was loaded (its content changed): the line read now may not be the one loaded',
+    )
+  })
 })
