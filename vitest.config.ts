@@ -15,6 +15,7 @@ const serial = [
   'test/cli/exactly-once-edges.test.ts',
   'test/cli/pgbulk-cli.test.ts',
   'test/cli/safe-output.test.ts',
+  'test/cli/streams.test.ts',
 ]
 const database = {
   globalSetup: ['test/helpers/global-setup.ts'],

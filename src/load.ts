@@ -80,6 +80,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   const started = performance.now()
   const opts = resolveLoadOptions(given)
   const files = await checkInputs(opts.inputs)
+  if (opts.startJitterMs > 0) await startJitter(opts.startJitterMs * (opts.random ?? Math.random)(), opts.signal)
   const target = await openTarget(opts)
   const run: LoadRun = {
     opts,
@@ -149,6 +150,26 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     await target.close()
   }
   return report
+}
+
+/**
+ * --start-jitter: wait this long before connecting (loads started by the same clock spread out);
+ * an abort ends the wait, and the load, before it connects.
+ */
+async function startJitter(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  const aborted = () => new LoadError('ABORTED', 'interrupted before connecting (during --start-jitter)')
+  if (signal?.aborted) throw aborted()
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(aborted())
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /** A reject file's absolute path ("-" is stdout). */

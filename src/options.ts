@@ -52,6 +52,8 @@ export const DEFAULTS = {
   checkpointSchema: DEFAULT_CHECKPOINT_SCHEMA,
   lockBudgetMs: LOCK_BUDGET_MS,
   ledgerDays: 30,
+  flushJitterMs: 0,
+  startJitterMs: 0,
 } as const
 
 /** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
@@ -101,6 +103,16 @@ export interface TargetOptions {
   overridingSystemValue?: boolean
   batchRows?: number
   batchBytes?: number
+  /**
+   * Commit a batch also once its first row has waited this long (ms), whatever its size: for a
+   * stream (stdin) whose rows come slowly. Rows wait in pgbulk's memory, not in an open transaction.
+   * Default: none (a batch closes by size only).
+   */
+  flushIntervalMs?: number
+  /** With flushIntervalMs: each window waits longer by a delay drawn anew, uniform in [0, flushJitterMs]; default 0. */
+  flushJitterMs?: number
+  /** In [0, 1): draws the jitters (default Math.random; tests pass their own). */
+  random?: () => number
   /** --batch-size auto: the batch size follows the measured lock wait of other sessions (batchRows is ignored). */
   autoTune?: AutoTuneOptions
   /** Connections writing batches at the same time (default 1); commits stay in input order. */
@@ -205,6 +217,12 @@ export interface LoadOptions extends RunOptions {
   checkpointSchema?: string
   /** Days the batch ledger keeps a batch (older ones are deleted when a load starts); default 30, at most 1,000,000. */
   ledgerDays?: number
+  /**
+   * Before connecting, sleep a delay drawn uniform in [0, startJitterMs] (ms; default 0), so that
+   * many loads started by the same clock (cron) do not all connect at once. Aborting (`signal`)
+   * ends the sleep: the load throws ABORTED without connecting.
+   */
+  startJitterMs?: number
 }
 
 /** Options of pgbulk redrive. */
@@ -262,6 +280,17 @@ export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId
 /** The most --ledger-days may be (about 2,700 years: PostgreSQL's timestamps reach back to 4713 BC). */
 export const MAX_LEDGER_DAYS = 1_000_000
 
+/** The longest duration an option takes (ms): 24 days, below the largest delay a timer takes (2^31 - 1 ms). */
+export const MAX_DURATION_MS = 24 * 24 * 60 * 60 * 1000
+
+/** Refuse a duration (ms) that is not a number from `min` (or more than 0) to MAX_DURATION_MS. */
+function checkDuration(flag: string, ms: number | undefined, zero: boolean): void {
+  if (ms === undefined) return
+  if (Number.isFinite(ms) && (zero ? ms >= 0 : ms > 0) && ms <= MAX_DURATION_MS) return
+  const from = zero ? 'at least 0' : 'more than 0'
+  throw new LoadError('USAGE', `${flag} must be ${from} ms and at most 24 days, not ${String(ms)}`)
+}
+
 /** What a run id given by the caller may be (a UUID fits). */
 const RUN_ID = /^[A-Za-z0-9_.:-]{1,40}$/
 
@@ -277,6 +306,11 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
       'USAGE',
       `a run id is 1 to 40 letters, digits, '-', '_', '.' or ':', not ${JSON.stringify(given.runId)}`,
     )
+  checkDuration('--flush-interval', given.flushIntervalMs, false)
+  checkDuration('--flush-jitter', given.flushJitterMs, true)
+  // (a jitter delays a window: without one there is nothing to delay)
+  if (given.flushJitterMs && given.flushIntervalMs === undefined)
+    throw new LoadError('USAGE', '--flush-jitter needs --flush-interval')
   const mode = given.mode ?? DEFAULTS.mode
   if (given.key && !keyedMode(mode) && mode !== 'replace')
     throw new LoadError('USAGE', '--key applies to --mode ignore, upsert and replace')
@@ -298,6 +332,7 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     overridingSystemValue: given.overridingSystemValue ?? DEFAULTS.overridingSystemValue,
     batchRows: given.batchRows ?? DEFAULTS.batchRows,
     batchBytes: given.batchBytes ?? DEFAULTS.batchBytes,
+    flushJitterMs: given.flushJitterMs ?? DEFAULTS.flushJitterMs,
     // (fewer than one connection is one)
     workers: Math.max(1, given.workers ?? DEFAULTS.workers),
     dryRun: given.dryRun ?? DEFAULTS.dryRun,
@@ -334,6 +369,7 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
       'USAGE',
       `--ledger-days must be more than 0 and at most ${MAX_LEDGER_DAYS}, not ${String(ledgerDays)}`,
     )
+  checkDuration('--start-jitter', given.startJitterMs, true)
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
@@ -351,6 +387,7 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     checkpoint: given.checkpoint ?? DEFAULTS.checkpoint,
     checkpointSchema: given.checkpointSchema ?? DEFAULTS.checkpointSchema,
     ledgerDays,
+    startJitterMs: given.startJitterMs ?? DEFAULTS.startJitterMs,
     get stdin() {
       return given.stdin ?? process.stdin
     },

@@ -118,7 +118,16 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
       )
     }
     const autoTune = opts.autoTune && writers ? new BatchSizeController(opts.autoTune) : undefined
-    const batcher = new Batcher({ maxRows: autoTune ? autoTune.rows : opts.batchRows, maxBytes: opts.batchBytes })
+    const limits = { maxRows: autoTune ? autoTune.rows : opts.batchRows, maxBytes: opts.batchBytes }
+    const window =
+      opts.flushIntervalMs === undefined
+        ? undefined
+        : {
+            intervalMs: opts.flushIntervalMs,
+            jitterMs: opts.flushJitterMs,
+            ...(opts.random ? { random: opts.random } : {}),
+          }
+    const batcher = new Batcher(limits, window)
     return { schema, writers, batcher, autoTune, close, lockJob, connection: () => writers?.first.connection ?? client }
   } catch (err) {
     await close()

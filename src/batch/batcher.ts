@@ -8,16 +8,36 @@ export interface BatchLimits {
 }
 
 /**
+ * --flush-interval: a batch also closes once its first row has waited `intervalMs`, plus a delay
+ * drawn anew for each window, uniform in [0, jitterMs].
+ */
+export interface FlushWindow {
+  intervalMs: number
+  jitterMs: number
+  /** In [0, 1) (default Math.random): draws each window's jitter. */
+  random?: () => number
+  /** The clock, in ms (default performance.now). */
+  now?: () => number
+}
+
+/**
  * Where a batch closes: groups rows into batches by row count and byte size, whichever limit
- * comes first. Pure: add() returns a full batch or undefined. The loop asks it about other piles
- * of rows too (rejections waiting to be written, parsed rows read ahead), so that one policy
- * sizes them all.
+ * comes first, and, with a flush window, by the time its first row has waited. Pure: add()
+ * returns a full batch or undefined, and `deadline` says when the rows gathered must go by time
+ * (the loop waits for input until then; see runInput). The loop asks it about other piles of
+ * rows too (rejections waiting to be written, parsed rows read ahead), so that one policy sizes
+ * them all.
  */
 export class Batcher {
   private rows: ValidRow[] = []
   private bytes = 0
+  /** When the open window closes (on the window's clock); undefined while nothing waits. */
+  private windowEnd: number | undefined
 
-  constructor(readonly limits: BatchLimits) {}
+  constructor(
+    readonly limits: BatchLimits,
+    readonly window?: FlushWindow,
+  ) {}
 
   /** --batch-size auto: the next batches close at this many rows. */
   setMaxRows(n: number): void {
@@ -25,9 +45,32 @@ export class Batcher {
   }
 
   add(row: ValidRow): ValidRow[] | undefined {
+    if (this.windowEnd === undefined && this.window) this.touch()
     this.rows.push(row)
     this.bytes += row.nextByte - row.byte
     return this.isFull(this.rows.length, this.bytes) ? this.flush() : undefined
+  }
+
+  /**
+   * Something began to wait for the next flush (a row, or a rejection to be written with it): with
+   * a flush window, opens one if none is open, its deadline drawn now. Once per window, not per row.
+   */
+  touch(): void {
+    const w = this.window
+    if (!w || this.windowEnd !== undefined) return
+    const jitter = w.jitterMs > 0 ? (w.random ?? Math.random)() * w.jitterMs : 0
+    this.windowEnd = (w.now ?? performance.now.bind(performance))() + w.intervalMs + jitter
+  }
+
+  /** When the open window closes, on the window's clock (ms); undefined when none is open. */
+  get deadline(): number | undefined {
+    return this.windowEnd
+  }
+
+  /** How long until the open window closes (0 once it has), or undefined when none is open. */
+  msLeft(): number | undefined {
+    if (this.windowEnd === undefined) return undefined
+    return Math.max(0, this.windowEnd - (this.window?.now ?? performance.now.bind(performance))())
   }
 
   /** Whether this many rows, of this many input bytes, make a batch. */
@@ -40,8 +83,9 @@ export class Batcher {
     return rows / this.limits.maxRows + bytes / this.limits.maxBytes
   }
 
-  /** The rows gathered so far, or undefined when there are none. */
+  /** The rows gathered so far, or undefined when there are none; the window, if any, closes. */
   flush(): ValidRow[] | undefined {
+    this.windowEnd = undefined
     if (this.rows.length === 0) return undefined
     const out = this.rows
     this.rows = []

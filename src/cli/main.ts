@@ -22,6 +22,7 @@ import {
   parseBatchSize,
   parseChar,
   parseColumns,
+  parseDuration,
   parseFraction,
   parsePositiveInt,
   parseQuote,
@@ -106,6 +107,9 @@ interface LoadFlags extends RunFlags {
   /** false with --no-checkpoint. */
   checkpoint: boolean
   ledgerDays: number
+  flushInterval?: number
+  flushJitter?: number
+  startJitter?: number
 }
 
 /** The flags of pgbulk jobs. */
@@ -371,6 +375,22 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       parsePositiveInt,
       DEFAULTS.ledgerDays,
     )
+    .option(
+      '--flush-interval <duration>',
+      'also commit a batch once its first row has waited this long (500ms, 60s, 5m; a plain number is ms): ' +
+        'for stdin that stays open, rows wait in memory, never in an open transaction',
+      parseDuration,
+    )
+    .option(
+      '--flush-jitter <duration>',
+      'with --flush-interval: each window waits longer by a random delay from 0 to this, drawn anew for each',
+      parseDuration,
+    )
+    .option(
+      '--start-jitter <duration>',
+      'before connecting, sleep a random time from 0 to this (loads started by cron spread out)',
+      parseDuration,
+    )
     .action(async (inputs: string[], o: LoadFlags) => {
       const opts = {
         ...runOptionsFrom(o),
@@ -384,6 +404,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         maxRecordBytes: o.maxRecordBytes,
         // (the report's options name it when not the default)
         ...given({ ledgerDays: o.ledgerDays === DEFAULTS.ledgerDays ? undefined : o.ledgerDays }),
+        ...given({ flushIntervalMs: o.flushInterval, flushJitterMs: o.flushJitter, startJitterMs: o.startJitter }),
         // (in the order the report's options have always listed them)
         ...given({
           format: o.format,

@@ -56,6 +56,21 @@ export function parseRecordSize(max: number): (value: string) => number {
   }
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * A duration such as 500ms, 60s, 1.5m or 2h, in whole milliseconds, for --flush-interval,
+ * --flush-jitter and --start-jitter; a plain number is milliseconds (as --lock-budget's are).
+ * Its range is checked by the resolver (options.ts), for the library too.
+ */
+export function parseDuration(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value)
+  const unit = m ? DURATION_UNITS[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined)
+    throw new InvalidArgumentError('expected a duration such as 500ms, 60s, 5m or 1h (a plain number is ms).')
+  return Math.round(Number(m[1]) * unit)
+}
+
 /** "100" (rows) or "2.5%" (of rows read), for --max-rejects. */
 export function parseRejectLimit(value: string): RejectLimit {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value)

@@ -8,6 +8,7 @@ import type { ValidRow } from '../validate/valid-row.js'
 import { blocksAny } from '../write/lock-probe.js'
 import { OrderedCommits } from '../write/ordered-commits.js'
 import { batchJob } from './batch-job.js'
+import type { Decided } from './decide.js'
 import { decide, rawBytes } from './decide.js'
 import { newValidator } from './header.js'
 import { overRejectLimit } from './reject-limit.js'
@@ -79,34 +80,58 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   }
 
   const decided = readAhead(decide(p, validator, tally), 1, (d) => p.batcher.share(d.recs.length, rawBytes(d.recs)))
+  const chunks = decided[Symbol.asyncIterator]()
+  /** The chunk asked for and not yet received: kept when a flush window closes first, and awaited again after. */
+  let asked: Promise<IteratorResult<Decided>> | undefined
+  let finished = false
   try {
-    outer: for await (const { recs, results } of decided) {
-      for (let k = 0; k < recs.length; k++) {
-        if (p.signal?.aborted) break outer
-        const rec = recs[k]!
-        const r = results[k]!
-        tally.read()
-        lastLine = rec.line
-        next = { byte: rec.nextByte, line: rec.nextLine }
-        if ('stage' in r) {
-          pending.add(r)
-          count(r)
-          // (a stretch of bad rows as long as a batch is written out with the rows read so far)
-          if (pending.due((rows, bytes) => p.batcher.isFull(rows, bytes))) await flush(p.batcher.flush())
-        } else {
-          const batch = p.batcher.add(r)
-          // (the reject limit is looked at after a rejection or a batch: as it always was)
-          if (!batch) continue
-          await flush(batch)
+    try {
+      outer: for (;;) {
+        // --flush-interval: rows that have waited long enough go now (also when input keeps coming), and
+        // while the input is idle the wait for it ends at the window's deadline, so rows wait in memory,
+        // never in an open transaction.
+        if (p.batcher.msLeft() === 0) await flush(p.batcher.flush())
+        asked ??= chunks.next()
+        const left = p.batcher.msLeft()
+        const got = left === undefined ? await asked : await beforeDeadline(asked, left)
+        if (got === EXPIRED) continue
+        asked = undefined
+        if (got.done) {
+          finished = true
+          break
         }
-        const limit = overRejectLimit(p.rejectLimit, p.totals)
-        if (limit) {
-          stopHere(limit)
-          break outer
+        const { recs, results } = got.value
+        for (let k = 0; k < recs.length; k++) {
+          if (p.signal?.aborted) break outer
+          const rec = recs[k]!
+          const r = results[k]!
+          tally.read()
+          lastLine = rec.line
+          next = { byte: rec.nextByte, line: rec.nextLine }
+          if ('stage' in r) {
+            pending.add(r)
+            p.batcher.touch()
+            count(r)
+            // (a stretch of bad rows as long as a batch is written out with the rows read so far)
+            if (pending.due((rows, bytes) => p.batcher.isFull(rows, bytes))) await flush(p.batcher.flush())
+          } else {
+            const batch = p.batcher.add(r)
+            // (the reject limit is looked at after a rejection or a batch: as it always was)
+            if (!batch) continue
+            await flush(batch)
+          }
+          const limit = overRejectLimit(p.rejectLimit, p.totals)
+          if (limit) {
+            stopHere(limit)
+            break outer
+          }
         }
+        tally.file.bytesRead = p.bytesConsumed()
+        p.onProgress?.()
       }
-      tally.file.bytesRead = p.bytesConsumed()
-      p.onProgress?.()
+    } finally {
+      // (as for await does on a break or a throw: the source is stopped and closed)
+      if (!finished) await chunks.return?.()
     }
     if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
@@ -129,4 +154,21 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   if (p.sink.count > rejectsBefore) tally.file.rejectsFile = p.sink.path
   tally.check()
   return stop ? { file: tally.file, stop } : { file: tally.file }
+}
+
+/** What beforeDeadline() gives when the time ran out first. */
+const EXPIRED = Symbol('expired')
+
+/**
+ * Wait for `p`, at most `ms`: its result, or EXPIRED. `p` is left as it is (the caller keeps it and
+ * awaits it again), and the timer is cleared either way, so that none keeps the process alive.
+ */
+async function beforeDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof EXPIRED> {
+  let timer: NodeJS.Timeout | undefined
+  const expiry = new Promise<typeof EXPIRED>((resolve) => (timer = setTimeout(resolve, ms, EXPIRED)))
+  try {
+    return await Promise.race([p, expiry])
+  } finally {
+    clearTimeout(timer)
+  }
 }

@@ -83,17 +83,23 @@ export interface StartedRun {
   done: Promise<CliRun>
 }
 
-/** Start the binary (environment: PATH plus `env`) and let the test watch its output and signal it. */
-export function startPgbulk(args: string[], opts: { cwd: string; env?: Record<string, string> }): StartedRun {
+/**
+ * Start the binary (environment: PATH plus `env`) and let the test watch its output and signal it;
+ * with `stdin: 'pipe'` the test writes its stdin (child.stdin) as it goes.
+ */
+export function startPgbulk(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; stdin?: 'pipe' },
+): StartedRun {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd,
     env: { PATH: process.env['PATH'] ?? '', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
   })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const done = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))

@@ -25,3 +25,82 @@ describe('batcher', () => {
     expect(b.add(row(4, 1000))?.map((r) => r.line)).toEqual([4])
   })
 })
+
+describe('batcher: the flush window (--flush-interval, --flush-jitter)', () => {
+  /** A clock the test moves, and a random source that gives `draws` in turn. */
+  function windowed(intervalMs: number, jitterMs: number, draws: number[] = []) {
+    const clock = { t: 1000 }
+    let k = 0
+    const random = () => {
+      const d = draws[k++]
+      if (d === undefined) throw new Error('a draw more than the test expected')
+      return d
+    }
+    const b = new Batcher({ maxRows: 100, maxBytes: 1e9 }, { intervalMs, jitterMs, random, now: () => clock.t })
+    return { b, clock, draws: () => k }
+  }
+
+  it('opens no window while nothing waits, and none without a flush interval', () => {
+    const { b } = windowed(300, 0)
+    expect(b.deadline).toBeUndefined()
+    expect(b.msLeft()).toBeUndefined()
+    const plain = new Batcher({ maxRows: 100, maxBytes: 1e9 })
+    plain.add(row(1, 10))
+    plain.touch()
+    expect(plain.deadline).toBeUndefined()
+  })
+
+  it('closes a window exactly the interval after its first row, without jitter (no draw)', () => {
+    const { b, clock, draws } = windowed(300, 0)
+    b.add(row(1, 10))
+    expect(b.deadline).toBe(1300)
+    clock.t = 1200
+    // (later rows do not move the deadline: it is the first row's wait)
+    b.add(row(2, 10))
+    expect(b.deadline).toBe(1300)
+    expect(b.msLeft()).toBe(100)
+    clock.t = 1350
+    expect(b.msLeft()).toBe(0)
+    expect(b.flush()?.map((r) => r.line)).toEqual([1, 2])
+    expect(b.deadline).toBeUndefined()
+    clock.t = 2000
+    b.add(row(3, 10))
+    expect(b.deadline).toBe(2300)
+    expect(draws()).toBe(0)
+  })
+
+  it('draws the jitter anew for each window, within [0, jitter], once per window', () => {
+    const { b, clock, draws } = windowed(300, 100, [0, 0.5, 0.999, 0.25])
+    const deadlines: number[] = []
+    for (let w = 0; w < 4; w++) {
+      clock.t = 10_000 * (w + 1)
+      b.add(row(w * 3 + 1, 10))
+      b.add(row(w * 3 + 2, 10))
+      b.touch() // (a rejection waiting in the same window)
+      deadlines.push(b.deadline! - clock.t)
+      b.flush()
+    }
+    ;[300, 350, 399.9, 325].forEach((d, k) => expect(deadlines[k]).toBeCloseTo(d, 6))
+    for (const d of deadlines) expect(d >= 300 && d <= 400).toBe(true)
+    expect(draws()).toBe(4)
+  })
+
+  it('opens a window for a rejection alone (touch), closed by flush() although it holds no rows', () => {
+    const { b } = windowed(50, 0)
+    b.touch()
+    expect(b.deadline).toBe(1050)
+    expect(b.flush()).toBeUndefined()
+    expect(b.deadline).toBeUndefined()
+  })
+
+  it('closes the window with a batch closed by size: the next row opens a new one', () => {
+    const clock = { t: 0 }
+    const b = new Batcher({ maxRows: 2, maxBytes: 1e9 }, { intervalMs: 100, jitterMs: 0, now: () => clock.t })
+    b.add(row(1, 10))
+    expect(b.add(row(2, 10))?.length).toBe(2)
+    expect(b.deadline).toBeUndefined()
+    clock.t = 70
+    b.add(row(3, 10))
+    expect(b.deadline).toBe(170)
+  })
+})

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { buildProgram, main } from '../../src/cli/main.js'
 import type { LoadOptions } from '../../src/index.js'
-import { parsePositiveInt, parseRejectLimit, parseSize } from '../../src/cli/options.js'
+import { parseDuration, parsePositiveInt, parseRejectLimit, parseSize } from '../../src/cli/options.js'
 
 interface Parsed {
   opts?: LoadOptions
@@ -274,6 +274,33 @@ describe('command-line options', () => {
       const line = JSON.parse(r.stderr.trim()) as Record<string, unknown>
       expect(line).toMatchObject({ level: 'error', event: 'error', code: 'USAGE', message, exitCode: 1 })
     } else expect(r.stderr).toBe(`pgbulk: error: ${message} (USAGE)\n`)
+  })
+})
+
+describe('durations (--flush-interval, --flush-jitter, --start-jitter)', () => {
+  it.each([
+    ['500ms', 500],
+    ['60s', 60_000],
+    ['1.5s', 1500],
+    ['5m', 300_000],
+    ['2h', 7_200_000],
+    ['250', 250],
+    [' 10 S ', 10_000],
+    ['0', 0],
+  ])('reads %j as %i ms (a plain number is ms)', (v, ms) => {
+    expect(parseDuration(v)).toBe(ms)
+  })
+
+  it.each(['', '-1s', '5 minutes', '1d', 's', '1e3', 'NaN'])('refuses %j', (v) => {
+    expect(() => parseDuration(v)).toThrow(InvalidArgumentError)
+  })
+
+  it('hands load() the durations in ms; they are not given when not on the command line', async () => {
+    const flags = ['--flush-interval', '300ms', '--flush-jitter', '100', '--start-jitter', '5m']
+    const r = await parse(['load', '-', '-t', 't', ...flags])
+    expect(r.opts).toMatchObject({ flushIntervalMs: 300, flushJitterMs: 100, startJitterMs: 300_000 })
+    const plain = await parse(['load', '-', '-t', 't'])
+    for (const k of ['flushIntervalMs', 'flushJitterMs', 'startJitterMs']) expect(plain.opts).not.toHaveProperty(k)
   })
 })
 

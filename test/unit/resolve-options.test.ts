@@ -6,6 +6,7 @@ import type { LoadOptions, RedriveOptions } from '../../src/options.js'
 import { resolveLoadOptions, resolveRedriveOptions, resolveRunOptions } from '../../src/options.js'
 
 const MiB = 1024 ** 2
+const DAY = 24 * 60 * 60 * 1000
 const BASE: LoadOptions = { inputs: ['a.csv'], table: 't' }
 const REDRIVE: RedriveOptions = { rejectsFile: 'a.csv.rejects.ndjson', table: 't' }
 /** --batch-size auto with bounds of its own: the smallest batch may be the largest. */
@@ -56,6 +57,10 @@ describe('resolveLoadOptions: what an option not given becomes', () => {
     ['format', undefined],
     ['columns', undefined],
     ['rowSample', undefined],
+    ['flushIntervalMs', undefined],
+    ['flushJitterMs', 0],
+    ['startJitterMs', 0],
+    ['random', undefined],
   ])('%s defaults to %j', (option, expected) => {
     expect(resolveLoadOptions(BASE)[option]).toEqual(expected)
   })
@@ -126,6 +131,17 @@ describe('resolveLoadOptions: what is given passes through', () => {
     [{ encoding: 'Windows-1252' }, { encoding: 'windows-1252' }],
     [{ encoding: 'ISO-8859-1' }, { encoding: 'latin1' }],
     [{ maxRecordBytes: 1 }, { maxRecordBytes: 1 }],
+    [{ flushIntervalMs: 300 }, { flushIntervalMs: 300, flushJitterMs: 0 }],
+    [
+      { flushIntervalMs: 1, flushJitterMs: 100 },
+      { flushIntervalMs: 1, flushJitterMs: 100 },
+    ],
+    [
+      { flushIntervalMs: 24 * DAY, flushJitterMs: 24 * DAY, startJitterMs: 24 * DAY },
+      { flushIntervalMs: 24 * DAY, flushJitterMs: 24 * DAY, startJitterMs: 24 * DAY },
+    ],
+    [{ flushJitterMs: 0 }, { flushJitterMs: 0 }],
+    [{ startJitterMs: 300_000 }, { startJitterMs: 300_000 }],
     [{ maxRecordBytes: 256 * MiB }, { maxRecordBytes: 256 * MiB }],
     [
       { force: true, resume: true },
@@ -294,5 +310,30 @@ describe('--ledger-days', () => {
 
   it.each([0.5, 1, 36_500, 1_000_000])('keeps %s', (ledgerDays) => {
     expect(resolveLoadOptions({ ...BASE, ledgerDays }).ledgerDays).toBe(ledgerDays)
+  })
+})
+
+describe('--flush-interval, --flush-jitter and --start-jitter (ms)', () => {
+  const range = (flag: string, from: string, v: number) => `${flag} must be ${from} ms and at most 24 days, not ${v}`
+  it.each<[Partial<LoadOptions>, string]>([
+    [{ flushIntervalMs: 0 }, range('--flush-interval', 'more than 0', 0)],
+    [{ flushIntervalMs: -5 }, range('--flush-interval', 'more than 0', -5)],
+    [{ flushIntervalMs: Number.NaN }, range('--flush-interval', 'more than 0', Number.NaN)],
+    [{ flushIntervalMs: Infinity }, range('--flush-interval', 'more than 0', Infinity)],
+    // (more than a timer takes: it would fire at once)
+    [{ flushIntervalMs: 24 * DAY + 1 }, range('--flush-interval', 'more than 0', 24 * DAY + 1)],
+    [{ flushIntervalMs: 100, flushJitterMs: -1 }, range('--flush-jitter', 'at least 0', -1)],
+    [{ flushIntervalMs: 100, flushJitterMs: Number.NaN }, range('--flush-jitter', 'at least 0', Number.NaN)],
+    [{ flushJitterMs: 100 }, '--flush-jitter needs --flush-interval'],
+    [{ startJitterMs: -1 }, range('--start-jitter', 'at least 0', -1)],
+    [{ startJitterMs: Number.NaN }, range('--start-jitter', 'at least 0', Number.NaN)],
+    [{ startJitterMs: 24 * DAY + 1 }, range('--start-jitter', 'at least 0', 24 * DAY + 1)],
+  ])('refuses %j (USAGE)', (opts, message) => {
+    expect(refusal(() => resolveLoadOptions({ ...BASE, ...opts }))).toMatchObject({ code: 'USAGE', message })
+  })
+
+  it('refuses them in a redrive too (the flush window is a batching option)', () => {
+    const err = refusal(() => resolveRedriveOptions({ ...REDRIVE, flushIntervalMs: -1 }))
+    expect(err).toMatchObject({ code: 'USAGE' })
   })
 })
