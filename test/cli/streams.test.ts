@@ -154,6 +154,42 @@ describe('pgbulk load - with --flush-interval', () => {
   })
 })
 
+describe('pgbulk load - with --flush-interval: a line not yet ended, workers', () => {
+  it('on SIGTERM leaves out a last line not yet ended (it is not a row yet): neither loaded nor rejected', async () => {
+    const t = await table()
+    const rejects = join(dir, 'partial.rejects.ndjson')
+    const run = loadStdin(t, ['--flush-interval', '60s', '--rejects', rejects])
+    write(run, 'id,name\n1,a\n2,b\n3,parti')
+    await waitFor('pgbulk connected', async () => (await pgbulkSessions()).all > 0)
+    await sleep(500)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect((await db.client.query(`SELECT id, name FROM ${t} ORDER BY id`)).rows).toEqual([
+      { id: 1, name: 'a' },
+      { id: 2, name: 'b' },
+    ])
+    await expect(readFile(rejects, 'utf8')).rejects.toThrow(/ENOENT/)
+  })
+
+  it('works with --workers and --batch-size auto: rows commit by time while stdin is open', async () => {
+    const t = await table()
+    const run = loadStdin(t, ['--flush-interval', '200ms', '--workers', '2', '--batch-size', 'auto'])
+    try {
+      for (let k = 0; k < 5; k++) {
+        write(run, (k === 0 ? 'id,name\n' : '') + `${2 * k + 1},a\n${2 * k + 2},b\n`)
+        await waitFor(`rows of window ${k + 1} committed, stdin open`, async () => (await db.count(t)) === 2 * k + 2)
+      }
+      expect((await pgbulkSessions()).inTransaction).toBe(0)
+      run.child.stdin!.end()
+      const r = await run.done
+      expect(r.code, r.stderr).toBe(0)
+    } finally {
+      run.child.kill('SIGKILL')
+    }
+  })
+})
+
 describe('--start-jitter', () => {
   it('sleeps before connecting: SIGTERM then ends the run with 130, having never connected', async () => {
     const t = await table()
