@@ -86,10 +86,15 @@ describe('pgbulk load - with --flush-interval', () => {
 
   it('holds no transaction and no lock on the table while it waits for input', async () => {
     const t = await table()
-    const run = loadStdin(t, ['--flush-interval', '200ms', '--batch-size', '100000'])
+    const rejects = join(dir, 'idle.rejects.ndjson')
+    const run = loadStdin(t, ['--flush-interval', '200ms', '--batch-size', '100000', '--rejects', rejects])
     try {
-      write(run, 'id,name\n1,a\n2,b\n3,c\n')
+      write(run, 'id,name\n1,a\n2,b\nbad,x\n3,c\n')
       await waitFor('the rows committed by time', async () => (await db.count(t)) === 3)
+      // (the rejection waiting with them is written by the same window)
+      await waitFor('the rejection written', async () =>
+        (await readFile(rejects, 'utf8').catch(() => '')).includes('bad,x'),
+      )
       // stdin open and idle: pgbulk is connected, with no transaction open
       await sleep(400)
       const s = await pgbulkSessions()
@@ -107,7 +112,8 @@ describe('pgbulk load - with --flush-interval', () => {
       await waitFor('a row written after the DDL committed', async () => (await db.count(t)) === 4)
       run.child.stdin!.end()
       const r = await run.done
-      expect(r.code, r.stderr).toBe(0)
+      // (2: a row was rejected)
+      expect(r.code, r.stderr).toBe(2)
     } finally {
       run.child.kill('SIGKILL')
     }
