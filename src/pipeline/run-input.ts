@@ -93,7 +93,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         if (p.batcher.msLeft() === 0) await flush(p.batcher.flush())
         asked ??= chunks.next()
         const left = p.batcher.msLeft()
-        const got = left === undefined ? await asked : await beforeDeadline(asked, left)
+        const got = left === undefined ? await asked : await beforeDeadline(asked, Math.ceil(left))
         if (got === EXPIRED) continue
         asked = undefined
         if (got.done) {
@@ -130,8 +130,14 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
         p.onProgress?.()
       }
     } finally {
-      // (as for await does on a break or a throw: the source is stopped and closed)
-      if (!finished) await chunks.return?.()
+      // (as for await does on a break or a throw: the source is stopped and closed) A batch that failed
+      // while a chunk was still asked for (its window closed while the input was idle) does not wait for
+      // it: the source is told to stop, and ends when its input does (the CLI closes stdin on the way out).
+      if (!finished) {
+        const closing = chunks.return?.()
+        if (asked === undefined) await closing
+        else closing?.catch(() => {})
+      }
     }
     if (!stop && p.signal?.aborted) stopHere(new LoadError('ABORTED', 'interrupted'))
     // What was already read and validated is written, on a stop as well: every row read ends up loaded or rejected.
@@ -165,7 +171,9 @@ const EXPIRED = Symbol('expired')
  */
 async function beforeDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof EXPIRED> {
   let timer: NodeJS.Timeout | undefined
-  const expiry = new Promise<typeof EXPIRED>((resolve) => (timer = setTimeout(resolve, ms, EXPIRED)))
+  // (a longer delay than a timer takes would fire at once: it is waited in steps, the loop asking again)
+  const delay = Math.min(ms, 2 ** 31 - 1)
+  const expiry = new Promise<typeof EXPIRED>((resolve) => (timer = setTimeout(resolve, delay, EXPIRED)))
   try {
     return await Promise.race([p, expiry])
   } finally {

@@ -228,3 +228,22 @@ describe('--start-jitter', () => {
     expect(await db.count(t)).toBe(2)
   })
 })
+
+describe('pgbulk load - with --flush-interval: a batch that fails while stdin is idle', () => {
+  it('ends the run (exit 3) without waiting for more input', async () => {
+    const t = await table()
+    const run = loadStdin(t, ['--flush-interval', '200ms', '--retries', '1'])
+    try {
+      write(run, 'id,name\n1,a\n')
+      await waitFor('the first row committed', async () => (await db.count(t)) === 1)
+      await db.client.query(`DROP TABLE ${t}`)
+      write(run, '2,b\n')
+      // stdin stays open and idle: the window's batch fails, and the run ends all the same
+      const r = await Promise.race([run.done, sleep(15_000).then(() => undefined)])
+      expect(r, 'pgbulk still running 15 s after its batch failed').toBeDefined()
+      expect(r!.code, r!.stderr).toBe(3)
+    } finally {
+      run.child.kill('SIGKILL')
+    }
+  })
+})
