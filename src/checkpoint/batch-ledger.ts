@@ -197,16 +197,6 @@ export class BatchLedger {
     )
     return r.rows.map((x) => Number(x.line))
   }
-
-  /** Every entry of a run, in batch order (tests and `pgbulk trace` read them). */
-  async ofRun(client: pg.Client, runId: string): Promise<LedgerRow[]> {
-    if (!(await checkOwnTable(client, this.spec))) return []
-    const r = await client.query<Row>(
-      `SELECT * FROM ${this.table} WHERE run_id ${EQ} $1::pg_catalog.text ORDER BY batch, input`,
-      [runId],
-    )
-    return r.rows.map(fromRow)
-  }
 }
 
 function fromRow(r: Row): LedgerRow {

@@ -6,6 +6,7 @@ import type { TraceAnswer } from '../trace/decide-line.js'
 import type { TraceOptions } from '../trace/trace.js'
 import { trace } from '../trace/trace.js'
 import { parsePositiveInt } from './options.js'
+import { describeError } from './log.js'
 
 /** What `pgbulk trace` was asked, as the CLI hands it to its runner. */
 export type TraceJob = TraceOptions & { json: boolean }
@@ -136,14 +137,4 @@ function answerText(a: TraceAnswer, file: string): string {
   }
   // (each line escaped whole: a message from the reject file may hold line breaks of its own)
   return printable(text)
-}
-
-/** One error for people: message, code, hint. */
-function describeError(err: unknown): string {
-  if (err instanceof LoadError) {
-    const hint = err.hint ? `  hint: ${printable(err.hint, true)}\n` : ''
-    return `pgbulk: error: ${printable(err.message, true)} (${err.code})\n${hint}`
-  }
-  const message = printable((err as Error).message ?? String(err), true)
-  return `pgbulk: internal error: ${message}\n  (set PGBULK_DEBUG=1 for a stack trace, and report it)\n`
 }
