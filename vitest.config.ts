@@ -16,6 +16,7 @@ const serial = [
   'test/cli/pgbulk-cli.test.ts',
   'test/cli/safe-output.test.ts',
   'test/cli/streams.test.ts',
+  'test/cli/follow.test.ts',
 ]
 const database = {
   globalSetup: ['test/helpers/global-setup.ts'],

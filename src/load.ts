@@ -4,7 +4,7 @@ import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-sto
 import type { BatchFacts } from './checkpoint/batch-ledger.js'
 import { CheckpointStore } from './checkpoint/checkpoint-store.js'
 import type { InputPlan } from './checkpoint/resume-plan.js'
-import { defaultJobName, inputKey, planInputs } from './checkpoint/resume-plan.js'
+import { defaultJobName, generationKey, inputKey, planFollow, planInputs } from './checkpoint/resume-plan.js'
 import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
 import { LoadError } from './errors.js'
 import type { LoadOptions, ResolvedLoadOptions } from './options.js'
@@ -21,6 +21,8 @@ import { rowSampler } from './observe/sample.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import type { FileReport, RunTotals, StopReason } from './report/run-figures.js'
 import { newTotals } from './report/run-figures.js'
+import type { FollowedInput } from './source/follow-file.js'
+import { followFile } from './source/follow-file.js'
 import type { InputFile } from './source/open-input.js'
 import { checkInputs, openInput } from './source/open-input.js'
 import { StreamPrefix } from './source/stream-prefix.js'
@@ -59,6 +61,8 @@ interface LoadRun {
   stage: Stage | undefined
   /** --log-sample-rows: looks at the rows of each committed batch. */
   sampleRows?: ReturnType<typeof rowSampler> | undefined
+  /** What the report warns of (the ledger off; lines of a followed file lost while nothing followed). */
+  warnings: string[]
 }
 
 /** How an input is read: its parse options, and whether it has a header row (or the column names it stands for). */
@@ -93,6 +97,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     bytesBefore: 0,
     emptyPending: false,
     stage: undefined,
+    warnings: [],
   }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
@@ -117,6 +122,10 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
         fileReports.push(finishedInput(f, plan.from))
         continue
       }
+      if (opts.follow) {
+        stop = await followInput(run, f, plan, readings[k]!, fileReports)
+        break
+      }
       const result = await loadInput(run, f, plan, readings[k]!)
       fileReports.push(result.file)
       if (result.stop) {
@@ -140,7 +149,9 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       options: reportableOptions(given),
       runId: opts.runId,
       job: run.job,
-      ...(run.store?.ledgerOff ? { warnings: [run.store.ledgerOff] } : {}),
+      ...(run.store?.ledgerOff || run.warnings.length > 0
+        ? { warnings: [...(run.store?.ledgerOff ? [run.store.ledgerOff] : []), ...run.warnings] }
+        : {}),
     })
     await run.store?.endRun(target.connection(), report.exitCode)
   } finally {
@@ -217,7 +228,9 @@ async function claimJob(run: LoadRun, files: readonly InputFile[]): Promise<Inpu
   await target.lockJob(run.job)
   await store.claim(target.connection(), run.job)
   const choice = { resume: opts.resume, restart: opts.restart, force: opts.force, idempotent: opts.mode !== 'append' }
-  const plans = await planInputs(target.connection(), store, run.job, files, choice)
+  const plans = opts.follow
+    ? [await planFollow(target.connection(), store, run.job, files[0]!, choice)]
+    : await planInputs(target.connection(), store, run.job, files, choice)
   // --mode truncate and replace start the whole job over when one of its inputs changed.
   if ((opts.mode === 'truncate' || opts.mode === 'replace') && plans.some((p) => p.kind === 'fresh' && p.startedOver))
     return plans.map((p) => ({ kind: 'fresh', input: p.input, identity: p.identity, startedOver: startedOverWhy(p) }))
@@ -357,16 +370,17 @@ async function loadInput(
   f: InputFile,
   plan: Exclude<InputPlan, { kind: 'finished' }>,
   reading: InputReading,
+  followed?: FollowedInput,
 ): Promise<{ file: FileReport; stop?: StopReason }> {
   const { opts, target, totals } = run
   const from = plan.kind === 'resume' ? plan.from : undefined
   // A stream's checkpoints record the hash of the prefix they cover, and its resume checks it (StreamPrefix).
   const prefix = run.store && f.stream ? new StreamPrefix() : undefined
-  const checkpoint = checkpointOf(run, plan, prefix)
+  const checkpoint = checkpointOf(run, plan, prefix, followed)
   // A fresh input's checkpoint exists before its first reject is written, so that a crash
   // before the first batch commits is resumed (and its reject lines dropped), not refused.
   if (!from && checkpoint) await checkpoint(target.connection(), START, [], undefined)
-  const opened = await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0)
+  const opened = followed ?? (await openInput(f, opts.stdin, opts.signal, from?.nextByte ?? 0))
   const expected = () => (from && !opts.force ? expectedPrefix(from, opened.name) : undefined)
   const input = prefix ? { ...opened, chunks: prefix.tap(opened.chunks, expected()) } : opened
   const progress = () =>
@@ -383,6 +397,7 @@ async function loadInput(
     seeked && reading.parse.format !== 'ndjson' ? (reading.headerNames ?? reading.columnNames) : reading.columnNames
   const result = await runInput({
     ...pipelineOf(run, f, { ...reading, header: seeked ? false : reading.header, columnNames }),
+    input: plan.input,
     name: input.name,
     records: parseInput(input.chunks, reading.parse, seeked ? startAt : undefined),
     bytesConsumed: input.bytesConsumed,
@@ -414,6 +429,68 @@ async function loadInput(
   return result
 }
 
+/**
+ * --follow: the followed path's files one after another until the run stops (an interrupt is the
+ * usual stop): a resumed one where its file is now (a file rotated meanwhile is read to its end),
+ * then each file that takes the path after a rotation or truncation, from its first byte, each
+ * with its own checkpoint (generationKey) and its own entry in the report. Returns the stop.
+ */
+async function followInput(
+  run: LoadRun,
+  f: InputFile,
+  first: Exclude<InputPlan, { kind: 'finished' }>,
+  reading: InputReading,
+  reports: FileReport[],
+): Promise<StopReason> {
+  const { opts, store, target } = run
+  let plan = first
+  for (let generation = first.follow?.generation ?? 1; ; generation++) {
+    const at = plan.follow ? plan.follow.at : f.path
+    if (plan.kind === 'resume' && at === undefined) {
+      // (its checkpoint is finished, so that the next run does not look for the file again)
+      const last = plan.from.nextLine - 1
+      run.warnings.push(
+        `the file followed at ${f.path} before, up to its line ${last}: ${plan.follow?.lost ?? ''}; ` +
+          'lines appended to it after that were not loaded',
+      )
+      await store?.save(target.connection(), { ...plan.from, done: true })
+    } else {
+      const file = at ?? f.path
+      const source = await waitForFile(file, f.path, plan.kind === 'resume' ? plan.from.nextByte : 0, opts)
+      if (!source) return { error: new LoadError('ABORTED', 'interrupted'), file: f.path }
+      // (a rotated file resumed mid-way has its own header, read before)
+      const own = file === f.path || plan.kind === 'fresh' ? reading : (await preflight(run, [fileAt(file)]))[0]!
+      const result = await loadInput(run, f, plan, own, source)
+      reports.push(result.file)
+      if (result.stop) return result.stop
+    }
+    const next = { generation: generation + 1, at: f.path }
+    plan = { kind: 'fresh', input: generationKey(inputKey(f.path), next.generation), identity: undefined, follow: next }
+  }
+}
+
+/** Open a followed file, waiting while its path names nothing (between a rotation's rename and the new file); undefined when interrupted. */
+async function waitForFile(
+  path: string,
+  followed: string,
+  startByte: number,
+  opts: ResolvedLoadOptions,
+): Promise<FollowedInput | undefined> {
+  for (;;) {
+    if (opts.signal?.aborted) return undefined
+    try {
+      return await followFile(path, startByte, { signal: opts.signal, pollMs: opts.followPollMs, followed })
+    } catch (err) {
+      if (!(err instanceof LoadError && err.code === 'INPUT_NOT_FOUND')) throw err
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.followPollMs))
+  }
+}
+
+function fileAt(path: string): InputFile {
+  return { path, size: undefined, stream: false }
+}
+
 /** A checkpoint before anything of the input was read. */
 const START: CheckpointProgress = {
   nextByte: 0,
@@ -426,7 +503,12 @@ const START: CheckpointProgress = {
 }
 
 /** Saves where an input stands (in a batch's transaction, on `client`); none when the run keeps no checkpoint. */
-function checkpointOf(run: LoadRun, plan: InputPlan, prefix: StreamPrefix | undefined) {
+function checkpointOf(
+  run: LoadRun,
+  plan: InputPlan,
+  prefix: StreamPrefix | undefined,
+  followed: FollowedInput | undefined,
+) {
   const store = run.store
   if (!store) return undefined
   const startedAt = plan.kind === 'fresh' ? run.startedAt : plan.from.startedAt
@@ -437,7 +519,11 @@ function checkpointOf(run: LoadRun, plan: InputPlan, prefix: StreamPrefix | unde
         job: run.job,
         input: plan.input,
         target: run.target.schema.sqlName,
-        identity: prefix ? prefixIdentity(state.nextByte, prefix) : plan.identity,
+        identity: followed
+          ? followed.identityAt(state.nextByte)
+          : prefix
+            ? prefixIdentity(state.nextByte, prefix)
+            : plan.identity,
         startedAt,
         ...state,
       },

@@ -54,6 +54,10 @@ export const DEFAULTS = {
   ledgerDays: 30,
   flushJitterMs: 0,
   startJitterMs: 0,
+  follow: false,
+  /** --follow without --flush-interval: rows of a followed file wait at most this long (ms). */
+  followFlushIntervalMs: 1000,
+  followPollMs: 100,
 } as const
 
 /** --batch-size auto's lock budget and bounds when not given (the CLI's --lock-budget, --min-batch and --max-batch). */
@@ -223,6 +227,14 @@ export interface LoadOptions extends RunOptions {
    * ends the sleep: the load throws ABORTED without connecting.
    */
   startJitterMs?: number
+  /**
+   * Follow the (one) input like `tail -F`: at its end, wait for appended lines; a rotation or
+   * truncation starts the file that takes the path, each with its own checkpoint. Ends only when
+   * `signal` aborts (exit 130 after committing what was read). Default flush interval 1 s.
+   */
+  follow?: boolean
+  /** --follow: how often the end of the file is looked at again (ms; default 100). */
+  followPollMs?: number
 }
 
 /** Options of pgbulk redrive. */
@@ -346,12 +358,27 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   })
 }
 
+/** --follow: refused where it cannot be (more than one input, stdin, a mode that ends), and its flush interval. */
+function followed(given: LoadOptions): LoadOptions {
+  if (given.inputs.length !== 1 || given.inputs[0] === '-')
+    throw new LoadError(
+      'USAGE',
+      given.inputs[0] === '-' && given.inputs.length === 1
+        ? '--follow follows a file: stdin is read until it closes without it'
+        : `--follow follows one file, not ${given.inputs.length}: run one pgbulk per file`,
+    )
+  if (given.mode === 'truncate' || given.mode === 'replace')
+    throw new LoadError('USAGE', `--mode ${given.mode} needs the input to end: it cannot --follow`)
+  return { ...given, flushIntervalMs: given.flushIntervalMs ?? DEFAULTS.followFlushIntervalMs }
+}
+
 /**
  * Apply the defaults of a load and refuse what cannot run, before anything is opened: an encoding
  * pgbulk does not read, --resume with --restart, a record limit out of range, then what
  * resolveRunOptions() refuses.
  */
-export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
+export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
+  const given = options.follow ? followed(options) : options
   const encoding = resolveEncoding(given.encoding ?? DEFAULTS.encoding)
   if (!encoding) {
     const hint = 'use utf8, latin1 or windows-1252'
@@ -388,6 +415,8 @@ export function resolveLoadOptions(given: LoadOptions): ResolvedLoadOptions {
     checkpointSchema: given.checkpointSchema ?? DEFAULTS.checkpointSchema,
     ledgerDays,
     startJitterMs: given.startJitterMs ?? DEFAULTS.startJitterMs,
+    follow: given.follow ?? DEFAULTS.follow,
+    followPollMs: given.followPollMs ?? DEFAULTS.followPollMs,
     get stdin() {
       return given.stdin ?? process.stdin
     },

@@ -33,6 +33,10 @@ export class Batcher {
   private bytes = 0
   /** When the open window closes (on the window's clock); undefined while nothing waits. */
   private windowEnd: number | undefined
+  /** When the open window opened: its first row (or rejection) began to wait. */
+  private windowStart: number | undefined
+  /** When the rows last taken by flush() began to wait (the window's clock); undefined without a window. */
+  takenSince: number | undefined
 
   constructor(
     readonly limits: BatchLimits,
@@ -59,7 +63,13 @@ export class Batcher {
     const w = this.window
     if (!w || this.windowEnd !== undefined) return
     const jitter = w.jitterMs > 0 ? (w.random ?? Math.random)() * w.jitterMs : 0
-    this.windowEnd = (w.now ?? performance.now.bind(performance))() + w.intervalMs + jitter
+    this.windowStart = this.now()
+    this.windowEnd = this.windowStart + w.intervalMs + jitter
+  }
+
+  /** The window's clock (ms). */
+  now(): number {
+    return (this.window?.now ?? performance.now.bind(performance))()
   }
 
   /** When the open window closes, on the window's clock (ms); undefined when none is open. */
@@ -70,7 +80,7 @@ export class Batcher {
   /** How long until the open window closes (0 once it has), or undefined when none is open. */
   msLeft(): number | undefined {
     if (this.windowEnd === undefined) return undefined
-    return Math.max(0, this.windowEnd - (this.window?.now ?? performance.now.bind(performance))())
+    return Math.max(0, this.windowEnd - this.now())
   }
 
   /** Whether this many rows, of this many input bytes, make a batch. */
@@ -86,6 +96,8 @@ export class Batcher {
   /** The rows gathered so far, or undefined when there are none; the window, if any, closes. */
   flush(): ValidRow[] | undefined {
     this.windowEnd = undefined
+    this.takenSince = this.windowStart
+    this.windowStart = undefined
     if (this.rows.length === 0) return undefined
     const out = this.rows
     this.rows = []

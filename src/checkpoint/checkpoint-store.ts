@@ -144,6 +144,19 @@ export class CheckpointStore {
     return r.rows[0] ? fromRow(r.rows[0]) : undefined
   }
 
+  /**
+   * The checkpoints of a followed file's generations (--follow: `input`, then `input#2`, `input#3`,
+   * … for each file that took its path after a rotation or truncation).
+   */
+  async generations(client: pg.Client, job: string, input: string): Promise<Checkpoint[]> {
+    const r = await client.query<Row>(
+      `SELECT * FROM ${this.table} WHERE job ${EQ} $1::pg_catalog.text AND (input ${EQ} $2::pg_catalog.text
+         OR pg_catalog.left(input, pg_catalog.length($2::pg_catalog.text) + 1) ${EQ} pg_catalog.concat($2::pg_catalog.text, '#'))`,
+      [job, input],
+    )
+    return r.rows.map(fromRow)
+  }
+
   /** Rows the job's inputs have loaded, by their checkpoints (--mode replace checks its staging table against it). */
   async rowsLoaded(client: pg.Client, job: string): Promise<number> {
     const r = await client.query<{ n: string | null }>(

@@ -4,6 +4,7 @@ import type pg from 'pg'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from '../source/input-identity.js'
 import type { InputFile } from '../source/open-input.js'
+import { locateFollowed } from '../source/follow-file.js'
 import { identifyInput, identityChange } from '../source/input-identity.js'
 import type { Checkpoint, CheckpointStore } from './checkpoint-store.js'
 
@@ -15,10 +16,24 @@ export type InputPlan =
       identity: InputIdentity | undefined
       /** --resume of an unfinished input that changed since, in a mode that makes a reload safe: how it changed. */
       startedOver?: string
+      follow?: FollowGeneration
     }
-  | { kind: 'resume'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
+  | { kind: 'resume'; input: string; identity: InputIdentity | undefined; from: Checkpoint; follow?: FollowGeneration }
   /** --resume of an input an earlier run finished: nothing left to do. */
   | { kind: 'finished'; input: string; identity: InputIdentity | undefined; from: Checkpoint }
+
+/**
+ * --follow: which file of the followed path a plan is (each file that takes the path after a
+ * rotation or a truncation is a generation, with its own checkpoint), and where that file is now.
+ */
+export interface FollowGeneration {
+  /** 1 for the first file followed at the path. */
+  generation: number
+  /** Where the file is now (the path, or the name it was rotated to); undefined when it is lost. */
+  at: string | undefined
+  /** Why the rest of a resumed generation cannot be read (rotated away or truncated while nothing followed). */
+  lost?: string
+}
 
 /** How the user asked to treat an existing checkpoint. */
 export interface ResumeChoice {
@@ -33,6 +48,54 @@ export interface ResumeChoice {
 /** The checkpoint key of an input: its absolute path, or "stdin". */
 export function inputKey(path: string): string {
   return path === '-' ? 'stdin' : resolve(path)
+}
+
+function unfinished(job: string, where: string): LoadError {
+  return new LoadError(
+    'JOB_UNFINISHED',
+    `job ${JSON.stringify(job)} has an unfinished checkpoint at ${where}`,
+    'pass --resume to continue where it stopped, ' +
+      'or --restart to load from the start (rows already committed stay in the table)',
+  )
+}
+
+/** The checkpoint key of a followed path's n-th file (generation). */
+export function generationKey(input: string, n: number): string {
+  return n === 1 ? input : `${input}#${n}`
+}
+
+/**
+ * --follow: plan the followed path from its generations' checkpoints. The last generation, when
+ * unfinished, is resumed (--resume) where its file is now, found by locateFollowed(); a finished
+ * one (its file was rotated or truncated and done with), or --restart, starts the next generation
+ * at the path, from its first byte.
+ */
+export async function planFollow(
+  client: pg.Client,
+  store: CheckpointStore,
+  job: string,
+  file: InputFile,
+  choice: ResumeChoice,
+): Promise<InputPlan> {
+  const input = inputKey(file.path)
+  let last: { cp: Checkpoint; n: number } | undefined
+  for (const cp of await store.generations(client, job, input)) {
+    const n = cp.input === input ? 1 : Number(cp.input.slice(input.length + 1))
+    if (Number.isInteger(n) && n > (last?.n ?? 0)) last = { cp, n }
+  }
+  const fresh = (n: number): InputPlan => ({
+    kind: 'fresh',
+    input: generationKey(input, n),
+    identity: undefined,
+    follow: { generation: n, at: file.path },
+  })
+  if (!last) return fresh(1)
+  const { cp, n } = last
+  if (cp.done || choice.restart) return fresh(n + 1)
+  if (!choice.resume) throw unfinished(job, `${cp.input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded)`)
+  const where = await locateFollowed(file.path, cp.identity, cp.nextByte)
+  const follow = 'at' in where ? { generation: n, at: where.at } : { generation: n, at: undefined, lost: where.lost }
+  return { kind: 'resume', input: cp.input, identity: undefined, from: cp, follow }
 }
 
 /** The default job name: the target table and the inputs, as a cron line would name them. */
@@ -92,14 +155,7 @@ export async function planInputs(
       plans.push({ kind: cp.done ? 'finished' : 'resume', input, identity, from: cp })
       continue
     }
-    if (!cp.done) {
-      throw new LoadError(
-        'JOB_UNFINISHED',
-        `job ${JSON.stringify(job)} has an unfinished checkpoint at ${where}`,
-        'pass --resume to continue where it stopped, ' +
-          'or --restart to load from the start (rows already committed stay in the table)',
-      )
-    }
+    if (!cp.done) throw unfinished(job, where)
     // A stream cannot be compared with what was loaded before: a finished job reads it as new data.
     if (!changed && identity !== undefined) {
       throw new LoadError(

@@ -22,6 +22,7 @@ import type { Rejection } from '../reject/rejection.js'
 import type { LoadReport } from '../report/load-report.js'
 import { formatSummary } from '../report/load-report.js'
 import { printable } from '../report/printable.js'
+import { counted } from '../report/words.js'
 import type { BatchEvent } from '../report/run-figures.js'
 import type { ProgressSnapshot } from './progress.js'
 import { createProgress } from './progress.js'
@@ -76,6 +77,8 @@ export interface RunLoggerOptions {
   trace?: LogContext['trace']
   /** The options as run_start shows them (reportableOptions: no password). */
   options: Record<string, unknown>
+  /** --follow: the text form prints a line per batch instead of a progress bar. */
+  follow?: boolean
   /** --log-rejects: the share of rejected rows that get a reject event (default all). */
   logRejects?: number
   /** --log-sample-rows was given: run_end counts the row events. */
@@ -86,12 +89,26 @@ export function createRunLogger(format: LogFormat, o: RunLoggerOptions): RunLogg
   return format === 'json' ? jsonLog(o) : textLog(o)
 }
 
+/** --follow's line per batch: when it committed, its lines, rows, rejects, commit time, and the lag of its oldest row. */
+function windowLine(b: BatchEvent): string {
+  const lag = b.lagMs === undefined ? '' : `, lag ${(b.lagMs / 1000).toFixed(2)} s`
+  const lines = b.firstLine === b.lastLine ? `line ${b.firstLine}` : `lines ${b.firstLine}-${b.lastLine}`
+  return (
+    `${b.committedAt.toISOString()} ${b.file} ${lines}: ${counted(b.rows, 'row', 'rows')} loaded, ${b.rejected} rejected, ` +
+    `batch ${b.batch} committed in ${b.ms} ms${lag}`
+  )
+}
+
 /** Rejected rows printed on stderr as they happen; the rest are only in the reject file. */
 const SHOWN_REJECTS = 10
 
 function textLog(o: RunLoggerOptions): RunLogger {
   const { stderr, quiet } = o
-  const progress = createProgress(stderr, quiet)
+  // (--follow: no bar for an input without an end; its lines are written as they come)
+  const progress =
+    o.follow && !quiet
+      ? { start() {}, update() {}, log: (line: string) => void stderr.write(line), stop() {} }
+      : createProgress(stderr, quiet)
   let shown = 0
   return {
     started() {},
@@ -110,7 +127,9 @@ function textLog(o: RunLoggerOptions): RunLogger {
       const again = `sending the batch again in ${seconds} s (attempt ${attempt + 1} of ${o.retries})`
       progress.log(printable(`pgbulk: ${fault}; ${again}`) + '\n')
     },
-    batch() {},
+    batch(b) {
+      if (o.follow && !quiet) stderr.write(printable(windowLine(b)) + '\n')
+    },
     row() {},
     signal(sig) {
       progress.log(

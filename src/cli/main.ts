@@ -110,6 +110,7 @@ interface LoadFlags extends RunFlags {
   flushInterval?: number
   flushJitter?: number
   startJitter?: number
+  follow?: true
 }
 
 /** The flags of pgbulk jobs. */
@@ -387,6 +388,11 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       parseDuration,
     )
     .option(
+      '--follow',
+      'keep reading the file as it grows, like tail -F (rotation and truncation too; one file); ' +
+        'commits every --flush-interval (default 1s), prints a line per batch, stops on SIGTERM/SIGINT',
+    )
+    .option(
       '--start-jitter <duration>',
       'before connecting, sleep a random time from 0 to this (loads started by cron spread out)',
       parseDuration,
@@ -405,6 +411,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         // (the report's options name it when not the default)
         ...given({ ledgerDays: o.ledgerDays === DEFAULTS.ledgerDays ? undefined : o.ledgerDays }),
         ...given({ flushIntervalMs: o.flushInterval, flushJitterMs: o.flushJitter, startJitterMs: o.startJitter }),
+        ...given({ follow: o.follow }),
         // (in the order the report's options have always listed them)
         ...given({
           format: o.format,
@@ -544,6 +551,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
     options: reportableOptions(opts),
     ...given({ job: jobName, trace, logRejects: extra.logRejects }),
     sampleRows: extra.logSampleRows !== undefined,
+    follow: job.kind === 'load' && job.opts.follow === true,
   })
   const controller = new AbortController()
   let signals = 0

@@ -55,6 +55,7 @@ export function batchFields(b: BatchEvent): Record<string, unknown> {
     rejected: b.rejected,
     ...(b.skipped > 0 ? { skipped: b.skipped } : {}),
     ms: b.ms,
+    ...(b.lagMs === undefined ? {} : { lagMs: b.lagMs }),
     ...(b.txid === undefined ? {} : { txid: b.txid }),
     attempts: b.attempts,
     ...(b.autoTune ? { blockedMs: b.autoTune.blockedMs, nextBatchRows: b.autoTune.nextRows } : {}),

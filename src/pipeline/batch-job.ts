@@ -37,6 +37,8 @@ export interface BatchToSend {
   at: { byte: number; line: number }
   /** The input's last batch: its checkpoint says done. */
   done: boolean
+  /** With a flush window: when its first row (or rejection) began to wait, on the batcher's clock. */
+  since?: number | undefined
 }
 
 /**
@@ -151,6 +153,7 @@ export function batchJob(s: InputState, b: BatchToSend): CommitJob<Writer, Write
           ...(res.xid === undefined ? {} : { txid: res.xid }),
           ms: Math.round(performance.now() - started),
           committedAt: new Date(),
+          ...(b.since === undefined ? {} : { lagMs: Math.round(p.batcher.now() - b.since) }),
           ...(tuned ? { autoTune: tuned } : {}),
         })
       }

@@ -74,8 +74,9 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     const at = next
     const start = from
     from = at
+    const since = p.batcher.takenSince
     await commits.submit((inFlight) =>
-      batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, from: start, at, done }),
+      batchJob(state, { rows: batch, rejects, batchNo: p.totals.batches + inFlight + 1, from: start, at, done, since }),
     )
   }
 

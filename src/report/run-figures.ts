@@ -116,6 +116,8 @@ export interface BatchEvent {
   /** From the first attempt's BEGIN to COMMIT done. */
   ms: number
   committedAt: Date
+  /** With a flush window: from its first row's arrival (decided) to its commit, ms. */
+  lagMs?: number
   /** --batch-size auto: the longest wait it caused another session, and the next batch's size. */
   autoTune?: { blockedMs: number; nextRows: number }
 }

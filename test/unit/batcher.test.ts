@@ -103,4 +103,23 @@ describe('batcher: the flush window (--flush-interval, --flush-jitter)', () => {
     b.add(row(3, 10))
     expect(b.deadline).toBe(170)
   })
+
+  it('says when the rows it last gave began to wait (the lag of a batch), by size or by time', () => {
+    const clock = { t: 0 }
+    const b = new Batcher({ maxRows: 2, maxBytes: 1e9 }, { intervalMs: 100, jitterMs: 0, now: () => clock.t })
+    clock.t = 10
+    b.add(row(1, 10))
+    clock.t = 40
+    b.add(row(2, 10))
+    expect(b.takenSince).toBe(10)
+    clock.t = 60
+    b.touch() // (a rejection first: the window opens with it)
+    clock.t = 90
+    b.add(row(3, 10))
+    b.flush()
+    expect(b.takenSince).toBe(60)
+    b.flush()
+    expect(b.takenSince).toBeUndefined()
+    expect(new Batcher({ maxRows: 1, maxBytes: 1e9 }).add(row(4, 10))).toHaveLength(1)
+  })
 })

@@ -60,6 +60,8 @@ describe('resolveLoadOptions: what an option not given becomes', () => {
     ['flushIntervalMs', undefined],
     ['flushJitterMs', 0],
     ['startJitterMs', 0],
+    ['follow', false],
+    ['followPollMs', 100],
     ['random', undefined],
   ])('%s defaults to %j', (option, expected) => {
     expect(resolveLoadOptions(BASE)[option]).toEqual(expected)
@@ -142,6 +144,16 @@ describe('resolveLoadOptions: what is given passes through', () => {
     ],
     [{ flushJitterMs: 0 }, { flushJitterMs: 0 }],
     [{ startJitterMs: 300_000 }, { startJitterMs: 300_000 }],
+    // (--follow commits by time: 1 s unless given; a jitter alone is then enough)
+    [{ follow: true }, { follow: true, flushIntervalMs: 1000, followPollMs: 100 }],
+    [
+      { follow: true, flushIntervalMs: 5000, flushJitterMs: 1000 },
+      { follow: true, flushIntervalMs: 5000, flushJitterMs: 1000 },
+    ],
+    [
+      { follow: true, flushJitterMs: 200 },
+      { flushIntervalMs: 1000, flushJitterMs: 200 },
+    ],
     [{ maxRecordBytes: 256 * MiB }, { maxRecordBytes: 256 * MiB }],
     [
       { force: true, resume: true },
@@ -330,6 +342,17 @@ describe('--flush-interval, --flush-jitter and --start-jitter (ms)', () => {
     [{ startJitterMs: 24 * DAY + 1 }, range('--start-jitter', 'at least 0', 24 * DAY + 1)],
   ])('refuses %j (USAGE)', (opts, message) => {
     expect(refusal(() => resolveLoadOptions({ ...BASE, ...opts }))).toMatchObject({ code: 'USAGE', message })
+  })
+
+  it.each<[Partial<LoadOptions>, string]>([
+    [{ inputs: ['a.csv', 'b.csv'] }, '--follow follows one file, not 2: run one pgbulk per file'],
+    [{ inputs: [] }, '--follow follows one file, not 0: run one pgbulk per file'],
+    [{ inputs: ['-'] }, '--follow follows a file: stdin is read until it closes without it'],
+    [{ mode: 'truncate' }, '--mode truncate needs the input to end: it cannot --follow'],
+    [{ mode: 'replace', key: ['id'] }, '--mode replace needs the input to end: it cannot --follow'],
+  ])('--follow refuses %j (USAGE)', (opts, message) => {
+    const err = refusal(() => resolveLoadOptions({ ...BASE, follow: true, ...opts }))
+    expect(err).toMatchObject({ code: 'USAGE', message })
   })
 
   it('refuses them in a redrive too (the flush window is a batching option)', () => {
