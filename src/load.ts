@@ -306,7 +306,7 @@ async function openRejectFiles(run: LoadRun, files: readonly InputFile[], plans:
       (p, j) => (p.kind !== 'fresh' || p.startedOver !== undefined) && opts.rejectsFor(files[j]!) === path,
     )
     if (continued.length === 0) {
-      sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout))
+      sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout, opts.dryRun !== false))
       continue
     }
     const foundAgain = (r: Rejection) =>
@@ -356,6 +356,7 @@ function pipelineOf(run: LoadRun, f: InputFile, reading: InputReading) {
     header: reading.header,
     ...(reading.columnNames ? { columnNames: reading.columnNames } : {}),
     ignoreExtra: run.opts.ignoreExtra,
+    map: run.opts.map,
     sampleRows: run.sampleRows,
   }
 }

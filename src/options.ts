@@ -186,8 +186,16 @@ export interface LoadOptions extends RunOptions {
   /** Format of every input; by default from each input's extension, else csv. */
   format?: InputFormat
   header?: boolean
-  /** Column names for CSV/TSV input without a header row. */
+  /**
+   * CSV/TSV column names: of an input without a header row, its fields; with one, they rename the
+   * header's fields (as many names as the header has fields, else HEADER_INVALID).
+   */
   columns?: string[]
+  /**
+   * Input field (a header name, an NDJSON key) → table column, winning over the name matching
+   * (exact, case-insensitive, loose: `Customer ID` fills customer_id).
+   */
+  map?: Record<string, string>
   delimiter?: string
   /** Quote character; null turns quoting off. */
   quote?: string | null
@@ -282,8 +290,10 @@ interface RejectsFileOf {
  * /dev/stdin, a process substitution's /dev/fd/63), whose folder is no place for files, in the
  * working directory.
  */
-export function defaultRejectsPath(input: RejectsFileOf): string {
-  return input.stream ? resolve('pgbulk-rejects.ndjson') : `${input.path}.rejects.ndjson`
+export function defaultRejectsPath(input: RejectsFileOf, dryRun = false): string {
+  // (a dry run's report has a name of its own: it never stands in the way of the load after it, nor replaces its rejects)
+  const name = dryRun ? 'dry-run.rejects.ndjson' : 'rejects.ndjson'
+  return input.stream ? resolve(`pgbulk-${name}`) : `${input.path}.${name}`
 }
 
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
@@ -427,7 +437,7 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
     // its extension). The formats' defaults stay in dialectOf (parse/dialect.ts), beside the dialect type,
     // because redrive reads each reject line with the dialect recorded in it, not with options.
     dialectFor: (format: InputFormat) => dialectOf(format, given),
-    rejectsFor: (input: RejectsFileOf) => given.rejects ?? defaultRejectsPath(input),
+    rejectsFor: (input: RejectsFileOf) => given.rejects ?? defaultRejectsPath(input, (given.dryRun ?? false) !== false),
   })
 }
 

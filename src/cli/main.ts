@@ -24,6 +24,7 @@ import {
   parseColumns,
   parseDuration,
   parseFraction,
+  parseMap,
   parsePositiveInt,
   parseQuote,
   parseRecordSize,
@@ -91,6 +92,7 @@ interface LoadFlags extends RunFlags {
   /** false with --no-header. */
   header: boolean
   columns?: string[]
+  map?: Record<string, string>
   delimiter?: string
   /** "" for --quote none. */
   quote?: string
@@ -340,7 +342,17 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       ]),
     )
     .option('--no-header', "CSV/TSV input has no header row (give --columns, else the table's column order is used)")
-    .option('--columns <a,b,c>', 'column names of CSV/TSV input without a header', parseColumns)
+    .option(
+      '--columns <a,b,c>',
+      'CSV/TSV column names: with --no-header, of the fields; with a header, they rename its fields',
+      parseColumns,
+    )
+    .option(
+      '--map <field=column,...>',
+      "fill a column from a field of another name (a header name, an NDJSON key): --map 'Customer ID=cust_id' " +
+        '(repeatable; header names also match columns ignoring case, spaces and punctuation)',
+      parseMap,
+    )
     .option('--delimiter <char>', 'field delimiter (default: "," for csv, tab for tsv)', parseChar)
     .option(
       '--quote <char>',
@@ -416,6 +428,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         ...given({
           format: o.format,
           columns: o.columns,
+          map: o.map,
           delimiter: o.delimiter,
           quote: o.quote === '' ? null : o.quote,
           escape: o.escape,

@@ -104,3 +104,20 @@ export function parseColumns(value: string): string[] {
     throw new InvalidArgumentError('expected comma-separated column names, such as id,name,email.')
   return cols
 }
+
+/**
+ * --map 'Field Name=column,Other=col2' (repeatable: each adds to the ones before): field → column.
+ * The last "=" of a pair splits it (a header name may hold "=", a column name seldom does).
+ */
+export function parseMap(value: string, before: Record<string, string> | undefined): Record<string, string> {
+  const out = { ...before }
+  for (const pair of value.split(',')) {
+    const at = pair.lastIndexOf('=')
+    const field = pair.slice(0, at)
+    const column = pair.slice(at + 1).trim()
+    if (at < 0 || field.trim() === '' || column === '')
+      throw new InvalidArgumentError(`expected field=column pairs, such as 'Customer ID=customer_id', not '${pair}'.`)
+    out[field] = column
+  }
+  return out
+}

@@ -1,4 +1,6 @@
+import { LoadError } from '../errors.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
+import { quotedList } from '../report/words.js'
 import type { Rejection } from '../reject/rejection.js'
 import type { Tally } from '../report/tally.js'
 import type { RowValidator } from '../validate/validate-row.js'
@@ -17,7 +19,7 @@ export interface Decided {
  * each, after the header (CSV/TSV) and, resuming a stream, the records committed before.
  */
 export async function* decide(
-  p: Pick<InputPipeline, 'records' | 'parse' | 'header' | 'name' | 'skipBefore'>,
+  p: Pick<InputPipeline, 'records' | 'parse' | 'header' | 'name' | 'skipBefore' | 'columnNames'>,
   validator: RowValidator,
   tally: Tally,
 ): AsyncGenerator<Decided> {
@@ -28,7 +30,14 @@ export async function* decide(
       for (const rec of records) {
         if (needHeader) {
           needHeader = false
-          applyHeader(rec, validator, p.name)
+          applyHeader(rec, validator, p.name, p.columnNames)
+        } else if (rec.line === 1 && !p.header && validator.namesItsColumns(rec)) {
+          throw new LoadError(
+            'HEADER_INVALID',
+            `${p.name}:1: the first line names the columns (${formatFields(rec)}): it is a header row, ` +
+              'which --no-header would load as data',
+            "drop --no-header (with --columns, the names replace the header's)",
+          )
         } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
           tally.skippedCommitted()
         } else {
@@ -43,6 +52,10 @@ export async function* decide(
       yield out
     }
   }
+}
+
+function formatFields(rec: ParsedRecord): string {
+  return rec.kind === 'fields' ? quotedList(rec.texts.map((t) => t ?? '')) : ''
 }
 
 /** Input bytes of the records (to read ahead by about one batch of the size batches have now). */

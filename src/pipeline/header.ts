@@ -1,11 +1,12 @@
 import { LoadError } from '../errors.js'
+import { quotedList } from '../report/words.js'
 import type { ParsedRecord } from '../parse/parsed-record.js'
 import { RowValidator } from '../validate/validate-row.js'
 import type { InputPipeline } from './types.js'
 
 export type HeaderOptions = Pick<
   InputPipeline,
-  'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra'
+  'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra' | 'map'
 >
 
 export function newValidator(p: HeaderOptions): RowValidator {
@@ -16,12 +17,22 @@ export function newValidator(p: HeaderOptions): RowValidator {
     ignoreExtra: p.ignoreExtra,
     format: p.parse.format,
     dialect: p.parse.dialect,
+    map: p.map,
   })
   if (p.parse.format !== 'ndjson' && !p.header) v.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
   return v
 }
 
-export function applyHeader(rec: ParsedRecord, validator: RowValidator, name: string): void {
+/**
+ * Read the header row: its fields' names, or --columns in their place (which must name as many).
+ * Returns the names the fields go by.
+ */
+export function applyHeader(
+  rec: ParsedRecord,
+  validator: RowValidator,
+  name: string,
+  renamed: readonly string[] | undefined,
+): string[] {
   if (rec.kind !== 'fields') {
     const why = rec.kind === 'problem' ? rec.problem.message : 'not CSV fields'
     throw new LoadError(
@@ -30,7 +41,16 @@ export function applyHeader(rec: ParsedRecord, validator: RowValidator, name: st
       'check --format, --delimiter and --encoding, or pass --no-header with --columns',
     )
   }
-  validator.setColumnNames(rec.texts.map((v) => v ?? ''))
+  const names = rec.texts.map((v) => v ?? '')
+  if (renamed && renamed.length !== names.length)
+    throw new LoadError(
+      'HEADER_INVALID',
+      `${name}:${rec.line}: --columns names ${renamed.length} columns, but the header has ${names.length} fields ` +
+        `(${quotedList(names)})`,
+      "--columns renames the header's fields one for one; with --no-header it names the fields of a file without one",
+    )
+  validator.setColumnNames(renamed ? [...renamed] : names)
+  return renamed ? [...renamed] : names
 }
 
 /**
@@ -44,8 +64,7 @@ export async function preflightInput(p: HeaderOptions): Promise<string[] | undef
     if (p.parse.format !== 'ndjson') {
       const head = records[0]
       if (!head) continue
-      applyHeader(head, validator, p.name)
-      return head.kind === 'fields' ? head.texts.map((v) => v ?? '') : undefined
+      return applyHeader(head, validator, p.name, p.columnNames)
     }
     const first = records.find((r) => r.kind === 'object')
     if (first) {

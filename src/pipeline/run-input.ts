@@ -159,6 +159,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
   }
   tally.file.bytesRead = p.bytesConsumed()
   if (p.sink.count > rejectsBefore) tally.file.rejectsFile = p.sink.path
+  if (validator.mapped.length > 0) tally.file.mapped = validator.mapped
   tally.check()
   return stop ? { file: tally.file, stop } : { file: tally.file }
 }

@@ -31,6 +31,8 @@ export interface InputPipeline {
   columnNames?: string[]
   header: boolean
   ignoreExtra: boolean
+  /** --map: input field → table column. */
+  map?: Readonly<Record<string, string>> | undefined
   /** The writers; none in a client-side dry run. */
   writers: WriterPool | undefined
   batcher: Batcher

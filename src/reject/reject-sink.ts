@@ -42,6 +42,8 @@ export class RejectSink {
   private written = 0
   /** Lines written by this run. */
   count = 0
+  /** A dry run's: each line says so ("dryRun": true), and the next dry run may replace the file. */
+  private dryRun = false
 
   private constructor(
     readonly path: string,
@@ -59,7 +61,19 @@ export class RejectSink {
    * file (or symbolic link) is removed so that no stale rejects remain. A device or FIFO is
    * written to as it is; a directory, socket or block device is refused.
    */
-  static async prepare(path: string, force: boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
+  static async prepare(
+    path: string,
+    force: boolean,
+    stdout?: NodeJS.WritableStream,
+    dryRun = false,
+  ): Promise<RejectSink> {
+    // (a dry run's rejects are a report: the next dry run replaces them, never a load's reject file)
+    const sink = await RejectSink.create(path, force || (dryRun && (await writtenByDryRun(path))), stdout)
+    sink.dryRun = dryRun
+    return sink
+  }
+
+  private static async create(path: string, force: boolean, stdout?: NodeJS.WritableStream): Promise<RejectSink> {
     if (isStdout(path)) return new RejectSink(path, false, 'stream', stdout)
     const found = await examine(path)
     if (found === 'stream') return new RejectSink(path, false, 'stream')
@@ -125,7 +139,7 @@ export class RejectSink {
   }
 
   async write(rejection: Rejection): Promise<void> {
-    await this.writeLine(JSON.stringify(rejection))
+    await this.writeLine(JSON.stringify(this.dryRun ? { ...rejection, dryRun: true } : rejection))
   }
 
   /** Write a line as it is (pgbulk redrive keeps the lines it did not get to). */
@@ -290,4 +304,24 @@ async function examine(path: string): Promise<'absent' | 'file' | 'link' | 'stre
 /** An unpredictable name beside `path` for a file created with O_EXCL and renamed into place. */
 export function tempPathFor(path: string, purpose: string): string {
   return `${path}.${purpose}-${randomBytes(8).toString('hex')}.tmp`
+}
+
+/** Whether a regular file's first line is a dry run's reject line. */
+async function writtenByDryRun(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined)
+  if (!st?.isFile()) return false
+  const fh = await open(path, 'r')
+  try {
+    const b = Buffer.alloc(Math.min(st.size, 1024 * 1024))
+    const { bytesRead } = await fh.read(b, 0, b.length, 0)
+    const text = b.subarray(0, bytesRead).toString('utf8')
+    const end = text.indexOf('\n')
+    if (end < 0) return false
+    const first = JSON.parse(text.slice(0, end)) as unknown
+    return typeof first === 'object' && first !== null && (first as { dryRun?: unknown }).dryRun === true
+  } catch {
+    return false
+  } finally {
+    await fh.close()
+  }
 }

@@ -115,6 +115,10 @@ export function formatSummary(r: LoadReport): string {
       const why = `it changed since the unfinished run (${f.startedOver})`
       lines.push(`  loaded ${f.file} from the start: ${why}; --mode ${r.mode ?? 'append'} makes that safe`)
     }
+    if (f.mapped?.length) {
+      const pairs = f.mapped.map((m) => `${JSON.stringify(m.field)} → ${m.column}`).join(', ')
+      lines.push(`  fields of ${f.file} mapped to columns: ${pairs}`)
+    }
     if (f.rejectsFile) lines.push(`  rejected rows of ${f.file}: ${f.rejectsFile}`)
   }
   if (r.autoTune && r.autoTune.batches.length > 0) {

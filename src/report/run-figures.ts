@@ -22,6 +22,8 @@ export interface FileReport {
   startedOver?: string
   /** Records read again and skipped (they were committed before): gzip and stdin cannot seek. */
   skippedRows?: number
+  /** Header fields that fill a column of another name (--map, case, loose match). */
+  mapped?: { field: string; column: string }[]
 }
 
 /** Counters shared by all inputs of a run (the report's first fields). */

@@ -20,6 +20,7 @@ import type { RejectCode } from '../errors.js'
 import { snippet } from '../location.js'
 import { plural, quotedList } from '../report/words.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
+import { ColumnMatcher, looseName } from './column-match.js'
 import type { ByteCheck } from './check-bytes.js'
 import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
@@ -41,6 +42,8 @@ export interface ValidateOptions {
   /** The input's format and dialect, kept in each rejection so that it can be read again. */
   format: InputFormat
   dialect: CsvDialect
+  /** --map: input field (header name, NDJSON key) → table column, winning over every other match. */
+  map?: Readonly<Record<string, string>> | undefined
 }
 
 const UNKNOWN = -1
@@ -73,11 +76,19 @@ export class RowValidator {
   /** Per table column: the delimiter of its array literals. */
   private readonly arrayDelimiter: string[]
   private seenObject = false
+  private readonly matcher: ColumnMatcher
+  /** CSV: the header's fields matched other than by their exact name (the summary lists them). */
+  mapped: { field: string; column: string }[] = []
 
   constructor(
     private readonly schema: TableSchema,
     private readonly opts: ValidateOptions,
   ) {
+    this.matcher = new ColumnMatcher(
+      schema.columns.map((c) => c.name),
+      opts.map,
+      schema.sqlName,
+    )
     this.checks = schema.columns.map((c) => checkFor(c))
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
@@ -105,26 +116,27 @@ export class RowValidator {
   /** How to read a rejected record's raw text again (its column names once known). */
   private source: RejectSource
 
-  /** Set the CSV column names (from the header or --columns); fails on names that match no column. */
+  /**
+   * Set the CSV column names (from the header or --columns): each field's column (ColumnMatcher).
+   * Refused (exit 1): no field that fills a column; a field that fills none, unless --ignore-extra;
+   * two fields for one column; a --map field the header does not have.
+   */
   setColumnNames(names: string[]): void {
-    this.source = { ...this.source, columns: names }
-    const seen = new Set<number>()
-    const unknown: string[] = []
-    this.fieldToColumn = names.map((name) => {
-      const idx = this.columnIndex(name)
-      if (idx === UNKNOWN) {
-        if (this.opts.ignoreExtra) return IGNORED
-        unknown.push(name)
-        return UNKNOWN
-      }
-      if (seen.has(idx))
-        throw new LoadError(
-          'HEADER_INVALID',
-          `${this.opts.file}: column ${JSON.stringify(name)} appears twice in the header`,
-        )
-      seen.add(idx)
-      return idx
-    })
+    const found = names.map((name) => this.matcher.match(name))
+    // (a column --map fills is that field's: other fields that would match it are extra)
+    const byMap = new Set(found.flatMap((m) => (m?.how === 'map' ? [m.index] : [])))
+    const matches = found.map((m) => (m && m.how !== 'map' && byMap.has(m.index) ? undefined : m))
+    const cols = this.schema.columns
+    // (redrive reads a rejected line again by these names: the columns the fields filled, so that it needs no --map)
+    this.source = { ...this.source, columns: names.map((n, k) => (matches[k] ? cols[matches[k].index]!.name : n)) }
+    const unused = this.matcher.unusedMap(names)
+    if (unused.length > 0)
+      throw new LoadError(
+        'COLUMN_UNKNOWN',
+        `${this.opts.file}: --map names ${plural(unused.length, 'field', 'fields')} ${quotedList(unused)} ` +
+          `that the header does not have (its fields: ${quotedList(names)})`,
+      )
+    const unknown = names.filter((_, k) => matches[k] === undefined)
     if (unknown.length > 0 && unknown.some((n) => n.includes('\r'))) {
       // A file whose lines end in CR alone reads as one line: its header runs into the first row.
       throw new LoadError(
@@ -134,15 +146,52 @@ export class RowValidator {
         `convert the line endings first, e.g. tr '\\r' '\\n' < ${this.opts.file} > fixed.csv`,
       )
     }
-    if (unknown.length > 0) {
+    if (unknown.length === names.length) {
+      // (--ignore-extra would load rows of nothing but NULLs and defaults)
       throw new LoadError(
         'COLUMN_UNKNOWN',
-        `${this.opts.file}: ${quotedList(unknown)} ` +
-          `${plural(unknown.length, 'matches no column', 'match no columns')} ` +
-          `of ${this.schema.sqlName} ${this.columnsListed()}`,
-        'rename the field, or pass --ignore-extra to drop fields that match no column',
+        `${this.opts.file}: no field of the header matches a column of ${this.schema.sqlName}: ` +
+          `${quotedList(names)} ${this.columnsListed()}`,
+        this.otherDelimiter(names) ?? "rename the fields, or map them with --map 'Field Name=column,…'",
       )
     }
+    if (unknown.length > 0 && !this.opts.ignoreExtra) {
+      const meant = names
+        .flatMap((n, k) => {
+          if (matches[k]) return []
+          const taken = found[k] && `${cols[found[k].index]!.name} is filled by --map`
+          return [`${JSON.stringify(n)}${taken ? ` (${taken})` : this.matcher.didYouMean(n)}`]
+        })
+        .join(', ')
+      throw new LoadError(
+        'COLUMN_UNKNOWN',
+        `${this.opts.file}: ${meant} ${plural(unknown.length, 'matches no column', 'match no columns')} ` +
+          `of ${this.schema.sqlName} ${this.columnsListed()}`,
+        'rename the field, map it with --map, or pass --ignore-extra to drop fields that match no column',
+      )
+    }
+    const fieldsOf = new Map<number, string[]>()
+    for (const [k, m] of matches.entries()) if (m) fieldsOf.set(m.index, [...(fieldsOf.get(m.index) ?? []), names[k]!])
+    for (const [idx, fields] of fieldsOf) {
+      if (fields.length < 2) continue
+      if (fields.every((f) => f === fields[0]))
+        throw new LoadError(
+          'HEADER_INVALID',
+          `${this.opts.file}: column ${JSON.stringify(fields[0])} appears twice in the header`,
+        )
+      throw new LoadError(
+        'COLUMN_AMBIGUOUS',
+        `${this.opts.file}: fields ${quotedList(fields)} ${fields.length === 2 ? 'both' : 'all'} fill column ` +
+          JSON.stringify(cols[idx]!.name),
+        `say which one with --map ${JSON.stringify(`${fields[0]}=${cols[idx]!.name}`)}, ` +
+          'and drop the other with --ignore-extra or map it elsewhere',
+      )
+    }
+    this.fieldToColumn = matches.map((m) => (m ? m.index : IGNORED))
+    this.mapped = matches.flatMap((m, k) =>
+      m && names[k] !== cols[m.index]!.name ? [{ field: names[k]!, column: cols[m.index]!.name }] : [],
+    )
+    const seen = new Set(fieldsOf.keys())
     this.checkWritable([...seen])
     const missing = this.schema.columns.filter((c, i) => !seen.has(i) && c.notNull && !c.hasDefault && !c.generated)
     if (missing.length > 0) {
@@ -163,6 +212,16 @@ export class RowValidator {
       shape: this.fieldToColumn.filter((i) => i >= 0).join(','),
       csv: this.opts.encoding === 'utf8' && this.fieldToColumn.every((i) => i >= 0) ? this.opts.dialect : undefined,
     }
+  }
+
+  /**
+   * Whether a record of a file read without a header names the columns its fields fill, field for
+   * field (loosely): a header row, which --no-header would load as data.
+   */
+  namesItsColumns(rec: ParsedRecord): boolean {
+    const map = this.fieldToColumn
+    if (rec.kind !== 'fields' || !map || rec.texts.length !== map.length) return false
+    return map.every((idx, k) => idx < 0 || looseName(rec.texts[k] ?? '') === looseName(this.schema.columns[idx]!.name))
   }
 
   /** Validate one parsed record. */
@@ -389,6 +448,7 @@ export class RowValidator {
     const keyOf = new Array<string | undefined>(cols.length)
     /** Columns given by two case variants (and the second variant), decided once every key is read. */
     let clash: Map<number, string> | undefined
+    let firstFills = false
     for (const key of fields.keys()) {
       let idx = this.keyToColumn.get(key)
       if (idx === undefined) {
@@ -407,6 +467,7 @@ export class RowValidator {
           this.keyToColumn.set(key, idx)
         }
       }
+      if (first && idx >= 0) firstFills = true
       if (idx === UNKNOWN)
         return {
           code: 'FIELD_UNKNOWN',
@@ -419,6 +480,14 @@ export class RowValidator {
       if (prev === undefined || key === name) keyOf[idx] = key
       else if (prev !== name) (clash ??= new Map()).set(idx, key)
     }
+    // (with --ignore-extra, a first object none of whose keys fills a column would start rows of NULLs and defaults)
+    if (first && !firstFills && fields.size > 0)
+      throw new LoadError(
+        'COLUMN_UNKNOWN',
+        `${this.opts.file}: no key of the first object matches a column of ${this.schema.sqlName}: ` +
+          `${quotedList([...fields.keys()])} ${this.columnsListed()}`,
+        "rename the keys, or map them with --map 'key=column,…'",
+      )
     if (clash) {
       for (const [idx, other] of clash) {
         const col = cols[idx]!
@@ -507,14 +576,28 @@ export class RowValidator {
     return `(columns: ${this.schema.columns.map((c) => c.name).join(', ')})`
   }
 
-  /** Exact name first; else a unique case-insensitive match (CSV headers often say "ID" for id). */
+  /** An NDJSON key's column (ColumnMatcher: --map, exact, case-insensitive, loose), or UNKNOWN. */
   private columnIndex(name: string): number {
-    const cols = this.schema.columns
-    const exact = cols.findIndex((c) => c.name === name)
-    if (exact >= 0) return exact
-    const lower = name.toLowerCase()
-    const loose = cols.flatMap((c, i) => (c.name.toLowerCase() === lower ? [i] : []))
-    return loose.length === 1 ? loose[0]! : UNKNOWN
+    return this.matcher.match(name)?.index ?? UNKNOWN
+  }
+
+  /**
+   * A hint when a header read as one field (or several) would split into fields that fill columns
+   * on another delimiter: the delimiter is probably that one.
+   */
+  private otherDelimiter(names: readonly string[]): string | undefined {
+    const d = this.opts.dialect.delimiter
+    const line = names.join(d)
+    for (const other of [',', ';', '\t', '|'].filter((x) => x !== d)) {
+      const parts = line.split(other)
+      if (parts.length < 2) continue
+      const filled = parts.filter((p) => this.matcher.match(p.replace(/^"|"$/g, '')) !== undefined).length
+      if (filled > 0) {
+        const shown = other === '\t' ? 'tab' : JSON.stringify(other)
+        return `the header splits on ${shown} into ${parts.length} fields, ${filled} of them columns: pass --delimiter ${JSON.stringify(other)}${other === '\t' ? ' (or --format tsv)' : ''}`
+      }
+    }
+    return undefined
   }
 
   /** The 1-based CSV field position of a table column. */

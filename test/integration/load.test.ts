@@ -152,13 +152,26 @@ describe('load()', () => {
       exitCode: 2,
     })
     expect(await tableContents(db, t)).toBe('')
-    const rejects = await readRejects(`${input}.rejects.ndjson`)
-    expect(rejects.map((r) => [r['line'], r['code'], r['raw']])).toEqual([
-      [4, 'VALUE_INVALID', 'x3,name-3'],
-      [11, 'VALUE_TOO_LONG', '10,name-10'],
-      [12, 'VALUE_TOO_LONG', '11,name-11'],
-      [13, 'VALUE_TOO_LONG', '12,name-12'],
+    // (a dry run's reject file has a name of its own, and each line says it is a dry run's)
+    const rejects = await readRejects(`${input}.dry-run.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], r['code'], r['raw'], r['dryRun']])).toEqual([
+      [4, 'VALUE_INVALID', 'x3,name-3', true],
+      [11, 'VALUE_TOO_LONG', '10,name-10', true],
+      [12, 'VALUE_TOO_LONG', '11,name-11', true],
+      [13, 'VALUE_TOO_LONG', '12,name-12', true],
     ])
+    expect(existsSync(`${input}.rejects.ndjson`)).toBe(false)
+    // Run again: the dry run replaces its own report; the load after it is not in its way, and its
+    // reject file is never replaced by a dry run (nor a file the user made).
+    expect((await load({ inputs: [input], table: t, db: db.url, dryRun: true })).rowsRejected).toBe(4)
+    expect(await readRejects(`${input}.dry-run.rejects.ndjson`)).toHaveLength(4)
+    expect((await load({ inputs: [input], table: t, db: db.url })).rowsLoaded).toBe(8)
+    const again = load({ inputs: [input], table: t, db: db.url, dryRun: true, rejects: `${input}.rejects.ndjson` })
+    await expect(again).rejects.toMatchObject({ code: 'REJECTS_FILE_EXISTS' })
+    const mine = await file('mine.ndjson', '{"note": "mine"}\n')
+    const onMine = load({ inputs: [input], table: t, db: db.url, dryRun: true, rejects: mine })
+    await expect(onMine).rejects.toMatchObject({ code: 'REJECTS_FILE_EXISTS' })
+    expect(readFileSync(mine, 'utf8')).toBe('{"note": "mine"}\n')
   })
 
   it('--max-rejects stops after more than n rejects; committed batches stay, and every row read is accounted for', async () => {
