@@ -1,6 +1,9 @@
 // The library's entry point (`import { load } from 'pgbulk'`): exports only. Where each step of a
 // load happens is in ARCHITECTURE.md.
-export { load, formatOf } from './load.js'
+export { load } from './load.js'
+export { formatOf } from './parse/parse-input.js'
+export { infer } from './infer/infer.js'
+export type { Inference, InferOptions } from './infer/infer.js'
 export { redrive } from './redrive/redrive.js'
 export { listJobs, forgetJob } from './checkpoint/jobs.js'
 export { LoadError, EXIT } from './errors.js'

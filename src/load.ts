@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
 import type { BatchFacts } from './checkpoint/batch-ledger.js'
@@ -9,8 +9,8 @@ import { expectedPrefix, prefixIdentity } from './checkpoint/stream-identity.js'
 import { LoadError } from './errors.js'
 import type { LoadOptions, ResolvedLoadOptions } from './options.js'
 import { keyedMode, resolveLoadOptions } from './options.js'
-import type { InputFormat, ParseOptions } from './parse/parse-input.js'
-import { parseInput } from './parse/parse-input.js'
+import type { ParseOptions } from './parse/parse-input.js'
+import { formatOf, parseInput } from './parse/parse-input.js'
 import { preflightInput } from './pipeline/header.js'
 import { runInput } from './pipeline/run-input.js'
 import { RejectSink } from './reject/reject-sink.js'
@@ -32,15 +32,9 @@ import type { Stage } from './write/replace-stage.js'
 import { fatalDatabaseError } from './write/writer.js'
 import { batchComment } from './observe/run-id.js'
 import { openStage, switchStage } from './write/replace-stage.js'
-
-/** The format an input is in, from --format or its extension (also under .gz). */
-export function formatOf(path: string, explicit: InputFormat | undefined): InputFormat {
-  if (explicit) return explicit
-  const name = basename(path).toLowerCase().replace(/\.gz$/, '')
-  if (name.endsWith('.tsv') || name.endsWith('.tab')) return 'tsv'
-  if (name.endsWith('.ndjson') || name.endsWith('.jsonl')) return 'ndjson'
-  return 'csv'
-}
+import type { Created } from './infer/create-missing.js'
+import { createIfMissing } from './infer/create-missing.js'
+import type { InferReading } from './infer/infer.js'
 
 /** What every input of a load shares. */
 interface LoadRun {
@@ -85,7 +79,13 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   const opts = resolveLoadOptions(given)
   const files = await checkInputs(opts.inputs)
   if (opts.startJitterMs > 0) await startJitter(opts.startJitterMs * (opts.random ?? Math.random)(), opts.signal)
-  const target = await openTarget(opts)
+  let created: Created | undefined
+  const target = await openTarget(
+    opts,
+    opts.create
+      ? async (client) => void (created = await createIfMissing(client, opts.table, files, inferReading(opts)))
+      : undefined,
+  )
   const run: LoadRun = {
     opts,
     target,
@@ -97,7 +97,8 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     bytesBefore: 0,
     emptyPending: false,
     stage: undefined,
-    warnings: [],
+    warnings:
+      created && 'existed' in created ? [`--create: ${opts.table} exists already; loaded into it as it is`] : [],
   }
   const fileReports: FileReport[] = []
   let stop: StopReason | undefined
@@ -149,6 +150,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
       options: reportableOptions(given),
       runId: opts.runId,
       job: run.job,
+      ...(created && 'sql' in created ? { created: created.sql } : {}),
       ...(run.store?.ledgerOff || run.warnings.length > 0
         ? { warnings: [...(run.store?.ledgerOff ? [run.store.ledgerOff] : []), ...run.warnings] }
         : {}),
@@ -161,6 +163,22 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     await target.close()
   }
   return report
+}
+
+/** --create reads the inputs as the load will: its format, dialect, header and encoding, nothing sniffed. */
+function inferReading(opts: ResolvedLoadOptions): (f: InputFile) => InferReading {
+  return (f) => {
+    const format = formatOf(f.path, opts.format)
+    return {
+      format,
+      encoding: opts.encoding,
+      dialect: opts.dialectFor(format),
+      delimiterGiven: true,
+      header: format === 'ndjson' ? undefined : opts.header,
+      columns: opts.columns,
+      maxRecordBytes: opts.maxRecordBytes,
+    }
+  }
 }
 
 /**

@@ -55,6 +55,7 @@ export const DEFAULTS = {
   flushJitterMs: 0,
   startJitterMs: 0,
   follow: false,
+  create: false,
   /** --follow without --flush-interval: rows of a followed file wait at most this long (ms). */
   followFlushIntervalMs: 1000,
   followPollMs: 100,
@@ -243,6 +244,11 @@ export interface LoadOptions extends RunOptions {
   follow?: boolean
   /** --follow: how often the end of the file is looked at again (ms; default 100). */
   followPollMs?: number
+  /**
+   * When the table does not exist, create it from the inputs (pgbulk infer's statement, the inputs
+   * read with this load's format and dialect) in a transaction of its own; when it does, do nothing.
+   */
+  create?: boolean
 }
 
 /** Options of pgbulk redrive. */
@@ -407,6 +413,8 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
       `--ledger-days must be more than 0 and at most ${MAX_LEDGER_DAYS}, not ${String(ledgerDays)}`,
     )
   checkDuration('--start-jitter', given.startJitterMs, true)
+  if (given.create && given.dryRun)
+    throw new LoadError('USAGE', '--create makes a table, which a dry run does not: pgbulk infer prints the statement')
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT) {
     const range = `from 1 to ${MAX_RECORD_BYTES_LIMIT}, not ${String(given.maxRecordBytes)}`
@@ -426,6 +434,7 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
     ledgerDays,
     startJitterMs: given.startJitterMs ?? DEFAULTS.startJitterMs,
     follow: given.follow ?? DEFAULTS.follow,
+    create: given.create ?? DEFAULTS.create,
     followPollMs: given.followPollMs ?? DEFAULTS.followPollMs,
     get stdin() {
       return given.stdin ?? process.stdin

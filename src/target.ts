@@ -35,7 +35,11 @@ export interface Target {
 }
 
 /** Connect, read the table's schema, check the privilege to insert, and make the writer (options already resolved). */
-export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
+export async function openTarget(
+  opts: ResolvedTargetOptions,
+  /** Run on the first connection before the table is read (load --create makes the table there). */
+  prepare?: (client: pg.Client) => Promise<void>,
+): Promise<Target> {
   const resolved = connectionConfig(opts.db)
   // (every connection of the run names it: pg_stat_activity, log_line_prefix %a and lock-wait logs show which run it is)
   const config = { ...resolved, applicationName: applicationNameFor(resolved.applicationName, opts.runId) }
@@ -80,6 +84,7 @@ export async function openTarget(opts: ResolvedTargetOptions): Promise<Target> {
     }
   }
   try {
+    await prepare?.(client)
     const schema = await introspectTable(client, opts.table)
     // Asked for: the identity columns are written like any other.
     if (opts.overridingSystemValue) for (const c of schema.columns) c.identityAlways = false

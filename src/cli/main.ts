@@ -37,6 +37,8 @@ import { writeMetricsFile } from './metrics-file.js'
 import type { ProgressSnapshot } from './progress.js'
 import type { TraceJob } from './trace-command.js'
 import { registerTrace, runTraceCommand } from './trace-command.js'
+import type { InferJob } from './infer-command.js'
+import { registerInfer, runInferCommand } from './infer-command.js'
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -52,6 +54,7 @@ export type Job =
   | { kind: 'redrive'; opts: RedriveOptions & { retries: number } }
   | { kind: 'jobs'; opts: JobsFlags }
   | { kind: 'trace'; opts: TraceJob }
+  | { kind: 'infer'; opts: InferJob }
 
 /**
  * The flags of pgbulk load and pgbulk redrive, as commander hands them over: camelCase; a flag
@@ -113,6 +116,7 @@ interface LoadFlags extends RunFlags {
   flushJitter?: number
   startJitter?: number
   follow?: true
+  create?: true
 }
 
 /** The flags of pgbulk jobs. */
@@ -399,6 +403,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       'with --flush-interval: each window waits longer by a random delay from 0 to this, drawn anew for each',
       parseDuration,
     )
+    .option('--create', 'when the table does not exist, create it from the input first (as pgbulk infer prints it)')
     .option(
       '--follow',
       'keep reading the file as it grows, like tail -F (rotation and truncation too; one file); ' +
@@ -423,7 +428,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         // (the report's options name it when not the default)
         ...given({ ledgerDays: o.ledgerDays === DEFAULTS.ledgerDays ? undefined : o.ledgerDays }),
         ...given({ flushIntervalMs: o.flushInterval, flushJitterMs: o.flushJitter, startJitterMs: o.startJitter }),
-        ...given({ follow: o.follow }),
+        ...given({ follow: o.follow, create: o.create }),
         // (in the order the report's options have always listed them)
         ...given({
           format: o.format,
@@ -468,6 +473,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       await run({ kind: 'jobs', opts }, { quiet: false })
     })
   registerTrace(program, (opts) => run({ kind: 'trace', opts }, { quiet: false }))
+  registerInfer(program, (opts) => run({ kind: 'infer', opts }, { quiet: false }))
   return program
 }
 
@@ -549,6 +555,7 @@ function ignoreClosedPipe(stream: NodeJS.WritableStream): void {
 async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   if (job.kind === 'jobs') return runJobsCommand(job.opts, io)
   if (job.kind === 'trace') return runTraceCommand(job.opts, io)
+  if (job.kind === 'infer') return runInferCommand(job.opts, io)
   const started = performance.now()
   // Made here rather than by load(), so that every line of the log carries it, run_start and setup errors too.
   const runId = newRunId()

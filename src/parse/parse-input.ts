@@ -1,3 +1,4 @@
+import { basename } from 'node:path'
 import type { CsvDialect } from './dialect.js'
 import { CsvParser } from './csv.js'
 import type { InputEncoding } from './decode.js'
@@ -8,6 +9,15 @@ import { recordLimits } from './record-limits.js'
 
 /** Input formats pgbulk reads. */
 export type InputFormat = 'csv' | 'tsv' | 'ndjson'
+
+/** The format an input is in, from --format or its extension (also under .gz). */
+export function formatOf(path: string, explicit: InputFormat | undefined): InputFormat {
+  if (explicit) return explicit
+  const name = basename(path).toLowerCase().replace(/\.gz$/, '')
+  if (name.endsWith('.tsv') || name.endsWith('.tab')) return 'tsv'
+  if (name.endsWith('.ndjson') || name.endsWith('.jsonl')) return 'ndjson'
+  return 'csv'
+}
 
 /** What the parse stage needs to know about an input. */
 export interface ParseOptions {

@@ -27,6 +27,8 @@ export interface LoadReport extends RunTotals {
   options: Record<string, unknown>
   /** What the run could not do but went on without (a batch ledger it may not create). */
   warnings?: string[]
+  /** load --create: the CREATE TABLE statement it ran (absent when the table existed). */
+  created?: string
 }
 
 /**
@@ -45,6 +47,7 @@ export function buildReport(r: {
   runId: string
   job: string
   warnings?: string[]
+  created?: string
 }): LoadReport {
   const { stop, totals } = r
   // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
@@ -78,6 +81,7 @@ export function buildReport(r: {
       : {}),
     options: r.options,
     ...(r.warnings ? { warnings: r.warnings } : {}),
+    ...(r.created ? { created: r.created } : {}),
   }
 }
 
@@ -102,6 +106,14 @@ export function formatSummary(r: LoadReport): string {
     `pgbulk: ${r.rowsRead} rows read, ${r.rowsLoaded} ${verb}${how}, ${r.rowsRejected} rejected${skipped}` +
       `${batchesDone(r)}, ${secs.toFixed(1)} s (${rate} rows/s)`,
   )
+  if (r.created)
+    lines.push(
+      `  created the table (--create):`,
+      ...r.created
+        .trimEnd()
+        .split('\n')
+        .map((l) => `    ${l}`),
+    )
   const codes = Object.entries(r.rejectsByCode).sort((a, b) => b[1] - a[1])
   if (codes.length > 0) lines.push(`  rejects by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
   for (const f of r.files) {
