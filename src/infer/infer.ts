@@ -86,8 +86,8 @@ async function inferInput(
   let dialect = reading.dialect
   let chunks: AsyncIterable<Buffer> = opened.chunks
   if (reading.format !== 'ndjson' && !reading.delimiterGiven) {
-    const { head, rest } = await readHead(opened.chunks, SNIFF_BYTES)
-    const sniffed = sniffDelimiter(head.toString('latin1'))
+    const { head, rest, whole } = await readHead(opened.chunks, SNIFF_BYTES)
+    const sniffed = sniffDelimiter(head.toString('latin1'), whole)
     if (sniffed && sniffed.delimiter !== dialect.delimiter) {
       dialect = { ...dialect, delimiter: sniffed.delimiter }
       found.push(
@@ -189,7 +189,7 @@ function describeDelimiter(d: string): string {
 async function readHead(
   chunks: AsyncIterable<Buffer>,
   bytes: number,
-): Promise<{ head: Buffer; rest: AsyncIterable<Buffer> }> {
+): Promise<{ head: Buffer; rest: AsyncIterable<Buffer>; whole: boolean }> {
   const it = chunks[Symbol.asyncIterator]()
   const got: Buffer[] = []
   let n = 0
@@ -212,7 +212,7 @@ async function readHead(
       yield r.value
     }
   }
-  return { head: Buffer.concat(got), rest: rest() }
+  return { head: Buffer.concat(got), rest: rest(), whole: done }
 }
 
 /** What `pgbulk infer` is asked (the library's infer()): the inputs, and how to read them where sniffing should not guess. */

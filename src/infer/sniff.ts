@@ -3,13 +3,16 @@
  * that splits the most lines into the same number of fields (more than one), fields counted outside
  * double quotes. Undefined when none splits any line (a file of one column).
  */
-export function sniffDelimiter(sample: string): { delimiter: string; fields: number; lines: number } | undefined {
-  const lines = sample.split(/\r?\n/).filter((l) => l.trim() !== '')
-  // (the last line of a sample may be cut short)
-  const whole = lines.length > 2 ? lines.slice(0, -1) : lines
+export function sniffDelimiter(
+  sample: string,
+  /** The sample is the whole input (else its last line may be cut short, and is not counted). */
+  whole = true,
+): { delimiter: string; fields: number; lines: number } | undefined {
+  const all = sample.split(/\r?\n/).filter((l) => l.trim() !== '')
+  const lines = !whole && all.length > 2 ? all.slice(0, -1) : all
   let best: { delimiter: string; fields: number; lines: number } | undefined
   for (const delimiter of [',', ';', '\t', '|']) {
-    const counts = whole.slice(0, 50).map((l) => fieldCount(l, delimiter))
+    const counts = lines.slice(0, 50).map((l) => fieldCount(l, delimiter))
     const mode = modeOf(counts)
     if (mode === undefined || mode.value < 2) continue
     const better = !best || mode.times > best.lines || (mode.times === best.lines && mode.value > best.fields)
