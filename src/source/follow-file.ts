@@ -51,11 +51,14 @@ export async function followFile(
   let pos = startByte
   let ended: FollowEnd | undefined
 
+  /** Whether the file's first bytes are no longer the ones read from it (truncated and written again). */
+  const rewritten = async () => head.length > 0 && !(await readAt(fh, 0, head.length)).equals(head)
+
   /** Why the reading ends now that it is at the end of what the file holds; undefined: wait for more. */
   const atEnd = async (quietSinceRotation: boolean): Promise<FollowEnd | 'rotating' | undefined> => {
     const now = await fh.stat()
     if (now.size < pos) return 'truncated'
-    if (head.length > 0 && !(await readAt(fh, 0, head.length)).equals(head)) return 'truncated'
+    if (await rewritten()) return 'truncated'
     if (!(await pathStillNames(o.followed ?? path, now))) return quietSinceRotation ? 'rotated' : 'rotating'
     return undefined
   }
@@ -72,6 +75,13 @@ export async function followFile(
         const buf = Buffer.allocUnsafe(CHUNK_BYTES)
         const { bytesRead } = await fh.read(buf, 0, CHUNK_BYTES, pos)
         if (bytesRead > 0) {
+          // (the file may have been truncated and written past `pos` again since the last look at its
+          // first bytes, during a wait or while the last chunk was being loaded: these bytes would then be
+          // the middle of another file, loaded again from its start by the next generation)
+          if (await rewritten()) {
+            ended = 'truncated'
+            return
+          }
           const got = bytesRead < CHUNK_BYTES / 4 ? Buffer.from(buf.subarray(0, bytesRead)) : buf.subarray(0, bytesRead)
           if (pos < HEAD_BYTES && head.length < HEAD_BYTES && pos <= head.length)
             head = Buffer.concat([head, got.subarray(head.length - pos, HEAD_BYTES - pos)])

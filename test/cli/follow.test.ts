@@ -210,6 +210,52 @@ describe('pgbulk load --follow', () => {
     expect(ids.rows.map((x) => x.id)).toEqual([1, 2, 3, 6, 7])
   })
 
+  it('truncated and written past the offset read between two looks: the new file once, from its start', async () => {
+    const { t, file } = await setUp()
+    const run = follow(t, file)
+    await appendFile(file, lines(1, 50))
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 50)
+    // (one write, longer than what was read: the next read at the old offset finds bytes)
+    await writeFile(file, `id,name\n${lines(51, 400)}`)
+    await waitFor('the new file loaded', async () => (await db.count(t)) >= 400)
+    await sleep(500)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toContain('0 rejected in')
+    await expectExactlyOnce(t, 400)
+  })
+
+  it('stopped between a rotation and the new file: --resume waits for it; the reject file keeps the old rejects', async () => {
+    const { t, file } = await setUp()
+    const rejects = `${file}.rejects.ndjson`
+    let run = follow(t, file)
+    await appendFile(file, `${lines(1, 2)}x,bad\n`)
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 2)
+    await rename(file, `${file}.1`)
+    await waitFor('the old file done', async () => (await checkpoints(t))[0]?.done === true)
+    run.child.kill('SIGTERM')
+    expect((await run.done).code).toBe(130)
+    run = follow(t, file, ['--resume']) // (the path names nothing yet)
+    await sleep(500)
+    await writeFile(file, `id,name\n${lines(3, 4)}`)
+    await waitFor('the new file loaded', async () => (await db.count(t)) === 4)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    await expectExactlyOnce(t, 4)
+    expect(
+      (await readFile(rejects, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    ).toEqual([4])
+    // A path never followed that names nothing is an error, not a wait.
+    const typo = await runPgbulk(['load', `${file}.typo`, '--table', t, '--db', db.url, '--follow'], { cwd: dir })
+    expect(typo.code, typo.stderr).toBe(1)
+    expect(typo.stderr).toMatch(/no such file/)
+  })
+
   it('refuses what it cannot follow: two files, stdin, a gzip file, --mode truncate (exit 1)', async () => {
     const { t, file } = await setUp()
     const gz = join(dir, 'f.csv.gz')
