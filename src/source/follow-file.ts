@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
 import { open, readdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LoadError } from '../errors.js'
@@ -157,7 +158,8 @@ export async function locateFollowed(
 async function openRegular(path: string): Promise<FileHandle> {
   let fh: FileHandle
   try {
-    fh = await open(path, 'r')
+    // (O_NONBLOCK: a named pipe's open would wait for a writer, past SIGTERM; it is refused below)
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   } catch {
     throw new LoadError('INPUT_NOT_FOUND', `${path}: no such file, or not readable`)
   }

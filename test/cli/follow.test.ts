@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { appendFile, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -256,16 +257,20 @@ describe('pgbulk load --follow', () => {
     expect(typo.stderr).toMatch(/no such file/)
   })
 
-  it('refuses what it cannot follow: two files, stdin, a gzip file, --mode truncate (exit 1)', async () => {
+  it('refuses what it cannot follow: two files, stdin, a gzip file, a named pipe, --mode truncate (exit 1)', async () => {
     const { t, file } = await setUp()
     const gz = join(dir, 'f.csv.gz')
     await writeFile(gz, Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    const fifo = join(dir, 'f.pipe')
+    execFileSync('mkfifo', [fifo])
     const base = ['load', '--table', t, '--db', db.url, '--follow']
     const cases: [string[], RegExp][] = [
       [[file, file.replace('.csv', '.other.csv')], /--follow follows one file, not 2/],
       [['-'], /stdin is read until it closes/],
       [[gz], /cannot follow a gzip file/],
       [[file, '--mode', 'truncate'], /--mode truncate needs the input to end/],
+      // (a named pipe with no writer: its open must not wait for one)
+      [[fifo, '--format', 'csv'], /--follow reads a regular file/],
     ]
     await writeFile(file.replace('.csv', '.other.csv'), 'id,name\n')
     for (const [args, message] of cases) {
