@@ -333,11 +333,12 @@ function laterGeneration(p: InputPlan): boolean {
  * table, so that a column name that matches nothing fails before any row of any input is written.
  * A stream is read once, by the load itself, which checks its header first.
  */
-async function preflight(run: LoadRun, files: readonly InputFile[]): Promise<InputReading[]> {
+async function preflight(run: LoadRun, files: readonly InputFile[], formatFrom?: string): Promise<InputReading[]> {
   const { opts } = run
   const readings: InputReading[] = []
   for (const f of files) {
-    const format = formatOf(f.path, opts.format)
+    // (a followed file rotated to app.ndjson.1 is read in the format of the path followed)
+    const format = formatOf(formatFrom ?? f.path, opts.format)
     const parse = {
       format,
       encoding: opts.encoding,
@@ -471,7 +472,8 @@ async function followInput(
       const source = await waitForFile(file, f.path, plan.kind === 'resume' ? plan.from.nextByte : 0, opts)
       if (!source) return { error: new LoadError('ABORTED', 'interrupted'), file: f.path }
       // (a rotated file resumed mid-way has its own header, read before)
-      const own = file === f.path || plan.kind === 'fresh' ? reading : (await preflight(run, [fileAt(file)]))[0]!
+      const own =
+        file === f.path || plan.kind === 'fresh' ? reading : (await preflight(run, [fileAt(file)], f.path))[0]!
       const result = await loadInput(run, f, plan, own, source)
       reports.push(result.file)
       if (result.stop) return result.stop

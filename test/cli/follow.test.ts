@@ -257,6 +257,31 @@ describe('pgbulk load --follow', () => {
     expect(typo.stderr).toMatch(/no such file/)
   })
 
+  it('an NDJSON file rotated while nothing followed is finished in the format of the path followed', async () => {
+    const t = `fo${++seq}`
+    await db.client.query(`CREATE TABLE ${t} (id int NOT NULL, name text)`)
+    const file = join(dir, `${t}.ndjson`)
+    const json = (from: number, to: number) => {
+      let out = ''
+      for (let id = from; id <= to; id++) out += `${JSON.stringify({ id, name: `row ${id}` })}\n`
+      return out
+    }
+    await writeFile(file, json(1, 2))
+    let run = follow(t, file)
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 2)
+    run.child.kill('SIGKILL')
+    await run.done
+    await appendFile(file, json(3, 4))
+    await rename(file, `${file}.1`) // (app.ndjson.1: no extension that says NDJSON)
+    await writeFile(file, json(5, 6))
+    run = follow(t, file, ['--resume'])
+    await waitFor('both files loaded', async () => (await db.count(t)) === 6)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    await expectExactlyOnce(t, 6)
+  })
+
   it('refuses what it cannot follow: two files, stdin, a gzip file, a named pipe, --mode truncate (exit 1)', async () => {
     const { t, file } = await setUp()
     const gz = join(dir, 'f.csv.gz')
