@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
-import { open, readdir, stat } from 'node:fs/promises'
+import { open, readdir, realpath, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from './input-identity.js'
@@ -147,12 +147,17 @@ export async function locateFollowed(
   const here = await matches(path)
   if (here === true) return { at: path }
   if (here === 'changed') return { lost: `${path} was truncated or rewritten since` }
-  const dir = dirname(path)
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const p = join(dir, name)
-    if (p !== path && (await matches(p)) === true) return { at: p }
+  // (a path that is a symlink, pointed at another file since: the old file is beside its new target)
+  const dirs = [dirname(path)]
+  const real = await realpath(path).catch(() => undefined)
+  if (real !== undefined && dirname(real) !== dirs[0]) dirs.push(dirname(real))
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const p = join(dir, name)
+      if (p !== path && (await matches(p)) === true) return { at: p }
+    }
   }
-  return { lost: `it was rotated away and no file in ${dir} is it any more (compressed or deleted?)` }
+  return { lost: `it was rotated away and no file in ${dirs.join(' or ')} is it any more (compressed or deleted?)` }
 }
 
 async function openRegular(path: string): Promise<FileHandle> {

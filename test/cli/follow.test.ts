@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { appendFile, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type StartedRun, runPgbulk, startPgbulk, waitFor } from '../helpers/cli.js'
@@ -280,6 +280,30 @@ describe('pgbulk load --follow', () => {
     const r = await run.done
     expect(r.code, r.stderr).toBe(130)
     await expectExactlyOnce(t, 6)
+  })
+
+  it('a symlink pointed at a new file while nothing followed: --resume finishes the old file beside the new target', async () => {
+    const { t, file } = await setUp()
+    const data = join(dir, `${t}-data`)
+    await mkdir(data)
+    await rename(file, join(data, 'a.csv'))
+    await symlink(join(data, 'a.csv'), file)
+    let run = follow(t, file)
+    await appendFile(file, lines(1, 3))
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 3)
+    run.child.kill('SIGKILL')
+    await run.done
+    await appendFile(join(data, 'a.csv'), lines(4, 5))
+    await writeFile(join(data, 'b.csv'), `id,name\n${lines(6, 7)}`)
+    await rm(file)
+    await symlink(join(data, 'b.csv'), file)
+    run = follow(t, file, ['--resume'])
+    await waitFor('both files loaded', async () => (await db.count(t)) === 7)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).not.toMatch(/warning/)
+    await expectExactlyOnce(t, 7)
   })
 
   it('refuses what it cannot follow: two files, stdin, a gzip file, a named pipe, --mode truncate (exit 1)', async () => {
