@@ -11,8 +11,8 @@ import type { OpenedInput } from './open-input.js'
  * --follow: a file read like `tail -F`. At its end the reader waits for appended bytes (polling
  * every `pollMs`); a last line without its newline stays in the parser until the newline comes.
  * Its reading ends when the file is truncated or rewritten (its first bytes differ), or rotated
- * (the path names another file, or none: the old file's last bytes are read first, and one more
- * poll after them), or when the signal aborts.
+ * (the path names another file that has bytes: the old file's last bytes are read first, and one
+ * more poll after them), or when the signal aborts.
  */
 export interface FollowedInput extends OpenedInput {
   /** Why the reading ended; undefined while it goes on. */
@@ -60,8 +60,13 @@ export async function followFile(
     const now = await fh.stat()
     if (now.size < pos) return 'truncated'
     if (await rewritten()) return 'truncated'
-    if (!(await pathStillNames(o.followed ?? path, now))) return quietSinceRotation ? 'rotated' : 'rotating'
-    return undefined
+    const at = await stat(o.followed ?? path).catch(() => undefined)
+    if (at !== undefined && at.dev === now.dev && at.ino === now.ino) return undefined
+    // Rotated: the old file is done with once the file at the path has bytes (its writer has reopened the
+    // path: logrotate's `create` makes it empty, and a writer told by a postrotate HUP may write to the
+    // old file a while longer) and the old file has been quiet for a poll since.
+    if (at === undefined || (at.isFile() && at.size === 0)) return undefined
+    return quietSinceRotation ? 'rotated' : 'rotating'
   }
 
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -185,12 +190,6 @@ async function readAt(fh: FileHandle, at: number, n: number): Promise<Buffer> {
     got += bytesRead
   }
   return b.subarray(0, got)
-}
-
-/** Whether the path still names the open file (no rotation); false when it names another file or none. */
-async function pathStillNames(path: string, open: { dev: number; ino: number }): Promise<boolean> {
-  const st = await stat(path).catch(() => undefined)
-  return st !== undefined && st.dev === open.dev && st.ino === open.ino
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
