@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type pg from 'pg'
 import type { Checkpoint, CheckpointProgress } from './checkpoint/checkpoint-store.js'
@@ -77,7 +78,7 @@ interface InputReading {
 export async function load(given: LoadOptions): Promise<LoadReport> {
   const started = performance.now()
   const opts = resolveLoadOptions(given)
-  const files = await checkInputs(opts.inputs)
+  const files = opts.follow ? await checkFollowed(opts.inputs) : await checkInputs(opts.inputs)
   if (opts.startJitterMs > 0) await startJitter(opts.startJitterMs * (opts.random ?? Math.random)(), opts.signal)
   let created: Created | undefined
   const target = await openTarget(
@@ -107,6 +108,9 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
     // (an --id-column the table does not have is refused before anything is written)
     if (opts.rowSample) run.sampleRows = rowSampler(opts.rowSample, target.schema.columns)
     const plans = await claimJob(run, files)
+    // (a followed path that names nothing is waited for only when an earlier run followed it: a
+    // rotation's rename, its new file not there yet; a path never followed is more likely a typo)
+    if (opts.follow && !plans.some((p) => p.kind === 'resume' || laterGeneration(p))) await checkInputs(opts.inputs)
     // (a dry run of replace checks the rows as if the table were empty, as truncate does)
     const emptying = opts.mode === 'truncate' || (opts.mode === 'replace' && opts.dryRun === 'db')
     run.emptyPending = emptying && target.writers !== undefined && plans.every(notStarted)
@@ -321,7 +325,9 @@ async function openRejectFiles(run: LoadRun, files: readonly InputFile[], plans:
     const path = opts.rejectsFor(f)
     if (sinks.has(path)) continue
     const continued = plans.filter(
-      (p, j) => (p.kind !== 'fresh' || p.startedOver !== undefined) && opts.rejectsFor(files[j]!) === path,
+      (p, j) =>
+        (p.kind !== 'fresh' || p.startedOver !== undefined || laterGeneration(p)) &&
+        opts.rejectsFor(files[j]!) === path,
     )
     if (continued.length === 0) {
       sinks.set(path, await RejectSink.prepare(path, opts.force, opts.stdout, opts.dryRun !== false))
@@ -335,16 +341,22 @@ async function openRejectFiles(run: LoadRun, files: readonly InputFile[], plans:
   }
 }
 
+/** --follow: a generation after the first (the rejects of the earlier ones are in the reject file, and stay). */
+function laterGeneration(p: InputPlan): boolean {
+  return p.kind === 'fresh' && (p.follow?.generation ?? 1) > 1
+}
+
 /**
  * How each input is read, and its header (CSV/TSV) or first object (NDJSON) checked against the
  * table, so that a column name that matches nothing fails before any row of any input is written.
  * A stream is read once, by the load itself, which checks its header first.
  */
-async function preflight(run: LoadRun, files: readonly InputFile[]): Promise<InputReading[]> {
+async function preflight(run: LoadRun, files: readonly InputFile[], formatFrom?: string): Promise<InputReading[]> {
   const { opts } = run
   const readings: InputReading[] = []
   for (const f of files) {
-    const format = formatOf(f.path, opts.format)
+    // (a followed file rotated to app.ndjson.1 is read in the format of the path followed)
+    const format = formatOf(formatFrom ?? f.path, opts.format)
     const parse = {
       format,
       encoding: opts.encoding,
@@ -352,7 +364,8 @@ async function preflight(run: LoadRun, files: readonly InputFile[]): Promise<Inp
       maxRecordBytes: opts.maxRecordBytes,
     }
     const reading: InputReading = { parse, header: opts.header, columnNames: opts.columns, headerNames: undefined }
-    if (!f.stream) {
+    // (a followed path that names nothing now, between a rotation's rename and its new file: read when it comes)
+    if (!f.stream && !(opts.follow && (await stat(f.path).catch(() => undefined)) === undefined)) {
       const input = await openInput(f, process.stdin)
       reading.headerNames = await preflightInput({
         ...pipelineOf(run, f, reading),
@@ -478,7 +491,8 @@ async function followInput(
       const source = await waitForFile(file, f.path, plan.kind === 'resume' ? plan.from.nextByte : 0, opts)
       if (!source) return { error: new LoadError('ABORTED', 'interrupted'), file: f.path }
       // (a rotated file resumed mid-way has its own header, read before)
-      const own = file === f.path || plan.kind === 'fresh' ? reading : (await preflight(run, [fileAt(file)]))[0]!
+      const own =
+        file === f.path || plan.kind === 'fresh' ? reading : (await preflight(run, [fileAt(file)], f.path))[0]!
       const result = await loadInput(run, f, plan, own, source)
       reports.push(result.file)
       if (result.stop) return result.stop
@@ -503,6 +517,16 @@ async function waitForFile(
       if (!(err instanceof LoadError && err.code === 'INPUT_NOT_FOUND')) throw err
     }
     await new Promise((resolve) => setTimeout(resolve, opts.followPollMs))
+  }
+}
+
+/** --follow's one input: as checkInputs() has it, or, when its path names nothing now, with no size. */
+async function checkFollowed(paths: readonly string[]): Promise<InputFile[]> {
+  try {
+    return await checkInputs(paths)
+  } catch (err) {
+    if (!(err instanceof LoadError && err.code === 'INPUT_NOT_FOUND' && paths.length === 1)) throw err
+    return [fileAt(paths[0]!)]
   }
 }
 

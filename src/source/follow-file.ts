@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import { open, readdir, stat } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open, readdir, realpath, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from './input-identity.js'
@@ -10,8 +11,8 @@ import type { OpenedInput } from './open-input.js'
  * --follow: a file read like `tail -F`. At its end the reader waits for appended bytes (polling
  * every `pollMs`); a last line without its newline stays in the parser until the newline comes.
  * Its reading ends when the file is truncated or rewritten (its first bytes differ), or rotated
- * (the path names another file, or none: the old file's last bytes are read first, and one more
- * poll after them), or when the signal aborts.
+ * (the path names another file that has bytes: the old file's last bytes are read first, and one
+ * more poll after them), or when the signal aborts.
  */
 export interface FollowedInput extends OpenedInput {
   /** Why the reading ended; undefined while it goes on. */
@@ -51,13 +52,21 @@ export async function followFile(
   let pos = startByte
   let ended: FollowEnd | undefined
 
+  /** Whether the file's first bytes are no longer the ones read from it (truncated and written again). */
+  const rewritten = async () => head.length > 0 && !(await readAt(fh, 0, head.length)).equals(head)
+
   /** Why the reading ends now that it is at the end of what the file holds; undefined: wait for more. */
   const atEnd = async (quietSinceRotation: boolean): Promise<FollowEnd | 'rotating' | undefined> => {
     const now = await fh.stat()
     if (now.size < pos) return 'truncated'
-    if (head.length > 0 && !(await readAt(fh, 0, head.length)).equals(head)) return 'truncated'
-    if (!(await pathStillNames(o.followed ?? path, now))) return quietSinceRotation ? 'rotated' : 'rotating'
-    return undefined
+    if (await rewritten()) return 'truncated'
+    const at = await stat(o.followed ?? path).catch(() => undefined)
+    if (at !== undefined && at.dev === now.dev && at.ino === now.ino) return undefined
+    // Rotated: the old file is done with once the file at the path has bytes (its writer has reopened the
+    // path: logrotate's `create` makes it empty, and a writer told by a postrotate HUP may write to the
+    // old file a while longer) and the old file has been quiet for a poll since.
+    if (at === undefined || (at.isFile() && at.size === 0)) return undefined
+    return quietSinceRotation ? 'rotated' : 'rotating'
   }
 
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -72,6 +81,13 @@ export async function followFile(
         const buf = Buffer.allocUnsafe(CHUNK_BYTES)
         const { bytesRead } = await fh.read(buf, 0, CHUNK_BYTES, pos)
         if (bytesRead > 0) {
+          // (the file may have been truncated and written past `pos` again since the last look at its
+          // first bytes, during a wait or while the last chunk was being loaded: these bytes would then be
+          // the middle of another file, loaded again from its start by the next generation)
+          if (await rewritten()) {
+            ended = 'truncated'
+            return
+          }
           const got = bytesRead < CHUNK_BYTES / 4 ? Buffer.from(buf.subarray(0, bytesRead)) : buf.subarray(0, bytesRead)
           if (pos < HEAD_BYTES && head.length < HEAD_BYTES && pos <= head.length)
             head = Buffer.concat([head, got.subarray(head.length - pos, HEAD_BYTES - pos)])
@@ -136,18 +152,24 @@ export async function locateFollowed(
   const here = await matches(path)
   if (here === true) return { at: path }
   if (here === 'changed') return { lost: `${path} was truncated or rewritten since` }
-  const dir = dirname(path)
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const p = join(dir, name)
-    if (p !== path && (await matches(p)) === true) return { at: p }
+  // (a path that is a symlink, pointed at another file since: the old file is beside its new target)
+  const dirs = [dirname(path)]
+  const real = await realpath(path).catch(() => undefined)
+  if (real !== undefined && dirname(real) !== dirs[0]) dirs.push(dirname(real))
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const p = join(dir, name)
+      if (p !== path && (await matches(p)) === true) return { at: p }
+    }
   }
-  return { lost: `it was rotated away and no file in ${dir} is it any more (compressed or deleted?)` }
+  return { lost: `it was rotated away and no file in ${dirs.join(' or ')} is it any more (compressed or deleted?)` }
 }
 
 async function openRegular(path: string): Promise<FileHandle> {
   let fh: FileHandle
   try {
-    fh = await open(path, 'r')
+    // (O_NONBLOCK: a named pipe's open would wait for a writer, past SIGTERM; it is refused below)
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   } catch {
     throw new LoadError('INPUT_NOT_FOUND', `${path}: no such file, or not readable`)
   }
@@ -168,12 +190,6 @@ async function readAt(fh: FileHandle, at: number, n: number): Promise<Buffer> {
     got += bytesRead
   }
   return b.subarray(0, got)
-}
-
-/** Whether the path still names the open file (no rotation); false when it names another file or none. */
-async function pathStillNames(path: string, open: { dev: number; ino: number }): Promise<boolean> {
-  const st = await stat(path).catch(() => undefined)
-  return st !== undefined && st.dev === open.dev && st.ino === open.ino
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -1,4 +1,5 @@
-import { appendFile, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { appendFile, mkdir, readFile, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type StartedRun, runPgbulk, startPgbulk, waitFor } from '../helpers/cli.js'
@@ -210,16 +211,135 @@ describe('pgbulk load --follow', () => {
     expect(ids.rows.map((x) => x.id)).toEqual([1, 2, 3, 6, 7])
   })
 
-  it('refuses what it cannot follow: two files, stdin, a gzip file, --mode truncate (exit 1)', async () => {
+  it('truncated and written past the offset read between two looks: the new file once, from its start', async () => {
+    const { t, file } = await setUp()
+    const run = follow(t, file)
+    await appendFile(file, lines(1, 50))
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 50)
+    // (one write, longer than what was read: the next read at the old offset finds bytes)
+    await writeFile(file, `id,name\n${lines(51, 400)}`)
+    await waitFor('the new file loaded', async () => (await db.count(t)) >= 400)
+    await sleep(500)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toContain('0 rejected in')
+    await expectExactlyOnce(t, 400)
+  })
+
+  it('stopped between a rotation and the new file: --resume waits for it; the reject file keeps the old rejects', async () => {
+    const { t, file } = await setUp()
+    const rejects = `${file}.rejects.ndjson`
+    let run = follow(t, file)
+    await appendFile(file, `${lines(1, 2)}x,bad\n`)
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 2)
+    await rename(file, `${file}.1`)
+    // (while the path names nothing, the old file is still followed)
+    await appendFile(`${file}.1`, lines(3, 3))
+    await waitFor('the old file followed', async () => (await db.count(t)) === 3)
+    run.child.kill('SIGTERM')
+    expect((await run.done).code).toBe(130)
+    run = follow(t, file, ['--resume']) // (the path names nothing yet)
+    await sleep(500)
+    await appendFile(`${file}.1`, lines(4, 4))
+    await writeFile(file, `id,name\n${lines(5, 6)}`)
+    await waitFor('the new file loaded', async () => (await db.count(t)) === 6)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    await expectExactlyOnce(t, 6)
+    expect(
+      (await readFile(rejects, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    ).toEqual([4])
+    // A path never followed that names nothing is an error, not a wait.
+    const typo = await runPgbulk(['load', `${file}.typo`, '--table', t, '--db', db.url, '--follow'], { cwd: dir })
+    expect(typo.code, typo.stderr).toBe(1)
+    expect(typo.stderr).toMatch(/no such file/)
+  })
+
+  it('an NDJSON file rotated while nothing followed is finished in the format of the path followed', async () => {
+    const t = `fo${++seq}`
+    await db.client.query(`CREATE TABLE ${t} (id int NOT NULL, name text)`)
+    const file = join(dir, `${t}.ndjson`)
+    const json = (from: number, to: number) => {
+      let out = ''
+      for (let id = from; id <= to; id++) out += `${JSON.stringify({ id, name: `row ${id}` })}\n`
+      return out
+    }
+    await writeFile(file, json(1, 2))
+    let run = follow(t, file)
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 2)
+    run.child.kill('SIGKILL')
+    await run.done
+    await appendFile(file, json(3, 4))
+    await rename(file, `${file}.1`) // (app.ndjson.1: no extension that says NDJSON)
+    await writeFile(file, json(5, 6))
+    run = follow(t, file, ['--resume'])
+    await waitFor('both files loaded', async () => (await db.count(t)) === 6)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    await expectExactlyOnce(t, 6)
+  })
+
+  it('a symlink pointed at a new file while nothing followed: --resume finishes the old file beside the new target', async () => {
+    const { t, file } = await setUp()
+    const data = join(dir, `${t}-data`)
+    await mkdir(data)
+    await rename(file, join(data, 'a.csv'))
+    await symlink(join(data, 'a.csv'), file)
+    let run = follow(t, file)
+    await appendFile(file, lines(1, 3))
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 3)
+    run.child.kill('SIGKILL')
+    await run.done
+    await appendFile(join(data, 'a.csv'), lines(4, 5))
+    await writeFile(join(data, 'b.csv'), `id,name\n${lines(6, 7)}`)
+    await rm(file)
+    await symlink(join(data, 'b.csv'), file)
+    run = follow(t, file, ['--resume'])
+    await waitFor('both files loaded', async () => (await db.count(t)) === 7)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).not.toMatch(/warning/)
+    await expectExactlyOnce(t, 7)
+  })
+
+  it("rotated with logrotate's create (an empty new file): the old file is read until the writer reopens the path", async () => {
+    const { t, file } = await setUp()
+    const run = follow(t, file)
+    await appendFile(file, lines(1, 3))
+    await waitFor('the first lines loaded', async () => (await db.count(t)) === 3)
+    await rename(file, `${file}.1`)
+    await writeFile(file, '')
+    await sleep(600) // (the writer, told by a postrotate HUP, writes to the old file a while longer)
+    await appendFile(`${file}.1`, lines(4, 5))
+    await sleep(300)
+    await appendFile(file, `id,name\n${lines(6, 7)}`)
+    await waitFor('both files loaded', async () => (await db.count(t)) === 7)
+    run.child.kill('SIGTERM')
+    expect((await run.done).code).toBe(130)
+    await expectExactlyOnce(t, 7)
+  })
+
+  it('refuses what it cannot follow: two files, stdin, a gzip file, a named pipe, --mode truncate (exit 1)', async () => {
     const { t, file } = await setUp()
     const gz = join(dir, 'f.csv.gz')
     await writeFile(gz, Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    const fifo = join(dir, 'f.pipe')
+    execFileSync('mkfifo', [fifo])
     const base = ['load', '--table', t, '--db', db.url, '--follow']
     const cases: [string[], RegExp][] = [
       [[file, file.replace('.csv', '.other.csv')], /--follow follows one file, not 2/],
       [['-'], /stdin is read until it closes/],
       [[gz], /cannot follow a gzip file/],
       [[file, '--mode', 'truncate'], /--mode truncate needs the input to end/],
+      // (a named pipe with no writer: its open must not wait for one)
+      [[fifo, '--format', 'csv'], /--follow reads a regular file/],
     ]
     await writeFile(file.replace('.csv', '.other.csv'), 'id,name\n')
     for (const [args, message] of cases) {
