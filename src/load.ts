@@ -22,6 +22,7 @@ import { rowSampler } from './observe/sample.js'
 import { buildReport, reportableOptions } from './report/load-report.js'
 import type { FileReport, RunTotals, StopReason } from './report/run-figures.js'
 import { newTotals } from './report/run-figures.js'
+import { quotedList } from './report/words.js'
 import type { FollowedInput } from './source/follow-file.js'
 import { followFile } from './source/follow-file.js'
 import type { InputFile } from './source/open-input.js'
@@ -476,6 +477,12 @@ async function followInput(
 ): Promise<StopReason> {
   const { opts, store, target } = run
   let plan = first
+  const between = first.follow?.between
+  if (between)
+    run.warnings.push(
+      `${quotedList(between)} ${between.length === 1 ? 'looks' : 'look'} rotated while nothing followed ${f.path}, ` +
+        `after the file its checkpoint names: not loaded (pgbulk load ${between.length === 1 ? 'it' : 'them'} by hand)`,
+    )
   for (let generation = first.follow?.generation ?? 1; ; generation++) {
     const at = plan.follow ? plan.follow.at : f.path
     if (plan.kind === 'resume' && at === undefined) {

@@ -33,6 +33,8 @@ export interface FollowGeneration {
   at: string | undefined
   /** Why the rest of a resumed generation cannot be read (rotated away or truncated while nothing followed). */
   lost?: string
+  /** Files that look rotated after it while nothing followed: not loaded (the report warns of them). */
+  between?: string[]
 }
 
 /** How the user asked to treat an existing checkpoint. */
@@ -94,7 +96,10 @@ export async function planFollow(
   if (cp.done || choice.restart) return fresh(n + 1)
   if (!choice.resume) throw unfinished(job, `${cp.input}:${cp.nextLine} (${cp.rowsLoaded} rows loaded)`)
   const where = await locateFollowed(file.path, cp.identity, cp.nextByte)
-  const follow = 'at' in where ? { generation: n, at: where.at } : { generation: n, at: undefined, lost: where.lost }
+  const follow =
+    'at' in where
+      ? { generation: n, at: where.at, ...(where.between ? { between: where.between } : {}) }
+      : { generation: n, at: undefined, lost: where.lost }
   return { kind: 'resume', input: cp.input, identity: undefined, from: cp, follow }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { open, readdir, realpath, stat } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from './input-identity.js'
 import type { OpenedInput } from './open-input.js'
@@ -133,7 +133,7 @@ export async function locateFollowed(
   path: string,
   identity: InputIdentity | undefined,
   nextByte: number,
-): Promise<{ at: string } | { lost: string }> {
+): Promise<{ at: string; between?: string[] } | { lost: string }> {
   const m = FOLLOW_HASH.exec(identity?.hash ?? '')
   if (!m) return { lost: 'its checkpoint does not say which file it was (not taken with --follow)' }
   const [dev, ino, covered, hash] = [Number(m[1]), Number(m[2]), Number(m[3]), m[4]!]
@@ -159,10 +159,33 @@ export async function locateFollowed(
   for (const dir of dirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const p = join(dir, name)
-      if (p !== path && (await matches(p)) === true) return { at: p }
+      if (p !== path && (await matches(p)) === true) {
+        const between = await rotatedBetween(path, p)
+        return between.length > 0 ? { at: p, between } : { at: p }
+      }
     }
   }
   return { lost: `it was rotated away and no file in ${dirs.join(' or ')} is it any more (compressed or deleted?)` }
+}
+
+/**
+ * Files beside a rotated file that look rotated after it (named like the path, changed since it,
+ * not the file at the path): lines in them were appended while nothing followed, and are not loaded
+ * (only the file a checkpoint names and the file at the path are).
+ */
+async function rotatedBetween(path: string, rotated: string): Promise<string[]> {
+  const [old, now] = await Promise.all([stat(rotated), stat(path).catch(() => undefined)])
+  const dir = dirname(path)
+  const base = basename(path)
+  const out: string[] = []
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const p = join(dir, name)
+    if (!name.startsWith(base) || p === path || p === rotated) continue
+    const st = await stat(p).catch(() => undefined)
+    if (!st?.isFile() || (now && st.ino === now.ino) || st.mtimeMs < old.mtimeMs) continue
+    out.push(p)
+  }
+  return out.sort()
 }
 
 async function openRegular(path: string): Promise<FileHandle> {

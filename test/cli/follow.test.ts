@@ -197,6 +197,24 @@ describe('pgbulk load --follow', () => {
     await expectExactlyOnce(t, 7)
   })
 
+  it('rotated twice while nothing followed: finishes the file its checkpoint names, and warns of the one between', async () => {
+    const { t, file } = await killedWhileFollowing()
+    await rename(file, `${file}.1`)
+    await writeFile(file, `id,name\n${lines(6, 7)}`)
+    await sleep(20) // (the second rotation comes later: the file between is newer than the first)
+    await rename(`${file}.1`, `${file}.2`)
+    await rename(file, `${file}.1`)
+    await writeFile(file, `id,name\n${lines(8, 9)}`)
+    const run = follow(t, file, ['--resume'])
+    await waitFor('the first and the last file loaded', async () => (await db.count(t)) === 7)
+    run.child.kill('SIGTERM')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toMatch(/warning: ".*fo\d+\.csv\.1" looks rotated while nothing followed .*: not loaded/)
+    const ids = await db.client.query<{ id: number }>(`SELECT id FROM ${t} ORDER BY id`)
+    expect(ids.rows.map((x) => x.id)).toEqual([1, 2, 3, 4, 5, 8, 9])
+  })
+
   it('rotated away and gone while nothing followed: warns which lines were not loaded, and follows the new file', async () => {
     const { t, file } = await killedWhileFollowing()
     await rm(file) // rotated and compressed: the old file is no more
