@@ -389,6 +389,7 @@ function pipelineOf(run: LoadRun, f: InputFile, reading: InputReading) {
     ...(reading.columnNames ? { columnNames: reading.columnNames } : {}),
     ignoreExtra: run.opts.ignoreExtra,
     map: run.opts.map,
+    formats: run.opts.formats,
     sampleRows: run.sampleRows,
   }
 }

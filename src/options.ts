@@ -17,6 +17,7 @@ import { newRunId } from './observe/run-id.js'
 import type { RowSample } from './observe/sample.js'
 import { isSampleFraction } from './observe/sample.js'
 import type { BatchEvent } from './report/run-figures.js'
+import type { ValueFormats } from './validate/value-formats.js'
 
 /** Defaults chosen by measurement; see "Batch size" in the README. */
 export const DEFAULT_BATCH_ROWS = 10_000
@@ -197,6 +198,12 @@ export interface LoadOptions extends RunOptions {
    * (exact, case-insensitive, loose: `Customer ID` fills customer_id).
    */
   map?: Record<string, string>
+  /**
+   * How the input writes values PostgreSQL would not read as they are (dates of numbers in a given
+   * order, decimal commas, thousands separators, currency symbols, epoch timestamps, more NULL
+   * markers): rewritten client-side, so a dry run finds what the load rejects.
+   */
+  formats?: ValueFormats
   delimiter?: string
   /** Quote character; null turns quoting off. */
   quote?: string | null
@@ -374,6 +381,25 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
   })
 }
 
+/** Value formats that cannot be read: a separator that is a digit, or that is also the decimal point. */
+function checkFormats(f: ValueFormats | undefined): void {
+  if (f?.thousands === undefined) return
+  const t = f.thousands
+  if (t.length !== 1 || /[0-9+\-eE]/.test(t))
+    throw new LoadError(
+      'USAGE',
+      `--thousands must be one character that is not a digit, sign or "e", not ${JSON.stringify(t)}`,
+    )
+  if (t === (f.decimalComma ? ',' : '.'))
+    throw new LoadError(
+      'USAGE',
+      `--thousands ${JSON.stringify(t)} is also the decimal point${f.decimalComma ? ' (--decimal-comma)' : ''}`,
+      f.decimalComma
+        ? 'numbers like 1.234,56 are --decimal-comma --thousands .'
+        : 'numbers like 1.234,56 need --decimal-comma',
+    )
+}
+
 /** --follow: refused where it cannot be (more than one input, stdin, a mode that ends), and its flush interval. */
 function followed(given: LoadOptions): LoadOptions {
   if (given.inputs.length !== 1 || given.inputs[0] === '-')
@@ -413,6 +439,7 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
       `--ledger-days must be more than 0 and at most ${MAX_LEDGER_DAYS}, not ${String(ledgerDays)}`,
     )
   checkDuration('--start-jitter', given.startJitterMs, true)
+  checkFormats(given.formats)
   if (given.create && given.dryRun)
     throw new LoadError('USAGE', '--create makes a table, which a dry run does not: pgbulk infer prints the statement')
   const maxRecordBytes = given.maxRecordBytes ?? DEFAULTS.maxRecordBytes

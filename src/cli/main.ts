@@ -15,6 +15,7 @@ import { traceContextOf } from '../observe/traceparent.js'
 import { redriveJobName } from '../redrive/redrive.js'
 import type { Rejection } from '../reject/rejection.js'
 import { printable } from '../report/printable.js'
+import type { ValueFormats } from '../validate/value-formats.js'
 import type { BatchEvent } from '../report/run-figures.js'
 import { counted } from '../report/words.js'
 import type { LoadReport } from '../report/load-report.js'
@@ -100,7 +101,12 @@ interface LoadFlags extends RunFlags {
   /** "" for --quote none. */
   quote?: string
   escape?: string
-  null?: string
+  null?: string[]
+  dateOrder?: 'DMY' | 'MDY' | 'YMD'
+  decimalComma?: true
+  thousands?: string
+  currency?: true
+  epoch?: 's' | 'ms'
   encoding: string
   maxRecordBytes: number
   rejects?: string
@@ -283,6 +289,32 @@ function given<T extends object>(o: T): Given<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Given<T>
 }
 
+/**
+ * --null given once is the dialect's NULL string (the parser's, unquoted fields only); given
+ * several times, an empty one keeps an unquoted empty field NULL, and the others are value formats.
+ */
+function nullsOf(nulls: string[] | undefined): { nullString?: string; formatNulls?: string[] } {
+  if (!nulls || nulls.length === 0) return {}
+  if (nulls.length === 1) return { nullString: nulls[0]! }
+  const first = nulls.includes('') ? undefined : nulls[0]!
+  const rest = nulls.filter((n) => n !== '' && n !== first)
+  return { ...(first === undefined ? {} : { nullString: first }), ...(rest.length > 0 ? { formatNulls: rest } : {}) }
+}
+
+/** The value formats the flags ask for (none: undefined, and the fast paths stay on). */
+function formatsOf(o: LoadFlags): { formats?: ValueFormats } {
+  const nulls = nullsOf(o.null).formatNulls
+  const f = given({
+    dateOrder: o.dateOrder,
+    decimalComma: o.decimalComma,
+    thousands: o.thousands,
+    currency: o.currency,
+    epoch: o.epoch,
+    nulls,
+  })
+  return Object.keys(f).length > 0 ? { formats: f } : {}
+}
+
 /** --lock-budget, for the modes that take a lock of their own (replace's switch, truncate's TRUNCATE). */
 function lockBudgetOf(o: RunFlags): number | undefined {
   return o.mode === 'replace' || o.mode === 'truncate' ? o.lockBudget : undefined
@@ -364,7 +396,28 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       parseQuote,
     )
     .option('--escape <char>', 'escape character inside quoted fields (default: the quote, doubled)', parseChar)
-    .option('--null <string>', 'unquoted string that means NULL (default: an unquoted empty field)')
+    .option(
+      '--null <string>',
+      'unquoted string that means NULL (default: an unquoted empty field); repeatable: --null "" --null N/A ' +
+        '(the markers after the first match quoted fields too)',
+      (v: string, before: string[] | undefined) => [...(before ?? []), v],
+    )
+    .addOption(
+      new Option('--date-order <order>', 'dates of numbers only (03.01.2020, 3/1/2020) are day-month-year, …').choices([
+        'DMY',
+        'MDY',
+        'YMD',
+      ]),
+    )
+    .option('--decimal-comma', 'numbers write their decimal point as a comma (1234,56)')
+    .option('--thousands <char>', 'numbers group their digits with this character (57,190.56; 1.234,56)')
+    .option('--currency', 'numeric columns: drop a currency symbol before or after the number ($58,044.03)')
+    .addOption(
+      new Option('--epoch <unit>', 'timestamp columns: a plain number is seconds (s) or ms since 1970 UTC').choices([
+        's',
+        'ms',
+      ]),
+    )
     .option('--encoding <name>', 'input encoding: utf8, latin1, windows-1252', DEFAULTS.encoding)
     .addOption(
       new Option(
@@ -429,6 +482,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
         ...given({ ledgerDays: o.ledgerDays === DEFAULTS.ledgerDays ? undefined : o.ledgerDays }),
         ...given({ flushIntervalMs: o.flushInterval, flushJitterMs: o.flushJitter, startJitterMs: o.startJitter }),
         ...given({ follow: o.follow, create: o.create }),
+        ...formatsOf(o),
         // (in the order the report's options have always listed them)
         ...given({
           format: o.format,
@@ -437,7 +491,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
           delimiter: o.delimiter,
           quote: o.quote === '' ? null : o.quote,
           escape: o.escape,
-          nullString: o.null,
+          nullString: nullsOf(o.null).nullString,
           rejects: o.rejects,
           job: o.job,
           checkpointSchema: o.checkpointSchema,

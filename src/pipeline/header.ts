@@ -6,7 +6,7 @@ import type { InputPipeline } from './types.js'
 
 export type HeaderOptions = Pick<
   InputPipeline,
-  'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra' | 'map'
+  'name' | 'input' | 'records' | 'schema' | 'parse' | 'columnNames' | 'header' | 'ignoreExtra' | 'map' | 'formats'
 >
 
 export function newValidator(p: HeaderOptions): RowValidator {
@@ -18,6 +18,7 @@ export function newValidator(p: HeaderOptions): RowValidator {
     format: p.parse.format,
     dialect: p.parse.dialect,
     map: p.map,
+    formats: p.formats,
   })
   if (p.parse.format !== 'ndjson' && !p.header) v.setColumnNames(p.columnNames ?? p.schema.columns.map((c) => c.name))
   return v

@@ -13,6 +13,7 @@ import type { Rejection } from '../reject/rejection.js'
 import type { BatchEvent, RunTotals } from '../report/run-figures.js'
 import type { TableSchema } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
+import type { ValueFormats } from '../validate/value-formats.js'
 import type { WriterPool } from '../write/writer-pool.js'
 
 /** Everything one input's pipeline needs. */
@@ -33,6 +34,8 @@ export interface InputPipeline {
   ignoreExtra: boolean
   /** --map: input field → table column. */
   map?: Readonly<Record<string, string>> | undefined
+  /** --date-order, --decimal-comma, …: how values are rewritten before they are checked. */
+  formats?: ValueFormats | undefined
   /** The writers; none in a client-side dry run. */
   writers: WriterPool | undefined
   batcher: Batcher

@@ -244,6 +244,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         schema: target.schema,
         parse,
         ...(group.source.columns ? { columnNames: group.source.columns } : {}),
+        // (read as the load read it: its value formats are in each line's source)
+        formats: group.source.formats,
         header: false,
         ignoreExtra: opts.ignoreExtra,
         writers: target.writers,

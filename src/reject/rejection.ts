@@ -1,3 +1,4 @@
+import type { ValueFormats } from '../validate/value-formats.js'
 import { resolve } from 'node:path'
 import type { InputFormat } from '../parse/parse-input.js'
 
@@ -9,6 +10,8 @@ export interface RejectSource {
   escape?: string | null
   null?: string | null
   columns?: string[]
+  /** The value formats the load read the input with (--date-order, --decimal-comma, …): redrive reads it so too. */
+  formats?: ValueFormats
 }
 
 /** Where in the pipeline a row was refused. */

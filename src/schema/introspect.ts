@@ -43,6 +43,9 @@ export interface ColumnInfo {
   enumLabels?: ReadonlySet<string>
 }
 
+/** The order of day, month and year in a date written with numbers only (PostgreSQL's DateStyle has one). */
+export type DateOrder = 'DMY' | 'MDY' | 'YMD'
+
 /** The target table as read from pg_catalog. */
 export interface TableSchema {
   schema: string
@@ -51,6 +54,8 @@ export interface TableSchema {
   sqlName: string
   columns: ColumnInfo[]
   serverVersionNum: number
+  /** The session's DateStyle order: how the server reads a date of numbers only (03.01.2020). */
+  dateOrder?: DateOrder
   /**
    * The table has enabled BEFORE ROW INSERT triggers: what is stored may differ from what was
    * sent (a trigger may change, fill in or skip a row), so no check may assume the values sent.
@@ -155,7 +160,10 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     element_is_json: boolean | null
     enum_labels: string[] | null
   }>(COLUMNS_SQL, [rel.oid])
-  const version = await client.query<{ v: string }>(`SELECT pg_catalog.current_setting('server_version_num') AS v`)
+  const version = await client.query<{ v: string; datestyle: string }>(
+    `SELECT pg_catalog.current_setting('server_version_num') AS v, pg_catalog.current_setting('DateStyle') AS datestyle`,
+  )
+  const dateOrder = /\b(DMY|MDY|YMD)\b/.exec(version.rows[0]?.datestyle ?? '')?.[1] as DateOrder | undefined
   // pg_trigger.tgtype bits: 1 row, 2 before, 4 insert (tgenabled 'D': disabled).
   const triggers = await client.query<{ before: boolean }>(
     `SELECT EXISTS (
@@ -170,6 +178,7 @@ export async function introspectTable(client: pg.Client, table: string): Promise
     name: rel.relname,
     sqlName: `${quoteIdent(rel.nspname)}.${quoteIdent(rel.relname)}`,
     serverVersionNum: Number(version.rows[0]?.v ?? 0),
+    ...(dateOrder ? { dateOrder } : {}),
     beforeRowTriggers,
     ...(rel.relkind === 'p' ? { partitioned: true } : {}),
     columns: cols.rows.map((r) => ({

@@ -1,7 +1,7 @@
 import type { RejectCode } from '../errors.js'
 import { snippet } from '../location.js'
 import { refusedEscapeReason, refusedJsonEscape } from '../parse/refused-escape.js'
-import type { ColumnInfo } from '../schema/introspect.js'
+import type { ColumnInfo, DateOrder } from '../schema/introspect.js'
 
 /** Why a value cannot go into its column. */
 export interface ValueProblem {
@@ -189,13 +189,42 @@ function isoTime(s: string): 'ok' | 'bad' | undefined {
   return h <= 23 && mi <= 59 && sec <= 60 ? 'ok' : 'bad'
 }
 
+/** A date of numbers only, separated by . / or -, with an optional time after it. */
+export const NUMBER_DATE = /^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})((?:[ T]).*)?$/
+
+/**
+ * The day, month and year of a date of numbers, in `order`; undefined when the year is not written
+ * with four digits (or the order puts it where the value has one or two).
+ */
+export function orderedParts(
+  a: string,
+  b: string,
+  c: string,
+  order: DateOrder,
+): { y: number; mo: number; d: number } | undefined {
+  // (a year of four digits first is read as year-month-day whatever the order, as PostgreSQL reads it)
+  const [y, mo, d] = order === 'YMD' || a.length === 4 ? [a, b, c] : order === 'DMY' ? [c, b, a] : [c, a, b]
+  if (y.length !== 4 || mo.length > 2 || d.length > 2) return undefined
+  return { y: Number(y), mo: Number(mo), d: Number(d) }
+}
+
+/** Whether a value is a date of numbers only whose day or month is out of range in `order` (PostgreSQL refuses it). */
+export function badNumberDate(v: string, order: DateOrder): boolean {
+  const m = NUMBER_DATE.exec(v.trim())
+  if (!m) return false
+  const parts = orderedParts(m[1]!, m[3]!, m[4]!, order)
+  if (!parts) return false
+  const { y, mo, d } = parts
+  return mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)
+}
+
 /**
  * Dates and times. PostgreSQL's date/time reader accepts a great many forms ("Jan 5 2024",
  * "20240105", "J2451187", "allballs", time zone names), and some depend on DateStyle. So only
  * two things are checked: plain ISO forms are range-checked exactly, and a value with no digit
  * at all that is not one of the special words is refused. Everything else goes to the server.
  */
-function checkDateTime(col: ColumnInfo): ValueCheck {
+function checkDateTime(col: ColumnInfo, order: DateOrder | undefined): ValueCheck {
   const kind = col.type
   return (v) => {
     const s = v.trim()
@@ -217,6 +246,9 @@ function checkDateTime(col: ColumnInfo): ValueCheck {
         if (verdict === 'ok' && m[3] && /^[+-](\d{2})/.exec(m[3]) && Number(m[3].slice(1, 3)) > 15) verdict = undefined
       }
     }
+    // (a date of numbers in the server's order, e.g. 26.05.2015 under MDY: month 26, refused by the server)
+    if (verdict === undefined && kind !== 'time' && kind !== 'timetz' && order && badNumberDate(s, order))
+      verdict = 'bad'
     return verdict === 'bad' ? outOfRange(col, v, 'is not a valid date/time (field value out of range)') : undefined
   }
 }
@@ -247,7 +279,7 @@ function checkJson(col: ColumnInfo): ValueCheck {
 }
 
 /** The check for a column, or undefined when its type is passed through unchecked. */
-export function checkFor(col: ColumnInfo): ValueCheck | undefined {
+export function checkFor(col: ColumnInfo, dateOrder?: DateOrder): ValueCheck | undefined {
   if (col.isArray) return undefined
   if (col.enumLabels) {
     const labels = col.enumLabels
@@ -282,7 +314,7 @@ export function checkFor(col: ColumnInfo): ValueCheck | undefined {
     case 'timetz':
     case 'timestamp':
     case 'timestamptz':
-      return checkDateTime(col)
+      return checkDateTime(col, dateOrder)
     case 'uuid':
       return checkUuid(col)
     case 'json':

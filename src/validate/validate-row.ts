@@ -21,6 +21,8 @@ import { snippet } from '../location.js'
 import { plural, quotedList } from '../report/words.js'
 import type { ColumnInfo, TableSchema } from '../schema/introspect.js'
 import { ColumnMatcher, looseName } from './column-match.js'
+import type { Transform, ValueFormats } from './value-formats.js'
+import { rewritesValues, transformFor } from './value-formats.js'
 import type { ByteCheck } from './check-bytes.js'
 import { byteCheckFor } from './check-bytes.js'
 import type { ValueCheck } from './check-value.js'
@@ -44,6 +46,8 @@ export interface ValidateOptions {
   dialect: CsvDialect
   /** --map: input field (header name, NDJSON key) → table column, winning over every other match. */
   map?: Readonly<Record<string, string>> | undefined
+  /** --date-order, --decimal-comma, --thousands, …: values rewritten into the form PostgreSQL reads. */
+  formats?: ValueFormats | undefined
 }
 
 const UNKNOWN = -1
@@ -77,6 +81,8 @@ export class RowValidator {
   private readonly arrayDelimiter: string[]
   private seenObject = false
   private readonly matcher: ColumnMatcher
+  /** Per column, how its values are rewritten (ValueFormats); undefined when no format was asked for. */
+  private readonly transforms: (Transform | undefined)[] | undefined
   /** CSV: the header's fields matched other than by their exact name (the summary lists them). */
   mapped: { field: string; column: string }[] = []
 
@@ -89,7 +95,11 @@ export class RowValidator {
       opts.map,
       schema.sqlName,
     )
-    this.checks = schema.columns.map((c) => checkFor(c))
+    // (a date of numbers is checked in the order it is read: the user's, else the server's DateStyle)
+    const dateOrder = opts.formats?.dateOrder ?? schema.dateOrder
+    this.checks = schema.columns.map((c) => checkFor(c, dateOrder))
+    const formats = opts.formats
+    this.transforms = rewritesValues(formats) ? schema.columns.map((c) => transformFor(c, formats!)) : undefined
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
     this.doubledQuotes = opts.dialect.quote === '"' && (opts.dialect.escape ?? '"') === '"'
     this.elementIsJson = schema.columns.map(
@@ -111,6 +121,7 @@ export class RowValidator {
       opts.format === 'ndjson'
         ? { format: 'ndjson' }
         : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
+    if (rewritesValues(opts.formats)) this.source = { ...this.source, formats: opts.formats! }
   }
 
   /** How to read a rejected record's raw text again (its column names once known). */
@@ -226,8 +237,9 @@ export class RowValidator {
 
   /** Validate one parsed record. */
   validate(rec: ParsedRecord): ValidRow | Rejection {
-    if (rec.kind === 'fields' && this.surelyValid(rec)) return rec.asRow(this.layout!)
-    if (rec.kind === 'object' && rec.scanned) {
+    // (values to rewrite are never sent as their bytes: the fast paths are for input as PostgreSQL reads it)
+    if (rec.kind === 'fields' && !this.transforms && this.surelyValid(rec)) return rec.asRow(this.layout!)
+    if (rec.kind === 'object' && rec.scanned && !this.transforms) {
       const row = this.surelyValidObject(rec, rec.scanned)
       if (row) return row
     }
@@ -267,8 +279,15 @@ export class RowValidator {
     let shape = rec.kind === 'fields' ? this.layout!.shape : ''
     const cols = this.schema.columns
     for (let i = 0; i < cols.length; i++) {
-      const v = values[i]
+      let v = values[i]
       const col = cols[i]!
+      const rewrite = this.transforms?.[i]
+      if (rewrite && typeof v === 'string') {
+        const out = rewrite(v)
+        if (out !== null && typeof out === 'object')
+          return this.reject(rec, 'validate', out.code, out.message, this.fieldOf(i), col.name)
+        values[i] = v = out
+      }
       if (v === undefined) {
         if (rec.kind === 'object' && col.notNull && !col.hasDefault) {
           return this.reject(
@@ -308,7 +327,7 @@ export class RowValidator {
       if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
     }
     const row: ValidRow = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
-    if (rec.kind === 'fields') row.csv = this.layout!.csv
+    if (rec.kind === 'fields' && !this.transforms) row.csv = this.layout!.csv
     return row
   }
 
