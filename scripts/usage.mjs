@@ -3,7 +3,7 @@ import { buildProgram } from '../dist/cli/main.js'
 /** `pgbulk load --help`, `pgbulk redrive --help`, `pgbulk jobs --help` and `pgbulk trace --help` as fenced blocks, with a fixed width so that they do not depend on the terminal. */
 export async function usageBlock() {
   const program = buildProgram(async () => {})
-  return ['load', 'redrive', 'jobs', 'trace', 'infer']
+  return ['load', 'redrive', 'jobs', 'trace', 'infer', 'rejects']
     .map((name) => {
       const cmd = program.commands.find((c) => c.name() === name)
       cmd.configureOutput({ getOutHelpWidth: () => 100, getErrHelpWidth: () => 100 })

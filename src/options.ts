@@ -259,7 +259,9 @@ export interface LoadOptions extends RunOptions {
 }
 
 /** Options of pgbulk redrive. */
-export interface RedriveOptions extends RunOptions {
+export interface RedriveOptions extends Omit<RunOptions, 'table'> {
+  /** The target table; default: the one the reject file's lines name (the load's). */
+  table?: string
   /** The reject file to load again; it is rewritten to hold only what still fails. */
   rejectsFile: string
   /** The schema of pgbulk's own tables (the redrive ledger), as for load's checkpoints. */
@@ -310,7 +312,7 @@ export function defaultRejectsPath(input: RejectsFileOf, dryRun = false): string
 }
 
 /** What redrive() reads: RedriveOptions, defaulted and checked. */
-export type ResolvedRedriveOptions = Resolved<RedriveOptions> & { readonly runId: string }
+export type ResolvedRedriveOptions = Resolved<RedriveOptions & { table: string }> & { readonly runId: string }
 
 /** The most --ledger-days may be (about 2,700 years: PostgreSQL's timestamps reach back to 4713 BC). */
 export const MAX_LEDGER_DAYS = 1_000_000
@@ -478,7 +480,7 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
 }
 
 /** Apply the defaults of a redrive and refuse what cannot run. */
-export function resolveRedriveOptions(given: RedriveOptions): ResolvedRedriveOptions {
+export function resolveRedriveOptions(given: RedriveOptions & { table: string }): ResolvedRedriveOptions {
   if (given.mode === 'truncate' || given.mode === 'replace')
     throw new LoadError('USAGE', `--mode ${given.mode} does not apply to pgbulk redrive: it would empty the table`)
   return Object.freeze({

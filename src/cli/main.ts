@@ -40,6 +40,8 @@ import type { TraceJob } from './trace-command.js'
 import { registerTrace, runTraceCommand } from './trace-command.js'
 import type { InferJob } from './infer-command.js'
 import { registerInfer, runInferCommand } from './infer-command.js'
+import type { RejectsJob } from './rejects-command.js'
+import { registerRejects, runRejectsCommand } from './rejects-command.js'
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -56,6 +58,7 @@ export type Job =
   | { kind: 'jobs'; opts: JobsFlags }
   | { kind: 'trace'; opts: TraceJob }
   | { kind: 'infer'; opts: InferJob }
+  | { kind: 'rejects'; opts: RejectsJob }
 
 /**
  * The flags of pgbulk load and pgbulk redrive, as commander hands them over: camelCase; a flag
@@ -152,12 +155,10 @@ const DB_HELP =
 /** The modes of pgbulk load; redrive has all but truncate (emptying the table to load a reject file's rows). */
 const LOAD_MODES = ['append', 'ignore', 'upsert', 'truncate', 'replace'] as const
 
-function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES): Command {
-  return cmd
-    .requiredOption(
-      '-t, --table <[schema.]table>',
-      'target table, parsed as SQL (quote names that need it: \'"My Table"\')',
-    )
+function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES, tableHelp?: string): Command {
+  const table = '-t, --table <[schema.]table>'
+  const help = 'target table, parsed as SQL (quote names that need it: \'"My Table"\')'
+  return (tableHelp ? cmd.option(table, `${help}; ${tableHelp}`) : cmd.requiredOption(table, help))
     .option('--db <url>', DB_HELP)
     .addOption(
       new Option('--method <method>', 'COPY FROM STDIN, or multi-row INSERT')
@@ -509,6 +510,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
       )
       .argument('<rejects>', 'a reject file written by pgbulk load (edit its "raw" texts to fix rows)'),
     LOAD_MODES.filter((m) => m !== 'truncate' && m !== 'replace'),
+    "default: the table the reject file's lines name",
   ).action(async (rejectsFile: string, o: RunFlags) => {
     await run({ kind: 'redrive', opts: { ...runOptionsFrom(o), rejectsFile } }, extraFrom(o))
   })
@@ -528,6 +530,7 @@ export function buildProgram(run: (job: Job, extra: CliExtra) => Promise<void>):
     })
   registerTrace(program, (opts) => run({ kind: 'trace', opts }, { quiet: false }))
   registerInfer(program, (opts) => run({ kind: 'infer', opts }, { quiet: false }))
+  registerRejects(program, (opts) => run({ kind: 'rejects', opts }, { quiet: false }))
   return program
 }
 
@@ -610,6 +613,7 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
   if (job.kind === 'jobs') return runJobsCommand(job.opts, io)
   if (job.kind === 'trace') return runTraceCommand(job.opts, io)
   if (job.kind === 'infer') return runInferCommand(job.opts, io)
+  if (job.kind === 'rejects') return runRejectsCommand(job.opts, io)
   const started = performance.now()
   // Made here rather than by load(), so that every line of the log carries it, run_start and setup errors too.
   const runId = newRunId()
@@ -675,7 +679,10 @@ async function runJob(job: Job, extra: CliExtra, io: CliIo): Promise<number> {
       report = await redrive({ ...job.opts, runId, ...hooks })
     }
     exitCode = report.exitCode
-    log.finished(report, { retries, ...(job.kind === 'redrive' ? { redriveFile: job.opts.rejectsFile } : {}) })
+    log.finished(report, {
+      retries,
+      ...(job.kind === 'redrive' ? { redriveFile: report.redriven ?? job.opts.rejectsFile } : {}),
+    })
   } catch (err) {
     exitCode = err instanceof LoadError ? err.exitCode : EXIT.SETUP
     errorText = describeError(err)

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { rename, rm, stat } from 'node:fs/promises'
+import { readFile, rename, rm, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type pg from 'pg'
 import { createInterface } from 'node:readline'
@@ -18,6 +18,7 @@ import { runInput } from '../pipeline/run-input.js'
 import type { StopReason } from '../report/run-figures.js'
 import { newTotals } from '../report/run-figures.js'
 import { RejectSink, tempPathFor } from '../reject/reject-sink.js'
+import { isRejectsCsv, mergeCsv } from '../reject/rejects-csv.js'
 import type { Rejection, RejectSource } from '../reject/rejection.js'
 import { rejectInput } from '../reject/rejection.js'
 import type { LoadReport } from '../report/load-report.js'
@@ -63,6 +64,72 @@ export async function readRejectFile(path: string): Promise<RejectEntry[]> {
     entries.push({ text, rejection })
   }
   return entries
+}
+
+/**
+ * When `path` is a CSV of rejects (pgbulk rejects --format csv), edited: write its rows into the
+ * reject file it came from (each the `raw` of the line of its input and line number; the file is
+ * replaced whole, mode 0600) and return that file's path; undefined for a reject file itself.
+ */
+async function mergeFixedCsv(path: string): Promise<string | undefined> {
+  const first = await firstLine(path)
+  if (!isRejectsCsv(first)) return undefined
+  const text = await readFile(path, 'utf8')
+  const targets = new Set(rejectsFilesOf(text))
+  if (targets.size !== 1)
+    throw new LoadError(
+      'INPUT_UNREADABLE',
+      `${path}: its rows name ${targets.size === 0 ? 'no reject file' : `${targets.size} reject files`} (column _rejects)`,
+      'export one reject file with pgbulk rejects --format csv, fix it, and redrive that CSV',
+    )
+  const rejects = [...targets][0]!
+  const merged = mergeCsv(text, await readRejectFile(rejects))
+  const tmp = tempPathFor(rejects, 'merge')
+  const sink = await RejectSink.prepare(tmp, false)
+  try {
+    for (const line of merged.lines) await sink.writeLine(line)
+    await sink.close()
+    await rename(tmp, rejects)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+  return rejects
+}
+
+async function firstLine(path: string): Promise<string> {
+  const lines = createInterface({ input: createReadStream(path, { end: 64 * 1024 }), crlfDelay: Infinity })
+  for await (const line of lines) {
+    lines.close()
+    return line
+  }
+  return ''
+}
+
+/** The reject files a CSV of rejects names (its _rejects column), read with pgbulk's CSV parser. */
+function rejectsFilesOf(csvText: string): string[] {
+  const recs = new CsvParser(dialectOf('csv', {}), decoderFor('utf8'), recordLimits(MAX_RECORD_BYTES_LIMIT))
+  const rows = [...recs.push(Buffer.from(csvText, 'utf8')), ...recs.end()].flatMap((r) =>
+    r.kind === 'fields' ? [r.texts] : [],
+  )
+  const at = rows[0]?.indexOf('_rejects') ?? -1
+  return at < 0 ? [] : rows.slice(1).flatMap((r) => (r[at] ? [r[at]] : []))
+}
+
+/**
+ * The table a reject file's lines were rejected by (each line's source names it): redrive's
+ * default --table. A file whose lines name none (an older pgbulk's) or several needs --table.
+ */
+async function tableOf(path: string): Promise<string> {
+  const tables = new Set<string>()
+  for (const e of await readRejectFile(path)) if (e.rejection?.source?.table) tables.add(e.rejection.source.table)
+  if (tables.size === 1) return [...tables][0]!
+  throw new LoadError(
+    'USAGE',
+    tables.size === 0
+      ? `${path} does not say which table its rows were rejected by: pass --table`
+      : `${path} holds rows rejected by ${tables.size} tables (${[...tables].join(', ')}): pass --table`,
+  )
 }
 
 /** Entries of one input and one dialect: they go through one pipeline. */
@@ -177,12 +244,15 @@ export function redriveJobName(rejectsFile: string): string {
  * records the lines it loaded in its own transaction (RedriveLedger), so a redrive killed before
  * it rewrote the file, run again, skips them.
  */
-export async function redrive(given: RedriveOptions): Promise<LoadReport> {
+export async function redrive(asked: RedriveOptions): Promise<LoadReport> {
   const started = performance.now()
-  const opts = resolveRedriveOptions(given)
-  const path = opts.rejectsFile
-  if (!(await stat(path).catch(() => undefined))?.isFile())
-    throw new LoadError('INPUT_NOT_FOUND', `${path}: no such reject file`)
+  if (!(await stat(asked.rejectsFile).catch(() => undefined))?.isFile())
+    throw new LoadError('INPUT_NOT_FOUND', `${asked.rejectsFile}: no such reject file`)
+  // (a CSV of rejects fixed in a spreadsheet: its rows go back into its reject file, which is then redriven)
+  const fixed = await mergeFixedCsv(asked.rejectsFile)
+  const given = fixed ? { ...asked, rejectsFile: fixed } : asked
+  const path = given.rejectsFile
+  const opts = resolveRedriveOptions({ ...given, table: given.table ?? (await tableOf(path)) })
   const target = await openTarget(opts)
   const totals = newTotals(target.autoTune ? opts.autoTune : undefined, keyedMode(opts.mode))
   const files: FileReport[] = []
@@ -247,7 +317,8 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
         // (read as the load read it: its value formats are in each line's source)
         formats: group.source.formats,
         header: false,
-        ignoreExtra: opts.ignoreExtra,
+        // (the load's --ignore-extra, kept in each line's source)
+        ignoreExtra: opts.ignoreExtra || group.source.ignoreExtra === true,
         writers: target.writers,
         runId: opts.runId,
         onBatch: opts.onBatch,
@@ -330,5 +401,6 @@ export async function redrive(given: RedriveOptions): Promise<LoadReport> {
     runId: opts.runId,
     job,
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(fixed ? { redriven: fixed } : {}),
   })
 }

@@ -139,7 +139,11 @@ export class RejectSink {
   }
 
   async write(rejection: Rejection): Promise<void> {
-    await this.writeLine(JSON.stringify(this.dryRun ? { ...rejection, dryRun: true } : rejection))
+    // (raw before the message, which quotes the bad value too: an edit of the line's first match,
+    // `sed s/31.02/28.02/`, fixes the row, not the message)
+    const { file, input, line, byte, raw, ...rest } = rejection
+    const ordered = { file, ...(input === undefined ? {} : { input }), line, byte, raw, ...rest }
+    await this.writeLine(JSON.stringify(this.dryRun ? { ...ordered, dryRun: true } : ordered))
   }
 
   /** Write a line as it is (pgbulk redrive keeps the lines it did not get to). */

@@ -12,6 +12,10 @@ export interface RejectSource {
   columns?: string[]
   /** The value formats the load read the input with (--date-order, --decimal-comma, …): redrive reads it so too. */
   formats?: ValueFormats
+  /** The table that refused the row (redrive's default --table). */
+  table?: string
+  /** The load dropped fields that matched no column (--ignore-extra): redrive does too. */
+  ignoreExtra?: true
 }
 
 /** Where in the pipeline a row was refused. */
@@ -53,6 +57,11 @@ export interface Rejection {
   attempts?: number
   /** How to read `raw` again: what `pgbulk redrive` needs. */
   source?: RejectSource
+  /**
+   * Every problem of the row's values, when it has more than one (the first is also the line's
+   * code, message and column): fix them all before a redrive.
+   */
+  errors?: { column?: number; columnName: string; code: string; message: string }[]
 }
 
 /**

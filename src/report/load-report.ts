@@ -29,6 +29,8 @@ export interface LoadReport extends RunTotals {
   warnings?: string[]
   /** load --create: the CREATE TABLE statement it ran (absent when the table existed). */
   created?: string
+  /** redrive of a fixed CSV of rejects: the reject file its rows went back into, and which was redriven. */
+  redriven?: string
 }
 
 /**
@@ -48,6 +50,7 @@ export function buildReport(r: {
   job: string
   warnings?: string[]
   created?: string
+  redriven?: string
 }): LoadReport {
   const { stop, totals } = r
   // A resumed job whose earlier runs rejected rows has rejects too: its reject file is not empty.
@@ -82,6 +85,7 @@ export function buildReport(r: {
     options: r.options,
     ...(r.warnings ? { warnings: r.warnings } : {}),
     ...(r.created ? { created: r.created } : {}),
+    ...(r.redriven ? { redriven: r.redriven } : {}),
   }
 }
 

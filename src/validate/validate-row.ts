@@ -50,6 +50,9 @@ export interface ValidateOptions {
   formats?: ValueFormats | undefined
 }
 
+/** One problem of a row's value (a reject line lists them all in `errors` when there are several). */
+type ColumnProblem = NonNullable<Rejection['errors']>[number]
+
 const UNKNOWN = -1
 const IGNORED = -2
 
@@ -122,6 +125,7 @@ export class RowValidator {
         ? { format: 'ndjson' }
         : { format: opts.format, delimiter: d.delimiter, quote: d.quote, escape: d.escape, null: d.nullString }
     if (rewritesValues(opts.formats)) this.source = { ...this.source, formats: opts.formats! }
+    this.source = { ...this.source, table: schema.sqlName, ...(opts.ignoreExtra ? { ignoreExtra: true as const } : {}) }
   }
 
   /** How to read a rejected record's raw text again (its column names once known). */
@@ -278,53 +282,58 @@ export class RowValidator {
     }
     let shape = rec.kind === 'fields' ? this.layout!.shape : ''
     const cols = this.schema.columns
+    // Every problem of the row, so that it is fixed in one go: the first one's fields are the line's
+    // (code, message, column), and `errors` lists them all when there are more.
+    let problems: ColumnProblem[] | undefined
+    const problem = (i: number, code: string, message: string, field = this.fieldOf(i)) =>
+      (problems ??= []).push({
+        ...(field === undefined ? {} : { column: field }),
+        columnName: cols[i]!.name,
+        code,
+        message,
+      })
     for (let i = 0; i < cols.length; i++) {
       let v = values[i]
       const col = cols[i]!
       const rewrite = this.transforms?.[i]
       if (rewrite && typeof v === 'string') {
         const out = rewrite(v)
-        if (out !== null && typeof out === 'object')
-          return this.reject(rec, 'validate', out.code, out.message, this.fieldOf(i), col.name)
+        if (out !== null && typeof out === 'object') {
+          problem(i, out.code, out.message)
+          continue
+        }
         values[i] = v = out
       }
       if (v === undefined) {
         if (rec.kind === 'object' && col.notNull && !col.hasDefault) {
-          return this.reject(
-            rec,
-            'validate',
-            'VALUE_NULL_NOT_ALLOWED',
-            `column ${JSON.stringify(col.name)} is NOT NULL without a default, and the key is missing`,
-            undefined,
-            col.name,
-          )
+          const why = `column ${JSON.stringify(col.name)} is NOT NULL without a default, and the key is missing`
+          problem(i, 'VALUE_NULL_NOT_ALLOWED', why, undefined)
         }
         continue
       }
       if (rec.kind === 'object') shape += shape === '' ? `${i}` : `,${i}`
       if (v === null) {
-        if (col.notNull)
-          return this.reject(
-            rec,
-            'validate',
-            'VALUE_NULL_NOT_ALLOWED',
-            `${columnLabel(col)} is NOT NULL, found NULL`,
-            this.fieldOf(i),
-            col.name,
-          )
+        if (col.notNull) problem(i, 'VALUE_NULL_NOT_ALLOWED', `${columnLabel(col)} is NOT NULL, found NULL`)
         continue
       }
-      if (v.includes('\0'))
-        return this.reject(
-          rec,
-          'validate',
-          'VALUE_INVALID',
-          `column ${JSON.stringify(col.name)}: contains a NUL character (0x00), which PostgreSQL cannot store`,
-          this.fieldOf(i),
-          col.name,
-        )
-      const problem = this.checks[i]?.(v)
-      if (problem) return this.reject(rec, 'validate', problem.code, problem.message, this.fieldOf(i), col.name)
+      if (v.includes('\0')) {
+        const why = `column ${JSON.stringify(col.name)}: contains a NUL character (0x00), which PostgreSQL cannot store`
+        problem(i, 'VALUE_INVALID', why)
+        continue
+      }
+      const refused = this.checks[i]?.(v)
+      if (refused) problem(i, refused.code, refused.message)
+    }
+    if (problems) {
+      const first = problems[0]!
+      return this.rejection(rec, {
+        stage: 'validate',
+        code: first.code,
+        message: first.message,
+        ...(first.column === undefined ? {} : { column: first.column }),
+        columnName: first.columnName,
+        ...(problems.length > 1 ? { errors: problems } : {}),
+      })
     }
     const row: ValidRow = { line: rec.line, byte: rec.byte, nextByte: rec.nextByte, raw: rec.raw, values, shape }
     if (rec.kind === 'fields' && !this.transforms) row.csv = this.layout!.csv
