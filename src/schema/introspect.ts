@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { LoadError } from '../errors.js'
+import { closest } from '../validate/column-match.js'
 
 /** What a relation that is not a table is, for the message that refuses it (pg_class.relkind). */
 const RELKIND_NAMES: Record<string, string> = {
@@ -104,6 +105,31 @@ SELECT DISTINCT ON (c.attnum) c.attname, c.attnotnull, c.has_default, c.generate
 FROM cols c JOIN pg_type t ON t.oid = c.typid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 ORDER BY c.attnum, c.depth DESC`
 
+/** The table whose name is closest to a misspelt one ("orders" for "ordres"), as SQL spells it. */
+async function tableMeant(client: pg.Client, table: string): Promise<string | undefined> {
+  const r = await client
+    .query<{ name: string; schema: string }>(
+      `SELECT c.relname AS name, n.nspname AS schema FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::"char"[])
+          AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema'])
+        LIMIT 10000`,
+    )
+    .catch(() => undefined)
+  if (!r) return undefined
+  const wanted = table.replace(/"/g, '').toLowerCase()
+  const dotted = wanted.includes('.')
+  const names = r.rows.map((x) => (dotted ? `${x.schema}.${x.name}` : x.name).toLowerCase())
+  const k = closest(wanted, names)
+  if (k === undefined) return undefined
+  const x = r.rows[k]!
+  return dotted ? `${bareOrQuoted(x.schema)}.${bareOrQuoted(x.name)}` : bareOrQuoted(x.name)
+}
+
+function bareOrQuoted(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : quoteIdent(name)
+}
+
 /**
  * Read the target table's columns from the catalog. `table` is parsed by PostgreSQL itself (to_regclass),
  * so quoting and search_path work as in SQL.
@@ -127,10 +153,12 @@ export async function introspectTable(client: pg.Client, table: string): Promise
   }
   const rel = found.rows[0]
   if (!rel) {
+    const meant = await tableMeant(client, table)
     throw new LoadError(
       'TABLE_NOT_FOUND',
-      `table ${JSON.stringify(table)} not found`,
-      'check --table and the search_path; unquoted names are folded to lower case as in SQL',
+      `table ${JSON.stringify(table)} not found${meant ? ` (did you mean ${meant}?)` : ''}`,
+      'check --table and the search_path; unquoted names are folded to lower case as in SQL; ' +
+        '--create makes a missing table from the input',
     )
   }
   if (!['r', 'p', 'f'].includes(rel.relkind)) {

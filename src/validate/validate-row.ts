@@ -3,6 +3,7 @@ import type { CsvDialect } from '../parse/dialect.js'
 import type { InputEncoding } from '../parse/decode.js'
 import type { InputFormat } from '../parse/parse-input.js'
 import { lossyText } from '../parse/decode.js'
+import { parseObjectLine } from '../parse/ndjson.js'
 import { JsonKind, MEMBER_SIZE } from '../parse/json-scan.js'
 import { RAW_KEPT_OF_LONG_LINE, REJECT_RAW_WHOLE_BYTES } from '../parse/record-limits.js'
 import type {
@@ -84,6 +85,8 @@ export class RowValidator {
   private readonly arrayDelimiter: string[]
   private seenObject = false
   private readonly matcher: ColumnMatcher
+  /** NDJSON: --map fields that are paths into nested objects (user.id), split at their dots. */
+  private readonly paths: { field: string; path: string[] }[]
   /** Per column, how its values are rewritten (ValueFormats); undefined when no format was asked for. */
   private readonly transforms: (Transform | undefined)[] | undefined
   /** CSV: the header's fields matched other than by their exact name (the summary lists them). */
@@ -101,6 +104,9 @@ export class RowValidator {
     // (a date of numbers is checked in the order it is read: the user's, else the server's DateStyle)
     const dateOrder = opts.formats?.dateOrder ?? schema.dateOrder
     this.checks = schema.columns.map((c) => checkFor(c, dateOrder))
+    this.paths = Object.keys(opts.map ?? {})
+      .filter((f) => opts.format === 'ndjson' && f.includes('.'))
+      .map((field) => ({ field, path: field.split('.') }))
     const formats = opts.formats
     this.transforms = rewritesValues(formats) ? schema.columns.map((c) => transformFor(c, formats!)) : undefined
     this.byteChecks = schema.columns.map((c) => byteCheckFor(c))
@@ -243,7 +249,7 @@ export class RowValidator {
   validate(rec: ParsedRecord): ValidRow | Rejection {
     // (values to rewrite are never sent as their bytes: the fast paths are for input as PostgreSQL reads it)
     if (rec.kind === 'fields' && !this.transforms && this.surelyValid(rec)) return rec.asRow(this.layout!)
-    if (rec.kind === 'object' && rec.scanned && !this.transforms) {
+    if (rec.kind === 'object' && rec.scanned && !this.transforms && this.paths.length === 0) {
       const row = this.surelyValidObject(rec, rec.scanned)
       if (row) return row
     }
@@ -468,7 +474,8 @@ export class RowValidator {
    * ambiguous. Returns the row's problem: a key that matches no column, ambiguous keys, an array
    * PostgreSQL refuses for its column.
    */
-  private mapObject(fields: Map<string, JsonField>, values: (string | null | undefined)[]): RowProblem | undefined {
+  private mapObject(given: Map<string, JsonField>, values: (string | null | undefined)[]): RowProblem | undefined {
+    const { fields, consumed } = this.withPaths(given)
     const first = !this.seenObject
     this.seenObject = true
     const cols = this.schema.columns
@@ -481,7 +488,8 @@ export class RowValidator {
       let idx = this.keyToColumn.get(key)
       if (idx === undefined) {
         idx = this.columnIndex(key)
-        if (idx === UNKNOWN && this.opts.ignoreExtra) idx = IGNORED
+        // (an object a --map path reads from is not an extra field)
+        if (idx === UNKNOWN && (this.opts.ignoreExtra || consumed.has(key))) idx = IGNORED
         if (idx === UNKNOWN && first) {
           throw new LoadError(
             'COLUMN_UNKNOWN',
@@ -602,6 +610,31 @@ export class RowValidator {
   /** The table's columns, for a message about a name that matches none: "(columns: id, name)". */
   private columnsListed(): string {
     return `(columns: ${this.schema.columns.map((c) => c.name).join(', ')})`
+  }
+
+  /**
+   * NDJSON: the fields of an object with the values --map paths reach into nested objects added
+   * (`user.id` from {"user": {"id": 7}}), their texts exactly as written; and the keys they start at.
+   */
+  private withPaths(fields: Map<string, JsonField>): { fields: Map<string, JsonField>; consumed: Set<string> } {
+    const consumed = new Set<string>()
+    if (this.paths.length === 0) return { fields, consumed }
+    const out = new Map(fields)
+    for (const { field, path } of this.paths) {
+      if (fields.has(field)) continue // (a key with dots in its name, named by --map: it is that key)
+      let at = fields.get(path[0]!)
+      if (at !== undefined) consumed.add(path[0]!)
+      for (const key of path.slice(1)) {
+        if (at?.kind !== 'object') {
+          at = undefined
+          break
+        }
+        const inner = parseObjectLine(at.text)
+        at = inner.kind === 'object' ? inner.fields.get(key) : undefined
+      }
+      if (at !== undefined) out.set(field, at)
+    }
+    return { fields: out, consumed }
   }
 
   /** An NDJSON key's column (ColumnMatcher: --map, exact, case-insensitive, loose), or UNKNOWN. */

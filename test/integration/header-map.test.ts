@@ -109,12 +109,40 @@ describe('header names that are not the column names', () => {
     expect(await tableContents(db, t)).toBe('1\ta@x.org\t\\N\n2\tb@x.org\tBo\n')
   })
 
+  it('maps NDJSON paths into nested objects (--map user.id=customer_id), their values exactly as written', async () => {
+    const t = await customers()
+    const input = await file(
+      '{"user": {"id": 7, "contact": {"mail": "a@x.org"}}, "name": "Al"}\n' +
+        '{"user": {"id": 8}, "name": "Bo"}\n' +
+        '{"user": null, "name": "Cy"}\n',
+      'ndjson',
+    )
+    const map = { 'user.id': 'customer_id', 'user.contact.mail': 'email_address' }
+    const report = await load({ inputs: [input], table: t, db: db.url, checkpoint: false, map })
+    expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 1 })
+    expect(await tableContents(db, t)).toBe('7\ta@x.org\tAl\n8\t\\N\tBo\n')
+    const [cy] = await readRejects(`${input}.rejects.ndjson`)
+    expect(cy).toMatchObject({ line: 3, code: 'VALUE_NULL_NOT_ALLOWED' })
+  })
+
   it('says "did you mean" for a misspelt field', async () => {
     const t = await customers()
     const err = await refused({ inputs: [await file('customer_id,emial_address,nmae,zip\n1,a,b,c\n')], table: t })
     expect(err.message).toMatch(
       /"emial_address" \(did you mean "email_address"\?\), "nmae" \(did you mean "name"\?\), "zip" match no columns/,
     )
+  })
+})
+
+describe('a table that is not there', () => {
+  it('is refused with the table it probably meant', async () => {
+    const t = await customers()
+    const input = await file('customer_id\n1\n')
+    const typo = `${t.slice(0, 1)}x${t.slice(1)}`
+    const err = await refused({ inputs: [input], table: typo })
+    expect(err).toMatchObject({ code: 'TABLE_NOT_FOUND' })
+    expect(err.message).toBe(`table ${JSON.stringify(typo)} not found (did you mean ${t}?)`)
+    expect((await refused({ inputs: [input], table: 'zzzzzzzz' })).message).toBe('table "zzzzzzzz" not found')
   })
 })
 
