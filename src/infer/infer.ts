@@ -40,6 +40,9 @@ export interface Inference {
   sql: string
 }
 
+/** Between a header's repeated name and its occurrence, in the key of its guess (no header name holds it). */
+const SAME = '\u0000'
+
 /** Bytes read ahead to sniff the delimiter. */
 const SNIFF_BYTES = 64 * 1024
 
@@ -65,7 +68,7 @@ export async function inferTable(
   }
   if (guesses.size === 0)
     throw new LoadError('INPUT_CORRUPT', `no column could be read from ${files.map((f) => f.path).join(', ')}`)
-  const sources = [...guesses.keys()]
+  const sources = [...guesses.keys()].map((key) => key.split(SAME)[0]!)
   const names = columnNames(sources)
   const columns = sources.map((source, k) => {
     const g = guesses.get(source)!
@@ -143,8 +146,13 @@ async function inferInput(
   }
   if (reading.format !== 'ndjson') {
     const width = Math.max(perField.length, names?.length ?? 0)
+    const seen = new Map<string, number>()
     for (let k = 0; k < width; k++) {
-      const name = names?.[k] ?? `column_${k + 1}`
+      const field = names?.[k] ?? `column_${k + 1}`
+      // (a name the header repeats is a column of its own each time: the n-th is keyed apart, see SAME)
+      const n = (seen.get(field) ?? 0) + 1
+      seen.set(field, n)
+      const name = n === 1 ? field : `${field}${SAME}${n}`
       const g = guessOf(k)
       const before = guesses.get(name)
       // (a later input's column of the same name: the types all values of both fit)

@@ -133,6 +133,21 @@ describe('pgbulk load --create', () => {
     expect(await db.count('created1')).toBe(6)
   })
 
+  it('names renamed header fields so that the load fills them: repeated, empty, digits, system columns, too long', async () => {
+    const long = 'x'.repeat(70)
+    const input = await file(`xmin,ctid,a,A,"","",1,a,${long}\n1,2,3,4,5,6,7,8,9\n`)
+    const inference = await infer({ inputs: [input], table: 'renamed1' })
+    await db.client.query(inference.sql)
+    const names = ['xmin_2', 'ctid_2', 'a', 'a_2', 'column_5', 'column_6', 'c_1', 'a_3', 'x'.repeat(63)]
+    expect(inference.columns.map((c) => c.name)).toEqual(names)
+    const report = await load({ inputs: [input], table: 'renamed1', db: db.url, checkpoint: false })
+    expect(report).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+    const row = await db.client.query(`SELECT ${names.join(', ')} FROM renamed1`)
+    expect(Object.values(row.rows[0] as object)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    const created = await load({ inputs: [input], table: 'renamed2', db: db.url, create: true, checkpoint: false })
+    expect(created).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+  })
+
   it('refuses stdin (read twice) and a dry run (exit 1), creating nothing', async () => {
     const stdin = load({ inputs: ['-'], table: 'created2', db: db.url, create: true, stdin: Readable.from(['a\n1\n']) })
     await expect(stdin).rejects.toMatchObject({ code: 'USAGE', exitCode: 1 })
