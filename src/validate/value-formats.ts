@@ -100,7 +100,7 @@ function dateRewrite(col: ColumnInfo, order: DateOrder): Transform {
     const m = NUMBER_DATE.exec(v.trim())
     if (!m) return v
     const parts = orderedParts(m[1]!, m[3]!, m[4]!, order)
-    if (!parts) return v // (a two-digit year: PostgreSQL's own rules decide)
+    if (!parts) return v // (a year of three digits: PostgreSQL's own rules decide)
     const { y, mo, d } = parts
     if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo))
       return {
