@@ -67,6 +67,10 @@ const timestamp = passes('timestamp')
 const timestamptz = passes('timestamptz')
 const uuid = passes('uuid')
 const DIGITS = /^\s*[+-]?\d+\s*$/
+// (numbers as every PostgreSQL reads them: the value checks leave 0x1F and 1_000 to the server,
+// which reads them from version 16 only)
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/
+const FLOAT = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/
 
 /** Whether a value can be of a type (an empty value is NULL, and fits every type: it is never asked). */
 function fits(type: (typeof INFERRED_TYPES)[number], v: InferValue): boolean {
@@ -88,9 +92,9 @@ function fits(type: (typeof INFERRED_TYPES)[number], v: InferValue): boolean {
     case 'bigint':
       return DIGITS.test(s) && int8(s)
     case 'numeric':
-      return /\d/.test(s) && !/[eE]/.test(s) && numeric(s)
+      return DECIMAL.test(s) && numeric(s)
     case 'double precision':
-      return /\d/.test(s) && float8(s)
+      return FLOAT.test(s) && float8(s)
     case 'date':
       return ISO_DATE.test(s.trim()) && date(s)
     case 'time':

@@ -20,6 +20,11 @@ describe('ColumnGuess: the narrowest type every value fits', () => {
     [['1', '9223372036854775808'], 'numeric'],
     [['1', '2.5', '-0.001'], 'numeric'],
     [['1.5e10', '2'], 'double precision'],
+    // (underscores and hexadecimal: PostgreSQL 16's numbers, refused by 15 and before)
+    [['1', '1_000'], 'text'],
+    [['2.5', '0x1F'], 'text'],
+    [['1.5e10', '0b101'], 'text'],
+    [[' +.5 ', '5.'], 'numeric'],
     [['1', 'x'], 'text'],
     [['t', 'f', 'yes', 'no', 'TRUE', 'off'], 'boolean'],
     [['0', '1', '1'], 'smallint'],
