@@ -9,6 +9,7 @@ import type { InputFormat } from '../parse/parse-input.js'
 import { formatOf, parseInput } from '../parse/parse-input.js'
 import type { InputFile } from '../source/open-input.js'
 import { checkInputs, openInput } from '../source/open-input.js'
+import type { ValueFormats } from '../validate/value-formats.js'
 import { ColumnGuess } from './column-types.js'
 import type { InferredColumn } from './create-table.js'
 import { columnNames, createTableSql, tableName, tableNameFor } from './create-table.js'
@@ -26,6 +27,8 @@ export interface InferReading {
   /** Column names of a file without a header (--columns). */
   columns?: string[] | undefined
   maxRecordBytes: number
+  /** The load's value formats (--create): values are tried on a type as the load would rewrite them. */
+  formats?: ValueFormats | undefined
 }
 
 /** What inference found: the columns, and how the inputs were read. */
@@ -106,7 +109,7 @@ async function inferInput(
   let headerRow = reading.header === true
   let names: string[] | undefined = reading.columns
   const perField: ColumnGuess[] = []
-  const guessOf = (k: number) => (perField[k] ??= new ColumnGuess())
+  const guessOf = (k: number) => (perField[k] ??= new ColumnGuess(reading.formats))
   outer: for await (const records of parseInput(chunks, { ...reading, dialect })) {
     for (const rec of records) {
       if (rec.kind === 'problem') {
@@ -118,7 +121,7 @@ async function inferInput(
         rows++
         for (const [key, field] of rec.fields) {
           let g = guesses.get(key)
-          if (!g) guesses.set(key, (g = new ColumnGuess()))
+          if (!g) guesses.set(key, (g = new ColumnGuess(reading.formats)))
           g.add(field.kind === 'null' ? null : { text: field.text, json: field.kind })
         }
         continue

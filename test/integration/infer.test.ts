@@ -148,6 +148,16 @@ describe('pgbulk load --create', () => {
     expect(created).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
   })
 
+  it("infers the table from the values as the load's value formats rewrite them", async () => {
+    const input = await file('n;d;m\n1,5;31.12.2024;€ 1.234,50\n2;N/A;7\n')
+    const formats = { decimalComma: true, thousands: '.', currency: true, dateOrder: 'DMY' as const, nulls: ['N/A'] }
+    const opts = { inputs: [input], table: 'formatted1', db: db.url, delimiter: ';', create: true, checkpoint: false }
+    const report = await load({ ...opts, formats })
+    expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 0, exitCode: 0 })
+    expect(await columnsOf('formatted1')).toEqual(['n numeric', 'd date', 'm numeric'])
+    expect(await tableContents(db, 'formatted1')).toBe('1.5\t2024-12-31\t1234.50\n2\t\\N\t7\n')
+  })
+
   it('refuses stdin (read twice) and a dry run (exit 1), creating nothing', async () => {
     const stdin = load({ inputs: ['-'], table: 'created2', db: db.url, create: true, stdin: Readable.from(['a\n1\n']) })
     await expect(stdin).rejects.toMatchObject({ code: 'USAGE', exitCode: 1 })
