@@ -217,7 +217,8 @@ export function badNumberDate(v: string, order: DateOrder): boolean {
   const parts = orderedParts(m[1]!, m[3]!, m[4]!, order)
   if (!parts) return false
   const { y, mo, d } = parts
-  return mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)
+  // (there is no year 0: 0000 is refused, 1 BC is written 0001 BC)
+  return y === 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)
 }
 
 /**

@@ -107,6 +107,8 @@ function dateRewrite(col: ColumnInfo, order: DateOrder): Transform {
         code: 'VALUE_OUT_OF_RANGE',
         message: `${columnLabel(col)}: ${JSON.stringify(v)} is not a date in ${order} order (day ${d}, month ${mo})`,
       }
+    if (y === 0)
+      return { code: 'VALUE_OUT_OF_RANGE', message: `${columnLabel(col)}: ${JSON.stringify(v)}: there is no year 0` }
     const iso = `${String(y).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}`
     return m[5] === undefined ? iso : `${iso}${m[5]}`
   }

@@ -40,6 +40,8 @@ describe('value formats', () => {
     ['date', { dateOrder: 'DMY' }, '31.12.99', '1999-12-31'],
     ['date', { dateOrder: 'DMY' }, '12/31/99', '!VALUE_OUT_OF_RANGE'],
     ['date', { dateOrder: 'DMY' }, '03.01.020', '03.01.020'],
+    ['date', { dateOrder: 'DMY' }, '31.12.0000', '!VALUE_OUT_OF_RANGE'],
+    ['date', { dateOrder: 'DMY' }, '31.12.00', '2000-12-31'],
     ['timestamp', { dateOrder: 'DMY' }, '03.01.2020 10:30', '2020-01-03 10:30'],
     ['text', { dateOrder: 'DMY' }, '03.01.2020', undefined],
     ['numeric', { thousands: ',' }, '57,190.56', '57190.56'],
@@ -80,6 +82,7 @@ describe('date checks in the server DateStyle order', () => {
     ['03.01.20', 'MDY', true],
     ['13.01.20', 'MDY', false],
     ['13.01.20', 'DMY', true],
+    ['12.31.0000', 'MDY', false],
   ])('%j under %s passes: %s', (v, order, ok) => {
     expect(checkFor(col('date'), order)!(v) === undefined).toBe(ok)
     expect(checkFor(col('timestamp'), order)!(`${v} 10:00`) === undefined).toBe(ok)
