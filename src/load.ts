@@ -170,7 +170,7 @@ export async function load(given: LoadOptions): Promise<LoadReport> {
   return report
 }
 
-/** --create reads the inputs as the load will: its format, dialect, header and encoding, nothing sniffed. */
+/** --create reads the inputs as the load will: its format, dialect, header, encoding and value formats, nothing sniffed. */
 function inferReading(opts: ResolvedLoadOptions): (f: InputFile) => InferReading {
   return (f) => {
     const format = formatOf(f.path, opts.format)
@@ -182,6 +182,7 @@ function inferReading(opts: ResolvedLoadOptions): (f: InputFile) => InferReading
       header: format === 'ndjson' ? undefined : opts.header,
       columns: opts.columns,
       maxRecordBytes: opts.maxRecordBytes,
+      formats: opts.formats,
     }
   }
 }

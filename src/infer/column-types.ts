@@ -1,5 +1,7 @@
 import type { ColumnInfo } from '../schema/introspect.js'
 import { checkFor, isPgBoolean } from '../validate/check-value.js'
+import type { ValueFormats } from '../validate/value-formats.js'
+import { transformFor } from '../validate/value-formats.js'
 
 /**
  * The types `pgbulk infer` chooses from, narrowest first: a column gets the first one that every
@@ -67,6 +69,10 @@ const timestamp = passes('timestamp')
 const timestamptz = passes('timestamptz')
 const uuid = passes('uuid')
 const DIGITS = /^\s*[+-]?\d+\s*$/
+// (numbers as every PostgreSQL reads them: the value checks leave 0x1F and 1_000 to the server,
+// which reads them from version 16 only)
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/
+const FLOAT = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/
 
 /** Whether a value can be of a type (an empty value is NULL, and fits every type: it is never asked). */
 function fits(type: (typeof INFERRED_TYPES)[number], v: InferValue): boolean {
@@ -88,9 +94,9 @@ function fits(type: (typeof INFERRED_TYPES)[number], v: InferValue): boolean {
     case 'bigint':
       return DIGITS.test(s) && int8(s)
     case 'numeric':
-      return /\d/.test(s) && !/[eE]/.test(s) && numeric(s)
+      return DECIMAL.test(s) && numeric(s)
     case 'double precision':
-      return /\d/.test(s) && float8(s)
+      return FLOAT.test(s) && float8(s)
     case 'date':
       return ISO_DATE.test(s.trim()) && date(s)
     case 'time':
@@ -104,8 +110,40 @@ function fits(type: (typeof INFERRED_TYPES)[number], v: InferValue): boolean {
   }
 }
 
+/** PostgreSQL's name of the inferred types that value formats rewrite (numbers, dates). */
+const FORMATTED: Partial<Record<InferredType, string>> = {
+  smallint: 'int2',
+  integer: 'int4',
+  bigint: 'int8',
+  numeric: 'numeric',
+  'double precision': 'float8',
+  date: 'date',
+  timestamp: 'timestamp',
+  timestamptz: 'timestamptz',
+}
+
+/**
+ * Whether a value can be of a type once the load's value formats (--decimal-comma, --date-order, …)
+ * rewrite it as they would in a column of that type: 1,5 is numeric with --decimal-comma.
+ */
+function fitsFormatted(
+  type: (typeof INFERRED_TYPES)[number],
+  v: InferValue,
+  formats: ValueFormats | undefined,
+): boolean {
+  const pgType = FORMATTED[type]
+  const rewrite = formats && v.json === undefined && pgType ? transformFor(column(pgType), formats) : undefined
+  if (!rewrite) return fits(type, v)
+  const out = rewrite(v.text)
+  if (out === null) return true
+  return typeof out === 'string' && fits(type, { text: out })
+}
+
 /** One column's values as they are read: the types all of them still fit, NULLs, and a first example. */
 export class ColumnGuess {
+  /** `formats`: the load's value formats (--create), applied to a value before it is tried on a type. */
+  constructor(private readonly formats?: ValueFormats) {}
+
   private alive = new Set<(typeof INFERRED_TYPES)[number]>(INFERRED_TYPES)
   values = 0
   nulls = 0
@@ -121,7 +159,7 @@ export class ColumnGuess {
     this.values++
     this.example ??= v.text
     if (v.json === 'object' || v.json === 'array') this.structured = true
-    for (const t of this.alive) if (!fits(t, v)) this.alive.delete(t)
+    for (const t of this.alive) if (!fitsFormatted(t, v, this.formats)) this.alive.delete(t)
   }
 
   /** Take in another input's guess of the same column: the types both fit, the counts summed. */
@@ -137,7 +175,7 @@ export class ColumnGuess {
   /** Whether a value fits the column's type as it stands now (a header row's names do not, for a typed column). */
   fitsNow(v: InferValue): boolean {
     const t = this.type
-    return t === 'text' || fits(t, v)
+    return t === 'text' || fitsFormatted(t, v, this.formats)
   }
 
   /** The narrowest type every value fits; text when none, or when there was no value. */

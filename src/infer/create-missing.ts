@@ -46,7 +46,17 @@ export async function createIfMissing(
     await client.query('COMMIT')
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
-    if ((err as { code?: string }).code === '42P07') return { existed: true }
+    const code = (err as { code?: string }).code
+    // (another load created it meanwhile: duplicate_table, or a unique_violation on pg_type when
+    // both CREATEs ran at once)
+    if (code === '42P07' || (code === '23505' && (await exists().catch(() => false)))) return { existed: true }
+    if (code === '3F000')
+      throw new LoadError(
+        'TABLE_NOT_FOUND',
+        `--create could not create ${table}: ${(err as Error).message}`,
+        'create the schema first, or name another',
+        { cause: err },
+      )
     throw new LoadError(
       'PERMISSION_DENIED',
       `--create could not create ${table}: ${(err as Error).message}`,

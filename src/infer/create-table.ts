@@ -29,16 +29,20 @@ const RESERVED = new Set(
   ).split(' '),
 )
 
+/** PostgreSQL's system columns: CREATE TABLE refuses a column of one of these names. */
+const SYSTEM_COLUMNS = ['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid']
+
 /** PostgreSQL's longest identifier, in bytes. */
 const NAME_BYTES = 63
 
 /**
  * Column names from the input's names: lower_snake_case identifiers (looseName), `column_<n>` for a
  * name with no letter or digit, a leading digit prefixed with `c_`, cut to 63 bytes, and a suffix
- * (`_2`, `_3`, …) for a name taken already.
+ * (`_2`, `_3`, …) for a name taken already or of a system column (xmin, ctid, …).
  */
 export function columnNames(sources: readonly string[]): string[] {
-  const taken = new Set<string>()
+  // (a table cannot have a column of a system column's name: that name gets a suffix too)
+  const taken = new Set<string>(SYSTEM_COLUMNS)
   return sources.map((source, k) => {
     let base = looseName(source) || `column_${k + 1}`
     if (/^\d/.test(base)) base = `c_${base}`

@@ -9,6 +9,7 @@ import type { InputFormat } from '../parse/parse-input.js'
 import { formatOf, parseInput } from '../parse/parse-input.js'
 import type { InputFile } from '../source/open-input.js'
 import { checkInputs, openInput } from '../source/open-input.js'
+import type { ValueFormats } from '../validate/value-formats.js'
 import { ColumnGuess } from './column-types.js'
 import type { InferredColumn } from './create-table.js'
 import { columnNames, createTableSql, tableName, tableNameFor } from './create-table.js'
@@ -26,6 +27,8 @@ export interface InferReading {
   /** Column names of a file without a header (--columns). */
   columns?: string[] | undefined
   maxRecordBytes: number
+  /** The load's value formats (--create): values are tried on a type as the load would rewrite them. */
+  formats?: ValueFormats | undefined
 }
 
 /** What inference found: the columns, and how the inputs were read. */
@@ -39,6 +42,9 @@ export interface Inference {
   inputs: { name: string; format: InputFormat; delimiter?: string; header?: boolean; found: string[] }[]
   sql: string
 }
+
+/** Between a header's repeated name and its occurrence, in the key of its guess (no header name holds it). */
+const SAME = '\u0000'
 
 /** Bytes read ahead to sniff the delimiter. */
 const SNIFF_BYTES = 64 * 1024
@@ -65,7 +71,7 @@ export async function inferTable(
   }
   if (guesses.size === 0)
     throw new LoadError('INPUT_CORRUPT', `no column could be read from ${files.map((f) => f.path).join(', ')}`)
-  const sources = [...guesses.keys()]
+  const sources = [...guesses.keys()].map((key) => key.split(SAME)[0]!)
   const names = columnNames(sources)
   const columns = sources.map((source, k) => {
     const g = guesses.get(source)!
@@ -103,7 +109,7 @@ async function inferInput(
   let headerRow = reading.header === true
   let names: string[] | undefined = reading.columns
   const perField: ColumnGuess[] = []
-  const guessOf = (k: number) => (perField[k] ??= new ColumnGuess())
+  const guessOf = (k: number) => (perField[k] ??= new ColumnGuess(reading.formats))
   outer: for await (const records of parseInput(chunks, { ...reading, dialect })) {
     for (const rec of records) {
       if (rec.kind === 'problem') {
@@ -115,7 +121,7 @@ async function inferInput(
         rows++
         for (const [key, field] of rec.fields) {
           let g = guesses.get(key)
-          if (!g) guesses.set(key, (g = new ColumnGuess()))
+          if (!g) guesses.set(key, (g = new ColumnGuess(reading.formats)))
           g.add(field.kind === 'null' ? null : { text: field.text, json: field.kind })
         }
         continue
@@ -143,8 +149,13 @@ async function inferInput(
   }
   if (reading.format !== 'ndjson') {
     const width = Math.max(perField.length, names?.length ?? 0)
+    const seen = new Map<string, number>()
     for (let k = 0; k < width; k++) {
-      const name = names?.[k] ?? `column_${k + 1}`
+      const field = names?.[k] ?? `column_${k + 1}`
+      // (a name the header repeats is a column of its own each time: the n-th is keyed apart, see SAME)
+      const n = (seen.get(field) ?? 0) + 1
+      seen.set(field, n)
+      const name = n === 1 ? field : `${field}${SAME}${n}`
       const g = guessOf(k)
       const before = guesses.get(name)
       // (a later input's column of the same name: the types all values of both fit)

@@ -193,8 +193,8 @@ function isoTime(s: string): 'ok' | 'bad' | undefined {
 export const NUMBER_DATE = /^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})((?:[ T]).*)?$/
 
 /**
- * The day, month and year of a date of numbers, in `order`; undefined when the year is not written
- * with four digits (or the order puts it where the value has one or two).
+ * The day, month and year of a date of numbers, in `order`; a year of one or two digits as PostgreSQL
+ * reads it (24 → 2024, 99 → 1999); undefined for a year of three digits (left to the server).
  */
 export function orderedParts(
   a: string,
@@ -204,8 +204,10 @@ export function orderedParts(
 ): { y: number; mo: number; d: number } | undefined {
   // (a year of four digits first is read as year-month-day whatever the order, as PostgreSQL reads it)
   const [y, mo, d] = order === 'YMD' || a.length === 4 ? [a, b, c] : order === 'DMY' ? [c, b, a] : [c, a, b]
-  if (y.length !== 4 || mo.length > 2 || d.length > 2) return undefined
-  return { y: Number(y), mo: Number(mo), d: Number(d) }
+  if (y.length === 3 || y.length > 4 || mo.length > 2 || d.length > 2) return undefined
+  // (a year of one or two digits is PostgreSQL's: 70-99 → 1970-1999, 0-69 → 2000-2069)
+  const year = y.length <= 2 ? (Number(y) < 70 ? 2000 : 1900) + Number(y) : Number(y)
+  return { y: year, mo: Number(mo), d: Number(d) }
 }
 
 /** Whether a value is a date of numbers only whose day or month is out of range in `order` (PostgreSQL refuses it). */
@@ -215,7 +217,8 @@ export function badNumberDate(v: string, order: DateOrder): boolean {
   const parts = orderedParts(m[1]!, m[3]!, m[4]!, order)
   if (!parts) return false
   const { y, mo, d } = parts
-  return mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)
+  // (there is no year 0: 0000 is refused, 1 BC is written 0001 BC)
+  return y === 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)
 }
 
 /**

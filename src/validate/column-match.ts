@@ -51,9 +51,16 @@ export class ColumnMatcher {
   }
 
   /** The column `name` fills, or undefined; a loose name that fits two columns is refused (COLUMN_AMBIGUOUS). */
-  match(name: string): ColumnMatch | undefined {
+  match(name: string, inferred?: string): ColumnMatch | undefined {
     const mapped = this.map.get(name) ?? this.map.get(name.trim())
     if (mapped !== undefined) return { index: mapped, how: 'map' }
+    // (`inferred`: the name pgbulk infer gives this field among the header's (columnNames). When that
+    // is not the field's loose name (a repeated name's _2, c_ before a digit, column_<n>, cut to 63
+    // bytes, a system column's name), a table made by infer or --create has it: the field fills it.)
+    if (inferred !== undefined && inferred !== looseName(name)) {
+      const made = this.columns.indexOf(inferred)
+      if (made >= 0) return { index: made, how: 'loose' }
+    }
     const exact = this.columns.indexOf(name)
     if (exact >= 0) return { index: exact, how: 'exact' }
     const byCase = this.unique((c) => c.toLowerCase() === name.toLowerCase())

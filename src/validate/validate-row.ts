@@ -1,3 +1,4 @@
+import { columnNames } from '../infer/create-table.js'
 import { LoadError } from '../errors.js'
 import type { CsvDialect } from '../parse/dialect.js'
 import type { InputEncoding } from '../parse/decode.js'
@@ -143,7 +144,8 @@ export class RowValidator {
    * two fields for one column; a --map field the header does not have.
    */
   setColumnNames(names: string[]): void {
-    const found = names.map((name) => this.matcher.match(name))
+    const inferred = columnNames(names)
+    const found = names.map((name, k) => this.matcher.match(name, inferred[k]))
     // (a column --map fills is that field's: other fields that would match it are extra)
     const byMap = new Set(found.flatMap((m) => (m?.how === 'map' ? [m.index] : [])))
     const matches = found.map((m) => (m && m.how !== 'map' && byMap.has(m.index) ? undefined : m))

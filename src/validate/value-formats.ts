@@ -100,13 +100,15 @@ function dateRewrite(col: ColumnInfo, order: DateOrder): Transform {
     const m = NUMBER_DATE.exec(v.trim())
     if (!m) return v
     const parts = orderedParts(m[1]!, m[3]!, m[4]!, order)
-    if (!parts) return v // (a two-digit year: PostgreSQL's own rules decide)
+    if (!parts) return v // (a year of three digits: PostgreSQL's own rules decide)
     const { y, mo, d } = parts
     if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo))
       return {
         code: 'VALUE_OUT_OF_RANGE',
         message: `${columnLabel(col)}: ${JSON.stringify(v)} is not a date in ${order} order (day ${d}, month ${mo})`,
       }
+    if (y === 0)
+      return { code: 'VALUE_OUT_OF_RANGE', message: `${columnLabel(col)}: ${JSON.stringify(v)}: there is no year 0` }
     const iso = `${String(y).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}`
     return m[5] === undefined ? iso : `${iso}${m[5]}`
   }

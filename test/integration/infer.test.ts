@@ -133,6 +133,31 @@ describe('pgbulk load --create', () => {
     expect(await db.count('created1')).toBe(6)
   })
 
+  it('names renamed header fields so that the load fills them: repeated, empty, digits, system columns, too long', async () => {
+    const long = 'x'.repeat(70)
+    const input = await file(`xmin,ctid,a,A,"","",1,a,${long}\n1,2,3,4,5,6,7,8,9\n`)
+    const inference = await infer({ inputs: [input], table: 'renamed1' })
+    await db.client.query(inference.sql)
+    const names = ['xmin_2', 'ctid_2', 'a', 'a_2', 'column_5', 'column_6', 'c_1', 'a_3', 'x'.repeat(63)]
+    expect(inference.columns.map((c) => c.name)).toEqual(names)
+    const report = await load({ inputs: [input], table: 'renamed1', db: db.url, checkpoint: false })
+    expect(report).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+    const row = await db.client.query(`SELECT ${names.join(', ')} FROM renamed1`)
+    expect(Object.values(row.rows[0] as object)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    const created = await load({ inputs: [input], table: 'renamed2', db: db.url, create: true, checkpoint: false })
+    expect(created).toMatchObject({ rowsLoaded: 1, rowsRejected: 0, exitCode: 0 })
+  })
+
+  it("infers the table from the values as the load's value formats rewrite them", async () => {
+    const input = await file('n;d;m\n1,5;31.12.2024;€ 1.234,50\n2;N/A;7\n')
+    const formats = { decimalComma: true, thousands: '.', currency: true, dateOrder: 'DMY' as const, nulls: ['N/A'] }
+    const opts = { inputs: [input], table: 'formatted1', db: db.url, delimiter: ';', create: true, checkpoint: false }
+    const report = await load({ ...opts, formats })
+    expect(report).toMatchObject({ rowsLoaded: 2, rowsRejected: 0, exitCode: 0 })
+    expect(await columnsOf('formatted1')).toEqual(['n numeric', 'd date', 'm numeric'])
+    expect(await tableContents(db, 'formatted1')).toBe('1.5\t2024-12-31\t1234.50\n2\t\\N\t7\n')
+  })
+
   it('refuses stdin (read twice) and a dry run (exit 1), creating nothing', async () => {
     const stdin = load({ inputs: ['-'], table: 'created2', db: db.url, create: true, stdin: Readable.from(['a\n1\n']) })
     await expect(stdin).rejects.toMatchObject({ code: 'USAGE', exitCode: 1 })

@@ -63,6 +63,8 @@ describe('value formats', () => {
 
   it('--date-order DMY gives the table the server gives with DateStyle DMY', async () => {
     const dates = ['03.01.2020', '3/1/2020', '31-12-1999', '29.02.2024', '2020-01-03', '01.02.2020 10:30:00']
+    // (two-digit years too: read in the given order, not the server's MDY; 24 → 2024, 99 → 1999)
+    dates.push('2.1.24', '13.1.24', '31/12/69', '1.1.5', '31.12.99 10:00')
     const ours = await table('d timestamp')
     const input = await file(`d\n${dates.join('\n')}\n`)
     await load({ inputs: [input], table: ours, db: db.url, formats: { dateOrder: 'DMY' }, checkpoint: false })
@@ -74,6 +76,22 @@ describe('value formats', () => {
     await db.client.query('RESET DateStyle')
     const got = await db.client.query<{ d: string }>(`SELECT string_agg(d::text, ',' ORDER BY ctid) AS d FROM ${ours}`)
     expect(got.rows[0]!.d).toBe(expected.rows[0]!.d)
+  })
+
+  it('--date-order with a two-digit year: a day or month out of range is rejected by the dry run as by the load', async () => {
+    const t = await table('id int, d date')
+    const input = await file('id,d\n1,13.1.24\n2,12/31/99\n3,29.02.23\n')
+    const formats = { dateOrder: 'DMY' as const }
+    const dry = await load({ inputs: [input], table: t, db: db.url, formats, dryRun: true, checkpoint: false })
+    const real = await load({ inputs: [input], table: t, db: db.url, formats, checkpoint: false })
+    expect(real).toMatchObject({ rowsLoaded: 1, rowsRejected: 2 })
+    expect(dry).toMatchObject({ rowsRejected: 2 })
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], r['stage'], r['code']])).toEqual([
+      [3, 'validate', 'VALUE_OUT_OF_RANGE'],
+      [4, 'validate', 'VALUE_OUT_OF_RANGE'],
+    ])
+    expect(await tableContents(db, t)).toBe('1\t2024-01-13\n')
   })
 
   it('without a format, refuses client-side a date the server would refuse in its DateStyle order (dry run = load)', async () => {

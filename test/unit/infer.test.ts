@@ -1,4 +1,13 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
+import { createIfMissing } from '../../src/infer/create-missing.js'
+import type { InferReading } from '../../src/infer/infer.js'
+import { resolveEncoding } from '../../src/parse/decode.js'
+import { dialectOf } from '../../src/parse/dialect.js'
+import { checkInputs } from '../../src/source/open-input.js'
 import { ColumnGuess } from '../../src/infer/column-types.js'
 import { columnNames, createTableSql, sqlIdent, tableName, tableNameFor } from '../../src/infer/create-table.js'
 import { sniffDelimiter } from '../../src/infer/sniff.js'
@@ -20,6 +29,11 @@ describe('ColumnGuess: the narrowest type every value fits', () => {
     [['1', '9223372036854775808'], 'numeric'],
     [['1', '2.5', '-0.001'], 'numeric'],
     [['1.5e10', '2'], 'double precision'],
+    // (underscores and hexadecimal: PostgreSQL 16's numbers, refused by 15 and before)
+    [['1', '1_000'], 'text'],
+    [['2.5', '0x1F'], 'text'],
+    [['1.5e10', '0b101'], 'text'],
+    [[' +.5 ', '5.'], 'numeric'],
     [['1', 'x'], 'text'],
     [['t', 'f', 'yes', 'no', 'TRUE', 'off'], 'boolean'],
     [['0', '1', '1'], 'smallint'],
@@ -114,5 +128,51 @@ describe('names', () => {
         '  x           text  -- from "x\\n); DROP TABLE t; --"\n' +
         ');\n',
     )
+  })
+})
+
+describe('createIfMissing', () => {
+  // (two loads with --create at once: the second CREATE can fail on pg_type's unique index, not
+  // with duplicate_table; the table is there then, and the load goes on into it)
+  it('takes a unique_violation on CREATE, the table there after, for "created meanwhile"', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgbulk-create-'))
+    const path = join(dir, 'a.csv')
+    await writeFile(path, 'a\n1\n')
+    const files = await checkInputs([path])
+    const reading = (): InferReading => ({
+      format: 'csv',
+      encoding: resolveEncoding('utf8')!,
+      dialect: dialectOf('csv', {}),
+      delimiterGiven: true,
+      header: true,
+      maxRecordBytes: 1 << 20,
+    })
+    let created = false
+    const client = {
+      query: (sql: string) => {
+        if (sql.startsWith('SELECT pg_catalog.to_regclass'))
+          return Promise.resolve({ rows: [{ oid: created ? '1' : null }] })
+        if (sql.startsWith('CREATE TABLE')) {
+          created = true // (by the other load)
+          return Promise.reject(
+            Object.assign(new Error('duplicate key value violates unique constraint "pg_type_typname_nsp_index"'), {
+              code: '23505',
+            }),
+          )
+        }
+        return Promise.resolve({ rows: [] })
+      },
+    } as unknown as pg.Client
+    await expect(createIfMissing(client, 't', files, reading)).resolves.toEqual({ existed: true })
+    created = false
+    const noSchema = {
+      query: (sql: string) =>
+        sql.startsWith('CREATE TABLE')
+          ? Promise.reject(Object.assign(new Error('schema "nosuch" does not exist'), { code: '3F000' }))
+          : Promise.resolve({ rows: [{ oid: null }] }),
+    } as unknown as pg.Client
+    await expect(createIfMissing(noSchema, 'nosuch.t', files, reading)).rejects.toMatchObject({
+      code: 'TABLE_NOT_FOUND',
+    })
   })
 })

@@ -36,7 +36,12 @@ describe('value formats', () => {
     ['date', { dateOrder: 'DMY' }, '31.02.2020', '!VALUE_OUT_OF_RANGE'],
     ['date', { dateOrder: 'DMY' }, '2020-01-03', '2020-01-03'],
     ['date', { dateOrder: 'DMY' }, '2020.01.03', '2020-01-03'],
-    ['date', { dateOrder: 'DMY' }, '03.01.20', '03.01.20'],
+    ['date', { dateOrder: 'DMY' }, '03.01.20', '2020-01-03'],
+    ['date', { dateOrder: 'DMY' }, '31.12.99', '1999-12-31'],
+    ['date', { dateOrder: 'DMY' }, '12/31/99', '!VALUE_OUT_OF_RANGE'],
+    ['date', { dateOrder: 'DMY' }, '03.01.020', '03.01.020'],
+    ['date', { dateOrder: 'DMY' }, '31.12.0000', '!VALUE_OUT_OF_RANGE'],
+    ['date', { dateOrder: 'DMY' }, '31.12.00', '2000-12-31'],
     ['timestamp', { dateOrder: 'DMY' }, '03.01.2020 10:30', '2020-01-03 10:30'],
     ['text', { dateOrder: 'DMY' }, '03.01.2020', undefined],
     ['numeric', { thousands: ',' }, '57,190.56', '57190.56'],
@@ -75,6 +80,9 @@ describe('date checks in the server DateStyle order', () => {
     ['2020/13/01', 'MDY', false],
     ['26.05.2015', undefined, true],
     ['03.01.20', 'MDY', true],
+    ['13.01.20', 'MDY', false],
+    ['13.01.20', 'DMY', true],
+    ['12.31.0000', 'MDY', false],
   ])('%j under %s passes: %s', (v, order, ok) => {
     expect(checkFor(col('date'), order)!(v) === undefined).toBe(ok)
     expect(checkFor(col('timestamp'), order)!(`${v} 10:00`) === undefined).toBe(ok)
