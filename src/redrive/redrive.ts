@@ -246,13 +246,15 @@ export function redriveJobName(rejectsFile: string): string {
  */
 export async function redrive(asked: RedriveOptions): Promise<LoadReport> {
   const started = performance.now()
+  // (options first: what cannot run is refused before any file is read; the table may come from the file)
+  const checked = resolveRedriveOptions({ ...asked, table: asked.table ?? '' })
   if (!(await stat(asked.rejectsFile).catch(() => undefined))?.isFile())
     throw new LoadError('INPUT_NOT_FOUND', `${asked.rejectsFile}: no such reject file`)
   // (a CSV of rejects fixed in a spreadsheet: its rows go back into its reject file, which is then redriven)
   const fixed = await mergeFixedCsv(asked.rejectsFile)
   const given = fixed ? { ...asked, rejectsFile: fixed } : asked
   const path = given.rejectsFile
-  const opts = resolveRedriveOptions({ ...given, table: given.table ?? (await tableOf(path)) })
+  const opts = Object.freeze({ ...checked, rejectsFile: path, table: given.table ?? (await tableOf(path)) })
   const target = await openTarget(opts)
   const totals = newTotals(target.autoTune ? opts.autoTune : undefined, keyedMode(opts.mode))
   const files: FileReport[] = []
