@@ -121,7 +121,9 @@ describe('pgbulk load (the binary)', () => {
     const r = await pgbulk(['load', input, '--table', 'public.userz', '--db', db.url])
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(
-      'pgbulk: error: table "public.userz" not found (TABLE_NOT_FOUND)\n  hint: check --table and the search_path; unquoted names are folded to lower case as in SQL\n',
+      'pgbulk: error: table "public.userz" not found (TABLE_NOT_FOUND)\n' +
+        '  hint: check --table and the search_path; unquoted names are folded to lower case as in SQL; ' +
+        '--create makes a missing table from the input\n',
     )
     const conn = await pgbulk(['load', input, '--table', 't', '--db', 'postgres://u:topsecret@127.0.0.1:1/x'])
     expect(conn.code).toBe(1)
