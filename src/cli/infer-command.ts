@@ -100,5 +100,8 @@ function readingLines(inf: Inference): string {
     return printable(`pgbulk: read ${i.name} as ${i.format}${found}`)
   })
   lines.push(`pgbulk: ${inf.rows} rows read${inf.unreadable > 0 ? `, ${inf.unreadable} unreadable (left out)` : ''}`)
+  // (a wrong encoding reads as invalid text, a wrong format as records that cannot be parsed)
+  if (inf.unreadable > 0)
+    lines.push('pgbulk: hint: check --encoding (latin1, windows-1252) and --format (csv, tsv, ndjson)')
   return lines.join('\n') + '\n'
 }

@@ -117,6 +117,8 @@ export function parseMap(value: string, before: Record<string, string> | undefin
     const column = pair.slice(at + 1).trim()
     if (at < 0 || field.trim() === '' || column === '')
       throw new InvalidArgumentError(`expected field=column pairs, such as 'Customer ID=customer_id', not '${pair}'.`)
+    if (field in out && out[field] !== column)
+      throw new InvalidArgumentError(`'${field}' is mapped twice: to '${out[field]}' and to '${column}'.`)
     out[field] = column
   }
   return out

@@ -70,7 +70,11 @@ export async function inferTable(
     inputs.push(r.input)
   }
   if (guesses.size === 0)
-    throw new LoadError('INPUT_CORRUPT', `no column could be read from ${files.map((f) => f.path).join(', ')}`)
+    throw new LoadError(
+      'INPUT_CORRUPT',
+      `no column could be read from ${files.map((f) => f.path).join(', ')}`,
+      'check --format (stdin is read as CSV unless --format ndjson or tsv) and --encoding',
+    )
   const sources = [...guesses.keys()].map((key) => key.split(SAME)[0]!)
   const names = columnNames(sources)
   const columns = sources.map((source, k) => {
