@@ -1,4 +1,4 @@
-import type { ColumnInfo } from '../schema/introspect.js'
+import { plainColumn } from '../schema/introspect.js'
 import { checkFor, isPgBoolean } from '../validate/check-value.js'
 import type { ValueFormats } from '../validate/value-formats.js'
 import { transformFor } from '../validate/value-formats.js'
@@ -39,23 +39,8 @@ const ISO_TIME = /^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$/
 const ISO_TIMESTAMPTZ = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s?(Z|[+-]\d{2}(:?\d{2})?)$/i
 
-/** A column of the given PostgreSQL type, for the value checks. */
-function column(type: string): ColumnInfo {
-  return {
-    name: 'v',
-    type,
-    typmod: -1,
-    displayType: type,
-    notNull: false,
-    hasDefault: false,
-    generated: false,
-    identityAlways: false,
-    isArray: false,
-  }
-}
-
 const passes = (type: string) => {
-  const check = checkFor(column(type))!
+  const check = checkFor(plainColumn('v', type))!
   return (v: string) => check(v) === undefined
 }
 const int2 = passes('int2')
@@ -132,7 +117,8 @@ function fitsFormatted(
   formats: ValueFormats | undefined,
 ): boolean {
   const pgType = FORMATTED[type]
-  const rewrite = formats && v.json === undefined && pgType ? transformFor(column(pgType), formats) : undefined
+  const rewrite =
+    formats && v.json === undefined && pgType ? transformFor(plainColumn('v', pgType), formats) : undefined
   if (!rewrite) return fits(type, v)
   const out = rewrite(v.text)
   if (out === null) return true

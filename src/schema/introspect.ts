@@ -66,6 +66,21 @@ export interface TableSchema {
   partitioned?: boolean
 }
 
+/** A nullable column of a base type, without typmod or default (for checks of a type, not of a table). */
+export function plainColumn(name: string, type: string): ColumnInfo {
+  return {
+    name,
+    type,
+    typmod: -1,
+    displayType: type,
+    notNull: false,
+    hasDefault: false,
+    generated: false,
+    identityAlways: false,
+    isArray: false,
+  }
+}
+
 /** Quote an identifier for SQL, whatever it contains. */
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import type { ColumnInfo } from '../../src/schema/introspect.js'
+import { plainColumn } from '../../src/schema/introspect.js'
 import { checkFor } from '../../src/validate/check-value.js'
 import type { ValueFormats } from '../../src/validate/value-formats.js'
 import { rewritesValues, transformFor } from '../../src/validate/value-formats.js'
 
-function col(type: string): ColumnInfo {
-  return {
-    name: 'c',
-    type,
-    typmod: -1,
-    displayType: type,
-    notNull: false,
-    hasDefault: false,
-    generated: false,
-    identityAlways: false,
-    isArray: false,
-  }
-}
+const col = (type: string) => plainColumn('c', type)
 
 /** What a value of a column of `type` becomes: its text, NULL, or the problem's code. */
 function rewrite(type: string, f: ValueFormats, v: string): string | null | undefined {
