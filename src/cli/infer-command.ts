@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { Option } from 'commander'
 import { EXIT, LoadError } from '../errors.js'
 import type { Inference, InferOptions } from '../infer/infer.js'
 import { infer } from '../infer/infer.js'
@@ -28,6 +29,10 @@ interface InferFlags {
   columns?: string[]
   sampleRows?: number
   json?: true
+  dateOrder?: 'DMY' | 'MDY' | 'YMD'
+  decimalComma?: true
+  thousands?: string
+  currency?: true
 }
 
 /** Add `pgbulk infer` to the program; `run` receives what it was asked. */
@@ -56,6 +61,16 @@ export function registerInfer(program: Command, run: (job: InferJob) => Promise<
       'read only the first n rows of each input (default: all of a file; 10000 of stdin)',
       parsePositiveInt,
     )
+    .addOption(
+      new Option('--date-order <order>', 'dates of numbers only (03.01.2020) are in this order, as for load').choices([
+        'DMY',
+        'MDY',
+        'YMD',
+      ]),
+    )
+    .option('--decimal-comma', 'numbers write their decimal point as a comma, as for load')
+    .option('--thousands <char>', 'numbers group their digits with this character, as for load')
+    .option('--currency', 'a currency symbol before or after a number is dropped, as for load')
     .option('--json', 'print the inference as JSON (columns, types, null counts, an example value each)')
     .action(async (inputs: string[], o: InferFlags) => {
       const given = Object.fromEntries(
@@ -72,7 +87,16 @@ export function registerInfer(program: Command, run: (job: InferJob) => Promise<
           sampleRows: o.sampleRows,
         }).filter(([, v]) => v !== undefined),
       ) as Omit<InferOptions, 'inputs'>
-      await run({ ...given, inputs, json: Boolean(o.json) })
+      const formats = Object.fromEntries(
+        Object.entries({
+          dateOrder: o.dateOrder,
+          decimalComma: o.decimalComma,
+          thousands: o.thousands,
+          currency: o.currency,
+        }).filter(([, v]) => v !== undefined),
+      )
+      const withFormats = Object.keys(formats).length > 0 ? { formats } : {}
+      await run({ ...given, ...withFormats, inputs, json: Boolean(o.json) })
     })
 }
 

@@ -107,6 +107,18 @@ const FORMATTED: Partial<Record<InferredType, string>> = {
   timestamptz: 'timestamptz',
 }
 
+/** The value formats' rewrite of a type's values (made once per type and formats, not per value). */
+const rewrites = new WeakMap<ValueFormats, Map<string, ReturnType<typeof transformFor>>>()
+function rewriteFor(type: (typeof INFERRED_TYPES)[number], formats: ValueFormats): ReturnType<typeof transformFor> {
+  let byType = rewrites.get(formats)
+  if (!byType) rewrites.set(formats, (byType = new Map()))
+  if (!byType.has(type)) {
+    const pgType = FORMATTED[type]
+    byType.set(type, pgType ? transformFor(plainColumn('v', pgType), formats) : undefined)
+  }
+  return byType.get(type)
+}
+
 /**
  * Whether a value can be of a type once the load's value formats (--decimal-comma, --date-order, …)
  * rewrite it as they would in a column of that type: 1,5 is numeric with --decimal-comma.
@@ -116,9 +128,7 @@ function fitsFormatted(
   v: InferValue,
   formats: ValueFormats | undefined,
 ): boolean {
-  const pgType = FORMATTED[type]
-  const rewrite =
-    formats && v.json === undefined && pgType ? transformFor(plainColumn('v', pgType), formats) : undefined
+  const rewrite = formats && v.json === undefined ? rewriteFor(type, formats) : undefined
   if (!rewrite) return fits(type, v)
   const out = rewrite(v.text)
   if (out === null) return true

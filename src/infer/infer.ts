@@ -245,6 +245,8 @@ export interface InferOptions {
   /** Given: not sniffed from the first row. */
   header?: boolean
   columns?: string[]
+  /** How the input writes dates and numbers (--date-order, --thousands, --decimal-comma, --currency, --null). */
+  formats?: ValueFormats
   /** Read only this many rows of each input (default: all of a file, 10,000 of stdin). */
   sampleRows?: number
   stdin?: Readable
@@ -268,6 +270,7 @@ export async function infer(o: InferOptions): Promise<Inference> {
       delimiterGiven: o.delimiter !== undefined || format === 'tsv',
       header: o.header,
       columns: o.columns,
+      formats: o.formats,
       maxRecordBytes: o.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     }
   }
