@@ -8,7 +8,7 @@ import { resolveLoadOptions, resolveRedriveOptions, resolveRunOptions } from '..
 const MiB = 1024 ** 2
 const DAY = 24 * 60 * 60 * 1000
 const BASE: LoadOptions = { inputs: ['a.csv'], table: 't' }
-const REDRIVE: RedriveOptions = { rejectsFile: 'a.csv.rejects.ndjson', table: 't' }
+const REDRIVE: RedriveOptions & { table: string } = { rejectsFile: 'a.csv.rejects.ndjson', table: 't' }
 /** --batch-size auto with bounds of its own: the smallest batch may be the largest. */
 const AUTO_EQUAL = { budgetMs: 50, minRows: 10, maxRows: 10 }
 /** --batch-size auto with the smallest batch larger than the largest. */
