@@ -111,7 +111,7 @@ const FORMATTED: Partial<Record<InferredType, string>> = {
 const rewrites = new WeakMap<ValueFormats, Map<string, ReturnType<typeof transformFor>>>()
 function rewriteFor(type: (typeof INFERRED_TYPES)[number], formats: ValueFormats): ReturnType<typeof transformFor> {
   let byType = rewrites.get(formats)
-  if (!byType) rewrites.set(formats, (byType = new Map()))
+  if (!byType) rewrites.set(formats, (byType = new Map<string, ReturnType<typeof transformFor>>()))
   if (!byType.has(type)) {
     const pgType = FORMATTED[type]
     byType.set(type, pgType ? transformFor(plainColumn('v', pgType), formats) : undefined)
