@@ -13,15 +13,21 @@ export async function startServer() {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
   const child = spawn(process.execPath, [join(root, 'scripts/start-pg.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
   // start-pg prints the URL, or says on stderr why it could not start and exits.
+  // (only a server that ends before it printed its URL ends the bench: stop() ending it later is not a failure)
+  let stopping = false
   const url = await Promise.race([
     once(createInterface({ input: child.stdout }), 'line').then(([l]) => l),
-    once(child, 'exit').then(() => process.exit(1)),
+    once(child, 'exit').then(() => {
+      if (!stopping) process.exit(1)
+    }),
   ])
   return {
     url,
     stop: async () => {
+      stopping = true
+      const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve()
       child.stdin.end()
-      await once(child, 'exit')
+      await exited
     },
   }
 }
