@@ -1,5 +1,5 @@
 import { LoadError } from '../errors.js'
-import { looseName } from '../validate/column-match.js'
+import { columnNames } from '../validate/column-match.js'
 import type { InferredType } from './column-types.js'
 
 /** One inferred column: its name in the table, the input's name for it, and what its values were. */
@@ -28,37 +28,6 @@ const RESERVED = new Set(
     'table tablesample then to trailing true union unique user using variadic verbose when where window with'
   ).split(' '),
 )
-
-/** PostgreSQL's system columns: CREATE TABLE refuses a column of one of these names. */
-const SYSTEM_COLUMNS = ['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid']
-
-/** PostgreSQL's longest identifier, in bytes. */
-const NAME_BYTES = 63
-
-/**
- * Column names from the input's names: lower_snake_case identifiers (looseName), `column_<n>` for a
- * name with no letter or digit, a leading digit prefixed with `c_`, cut to 63 bytes, and a suffix
- * (`_2`, `_3`, …) for a name taken already or of a system column (xmin, ctid, …).
- */
-export function columnNames(sources: readonly string[]): string[] {
-  // (a table cannot have a column of a system column's name: that name gets a suffix too)
-  const taken = new Set<string>(SYSTEM_COLUMNS)
-  return sources.map((source, k) => {
-    let base = looseName(source) || `column_${k + 1}`
-    if (/^\d/.test(base)) base = `c_${base}`
-    base = cut(base, NAME_BYTES)
-    let name = base
-    for (let n = 2; taken.has(name); n++) name = `${cut(base, NAME_BYTES - String(n).length - 1)}_${n}`
-    taken.add(name)
-    return name
-  })
-}
-
-function cut(s: string, bytes: number): string {
-  let out = s
-  while (Buffer.byteLength(out) > bytes) out = out.slice(0, -1)
-  return out
-}
 
 /** An identifier as SQL: bare when PostgreSQL reads it as written, else quoted. */
 export function sqlIdent(name: string): string {

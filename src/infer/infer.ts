@@ -12,7 +12,8 @@ import { checkInputs, openInput } from '../source/open-input.js'
 import type { ValueFormats } from '../validate/value-formats.js'
 import { ColumnGuess } from './column-types.js'
 import type { InferredColumn } from './create-table.js'
-import { columnNames, createTableSql, tableName, tableNameFor } from './create-table.js'
+import { columnNames } from '../validate/column-match.js'
+import { createTableSql, tableName, tableNameFor } from './create-table.js'
 import { sniffDelimiter } from './sniff.js'
 
 /** How one input is read for inference: what was given, and (CSV/TSV) whether to sniff what was not. */

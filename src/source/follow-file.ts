@@ -72,13 +72,15 @@ export async function followFile(
   async function* chunks(): AsyncGenerator<Buffer> {
     // (one quiet poll after a rotation is seen: a writer may append to the old file until it reopens the path)
     let rotating = false
+    /** The read buffer, kept while nothing of it was handed on (an idle poll reads nothing into it). */
+    let spare: Buffer | undefined
     try {
       for (;;) {
         if (o.signal?.aborted) {
           ended = 'interrupted'
           return
         }
-        const buf = Buffer.allocUnsafe(CHUNK_BYTES)
+        const buf = (spare ??= Buffer.allocUnsafe(CHUNK_BYTES))
         const { bytesRead } = await fh.read(buf, 0, CHUNK_BYTES, pos)
         if (bytesRead > 0) {
           // (the file may have been truncated and written past `pos` again since the last look at its
@@ -88,7 +90,10 @@ export async function followFile(
             ended = 'truncated'
             return
           }
-          const got = bytesRead < CHUNK_BYTES / 4 ? Buffer.from(buf.subarray(0, bytesRead)) : buf.subarray(0, bytesRead)
+          const small = bytesRead < CHUNK_BYTES / 4
+          const got = small ? Buffer.from(buf.subarray(0, bytesRead)) : buf.subarray(0, bytesRead)
+          // (a chunk handed on as a view of the buffer keeps it: the next read needs a new one)
+          if (!small) spare = undefined
           if (pos < HEAD_BYTES && head.length < HEAD_BYTES && pos <= head.length)
             head = Buffer.concat([head, got.subarray(head.length - pos, HEAD_BYTES - pos)])
           pos += bytesRead

@@ -21,6 +21,37 @@ export function looseName(name: string): string {
     .replace(/^_+|_+$/g, '')
 }
 
+/** PostgreSQL's system columns: CREATE TABLE refuses a column of one of these names. */
+const SYSTEM_COLUMNS = ['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid']
+
+/** PostgreSQL's longest identifier, in bytes. */
+const NAME_BYTES = 63
+
+/**
+ * Column names from the input's names: lower_snake_case identifiers (looseName), `column_<n>` for a
+ * name with no letter or digit, a leading digit prefixed with `c_`, cut to 63 bytes, and a suffix
+ * (`_2`, `_3`, …) for a name taken already or of a system column (xmin, ctid, …).
+ */
+export function columnNames(sources: readonly string[]): string[] {
+  // (a table cannot have a column of a system column's name: that name gets a suffix too)
+  const taken = new Set<string>(SYSTEM_COLUMNS)
+  return sources.map((source, k) => {
+    let base = looseName(source) || `column_${k + 1}`
+    if (/^\d/.test(base)) base = `c_${base}`
+    base = cut(base, NAME_BYTES)
+    let name = base
+    for (let n = 2; taken.has(name); n++) name = `${cut(base, NAME_BYTES - String(n).length - 1)}_${n}`
+    taken.add(name)
+    return name
+  })
+}
+
+function cut(s: string, bytes: number): string {
+  let out = s
+  while (Buffer.byteLength(out) > bytes) out = out.slice(0, -1)
+  return out
+}
+
 export class ColumnMatcher {
   private readonly loose: string[]
   private readonly map: ReadonlyMap<string, number>

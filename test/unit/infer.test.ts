@@ -9,7 +9,8 @@ import { resolveEncoding } from '../../src/parse/decode.js'
 import { dialectOf } from '../../src/parse/dialect.js'
 import { checkInputs } from '../../src/source/open-input.js'
 import { ColumnGuess } from '../../src/infer/column-types.js'
-import { columnNames, createTableSql, sqlIdent, tableName, tableNameFor } from '../../src/infer/create-table.js'
+import { createTableSql, sqlIdent, tableName, tableNameFor } from '../../src/infer/create-table.js'
+import { columnNames } from '../../src/validate/column-match.js'
 import { sniffDelimiter } from '../../src/infer/sniff.js'
 
 /** The type inferred for a column of these values ('' and null are NULL). */
