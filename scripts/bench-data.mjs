@@ -3,19 +3,24 @@
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 
-export const TABLE = `CREATE TABLE bench (id bigint PRIMARY KEY, uid uuid, title text, status varchar(20), amount numeric(12,2),
-  qty integer, flag boolean, ts timestamptz, day date, meta jsonb)`
+export const TABLE = `CREATE TABLE bench (id bigint PRIMARY KEY, uid uuid, title text, status varchar(20),
+  amount numeric(12,2) CONSTRAINT amount_not_negative CHECK (amount >= 0), qty integer, flag boolean, ts timestamptz,
+  day date, meta jsonb)`
 
-/** Row i of the data set as field texts; `kind` spoils every 100th row (1%) in its own way. */
+/**
+ * Row i of the data set as field texts; `kind` spoils every 100th row (1%) in its own way, but
+ * `check10` and `check50`: 10% and 50% of the rows have a negative amount, which the table's CHECK refuses.
+ */
 export function row(i, kind) {
   const h = ((i * 2654435761) >>> 0).toString(16).padStart(8, '0')
   const bad = i % 100 === 50
+  const checkFails = (kind === 'check10' && i % 10 === 5) || (kind === 'check50' && i % 2 === 0)
   return {
     id: kind === 'unique' && bad ? i - 1 : i,
     uid: `${h}-${h.slice(0, 4)}-4${h.slice(1, 4)}-8${h.slice(5, 8)}-${h}${h.slice(0, 4)}`,
     title: `Item ${i}, "quoted" text ${h}`,
     status: ['new', 'paid', 'shipped'][i % 3],
-    amount: ((i * 7919) % 1000000) / 100,
+    amount: (checkFails ? -1 : 1) * (((i * 7919) % 1000000) / 100),
     qty: kind === 'value' && bad ? 'many' : i % 1000,
     flag: i % 2 === 1,
     ts: `2024-01-${String(1 + (i % 28)).padStart(2, '0')} 10:${String(i % 60).padStart(2, '0')}:00+00`,

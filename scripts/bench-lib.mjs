@@ -1,5 +1,6 @@
 // Shared by the benchmarks: a server to load into, and a way to time a command with its CPU and memory.
 import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { once } from 'node:events'
 import { dirname, join } from 'node:path'
@@ -103,4 +104,29 @@ export function timePgbulk(
     ...extra,
   ]
   return timed(process.execPath, args, { DATABASE_URL: url }, firstRow)
+}
+
+/**
+ * Debian's PostgreSQL 15 (`pg_ctlcluster 15 main`), when it is installed and this is root: started
+ * if it is down, with a role and a database of the bench's own (pgbulk_bench, a new password each
+ * time), so nothing of the cluster's users is touched. Undefined otherwise, with the reason.
+ */
+export function debianPg15() {
+  if (spawnSync('pg_ctlcluster', ['--help']).error) return { why: 'pg_ctlcluster is not installed' }
+  if (!existsSync('/etc/postgresql/15/main')) return { why: 'no cluster 15 main' }
+  if (process.getuid?.() !== 0) return { why: 'not root (pass DATABASE_URL to bench a server of yours)' }
+  const running = () => spawnSync('pg_ctlcluster', ['15', 'main', 'status']).status === 0
+  if (!running()) spawnSync('pg_ctlcluster', ['15', 'main', 'start'])
+  if (!running()) return { why: 'pg_ctlcluster 15 main would not start' }
+  const password = randomBytes(12).toString('hex')
+  const psql = (sql, db = 'postgres') =>
+    spawnSync('runuser', ['-u', 'postgres', '--', 'psql', '-qXtA', '-d', db, '-c', sql], { encoding: 'utf8' })
+  const role = psql(
+    `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbulk_bench') THEN CREATE ROLE pgbulk_bench LOGIN; END IF; END $$;
+     ALTER ROLE pgbulk_bench PASSWORD '${password}'`,
+  )
+  if (role.status !== 0) return { why: `could not make the role pgbulk_bench: ${role.stderr.trim()}` }
+  if (psql("SELECT 1 FROM pg_database WHERE datname = 'pgbulk_bench'").stdout.trim() !== '1')
+    psql('CREATE DATABASE pgbulk_bench OWNER pgbulk_bench')
+  return { url: `postgres://pgbulk_bench:${password}@127.0.0.1:5432/pgbulk_bench`, stop: async () => {} }
 }

@@ -2,16 +2,17 @@ import type { ValidRow } from '../validate/valid-row.js'
 import { valueOf } from '../validate/valid-row.js'
 
 /** Where a failed statement says the bad rows are. */
-export type FailureLocation =
+export type FailureLocation<E = never> =
   /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
   | { kind: 'exact'; index: number }
   /**
    * Rows that hold the key the error is about. `certain`: they are bad for certain (a foreign key
    * value the parent lacks fails on every row that holds it), else each is tried alone.
    * `complete`: every row of the statement that could fail this way is listed (the database was
-   * asked about all of them), so the statement sizes need not shrink.
+   * asked about all of them), so the statement sizes need not shrink. `errors`: each row's own error
+   * (rows breaking different CHECK constraints), in the order of `indexes`; else the statement's.
    */
-  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean }
+  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean; errors?: E[] }
   | { kind: 'unknown' }
 
 /**
@@ -74,7 +75,7 @@ export async function isolateBadRows<R, E>(
   rows: readonly R[],
   probe: ProbeSize,
   trySend: (segment: readonly R[]) => Promise<E | undefined>,
-  locate: (error: E, segment: readonly R[]) => FailureLocation | Promise<FailureLocation>,
+  locate: (error: E, segment: readonly R[]) => FailureLocation<E> | Promise<FailureLocation<E>>,
 ): Promise<IsolationResult<R, E>> {
   const result: IsolationResult<R, E> = { loaded: 0, rejected: [], statements: 0, failures: 0 }
   // Segments still to send, first one next; order is input order, so the first of two duplicate keys wins.
@@ -110,7 +111,7 @@ export async function isolateBadRows<R, E>(
       const named = new Set(where.indexes)
       const others = nonEmpty([seg.filter((_, i) => !named.has(i))])
       if (where.certain) {
-        for (const i of where.indexes) result.rejected.push({ row: seg[i]!, error })
+        where.indexes.forEach((i, k) => result.rejected.push({ row: seg[i]!, error: where.errors?.[k] ?? error }))
         queue.unshift(...others)
       } else {
         queue.unshift(...others, ...where.indexes.map((i) => [seg[i]!]))

@@ -10,6 +10,7 @@ import type { BeforeCommit, PgError, RowSender, Sent, WriteCall, WriteResult, Wr
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
 import { KeyCheck } from './key-check.js'
+import { CheckConstraints } from './check-constraints.js'
 
 /**
  * SQLSTATEs that are never one row's doing: connection (08), transaction state (25), invalid
@@ -141,6 +142,7 @@ export class BatchWriter implements Writer {
   private tableSql: string
   private readonly probe: ProbeSize
   private keys: KeyCheck
+  private checks: CheckConstraints
 
   constructor(
     private client: pg.Client,
@@ -156,6 +158,7 @@ export class BatchWriter implements Writer {
     this.tableSql = schema.sqlName
     this.probe = new ProbeSize(Number.MAX_SAFE_INTEGER)
     this.keys = new KeyCheck(schema)
+    this.checks = new CheckConstraints(schema)
   }
 
   /** Write into another table of the same columns from now on (--mode replace: its staging table). */
@@ -163,6 +166,7 @@ export class BatchWriter implements Writer {
     this.schema = table
     this.tableSql = table.sqlName
     this.keys = new KeyCheck(table)
+    this.checks = new CheckConstraints(table)
   }
 
   /** The connection in use (it changes after a reconnect). */
@@ -335,11 +339,13 @@ export class BatchWriter implements Writer {
    * asked (a single-column foreign or unique key), else the line COPY names, else the rows that
    * hold the key in the error's DETAIL, else unknown (the statement is halved).
    */
-  private async locate(err: PgError, seg: readonly ValidRow[]): Promise<FailureLocation> {
+  private async locate(err: PgError, seg: readonly ValidRow[]): Promise<FailureLocation<PgError>> {
     // A statement cut short (a timeout, a deadlock) names the line COPY had reached, not a bad row.
     if (classifyFault(err) === 'statement') return { kind: 'unknown' }
     const asked = await this.askKeys(err, seg)
     if (asked && asked.length > 0) return { kind: 'rows', indexes: asked, certain: true, complete: true }
+    const checked = await this.ask(() => this.checks.badRows(this.client, err, seg))
+    if (checked && checked.indexes.length > 0) return { kind: 'rows', ...checked, certain: true, complete: true }
     const index = this.sender.failedRowIndex(err, this.schema.name, seg)
     if (index !== undefined) return { kind: 'exact', index }
     // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
@@ -360,8 +366,13 @@ export class BatchWriter implements Writer {
    */
   private async askKeys(err: PgError, seg: readonly ValidRow[]): Promise<number[] | undefined> {
     if (err.code === '23505' && this.sender.uniqueValuesTell === false) return undefined
+    return this.ask(() => this.keys.badRows(this.client, err, seg))
+  }
+
+  /** A question about a failed statement's rows (KeyCheck, CheckConstraints); when its query fails, undefined. */
+  private async ask<T>(question: () => Promise<T | undefined>): Promise<T | undefined> {
     try {
-      return await this.keys.badRows(this.client, err, seg)
+      return await question()
     } catch (e) {
       if (classifyFault(e) === 'connection') throw e
       await this.client.query(`${this.comment}ROLLBACK TO SAVEPOINT pgbulk`)

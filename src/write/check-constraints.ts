@@ -1,0 +1,101 @@
+import type pg from 'pg'
+import type { TableSchema } from '../schema/introspect.js'
+import { quoteIdent } from '../schema/introspect.js'
+import type { ValidRow } from '../validate/valid-row.js'
+import { valueOf } from '../validate/valid-row.js'
+import type { PgError } from './types.js'
+
+/** A CHECK constraint of the table, as pg_constraint holds it. */
+interface CheckRule {
+  name: string
+  /** The expression (pg_get_expr), its columns named as in the table. */
+  expr: string
+  /** Indexes in the table's columns of the columns it reads. */
+  columns: number[]
+}
+
+/** The rows of a statement that fail a CHECK constraint, each with the error PostgreSQL would give it. */
+export interface CheckFailures {
+  indexes: number[]
+  errors: PgError[]
+}
+
+/**
+ * Asks the database in one query which rows of a failed statement break a CHECK constraint of the
+ * table: every CHECK expression is evaluated over all the statement's rows (their values cast to the
+ * columns' types, as the insert casts them), and each row that makes one false is named with the
+ * first constraint it breaks in PostgreSQL's own order (by name). So a batch where half the rows fail a
+ * CHECK costs one failed statement, one query and one statement of the good rows, instead of a
+ * statement and a savepoint per bad row. Undefined when this cannot tell, and the caller falls back to
+ * statement-by-statement isolation: a BEFORE ROW trigger (it may change the values), a constraint that
+ * reads a column the rows do not send (a default, a generated column), one the error names that is not
+ * the table's own (a domain's, a partition's), or the query failing (a value the cast refuses).
+ */
+export class CheckConstraints {
+  private rules: Promise<CheckRule[]> | undefined
+
+  constructor(private readonly schema: TableSchema) {}
+
+  async badRows(client: pg.Client, err: PgError, rows: readonly ValidRow[]): Promise<CheckFailures | undefined> {
+    if (err.code !== '23514' || !err.constraint || this.schema.beforeRowTriggers) return undefined
+    this.rules ??= this.lookUp(client)
+    const sent = sentColumns(rows)
+    const rules = (await this.rules).filter((r) => r.columns.every((c) => sent.has(c)))
+    if (!rules.some((r) => r.name === err.constraint)) return undefined
+    const read = [...new Set(rules.flatMap((r) => r.columns))].sort((a, b) => a - b)
+    const cols = this.schema.columns
+    const params = read.map((c) => rows.map((r) => valueOf(r, c) ?? null))
+    // Each column under its own name, cast as the insert casts it, so the expressions read as in the table.
+    const typed = read.map((c, k) => `u.c${k}::${cols[c]!.displayType} AS ${quoteIdent(cols[c]!.name)}`).join(', ')
+    const unnest = read.map((_, k) => `pg_catalog.unnest($${k + 1}::pg_catalog.text[])`).join(', ')
+    const names = read.map((_, k) => `c${k}`).join(', ')
+    const failing = rules.map((r, k) => `WHEN (${r.expr}) IS FALSE THEN ${k}`).join(' ')
+    const r = await client.query<{ o: string; k: number }>(
+      `SELECT v.o, v.k FROM (
+         SELECT t.o, CASE ${failing} END AS k
+         FROM (SELECT u.o, ${typed} FROM ROWS FROM (${unnest}) WITH ORDINALITY AS u(${names}, o)) t
+       ) v WHERE v.k IS NOT NULL ORDER BY v.o`,
+      params,
+    )
+    const relation = err.table ?? this.schema.name
+    return {
+      indexes: r.rows.map((x) => Number(x.o) - 1),
+      errors: r.rows.map((x) => checkError(relation, rules[x.k]!.name, err)),
+    }
+  }
+
+  private async lookUp(client: pg.Client): Promise<CheckRule[]> {
+    const r = await client.query<{ name: string; expr: string; cols: string[] }>(
+      `SELECT c.conname AS name, pg_catalog.pg_get_expr(c.conbin, c.conrelid) AS expr,
+              ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.conrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)) AS cols
+       FROM pg_catalog.pg_constraint c
+       WHERE c.conrelid = $1::pg_catalog.regclass AND c.contype = 'c'
+       ORDER BY c.conname COLLATE "C"`,
+      [this.schema.sqlName],
+    )
+    const index = (name: string) => this.schema.columns.findIndex((c) => c.name === name)
+    return r.rows.map((row) => ({ name: row.name, expr: row.expr, columns: row.cols.map(index) }))
+  }
+}
+
+/** The columns every row sends (a column a row leaves to its default cannot be checked here). */
+function sentColumns(rows: readonly ValidRow[]): Set<number> {
+  const shapes = new Set(rows.map((r) => r.shape))
+  let common: Set<number> | undefined
+  for (const shape of shapes) {
+    const cols = new Set(shape === '' ? [] : shape.split(',').map(Number))
+    common = common ? new Set([...common].filter((c) => cols.has(c))) : cols
+  }
+  return common ?? new Set()
+}
+
+/** The error PostgreSQL gives a row that breaks a CHECK constraint (without its DETAIL, the failing row). */
+function checkError(relation: string, constraint: string, like: PgError): PgError {
+  return {
+    ...(like.code === undefined ? {} : { code: like.code }),
+    message: `new row for relation "${relation}" violates check constraint "${constraint}"`,
+    constraint,
+    table: relation,
+  }
+}
