@@ -44,11 +44,15 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
   copyLine?: string
 
   constructor(
-    at: CsvRecordAt,
+    line: number,
+    byte: number,
+    nextByte: number,
+    nextLine: number,
+    raw: Buffer,
     readonly ends: number[],
     private readonly how: FieldText,
   ) {
-    super(...at)
+    super(line, byte, nextByte, nextLine, raw)
   }
 
   get texts(): (string | null)[] {
@@ -128,6 +132,8 @@ export class CsvParser {
   private state = State.FieldStart
   /** The current record's fields: start, end (offsets in buf) and FieldFlags, three numbers each. */
   private fieldPos: number[] = []
+  /** How many entries of fieldPos are the current record's (the array is reused, never shrunk: one allocation per parser, not per record). */
+  private nPos = 0
   private fieldStart = 0
   private escaped = false
   private line = 1
@@ -216,10 +222,10 @@ export class CsvParser {
     this.scan(false, out)
     // Once per slice: is the record still open here already past a limit?
     for (;;) {
-      if (this.fieldPos.length > 3 * this.limits.maxFields) {
+      if (this.nPos > 3 * this.limits.maxFields) {
         // Too many fields whatever follows: their places are not kept (the record will be rejected).
-        this.droppedFields += this.fieldPos.length / 3
-        this.fieldPos.length = 0
+        this.droppedFields += this.nPos / 3
+        this.nPos = 0
       }
       // (a CR at the end may be the line ending, which is not part of the record)
       if (this.buf.length - this.recStart <= this.limits.maxBytes + 1) break
@@ -263,12 +269,12 @@ export class CsvParser {
           if (i >= n) continue
           const d = b[i]!
           if (d === delim) {
-            this.fieldPos.push(this.fieldStart, i, 0)
+            this.addField(this.fieldStart, i, 0)
             this.state = State.FieldStart
             i++
           } else if (d === LF) {
             const end = i > this.fieldStart && b[i - 1] === CR ? i - 1 : i
-            this.fieldPos.push(this.fieldStart, end, 0)
+            this.addField(this.fieldStart, end, 0)
             i = this.emit(end, i + 1, out)
           } else {
             this.fail(`unexpected quote inside an unquoted field (quote the whole field, or set --quote)`)
@@ -310,13 +316,13 @@ export class CsvParser {
             continue
           }
           if (c === delim) {
-            this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
+            this.addField(this.fieldStart, i - 1, this.quotedFlags())
             this.state = State.FieldStart
             i++
             continue
           }
           if (c === LF || (c === CR && i + 1 < n && b[i + 1] === LF)) {
-            this.fieldPos.push(this.fieldStart, i - 1, this.quotedFlags())
+            this.addField(this.fieldStart, i - 1, this.quotedFlags())
             const lf = c === LF ? i : i + 1
             i = this.emit(i, lf + 1, out)
             continue
@@ -346,18 +352,18 @@ export class CsvParser {
     let next: number
     switch (this.state) {
       case State.FieldStart:
-        if (this.fieldPos.length === 0 && this.droppedFields === 0) return
-        this.fieldPos.push(n, n, 0)
+        if (this.nPos === 0 && this.droppedFields === 0) return
+        this.addField(n, n, 0)
         next = this.emit(n, n, out)
         break
       case State.Unquoted: {
         const end = n > this.fieldStart && b[n - 1] === CR ? n - 1 : n
-        this.fieldPos.push(this.fieldStart, end, 0)
+        this.addField(this.fieldStart, end, 0)
         next = this.emit(end, n, out)
         break
       }
       case State.QuoteSeen:
-        this.fieldPos.push(this.fieldStart, n - 1, this.quotedFlags())
+        this.addField(this.fieldStart, n - 1, this.quotedFlags())
         next = this.emit(n, n, out)
         break
       case State.Skip:
@@ -377,13 +383,13 @@ export class CsvParser {
 
   /** Mark the current record bad; the rest of its physical line is skipped. */
   private fail(message: string): void {
-    this.problem = { message, column: this.fieldPos.length / 3 + 1 }
+    this.problem = { message, column: this.nPos / 3 + 1 }
     this.state = State.Skip
   }
 
   /** The problem of a quote still open at the end of the input. */
   private unclosedQuote(): ParseProblem {
-    const field = this.droppedFields + this.fieldPos.length / 3 + 1
+    const field = this.droppedFields + this.nPos / 3 + 1
     return { code: 'CSV_PARSE', message: `quoted field opened in field ${field} is never closed`, column: field }
   }
 
@@ -452,12 +458,22 @@ export class CsvParser {
     this.recordLine = this.line
   }
 
+  /** The current record's next field: from `start` to `end` (offsets in buf), with its FieldFlags. */
+  private addField(start: number, end: number, flags: number): void {
+    const pos = this.fieldPos
+    const n = this.nPos
+    pos[n] = start
+    pos[n + 1] = end
+    pos[n + 2] = flags
+    this.nPos = n + 3
+  }
+
   /** A new record starts at buf offset `at`, on line `line`. */
   private startRecord(line: number, at: number): void {
     this.line = line
     this.recordLine = line
     this.recStart = at
-    this.fieldPos.length = 0
+    this.nPos = 0
     this.droppedFields = 0
     this.problem = undefined
     this.state = State.FieldStart
@@ -473,40 +489,37 @@ export class CsvParser {
     // A view: the buffer never overwrites bytes it has handed out.
     const raw = b.subarray(start, end)
     const terminated = next > start && b[next - 1] === LF
-    const at: CsvRecordAt = [
-      this.recordLine,
-      this.base + start,
-      this.base + next,
-      this.line + (terminated ? 1 : 0),
-      raw,
-    ]
-    if (this.droppedFields + this.fieldPos.length / 3 > this.limits.maxFields) {
+    const line = this.recordLine
+    const byte = this.base + start
+    const nextByte = this.base + next
+    const nextLine = this.line + (terminated ? 1 : 0)
+    const at = (bytes: Buffer): CsvRecordAt => [line, byte, nextByte, nextLine, bytes]
+    if (this.droppedFields + this.nPos / 3 > this.limits.maxFields) {
       // (a copy: a view would keep the whole buffer alive as long as the rejection)
-      at[4] = Buffer.from(raw)
-      out.push(problemRecord(at, tooManyFields(this.limits)))
+      out.push(problemRecord(at(Buffer.from(raw)), tooManyFields(this.limits)))
     } else if (this.problem) {
-      out.push(problemRecord(at, { code: 'CSV_PARSE', ...this.problem }))
-    } else if (!(this.fieldPos.length === 3 && end === start)) {
+      out.push(problemRecord(at(raw), { code: 'CSV_PARSE', ...this.problem }))
+    } else if (!(this.nPos === 3 && end === start)) {
       // (a blank line is not a record)
       const pos = this.fieldPos
-      const ends: number[] = []
-      for (let k = 0; k < pos.length; k += 3) {
+      const ends = new Array<number>(this.nPos / 3)
+      for (let k = 0; k < this.nPos; k += 3) {
         const s = pos[k]! - start
         const e = pos[k + 1]! - start
         const flags = pos[k + 2] === 0 && this.isNull(raw, s, e) ? FieldFlag.Null : pos[k + 2]!
-        ends.push(e * FieldFlag.Bits + flags)
+        ends[k / 3] = e * FieldFlag.Bits + flags
       }
       // The record's bytes are checked once; its fields are then decoded without checking each again.
       const bad = this.decode.unchecked && !isUtf8(raw) ? this.firstUndecodable(raw, pos, start) : 0
       if (bad > 0)
         out.push(
-          problemRecord(at, {
+          problemRecord(at(raw), {
             code: 'ENCODING_INVALID',
             message: 'invalid byte sequence for the input encoding (see --encoding)',
             column: bad,
           }),
         )
-      else out.push(new CsvRecord(at, ends, this.how))
+      else out.push(new CsvRecord(line, byte, nextByte, nextLine, raw, ends, this.how))
     }
     this.startRecord(terminated ? this.line + 1 : this.line, next)
     return next
@@ -527,7 +540,7 @@ export class CsvParser {
 
   /** The 1-based position of the first field whose bytes are invalid in the input encoding. */
   private firstUndecodable(raw: Buffer, pos: readonly number[], start: number): number {
-    for (let k = 0; k < pos.length; k += 3)
+    for (let k = 0; k < this.nPos; k += 3)
       if (this.decode(raw, pos[k]! - start, pos[k + 1]! - start) === null) return k / 3 + 1
     // The bytes between fields are ASCII, so the bad bytes are in some field.
     return 1
@@ -542,7 +555,7 @@ export class CsvParser {
     this.pos -= drop
     this.recStart = 0
     this.fieldStart -= drop
-    for (let k = 0; k < this.fieldPos.length; k += 3) {
+    for (let k = 0; k < this.nPos; k += 3) {
       this.fieldPos[k]! -= drop
       this.fieldPos[k + 1]! -= drop
     }

@@ -25,10 +25,18 @@ export async function* decide(
 ): AsyncGenerator<Decided> {
   let needHeader = p.parse.format !== 'ndjson' && p.header
   for await (const records of p.records) {
-    const out: Decided = { recs: [], results: [] }
+    // (the chunk's own array when every record of it is validated, the common case; results made at their size)
+    const out: Decided = { recs: records, results: new Array<ValidRow | Rejection>(records.length) }
+    let kept = 0
+    /** A record of the chunk is not validated: from here on, the validated ones are gathered. */
+    const leaveOut = (i: number) => {
+      if (out.recs === records) out.recs = records.slice(0, i)
+    }
     try {
-      for (const rec of records) {
+      for (let i = 0; i < records.length; i++) {
+        const rec = records[i]!
         if (needHeader) {
+          leaveOut(i)
           needHeader = false
           applyHeader(rec, validator, p.name, p.columnNames)
         } else if (rec.line === 1 && !p.header && validator.namesItsColumns(rec)) {
@@ -39,15 +47,19 @@ export async function* decide(
             "drop --no-header (with --columns, the names replace the header's)",
           )
         } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
+          leaveOut(i)
           tally.skippedCommitted()
         } else {
           // (a record and its result are added together: a validator that throws must not leave a record without one)
           const result = validator.validate(rec)
-          out.recs.push(rec)
-          out.results.push(result)
+          if (out.recs !== records) out.recs.push(rec)
+          out.results[kept++] = result
         }
       }
     } finally {
+      // (records not reached, after a throw, have no result: the chunk ends at the last one decided)
+      out.results.length = kept
+      if (out.recs.length > kept) out.recs = out.recs.slice(0, kept)
       // (what was decided before a run problem still comes first; an empty chunk still reports progress)
       yield out
     }

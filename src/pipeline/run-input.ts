@@ -41,10 +41,11 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
     for (const r of rs) await p.sink.write(r)
   }
   const rejectsBefore = p.sink.count
-  /** Where the next undecided record starts: what a checkpoint records. */
-  let next = p.startAt ?? { byte: 0, line: 1 }
-  /** Where the batch being piled up starts: the `next` of the last batch sent. */
-  let from = next
+  /** Where the next undecided record starts: what a checkpoint records (two numbers, not an object per row). */
+  let nextByte = p.startAt?.byte ?? 0
+  let nextLine = p.startAt?.line ?? 1
+  /** Where the batch being piled up starts: the next record of the last batch sent. */
+  let from = { byte: nextByte, line: nextLine }
   /** Line of the last record whose fate was decided: where a stopped run stopped. */
   let lastLine: number | undefined
   let stop: StopReason | undefined
@@ -71,7 +72,7 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
       if (!commits) tally.committed(0, batch.length, 0) // a client-side dry run: these would load
       return
     }
-    const at = next
+    const at = { byte: nextByte, line: nextLine }
     const start = from
     from = at
     const since = p.batcher.takenSince
@@ -108,7 +109,8 @@ export async function runInput(p: InputPipeline): Promise<{ file: FileReport; st
           const r = results[k]!
           tally.read()
           lastLine = rec.line
-          next = { byte: rec.nextByte, line: rec.nextLine }
+          nextByte = rec.nextByte
+          nextLine = rec.nextLine
           if ('stage' in r) {
             pending.add(r)
             p.batcher.touch()
