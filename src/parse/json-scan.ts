@@ -229,6 +229,8 @@ export function scanObject(b: Uint8Array, s: number, e: number, out: number[], m
 
 /** scanObject's work, on the scanner's state. */
 function scanMembers(out: number[], maxOut: number): boolean {
+  // Written by index, not pushed: `out` may come at the size the caller expects (no array grown per line).
+  let n = 0
   jSpace()
   if (jAt(ji) !== 0x7b) return false
   ji++
@@ -263,14 +265,23 @@ function scanMembers(out: number[], maxOut: number): boolean {
                 : c === 0x74 || c === 0x66
                   ? JsonKind.Boolean
                   : JsonKind.Number
-      out.push(ks, ke, vs, ji, kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0))
-      if (out.length > maxOut) return false
+      out[n] = ks
+      out[n + 1] = ke
+      out[n + 2] = vs
+      out[n + 3] = ji
+      out[n + 4] = kind * 2 + (keyEscaped || (kind === JsonKind.String && jEscaped) ? 1 : 0)
+      n += MEMBER_SIZE
+      if (n > maxOut) {
+        out.length = n
+        return false
+      }
       jSpace()
       const d = jAt(ji++)
       if (d === 0x7d) break
       if (d !== 0x2c) return false
     }
   }
+  out.length = n
   jSpace()
   return ji === je
 }

@@ -30,6 +30,8 @@ export class NdjsonParser {
   private readonly buf: ByteBuffer
   private base = 0
   private line = 1
+  /** How many numbers the last object's members took: the next line's array is made at that size. */
+  private memberSlots = 0
   /** Bytes at the start of buf already known to hold no line feed: a long line is not searched again per chunk. */
   private searched = 0
   /** Set while the rest of an over-long line is skipped: its start, kept for the rejection made when it ends. */
@@ -151,13 +153,15 @@ export class NdjsonParser {
     }
     const raw = b.subarray(start, end)
     // The common case: checked and cut into members on its bytes, no string made (see JsonRecord).
-    const members: number[] = []
+    // (made at the size of the last line's members: lines of one shape fill it exactly, with no array grown per line)
+    const members = new Array<number>(this.memberSlots)
     const maxMembers = this.limits.maxFields * MEMBER_SIZE
     const scan =
       !this.decode.unchecked || isUtf8(raw)
         ? scanObject(raw, 0, raw.length, members, maxMembers)
         : ObjectScan.NotAnObject
     if (scan !== ObjectScan.NotAnObject) {
+      this.memberSlots = members.length
       const at: JsonRecordAt = [line, byte, nextByte, nextLine, raw]
       out.push(
         new JsonRecord(
