@@ -29,7 +29,8 @@ export interface CheckFailures {
  * statement and a savepoint per bad row. Undefined when this cannot tell, and the caller falls back to
  * statement-by-statement isolation: a BEFORE ROW trigger (it may change the values), a constraint that
  * reads a column the rows do not send (a default, a generated column), one the error names that is not
- * the table's own (a domain's, a partition's), or the query failing (a value the cast refuses).
+ * the table's own (a domain's), a partitioned table (a partition may have its own triggers and CHECKs), or
+ * the query failing (a value the cast refuses).
  */
 export class CheckConstraints {
   private rules: Promise<CheckRule[]> | undefined
@@ -37,7 +38,10 @@ export class CheckConstraints {
   constructor(private readonly schema: TableSchema) {}
 
   async badRows(client: pg.Client, err: PgError, rows: readonly ValidRow[]): Promise<CheckFailures | undefined> {
-    if (err.code !== '23514' || !err.constraint || this.schema.beforeRowTriggers) return undefined
+    // (a partitioned table: each partition may have its own BEFORE ROW triggers and CHECKs, and its own name in the error)
+    if (err.code !== '23514' || !err.constraint || this.schema.beforeRowTriggers || this.schema.partitioned) {
+      return undefined
+    }
     this.rules ??= this.lookUp(client)
     const sent = sentColumns(rows)
     const rules = (await this.rules).filter((r) => r.columns.every((c) => sent.has(c)))

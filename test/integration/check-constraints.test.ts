@@ -137,4 +137,27 @@ describe('rows that break CHECK constraints', () => {
       expect((r['pg'] as { constraint: string }).constraint).toBe(id % 5 === 0 ? 'b_amount' : 'c_qty')
     }
   })
+
+  it('a partition with a BEFORE ROW trigger may mend a row the parent CHECK would refuse: it is loaded, and each bad row names its own partition', async () => {
+    await db.client.query(`
+      CREATE TABLE parted (id int, x int, CONSTRAINT b_x CHECK (x >= 0)) PARTITION BY RANGE (id);
+      CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+      CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200);
+      CREATE FUNCTION parted_clamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.x := greatest(NEW.x, 0); RETURN NEW; END$$;
+      CREATE TRIGGER parted_clamp BEFORE INSERT ON parted_1 FOR EACH ROW EXECUTE FUNCTION parted_clamp();`)
+    const input = join(dir, 'parted.csv')
+    await writeFile(input, 'id,x\n150,-1\n1,-5\n2,3\n151,-2\n')
+    const report = await load({ inputs: [input], table: 'parted', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 2, rowsRejected: 2 })
+    const rows = await db.client.query<{ id: number; x: number }>('SELECT id, x FROM parted ORDER BY id')
+    expect(rows.rows).toEqual([
+      { id: 1, x: 0 },
+      { id: 2, x: 3 },
+    ])
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], r['message']])).toEqual([
+      [2, 'new row for relation "parted_2" violates check constraint "b_x"'],
+      [5, 'new row for relation "parted_2" violates check constraint "b_x"'],
+    ])
+  })
 })
