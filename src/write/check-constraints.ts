@@ -33,7 +33,7 @@ export interface CheckFailures {
  * the query failing (a value the cast refuses).
  */
 export class CheckConstraints {
-  private rules: Promise<CheckRule[]> | undefined
+  private rules: Promise<{ rules: CheckRule[]; collations: (string | undefined)[] }> | undefined
 
   constructor(private readonly schema: TableSchema) {}
 
@@ -44,13 +44,20 @@ export class CheckConstraints {
     }
     this.rules ??= this.lookUp(client)
     const sent = sentColumns(rows)
-    const rules = (await this.rules).filter((r) => r.columns.every((c) => sent.has(c)))
+    const { rules: all, collations } = await this.rules
+    const rules = all.filter((r) => r.columns.every((c) => sent.has(c)))
     if (!rules.some((r) => r.name === err.constraint)) return undefined
     const read = [...new Set(rules.flatMap((r) => r.columns))].sort((a, b) => a - b)
     const cols = this.schema.columns
     const params = read.map((c) => rows.map((r) => valueOf(r, c) ?? null))
-    // Each column under its own name, cast as the insert casts it, so the expressions read as in the table.
-    const typed = read.map((c, k) => `u.c${k}::${cols[c]!.displayType} AS ${quoteIdent(cols[c]!.name)}`).join(', ')
+    // Each column under its own name, cast as the insert casts it and in its own collation, so the
+    // expressions read as in the table.
+    const typed = read
+      .map((c, k) => {
+        const collate = collations[c] === undefined ? '' : ` COLLATE ${collations[c]}`
+        return `u.c${k}::${cols[c]!.displayType}${collate} AS ${quoteIdent(cols[c]!.name)}`
+      })
+      .join(', ')
     const unnest = read.map((_, k) => `pg_catalog.unnest($${k + 1}::pg_catalog.text[])`).join(', ')
     const names = read.map((_, k) => `c${k}`).join(', ')
     const failing = rules.map((r, k) => `WHEN (${r.expr}) IS FALSE THEN ${k}`).join(' ')
@@ -68,7 +75,7 @@ export class CheckConstraints {
     }
   }
 
-  private async lookUp(client: pg.Client): Promise<CheckRule[]> {
+  private async lookUp(client: pg.Client): Promise<{ rules: CheckRule[]; collations: (string | undefined)[] }> {
     const r = await client.query<{ name: string; expr: string; cols: string[] }>(
       `SELECT c.conname AS name, pg_catalog.pg_get_expr(c.conbin, c.conrelid) AS expr,
               ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
@@ -78,8 +85,25 @@ export class CheckConstraints {
        ORDER BY c.conname COLLATE "C"`,
       [this.schema.sqlName],
     )
+    const colls = await client.query<{ name: string; coll: string }>(
+      `SELECT a.attname::pg_catalog.text AS name,
+              pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(l.collname) AS coll
+       FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_collation l ON l.oid OPERATOR(pg_catalog.=) a.attcollation
+       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) l.collnamespace
+       WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+      [this.schema.sqlName],
+    )
     const index = (name: string) => this.schema.columns.findIndex((c) => c.name === name)
-    return r.rows.map((row) => ({ name: row.name, expr: row.expr, columns: row.cols.map(index) }))
+    const collations: (string | undefined)[] = this.schema.columns.map(() => undefined)
+    for (const row of colls.rows) {
+      const i = index(row.name)
+      if (i >= 0) collations[i] = row.coll
+    }
+    return {
+      rules: r.rows.map((row) => ({ name: row.name, expr: row.expr, columns: row.cols.map(index) })),
+      collations,
+    }
   }
 }
 

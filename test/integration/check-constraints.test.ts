@@ -160,4 +160,22 @@ describe('rows that break CHECK constraints', () => {
       [5, 'new row for relation "parted_2" violates check constraint "b_x"'],
     ])
   })
+
+  it("a CHECK compares text in its column's collation, not the database's", async () => {
+    // In ICU's English order 'a' < 'B'; in the byte order of "C" it is not.
+    await db.client.query(`
+      CREATE TABLE collated (id int, name text COLLATE "en-x-icu", x int,
+        CONSTRAINT b_name CHECK (name < 'B'), CONSTRAINT c_x CHECK (x > 0))`)
+    const input = join(dir, 'collated.csv')
+    await writeFile(input, 'id,name,x\n1,a,-1\n2,a,1\n3,c,1\n')
+    const report = await load({ inputs: [input], table: 'collated', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 3, rowsLoaded: 1, rowsRejected: 2 })
+    const ids = await db.client.query<{ id: number }>('SELECT id FROM collated ORDER BY id')
+    expect(ids.rows.map((r) => r.id)).toEqual([2])
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'c_x'],
+      [4, 'b_name'],
+    ])
+  })
 })
