@@ -33,7 +33,7 @@ export interface CheckFailures {
  * the query failing (a value the cast refuses).
  */
 export class CheckConstraints {
-  private rules: Promise<{ rules: CheckRule[]; collations: (string | undefined)[] }> | undefined
+  private rules: Promise<{ rules: CheckRule[]; collations: (string | undefined)[]; domains: boolean[] }> | undefined
 
   constructor(private readonly schema: TableSchema) {}
 
@@ -44,10 +44,13 @@ export class CheckConstraints {
     }
     this.rules ??= this.lookUp(client)
     const sent = sentColumns(rows)
-    const { rules: all, collations } = await this.rules
+    const { rules: all, collations, domains } = await this.rules
     const rules = all.filter((r) => r.columns.every((c) => sent.has(c)))
     if (!rules.some((r) => r.name === err.constraint)) return undefined
-    const read = [...new Set(rules.flatMap((r) => r.columns))].sort((a, b) => a - b)
+    // Also every column of a domain a row sends: PostgreSQL checks the domain's constraints first, so a
+    // value the domain refuses makes the query fail (and the rows are then sent one by one).
+    const domainCols = [...sentByAny(rows)].filter((c) => domains[c] === true)
+    const read = [...new Set([...rules.flatMap((r) => r.columns), ...domainCols])].sort((a, b) => a - b)
     const cols = this.schema.columns
     const params = read.map((c) => rows.map((r) => valueOf(r, c) ?? null))
     // Each column under its own name, cast as the insert casts it and in its own collation, so the
@@ -60,10 +63,14 @@ export class CheckConstraints {
       .join(', ')
     const unnest = read.map((_, k) => `pg_catalog.unnest($${k + 1}::pg_catalog.text[])`).join(', ')
     const names = read.map((_, k) => `c${k}`).join(', ')
+    // (the domains' columns in the result, else the planner leaves their casts out: a row the query names is cast whole)
+    const domainRow =
+      domainCols.length === 0 ? '' : `, ROW(${domainCols.map((c) => `t.${quoteIdent(cols[c]!.name)}`).join(', ')}) AS w`
+    const domained = domainCols.length === 0 ? '' : ', v.w'
     const failing = rules.map((r, k) => `WHEN (${r.expr}) IS FALSE THEN ${k}`).join(' ')
     const r = await client.query<{ o: string; k: number }>(
-      `SELECT v.o, v.k FROM (
-         SELECT t.o, CASE ${failing} END AS k
+      `SELECT v.o, v.k${domained} FROM (
+         SELECT t.o, CASE ${failing} END AS k${domainRow}
          FROM (SELECT u.o, ${typed} FROM ROWS FROM (${unnest}) WITH ORDINALITY AS u(${names}, o)) t
        ) v WHERE v.k IS NOT NULL ORDER BY v.o`,
       params,
@@ -75,7 +82,9 @@ export class CheckConstraints {
     }
   }
 
-  private async lookUp(client: pg.Client): Promise<{ rules: CheckRule[]; collations: (string | undefined)[] }> {
+  private async lookUp(
+    client: pg.Client,
+  ): Promise<{ rules: CheckRule[]; collations: (string | undefined)[]; domains: boolean[] }> {
     const r = await client.query<{ name: string; expr: string; cols: string[] }>(
       `SELECT c.conname AS name, pg_catalog.pg_get_expr(c.conbin, c.conrelid) AS expr,
               ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
@@ -85,24 +94,31 @@ export class CheckConstraints {
        ORDER BY c.conname COLLATE "C"`,
       [this.schema.sqlName],
     )
-    const colls = await client.query<{ name: string; coll: string }>(
+    const attrs = await client.query<{ name: string; coll: string | null; domain: boolean }>(
       `SELECT a.attname::pg_catalog.text AS name,
-              pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(l.collname) AS coll
+              pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(l.collname) AS coll,
+              (t.typtype = 'd' OR e.typtype IS NOT DISTINCT FROM 'd') AS domain
        FROM pg_catalog.pg_attribute a
-       JOIN pg_catalog.pg_collation l ON l.oid OPERATOR(pg_catalog.=) a.attcollation
-       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) l.collnamespace
+       JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+       LEFT JOIN pg_catalog.pg_type e ON e.oid OPERATOR(pg_catalog.=) t.typelem AND t.typcategory = 'A'
+       LEFT JOIN pg_catalog.pg_collation l ON l.oid OPERATOR(pg_catalog.=) a.attcollation
+       LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) l.collnamespace
        WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped`,
       [this.schema.sqlName],
     )
     const index = (name: string) => this.schema.columns.findIndex((c) => c.name === name)
     const collations: (string | undefined)[] = this.schema.columns.map(() => undefined)
-    for (const row of colls.rows) {
+    const domains: boolean[] = this.schema.columns.map(() => false)
+    for (const row of attrs.rows) {
       const i = index(row.name)
-      if (i >= 0) collations[i] = row.coll
+      if (i < 0) continue
+      if (row.coll !== null) collations[i] = row.coll
+      domains[i] = row.domain
     }
     return {
       rules: r.rows.map((row) => ({ name: row.name, expr: row.expr, columns: row.cols.map(index) })),
       collations,
+      domains,
     }
   }
 }
@@ -116,6 +132,15 @@ function sentColumns(rows: readonly ValidRow[]): Set<number> {
     common = common ? new Set([...common].filter((c) => cols.has(c))) : cols
   }
   return common ?? new Set()
+}
+
+/** The columns some row sends. */
+function sentByAny(rows: readonly ValidRow[]): Set<number> {
+  const cols = new Set<number>()
+  for (const shape of new Set(rows.map((r) => r.shape))) {
+    if (shape !== '') for (const c of shape.split(',')) cols.add(Number(c))
+  }
+  return cols
 }
 
 /** The error PostgreSQL gives a row that breaks a CHECK constraint (without its DETAIL, the failing row). */

@@ -178,4 +178,21 @@ describe('rows that break CHECK constraints', () => {
       [4, 'b_name'],
     ])
   })
+
+  it("a value its column's domain refuses is rejected with the domain's constraint, which PostgreSQL checks first", async () => {
+    await db.client.query(`
+      CREATE DOMAIN small AS int CONSTRAINT d_positive CHECK (VALUE > 0);
+      CREATE DOMAIN smaller AS small CONSTRAINT d_below_100 CHECK (VALUE < 100);
+      CREATE TABLE domained (id int, d smaller, x int, CONSTRAINT b_x CHECK (x > 0))`)
+    const input = join(dir, 'domained.csv')
+    await writeFile(input, 'id,d,x\n1,5,-1\n2,-1,-1\n3,500,-2\n4,5,1\n')
+    const report = await load({ inputs: [input], table: 'domained', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 1, rowsRejected: 3 })
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'b_x'],
+      [3, 'd_positive'],
+      [4, 'd_below_100'],
+    ])
+  })
 })
