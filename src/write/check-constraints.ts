@@ -28,7 +28,8 @@ export interface CheckFailures {
  * CHECK costs one failed statement, one query and one statement of the good rows, instead of a
  * statement and a savepoint per bad row. Undefined when this cannot tell, and the caller falls back to
  * statement-by-statement isolation: a BEFORE ROW trigger (it may change the values), a constraint that
- * reads a column the rows do not send (a default, a generated column), one the error names that is not
+ * reads a column the rows do not send (a default, a generated column), a table with a CHECK on the whole
+ * row or a system column, one the error names that is not
  * the table's own (a domain's), a partitioned table (a partition may have its own triggers and CHECKs), or
  * the query failing (a value the cast refuses).
  */
@@ -45,6 +46,8 @@ export class CheckConstraints {
     this.rules ??= this.lookUp(client)
     const sent = sentColumns(rows)
     const { rules: all, collations, domains } = await this.rules
+    // A CHECK on the whole row (or a system column) reads what the query's row is not: it cannot tell.
+    if (all.some((r) => r.columns.includes(-1))) return undefined
     const rules = all.filter((r) => r.columns.every((c) => sent.has(c)))
     if (!rules.some((r) => r.name === err.constraint)) return undefined
     // Also every column of a domain a row sends: PostgreSQL checks the domain's constraints first, so a
@@ -85,10 +88,11 @@ export class CheckConstraints {
   private async lookUp(
     client: pg.Client,
   ): Promise<{ rules: CheckRule[]; collations: (string | undefined)[]; domains: boolean[] }> {
-    const r = await client.query<{ name: string; expr: string; cols: string[] }>(
+    const r = await client.query<{ name: string; expr: string; cols: string[]; whole: boolean }>(
       `SELECT c.conname AS name, pg_catalog.pg_get_expr(c.conbin, c.conrelid) AS expr,
               ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
-                WHERE a.attrelid = c.conrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)) AS cols
+                WHERE a.attrelid = c.conrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)) AS cols,
+              0 OPERATOR(pg_catalog.=) ANY (c.conkey) AS whole
        FROM pg_catalog.pg_constraint c
        WHERE c.conrelid = $1::pg_catalog.regclass AND c.contype = 'c'
        ORDER BY c.conname COLLATE "C"`,
@@ -116,7 +120,11 @@ export class CheckConstraints {
       domains[i] = row.domain
     }
     return {
-      rules: r.rows.map((row) => ({ name: row.name, expr: row.expr, columns: row.cols.map(index) })),
+      rules: r.rows.map((row) => ({
+        name: row.name,
+        expr: row.expr,
+        columns: row.whole ? [...row.cols.map(index), -1] : row.cols.map(index),
+      })),
       collations,
       domains,
     }

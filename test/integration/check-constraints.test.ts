@@ -195,4 +195,20 @@ describe('rows that break CHECK constraints', () => {
       [4, 'd_below_100'],
     ])
   })
+
+  it("a CHECK on the whole row of a table named like the query's own alias (t) is not evaluated over the query's row", async () => {
+    await db.client.query(
+      'CREATE TABLE t (x int, y int, CONSTRAINT a_w CHECK (t IS NOT NULL), CONSTRAINT b_x CHECK (x > 0))',
+    )
+    const input = join(dir, 't.csv')
+    await writeFile(input, 'x,y\n-1,1\n-1,\n2,\n3,3\n')
+    const report = await load({ inputs: [input], table: 't', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 1, rowsRejected: 3 })
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'b_x'],
+      [3, 'a_w'],
+      [4, 'a_w'],
+    ])
+  })
 })
