@@ -137,4 +137,78 @@ describe('rows that break CHECK constraints', () => {
       expect((r['pg'] as { constraint: string }).constraint).toBe(id % 5 === 0 ? 'b_amount' : 'c_qty')
     }
   })
+
+  it('a partition with a BEFORE ROW trigger may mend a row the parent CHECK would refuse: it is loaded, and each bad row names its own partition', async () => {
+    await db.client.query(`
+      CREATE TABLE parted (id int, x int, CONSTRAINT b_x CHECK (x >= 0)) PARTITION BY RANGE (id);
+      CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+      CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200);
+      CREATE FUNCTION parted_clamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.x := greatest(NEW.x, 0); RETURN NEW; END$$;
+      CREATE TRIGGER parted_clamp BEFORE INSERT ON parted_1 FOR EACH ROW EXECUTE FUNCTION parted_clamp();`)
+    const input = join(dir, 'parted.csv')
+    await writeFile(input, 'id,x\n150,-1\n1,-5\n2,3\n151,-2\n')
+    const report = await load({ inputs: [input], table: 'parted', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 2, rowsRejected: 2 })
+    const rows = await db.client.query<{ id: number; x: number }>('SELECT id, x FROM parted ORDER BY id')
+    expect(rows.rows).toEqual([
+      { id: 1, x: 0 },
+      { id: 2, x: 3 },
+    ])
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], r['message']])).toEqual([
+      [2, 'new row for relation "parted_2" violates check constraint "b_x"'],
+      [5, 'new row for relation "parted_2" violates check constraint "b_x"'],
+    ])
+  })
+
+  it("a CHECK compares text in its column's collation, not the database's", async () => {
+    // In ICU's English order 'a' < 'B'; in the byte order of "C" it is not.
+    await db.client.query(`
+      CREATE TABLE collated (id int, name text COLLATE "en-x-icu", x int,
+        CONSTRAINT b_name CHECK (name < 'B'), CONSTRAINT c_x CHECK (x > 0))`)
+    const input = join(dir, 'collated.csv')
+    await writeFile(input, 'id,name,x\n1,a,-1\n2,a,1\n3,c,1\n')
+    const report = await load({ inputs: [input], table: 'collated', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 3, rowsLoaded: 1, rowsRejected: 2 })
+    const ids = await db.client.query<{ id: number }>('SELECT id FROM collated ORDER BY id')
+    expect(ids.rows.map((r) => r.id)).toEqual([2])
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'c_x'],
+      [4, 'b_name'],
+    ])
+  })
+
+  it("a value its column's domain refuses is rejected with the domain's constraint, which PostgreSQL checks first", async () => {
+    await db.client.query(`
+      CREATE DOMAIN small AS int CONSTRAINT d_positive CHECK (VALUE > 0);
+      CREATE DOMAIN smaller AS small CONSTRAINT d_below_100 CHECK (VALUE < 100);
+      CREATE TABLE domained (id int, d smaller, x int, CONSTRAINT b_x CHECK (x > 0))`)
+    const input = join(dir, 'domained.csv')
+    await writeFile(input, 'id,d,x\n1,5,-1\n2,-1,-1\n3,500,-2\n4,5,1\n')
+    const report = await load({ inputs: [input], table: 'domained', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 1, rowsRejected: 3 })
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'b_x'],
+      [3, 'd_positive'],
+      [4, 'd_below_100'],
+    ])
+  })
+
+  it("a CHECK on the whole row of a table named like the query's own alias (t) is not evaluated over the query's row", async () => {
+    await db.client.query(
+      'CREATE TABLE t (x int, y int, CONSTRAINT a_w CHECK (t IS NOT NULL), CONSTRAINT b_x CHECK (x > 0))',
+    )
+    const input = join(dir, 't.csv')
+    await writeFile(input, 'x,y\n-1,1\n-1,\n2,\n3,3\n')
+    const report = await load({ inputs: [input], table: 't', db: db.url, force: true })
+    expect(report).toMatchObject({ rowsRead: 4, rowsLoaded: 1, rowsRejected: 3 })
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => [r['line'], (r['pg'] as { constraint: string }).constraint])).toEqual([
+      [2, 'b_x'],
+      [3, 'a_w'],
+      [4, 'a_w'],
+    ])
+  })
 })
