@@ -27,11 +27,12 @@ export interface CheckFailures {
  * first constraint it breaks in PostgreSQL's own order (by name). So a batch where half the rows fail a
  * CHECK costs one failed statement, one query and one statement of the good rows, instead of a
  * statement and a savepoint per bad row. Undefined when this cannot tell, and the caller falls back to
- * statement-by-statement isolation: a BEFORE ROW trigger (it may change the values), a constraint that
- * reads a column the rows do not send (a default, a generated column), a table with a CHECK on the whole
- * row or a system column, one the error names that is not
- * the table's own (a domain's), a partitioned table (a partition may have its own triggers and CHECKs), or
- * the query failing (a value the cast refuses).
+ * statement-by-statement isolation: a BEFORE ROW trigger (it may change the values), a partitioned table
+ * (a partition may have its own triggers and CHECKs), a table with a CHECK on the whole row or a system
+ * column, a constraint that reads a column the rows do not send (a default, a generated column), one the
+ * error names that is not the table's own (a domain's), or the query failing (a value the cast or a
+ * domain refuses). When a CHECK the query cannot evaluate sorts before the one a row breaks, the row is
+ * still rejected, but named with the later constraint.
  */
 export class CheckConstraints {
   private rules: Promise<{ rules: CheckRule[]; collations: (string | undefined)[]; domains: boolean[] }> | undefined
