@@ -121,12 +121,30 @@ export function debianPg15() {
   const password = randomBytes(12).toString('hex')
   const psql = (sql, db = 'postgres') =>
     spawnSync('runuser', ['-u', 'postgres', '--', 'psql', '-qXtA', '-d', db, '-c', sql], { encoding: 'utf8' })
+  // The role and database are the bench's own, marked by a comment when made: ones of the same name
+  // that someone else made are left alone (their password is not changed, no table is dropped in them).
+  const MARK = 'made by pgbulk npm run bench'
+  const mark = psql(
+    `SELECT (SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'pgbulk_bench'),
+            (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'pgbulk_bench')`,
+  )
+  if (mark.status !== 0) return { why: `could not ask cluster 15 main: ${mark.stderr.trim()}` }
+  const [roleMark, dbMark] = mark.stdout.trim().split('|')
+  const exists = psql(
+    `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbulk_bench'), EXISTS (SELECT FROM pg_database WHERE datname = 'pgbulk_bench')`,
+  ).stdout.trim()
+  const [roleThere, dbThere] = exists.split('|').map((x) => x === 't')
+  if ((roleThere && roleMark !== MARK) || (dbThere && dbMark !== MARK))
+    return { why: 'a role or database pgbulk_bench that the bench did not make is there' }
   const role = psql(
-    `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbulk_bench') THEN CREATE ROLE pgbulk_bench LOGIN; END IF; END $$;
-     ALTER ROLE pgbulk_bench PASSWORD '${password}'`,
+    (roleThere ? '' : `CREATE ROLE pgbulk_bench LOGIN; COMMENT ON ROLE pgbulk_bench IS '${MARK}'; `) +
+      `ALTER ROLE pgbulk_bench PASSWORD '${password}'`,
   )
   if (role.status !== 0) return { why: `could not make the role pgbulk_bench: ${role.stderr.trim()}` }
-  if (psql("SELECT 1 FROM pg_database WHERE datname = 'pgbulk_bench'").stdout.trim() !== '1')
-    psql('CREATE DATABASE pgbulk_bench OWNER pgbulk_bench')
+  if (!dbThere) {
+    const made = psql('CREATE DATABASE pgbulk_bench OWNER pgbulk_bench')
+    if (made.status !== 0) return { why: `could not make the database pgbulk_bench: ${made.stderr.trim()}` }
+    psql(`COMMENT ON DATABASE pgbulk_bench IS '${MARK}'`)
+  }
   return { url: `postgres://pgbulk_bench:${password}@127.0.0.1:5432/pgbulk_bench`, stop: async () => {} }
 }

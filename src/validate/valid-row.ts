@@ -32,3 +32,8 @@ export interface ValidRow {
 export function valueOf(row: Pick<ValidRow, 'values' | 'value'>, column: number): string | null | undefined {
   return row.value ? row.value(column) : row.values[column]
 }
+
+/** The table columns a row of this shape holds (ValidRow.shape: their indexes joined by commas). */
+export function shapeColumns(shape: string): number[] {
+  return shape === '' ? [] : shape.split(',').map(Number)
+}

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
-import { valueOf } from '../validate/valid-row.js'
+import { shapeColumns, valueOf } from '../validate/valid-row.js'
 import type { PgError } from './types.js'
 
 /** A CHECK constraint of the table, as pg_constraint holds it. */
@@ -49,11 +49,11 @@ export class CheckConstraints {
     const { rules: all, collations, domains } = await this.rules
     // A CHECK on the whole row (or a system column) reads what the query's row is not: it cannot tell.
     if (all.some((r) => r.columns.includes(-1))) return undefined
-    const rules = all.filter((r) => r.columns.every((c) => sent.has(c)))
+    const rules = all.filter((r) => r.columns.every((c) => sent.every.has(c)))
     if (!rules.some((r) => r.name === err.constraint)) return undefined
     // Also every column of a domain a row sends: PostgreSQL checks the domain's constraints first, so a
     // value the domain refuses makes the query fail (and the rows are then sent one by one).
-    const domainCols = [...sentByAny(rows)].filter((c) => domains[c] === true)
+    const domainCols = [...sent.some].filter((c) => domains[c] === true)
     const read = [...new Set([...rules.flatMap((r) => r.columns), ...domainCols])].sort((a, b) => a - b)
     const cols = this.schema.columns
     const params = read.map((c) => rows.map((r) => valueOf(r, c) ?? null))
@@ -132,24 +132,12 @@ export class CheckConstraints {
   }
 }
 
-/** The columns every row sends (a column a row leaves to its default cannot be checked here). */
-function sentColumns(rows: readonly ValidRow[]): Set<number> {
-  const shapes = new Set(rows.map((r) => r.shape))
-  let common: Set<number> | undefined
-  for (const shape of shapes) {
-    const cols = new Set(shape === '' ? [] : shape.split(',').map(Number))
-    common = common ? new Set([...common].filter((c) => cols.has(c))) : cols
-  }
-  return common ?? new Set()
-}
-
-/** The columns some row sends. */
-function sentByAny(rows: readonly ValidRow[]): Set<number> {
-  const cols = new Set<number>()
-  for (const shape of new Set(rows.map((r) => r.shape))) {
-    if (shape !== '') for (const c of shape.split(',')) cols.add(Number(c))
-  }
-  return cols
+/** The columns every row sends (`every`: a column a row leaves to its default cannot be checked here), and those some row sends (`some`). */
+function sentColumns(rows: readonly ValidRow[]): { every: Set<number>; some: Set<number> } {
+  const shapes = [...new Set(rows.map((r) => r.shape))].map(shapeColumns)
+  const some = new Set(shapes.flat())
+  const every = new Set([...some].filter((c) => shapes.every((cols) => cols.includes(c))))
+  return { every, some }
 }
 
 /** The error PostgreSQL gives a row that breaks a CHECK constraint (without its DETAIL, the failing row). */

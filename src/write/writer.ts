@@ -5,6 +5,7 @@ import type { Rejection } from '../reject/rejection.js'
 import type { TableSchema } from '../schema/introspect.js'
 import { quoteIdent } from '../schema/introspect.js'
 import type { ValidRow } from '../validate/valid-row.js'
+import { shapeColumns } from '../validate/valid-row.js'
 import { insertSender } from './insert-writer.js'
 import type { BeforeCommit, PgError, RowSender, Sent, WriteCall, WriteResult, Writer } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
@@ -455,23 +456,19 @@ function statementGroups(rows: readonly ValidRow[], defaults: boolean): Statemen
   if (first === undefined) return []
   const shapes = new Set<string>()
   for (const r of rows) shapes.add(r.shape)
-  if (shapes.size === 1) return [{ rows: rows.slice(), columns: presentColumns(first.shape), defaults: false }]
+  if (shapes.size === 1) return [{ rows: rows.slice(), columns: shapeColumns(first.shape), defaults: false }]
   if (defaults) {
     const union = new Set<number>()
-    for (const shape of shapes) for (const c of presentColumns(shape)) union.add(c)
+    for (const shape of shapes) for (const c of shapeColumns(shape)) union.add(c)
     return [{ rows: rows.slice(), columns: [...union].sort((a, b) => a - b), defaults: true }]
   }
   const runs: StatementGroup[] = []
   for (const r of rows) {
     const last = runs.at(-1)
     if (last && last.rows[0]!.shape === r.shape) last.rows.push(r)
-    else runs.push({ rows: [r], columns: presentColumns(r.shape), defaults: false })
+    else runs.push({ rows: [r], columns: shapeColumns(r.shape), defaults: false })
   }
   return runs
-}
-
-function presentColumns(shape: string): number[] {
-  return shape === '' ? [] : shape.split(',').map(Number)
 }
 
 /** Turn a database refusal into a reject-file entry's fields. */
