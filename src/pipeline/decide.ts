@@ -25,18 +25,15 @@ export async function* decide(
 ): AsyncGenerator<Decided> {
   let needHeader = p.parse.format !== 'ndjson' && p.header
   for await (const records of p.records) {
-    // (the chunk's own array when every record of it is validated, the common case; results made at their size)
-    const out: Decided = { recs: records, results: new Array<ValidRow | Rejection>(records.length) }
-    let kept = 0
-    /** A record of the chunk is not validated: from here on, the validated ones are gathered. */
-    const leaveOut = (i: number) => {
-      if (out.recs === records) out.recs = records.slice(0, i)
+    // (made at the chunk's size and cut to what was decided: no array grown record by record)
+    const out: Decided = {
+      recs: new Array<ParsedRecord>(records.length),
+      results: new Array<ValidRow | Rejection>(records.length),
     }
+    let kept = 0
     try {
-      for (let i = 0; i < records.length; i++) {
-        const rec = records[i]!
+      for (const rec of records) {
         if (needHeader) {
-          leaveOut(i)
           needHeader = false
           applyHeader(rec, validator, p.name, p.columnNames)
         } else if (rec.line === 1 && !p.header && validator.namesItsColumns(rec)) {
@@ -47,19 +44,18 @@ export async function* decide(
             "drop --no-header (with --columns, the names replace the header's)",
           )
         } else if (p.skipBefore !== undefined && rec.byte < p.skipBefore) {
-          leaveOut(i)
           tally.skippedCommitted()
         } else {
           // (a record and its result are added together: a validator that throws must not leave a record without one)
           const result = validator.validate(rec)
-          if (out.recs !== records) out.recs.push(rec)
+          out.recs[kept] = rec
           out.results[kept++] = result
         }
       }
     } finally {
-      // (records not reached, after a throw, have no result: the chunk ends at the last one decided)
+      // (the header, records committed before, and after a throw the records not reached, are left out)
+      out.recs.length = kept
       out.results.length = kept
-      if (out.recs.length > kept) out.recs = out.recs.slice(0, kept)
       // (what was decided before a run problem still comes first; an empty chunk still reports progress)
       yield out
     }
