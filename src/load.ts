@@ -368,7 +368,8 @@ async function preflight(run: LoadRun, files: readonly InputFile[], formatFrom?:
     const reading: InputReading = { parse, header: opts.header, columnNames: opts.columns, headerNames: undefined }
     // (a followed path that names nothing now, between a rotation's rename and its new file: read when it comes)
     if (!f.stream && !(opts.follow && (await stat(f.path).catch(() => undefined)) === undefined)) {
-      const input = await openInput(f, process.stdin)
+      // (its first line only is needed: a small read, not a chunk's worth of records parsed for nothing)
+      const input = await openInput(f, process.stdin, undefined, 0, PREFLIGHT_READ_BYTES)
       reading.headerNames = await preflightInput({
         ...pipelineOf(run, f, reading),
         name: input.name,
@@ -544,6 +545,9 @@ function fileAt(path: string): InputFile {
 }
 
 /** A checkpoint before anything of the input was read. */
+/** The preflight's reads: a header line longer than this is read on in further reads. */
+const PREFLIGHT_READ_BYTES = 16 * 1024
+
 const START: CheckpointProgress = {
   nextByte: 0,
   nextLine: 1,

@@ -22,6 +22,12 @@ import type { ValueFormats } from './validate/value-formats.js'
 /** Defaults chosen by measurement; see "Batch size" in the README. */
 export const DEFAULT_BATCH_ROWS = 10_000
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
+/**
+ * Without a batch size given, the first batch closes at this many rows (the next at the default):
+ * the first commit comes while the code is still cold (a batch of 10,000 rows took 0.3 s more),
+ * so that a mistake shows early and a stream is seen to flow; one transaction more per run.
+ */
+export const FIRST_BATCH_ROWS = 1000
 /** Attempts per batch before a passing fault ends the run. */
 export const DEFAULT_RETRIES = 5
 /** The default schema of pgbulk's own tables (checkpoints, the redrive ledger). */
@@ -275,24 +281,30 @@ type Defaulted<T> = Extract<keyof typeof DEFAULTS, keyof T>
 type Resolved<T> = Readonly<Omit<T, Defaulted<T>> & { [P in Defaulted<T>]-?: Exclude<T[P], undefined> }>
 
 /** What openTarget() reads: the options of TargetOptions, defaulted and checked (a run id always there). */
-export type ResolvedTargetOptions = Resolved<TargetOptions> & { readonly runId: string }
+export type ResolvedTargetOptions = Resolved<TargetOptions> & { readonly runId: string } & FirstBatch
 
 /** RunOptions, defaulted and checked. */
-export type ResolvedRunOptions = Resolved<RunOptions> & { readonly runId: string }
+export type ResolvedRunOptions = Resolved<RunOptions> & { readonly runId: string } & FirstBatch
+
+/** Where no batch size was given: the first batch closes at FIRST_BATCH_ROWS. */
+interface FirstBatch {
+  readonly firstBatchRows?: number
+}
 
 /** What load() reads: LoadOptions, defaulted and checked, with the encoding resolved. */
-export type ResolvedLoadOptions = Resolved<Omit<LoadOptions, 'encoding'>> & {
-  readonly runId: string
-  readonly encoding: InputEncoding
-  /** The input read for "-" (default: process.stdin, looked up only when read). */
-  readonly stdin: Readable
-  /** Where "--rejects -" writes (default: process.stdout, looked up only when written). */
-  readonly stdout: NodeJS.WritableStream
-  /** The CSV/TSV dialect of an input in `format`: the options given, the format's defaults for the rest (dialectOf). */
-  dialectFor(format: InputFormat): CsvDialect
-  /** An input's reject file: --rejects, else defaultRejectsPath(). */
-  rejectsFor(input: RejectsFileOf): string
-}
+export type ResolvedLoadOptions = Resolved<Omit<LoadOptions, 'encoding'>> &
+  FirstBatch & {
+    readonly runId: string
+    readonly encoding: InputEncoding
+    /** The input read for "-" (default: process.stdin, looked up only when read). */
+    readonly stdin: Readable
+    /** Where "--rejects -" writes (default: process.stdout, looked up only when written). */
+    readonly stdout: NodeJS.WritableStream
+    /** The CSV/TSV dialect of an input in `format`: the options given, the format's defaults for the rest (dialectOf). */
+    dialectFor(format: InputFormat): CsvDialect
+    /** An input's reject file: --rejects, else defaultRejectsPath(). */
+    rejectsFor(input: RejectsFileOf): string
+  }
 
 /** What the default reject file depends on: the input's path, and whether it is a stream (see InputFile). */
 interface RejectsFileOf {
@@ -368,6 +380,7 @@ export function resolveRunOptions(given: RunOptions): ResolvedRunOptions {
     mode,
     overridingSystemValue: given.overridingSystemValue ?? DEFAULTS.overridingSystemValue,
     batchRows: given.batchRows ?? DEFAULTS.batchRows,
+    ...(given.batchRows === undefined && given.autoTune === undefined ? { firstBatchRows: FIRST_BATCH_ROWS } : {}),
     batchBytes: given.batchBytes ?? DEFAULTS.batchBytes,
     flushJitterMs: given.flushJitterMs ?? DEFAULTS.flushJitterMs,
     // (fewer than one connection is one)

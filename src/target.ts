@@ -123,7 +123,11 @@ export async function openTarget(
       )
     }
     const autoTune = opts.autoTune && writers ? new BatchSizeController(opts.autoTune) : undefined
-    const limits = { maxRows: autoTune ? autoTune.rows : opts.batchRows, maxBytes: opts.batchBytes }
+    const limits = {
+      maxRows: autoTune ? autoTune.rows : opts.batchRows,
+      maxBytes: opts.batchBytes,
+      ...(opts.firstBatchRows === undefined ? {} : { firstRows: opts.firstBatchRows }),
+    }
     const window =
       opts.flushIntervalMs === undefined
         ? undefined

@@ -5,6 +5,8 @@ export interface BatchLimits {
   maxRows: number
   /** Raw input bytes of the rows in the batch. */
   maxBytes: number
+  /** The first batch closes at this many rows instead of maxRows (when fewer). */
+  firstRows?: number
 }
 
 /**
@@ -38,10 +40,15 @@ export class Batcher {
   /** When the rows last taken by flush() began to wait (the window's clock); undefined without a window. */
   takenSince: number | undefined
 
+  /** limits.firstRows until the first batch was taken. */
+  private firstRows: number
+
   constructor(
     readonly limits: BatchLimits,
     readonly window?: FlushWindow,
-  ) {}
+  ) {
+    this.firstRows = limits.firstRows ?? Number.POSITIVE_INFINITY
+  }
 
   /** --batch-size auto: the next batches close at this many rows. */
   setMaxRows(n: number): void {
@@ -85,7 +92,7 @@ export class Batcher {
 
   /** Whether this many rows, of this many input bytes, make a batch. */
   isFull(rows: number, bytes: number): boolean {
-    return rows >= this.limits.maxRows || bytes >= this.limits.maxBytes
+    return rows >= Math.min(this.firstRows, this.limits.maxRows) || bytes >= this.limits.maxBytes
   }
 
   /** How many batches' worth this many rows and bytes are (for reading ahead by about one batch). */
@@ -99,6 +106,7 @@ export class Batcher {
     this.takenSince = this.windowStart
     this.windowStart = undefined
     if (this.rows.length === 0) return undefined
+    this.firstRows = Number.POSITIVE_INFINITY
     const out = this.rows
     this.rows = []
     this.bytes = 0

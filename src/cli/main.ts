@@ -6,7 +6,7 @@ import type { InputFormat, LoadOptions } from '../index.js'
 import type { RedriveOptions, RunOptions } from '../index.js'
 import { MAX_RECORD_BYTES_LIMIT, forgetJob, listJobs, load, redrive, reportableOptions } from '../index.js'
 import type { LoadMode, RejectLimit } from '../options.js'
-import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS } from '../options.js'
+import { AUTO_TUNE_DEFAULTS as AUTO, DEFAULTS, FIRST_BATCH_ROWS } from '../options.js'
 import { defaultJobName } from '../checkpoint/resume-plan.js'
 import { logEvent } from '../observe/log-events.js'
 import { newRunId } from '../observe/run-id.js'
@@ -72,7 +72,7 @@ interface RunFlags {
   key?: string[]
   update?: string[]
   updateIfNewer?: string
-  batchSize: number | 'auto'
+  batchSize?: number | 'auto'
   lockBudget: number
   minBatch: number
   maxBatch: number
@@ -196,10 +196,10 @@ function addRunOptions(cmd: Command, modes: readonly string[] = LOAD_MODES, tabl
     )
     .option(
       '--batch-size <rows|auto>',
-      'rows per batch (each batch is one transaction); ' +
+      `rows per batch (each batch is one transaction; default ${DEFAULTS.batchRows}, ` +
+        `the first ${FIRST_BATCH_ROWS} rows a batch of their own so that the first commit comes soon); ` +
         'auto: as large as other sessions allow, from the lock wait measured after each batch',
       parseBatchSize,
-      DEFAULTS.batchRows,
     )
     .option(
       '--lock-budget <ms>',
@@ -327,7 +327,9 @@ function runOptionsFrom(o: RunFlags): RunOptions & { retries: number } {
     method: o.method,
     ...(o.batchSize === 'auto'
       ? { autoTune: { budgetMs: o.lockBudget, minRows: o.minBatch, maxRows: o.maxBatch } }
-      : { batchRows: o.batchSize }),
+      : o.batchSize === undefined
+        ? {}
+        : { batchRows: o.batchSize }),
     batchBytes: o.batchBytes,
     workers: o.workers,
     dryRun: o.dryRun === 'db' ? 'db' : Boolean(o.dryRun),

@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path'
 import { LoadError } from '../errors.js'
 import type { InputIdentity } from './input-identity.js'
 import type { OpenedInput } from './open-input.js'
+import { READ_CHUNK_BYTES } from './open-input.js'
 
 /**
  * --follow: a file read like `tail -F`. At its end the reader waits for appended bytes (polling
@@ -28,7 +29,6 @@ export type FollowEnd = 'rotated' | 'truncated' | 'interrupted'
  * one that replaced it at the same path, where its device and inode may be reused.
  */
 const HEAD_BYTES = 4096
-const CHUNK_BYTES = 256 * 1024
 /** Marks a followed file's identity: its device and inode, and the hash of its first bytes. */
 const FOLLOW_HASH = /^follow:(\d+):(\d+):(\d+):([0-9a-f]{64})$/
 
@@ -80,8 +80,8 @@ export async function followFile(
           ended = 'interrupted'
           return
         }
-        const buf = (spare ??= Buffer.allocUnsafe(CHUNK_BYTES))
-        const { bytesRead } = await fh.read(buf, 0, CHUNK_BYTES, pos)
+        const buf = (spare ??= Buffer.allocUnsafe(READ_CHUNK_BYTES))
+        const { bytesRead } = await fh.read(buf, 0, READ_CHUNK_BYTES, pos)
         if (bytesRead > 0) {
           // (the file may have been truncated and written past `pos` again since the last look at its
           // first bytes, during a wait or while the last chunk was being loaded: these bytes would then be
@@ -90,7 +90,7 @@ export async function followFile(
             ended = 'truncated'
             return
           }
-          const small = bytesRead < CHUNK_BYTES / 4
+          const small = bytesRead < READ_CHUNK_BYTES / 4
           const got = small ? Buffer.from(buf.subarray(0, bytesRead)) : buf.subarray(0, bytesRead)
           // (a chunk handed on as a view of the buffer keeps it: the next read needs a new one)
           if (!small) spare = undefined

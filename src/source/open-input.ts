@@ -82,19 +82,26 @@ function stdinId(): string {
 
 const GZIP_MAGIC = [0x1f, 0x8b]
 
-/** Open an input; gzip is recognised by its magic bytes, whatever the name. */
+/** How much of a file one read takes: large enough to amortise the calls, small enough to stay in cache. */
+export const READ_CHUNK_BYTES = 256 * 1024
+
+/**
+ * Open an input; gzip is recognised by its magic bytes, whatever the name. `chunkBytes`: a plain
+ * file's reads (smaller for a look at its first line only: the parser parses all of a chunk).
+ */
 export async function openInput(
   file: InputFile,
   stdin: Readable,
   signal?: AbortSignal,
   startByte = 0,
+  chunkBytes = READ_CHUNK_BYTES,
 ): Promise<OpenedInput> {
   // Only a plain file can be read from the middle; gzip and streams are read from the start and the caller skips.
   const seeked = startByte > 0 && !file.stream && !(await isGzipFile(file.path))
   const raw: Readable =
     file.path === '-'
       ? stdin
-      : createReadStream(file.path, { highWaterMark: 256 * 1024, ...(seeked ? { start: startByte } : {}) })
+      : createReadStream(file.path, { highWaterMark: chunkBytes, ...(seeked ? { start: startByte } : {}) })
   let consumed = seeked ? startByte : 0
   const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   // An interrupt must not wait for input that may never come (stdin from a stalled producer):

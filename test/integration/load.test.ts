@@ -56,6 +56,26 @@ describe('load()', () => {
     expect(report.bytesRead).toBe((await stat(path)).size)
   })
 
+  it('commits the first 1000 rows on their own when no batch size is given, then batches of 10,000', async () => {
+    const t = await table('id int PRIMARY KEY, name text')
+    const path = await file('first-batch.csv', csvRows(12_500))
+    const batches: [number, number][] = []
+    const onBatch = (b: { firstLine: number; rows: number }) => void batches.push([b.firstLine, b.rows])
+    const report = await load({ inputs: [path], table: t, db: db.url, onBatch })
+    expect(batches).toEqual([
+      [1, 1000],
+      [1002, 10_000],
+      [11_002, 1500],
+    ])
+    expect(report).toMatchObject({ rowsRead: 12_500, rowsLoaded: 12_500, batches: 3, exitCode: 0 })
+    expect(await tableContents(db, t)).toBe(expectedRows(range(12_500)))
+    // (a batch size given is kept from the first batch on)
+    batches.length = 0
+    await db.client.query(`TRUNCATE ${t}`)
+    await load({ inputs: [path], table: t, db: db.url, onBatch, batchRows: 10_000, checkpoint: false })
+    expect(batches.map(([, rows]) => rows)).toEqual([10_000, 2500])
+  })
+
   it('loads standard input, with rejects in pgbulk-rejects.ndjson by default', async () => {
     const t = await table('id int PRIMARY KEY, name text')
     const cwd = process.cwd()

@@ -24,6 +24,23 @@ describe('batcher', () => {
     // A single row larger than the limit is a batch of its own.
     expect(b.add(row(4, 1000))?.map((r) => r.line)).toEqual([4])
   })
+
+  it('closes the first batch at firstRows and every later one at maxRows', () => {
+    const b = new Batcher({ maxRows: 3, maxBytes: 1e9, firstRows: 2 })
+    const lines = (rows: ValidRow[] | undefined) => rows?.map((r) => r.line)
+    expect(b.add(row(1, 10))).toBeUndefined()
+    expect(lines(b.add(row(2, 10)))).toEqual([1, 2])
+    expect([3, 4].map((i) => b.add(row(i, 10)))).toEqual([undefined, undefined])
+    expect(lines(b.add(row(5, 10)))).toEqual([3, 4, 5])
+    // (a first batch taken early, by a flush window or the end of an input, ends the first batch too)
+    const c = new Batcher({ maxRows: 3, maxBytes: 1e9, firstRows: 2 })
+    c.add(row(1, 10))
+    expect(lines(c.flush())).toEqual([1])
+    expect([2, 3].map((i) => c.add(row(i, 10)))).toEqual([undefined, undefined])
+    expect(lines(c.add(row(4, 10)))).toEqual([2, 3, 4])
+    // (never above the row limit: a smaller limit set later, by --batch-size auto, holds)
+    expect(lines(new Batcher({ maxRows: 1, maxBytes: 1e9, firstRows: 2 }).add(row(1, 10)))).toEqual([1])
+  })
 })
 
 describe('batcher: the flush window (--flush-interval, --flush-jitter)', () => {

@@ -280,6 +280,13 @@ describe('resolveRunOptions and resolveRedriveOptions', () => {
     })
   })
 
+  it('make the first batch small only where no batch size was given', () => {
+    expect(resolveRunOptions({ table: 't' }).firstBatchRows).toBe(1000)
+    expect(resolveLoadOptions(BASE).firstBatchRows).toBe(1000)
+    expect(resolveRunOptions({ table: 't', batchRows: 10_000 }).firstBatchRows).toBeUndefined()
+    expect(resolveLoadOptions({ ...BASE, ...autoTune(10, 100) }).firstBatchRows).toBeUndefined()
+  })
+
   it.each(['truncate', 'replace'] as const)('refuse --mode %s in a redrive (it would empty the table)', (mode) => {
     const err = refusal(() => resolveRedriveOptions({ ...REDRIVE, mode }))
     expect(err).toMatchObject({
