@@ -96,6 +96,21 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
     return k < 0 ? undefined : this.decoded ? this.decoded[k] : this.text(k)
   }
 
+  valueHash(column: number): number | undefined {
+    const k = this.layout!.fieldToColumn.indexOf(column)
+    if (k < 0) return undefined
+    const end = this.ends[k]!
+    const flags = end & (FieldFlag.Bits - 1)
+    if (flags & FieldFlag.Null) return undefined
+    // FNV-1a
+    const raw = this.raw
+    let h = 0x811c9dc5
+    for (let i = fieldStart(k === 0 ? -1 : this.ends[k - 1]!, flags), e = Math.floor(end / FieldFlag.Bits); i < e; i++)
+      h = Math.imul(h ^ raw[i]!, 0x01000193)
+    // (30 bits: a small integer to V8, kept in a Set without a heap number)
+    return h & 0x3fffffff
+  }
+
   get shape(): string {
     return this.layout!.shape
   }

@@ -10,6 +10,12 @@ export interface ValidRow {
   values: (string | null | undefined)[]
   /** One column's entry of `values`, without making the others (a key check reads one column of every row). */
   value?(column: number): string | null | undefined
+  /**
+   * A number for one column's input bytes, made without decoding them (the same bytes, the same
+   * number; other bytes mostly another), or undefined for NULL and absent: for spotting repeated
+   * keys cheaply, where a false match costs nothing but a row sent later.
+   */
+  valueHash?(column: number): number | undefined
   /** Which columns are present (their indexes joined): rows of one shape share one COPY or INSERT column list. */
   shape: string
   /**

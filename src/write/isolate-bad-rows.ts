@@ -11,8 +11,10 @@ export type FailureLocation<E = never> =
    * `complete`: every row of the statement that could fail this way is listed (the database was
    * asked about all of them), so the statement sizes need not shrink. `errors`: each row's own error
    * (rows breaking different CHECK constraints), in the order of `indexes`; else the statement's.
+   * `held`: rows that fail only if a row before them goes in (a repeated key): sent together, in
+   * input order, after the others.
    */
-  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean; errors?: E[] }
+  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean; errors?: E[]; held?: number[] }
   | { kind: 'unknown' }
 
 /**
@@ -105,11 +107,12 @@ export async function isolateBadRows<R, E>(
       result.rejected.push({ row: seg[where.index]!, error })
       queue.unshift(...nonEmpty([[...seg.slice(0, where.index), ...seg.slice(where.index + 1)]]))
       probe.failed(where.index)
-    } else if (where.kind === 'rows' && where.indexes.length > 0) {
-      // Send the others together; reject the named rows, or try each alone, in input order among
-      // themselves (so that of two rows with the same key, the first loads).
-      const named = new Set(where.indexes)
-      const others = nonEmpty([seg.filter((_, i) => !named.has(i))])
+    } else if (where.kind === 'rows' && where.indexes.length + (where.held?.length ?? 0) > 0) {
+      // Send the others together, then the held ones together; reject the named rows, or try each
+      // alone, in input order among themselves (so that of two rows with the same key, the first loads).
+      const held = where.held ?? []
+      const named = new Set([...where.indexes, ...held])
+      const others = nonEmpty([seg.filter((_, i) => !named.has(i)), held.map((i) => seg[i]!)])
       if (where.certain) {
         where.indexes.forEach((i, k) => result.rejected.push({ row: seg[i]!, error: where.errors?.[k] ?? error }))
         queue.unshift(...others)

@@ -9,16 +9,21 @@ import type { PgError } from './types.js'
 interface KeyRule {
   /** Index of the key column in the table's columns. */
   column: number
-  /** SQL returning the 1-based ordinals of the bad values in $1 (a text[]). */
+  /**
+   * SQL returning the 1-based ordinals (o) of the values in $1 (a text[]) that are bad for
+   * certain, and (r, a unique key's) those that only repeat an earlier value of $1.
+   */
   sql: string
 }
 
 /**
  * Asks the database in one query which rows of a failed statement hold a key that is the
  * problem: for a foreign key, every value the parent table lacks; for a unique key, every value
- * that is already in the table (as this transaction sees it) or repeats an earlier row of the
- * statement, compared with the column's type and collation as the index compares. The answer
- * is exact for those rows, so they are rejected without being sent again. One round trip then
+ * that is already in the table (as this transaction sees it), compared with the column's type and
+ * collation as the index compares. The answer is exact for those rows, so they are rejected
+ * without being sent again. A row that only repeats an earlier row of the statement is not bad
+ * for certain (the earlier row may fail for another reason, and then this one goes in): it is
+ * held, to be sent after the others, where it fails as a row already in the table. One round trip then
  * finds all the bad rows of a batch, instead of one failed statement per bad row. Only
  * single-column keys on plain columns are looked at (no expression or partial indexes); for
  * anything else, or when the query itself fails (no SELECT privilege on the parent, say), the
@@ -29,16 +34,37 @@ export class KeyCheck {
 
   constructor(private readonly schema: TableSchema) {}
 
-  /** 0-based indexes in `rows` of the rows that hold a bad key value, or undefined when this check cannot tell. */
-  async badRows(client: pg.Client, err: PgError, rows: readonly ValidRow[]): Promise<number[] | undefined> {
+  /**
+   * The columns of the unique keys statements were found to break so far (the ones this check
+   * can ask about): where a file repeats keys, the next batches hold their repeats back
+   * (holdRepeats) instead of failing a statement of every row on them.
+   */
+  uniqueColumns(): number[] {
+    const out: number[] = []
+    for (const [key, rule] of this.rules) if (rule && key.startsWith('23505/')) out.push(rule.column)
+    return out
+  }
+
+  /**
+   * 0-based indexes in `rows` of the rows that hold a bad key value (`bad`) and of the rows that
+   * repeat an earlier row's key (`held`), or undefined when this check cannot tell.
+   */
+  async badRows(
+    client: pg.Client,
+    err: PgError,
+    rows: readonly ValidRow[],
+  ): Promise<{ bad: number[]; held: number[] } | undefined> {
     if (!err.constraint || (err.code !== '23503' && err.code !== '23505')) return undefined
     // A BEFORE ROW trigger may store other values than the ones sent: only sending can tell.
     if (this.schema.beforeRowTriggers) return undefined
     const rule = await this.rule(client, err.code, err.constraint)
     if (!rule) return undefined
     const values = rows.map((r) => valueOf(r, rule.column) ?? null)
-    const r = await client.query<{ o: string }>(rule.sql, [values])
-    return r.rows.map((x) => Number(x.o) - 1)
+    const r = await client.query<{ o: string; r: boolean }>(rule.sql, [values])
+    const bad: number[] = []
+    const held: number[] = []
+    for (const x of r.rows) (x.r ? held : bad).push(Number(x.o) - 1)
+    return { bad, held }
   }
 
   private async rule(client: pg.Client, code: string, constraint: string): Promise<KeyRule | null> {
@@ -66,7 +92,7 @@ export class KeyCheck {
       // confrelid::regclass prints the parent's name quoted as needed, schema-qualified when off the search_path.
       return {
         column,
-        sql: `SELECT u.o FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o)
+        sql: `SELECT u.o, false AS r FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o)
               WHERE u.v IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM ${row.parent} p WHERE p.${quoteIdent(row.pcol)} = u.v::${row.ptype})`,
       }
@@ -92,14 +118,76 @@ export class KeyCheck {
     const typed = `u.v::${row.type}${row.coll ? ` COLLATE ${row.coll}` : ''}`
     return {
       column,
-      sql: `SELECT s.o FROM (
-              SELECT u.o, u.v, row_number() OVER (PARTITION BY ${typed} ORDER BY u.o) AS n
+      sql: `SELECT s.o, NOT s.there AS r FROM (
+              SELECT u.o, row_number() OVER (PARTITION BY ${typed} ORDER BY u.o) AS n,
+                     EXISTS (SELECT 1 FROM ${table} t WHERE t.${col} = u.v::${row.type}) AS there
               FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, o) WHERE u.v IS NOT NULL) s
-            WHERE s.n > 1 OR EXISTS (SELECT 1 FROM ${table} t WHERE t.${col} = s.v::${row.type})`,
+            WHERE s.n > 1 OR s.there`,
     }
   }
 
   private columnIndex(name: string): number {
     return this.schema.columns.findIndex((c) => c.name === name)
+  }
+}
+
+/**
+ * Rows in input order, split in two: `first`, where no row repeats a value that an earlier row
+ * of `rows` holds in one of `columns`, and `held`, the rows that do. A held row cannot go in
+ * beside the earlier row of its key, so it is sent in a statement of its own after the others:
+ * the first statement then passes instead of failing on it, and KeyCheck answers for the held
+ * ones alone. Values are compared by a hash of their input bytes (ValidRow.valueHash) or of their
+ * text: a row held by a false match still goes in, one statement later. NULL repeats nothing.
+ * Undefined when nothing repeats.
+ */
+export function holdRepeats(
+  rows: readonly ValidRow[],
+  columns: readonly number[],
+): { first: ValidRow[]; held: ValidRow[] } | undefined {
+  const seen = columns.map(() => hashSet(rows.length))
+  let held: ValidRow[] | undefined
+  let first: ValidRow[] | undefined
+  for (let k = 0; k < rows.length; k++) {
+    const row = rows[k]!
+    let repeats = false
+    for (let c = 0; c < columns.length; c++) {
+      const h = row.valueHash ? row.valueHash(columns[c]!) : hashText(valueOf(row, columns[c]!))
+      if (h !== undefined && seen[c]!(h)) repeats = true
+    }
+    if (repeats) {
+      first ??= rows.slice(0, k)
+      ;(held ??= []).push(row)
+    } else first?.push(row)
+  }
+  return held && first ? { first, held } : undefined
+}
+
+/** FNV-1a of a text's UTF-16 units, in 30 bits (as ValidRow.valueHash); undefined for NULL and absent. */
+function hashText(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined) return undefined
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h & 0x3fffffff
+}
+
+/**
+ * A set of up to `n` 30-bit hashes: records one and says whether it was there already. Open
+ * addressing in an Int32Array at least twice that size (a Set of numbers cost 0.2 µs an add).
+ */
+function hashSet(n: number): (h: number) => boolean {
+  let size = 16
+  while (size < n * 2) size *= 2
+  const slots = new Int32Array(size)
+  const mask = size - 1
+  return (h) => {
+    // (h + 1: 0 marks an empty slot)
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const at = slots[i]!
+      if (at === 0) {
+        slots[i] = h + 1
+        return false
+      }
+      if (at === h + 1) return true
+    }
   }
 }

@@ -10,7 +10,7 @@ import { insertSender } from './insert-writer.js'
 import type { BeforeCommit, PgError, RowSender, Sent, WriteCall, WriteResult, Writer } from './types.js'
 import type { FailureLocation } from './isolate-bad-rows.js'
 import { isolateBadRows, ProbeSize, rowsMatchingKeyDetail } from './isolate-bad-rows.js'
-import { KeyCheck } from './key-check.js'
+import { holdRepeats, KeyCheck } from './key-check.js'
 import { CheckConstraints } from './check-constraints.js'
 
 /**
@@ -267,26 +267,44 @@ export class BatchWriter implements Writer {
     this.faultsInARow = 0
     this.stored = 0
     this.updated = 0
+    let held = false
     for (const group of statementGroups(rows, this.sender.canSendDefaults(this.schema.serverVersionNum))) {
-      const r = await isolateBadRows<ValidRow, PgError>(
-        group.rows,
-        this.probe,
-        (seg) => this.trySend(seg, group, last),
-        (err, seg) => this.locate(err, seg),
-      )
-      // An error outside the known row classes that fails every row of several is the
-      // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
-      // (The error is the DatabaseError node-postgres threw; PgError names the fields pgbulk reads.)
-      if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
-        throw r.rejected[0]!.error as PgError & Error
-      result.loaded += r.loaded
-      for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
+      const split = this.holdRepeats(group.rows)
+      held ||= split !== undefined
+      for (const part of split ? [split.first, split.held] : [group.rows]) {
+        const r = await isolateBadRows<ValidRow, PgError>(
+          part,
+          this.probe,
+          (seg) => this.trySend(seg, group, last),
+          (err, seg) => this.locate(err, seg),
+        )
+        // An error outside the known row classes that fails every row of several is the
+        // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
+        // (The error is the DatabaseError node-postgres threw; PgError names the fields pgbulk reads.)
+        if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
+          throw r.rejected[0]!.error as PgError & Error
+        result.loaded += r.loaded
+        for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
+      }
     }
+    // (rows held back were refused after later ones: the rejections go in input order all the same)
+    if (held) result.rejected.sort((a, b) => a.row.byte - b.row.byte)
     // Every row of a statement that passed was decided; PostgreSQL's count says how many it stored.
     result.skipped = Math.max(0, result.loaded - this.stored)
     result.loaded -= result.skipped
     if (this.updated > 0) result.updated = this.updated
     return result
+  }
+
+  /**
+   * Once a statement broke a unique key that KeyCheck can ask about, and only where a repeated key
+   * fails (append, not ON CONFLICT) and the values sent are the values stored (no BEFORE ROW
+   * trigger): the rows that repeat an earlier row's key, held back for a statement after the others.
+   */
+  private holdRepeats(rows: readonly ValidRow[]): { first: ValidRow[]; held: ValidRow[] } | undefined {
+    if (this.sender.uniqueValuesTell === false || this.schema.beforeRowTriggers) return undefined
+    const columns = this.keys.uniqueColumns()
+    return columns.length === 0 ? undefined : holdRepeats(rows, columns)
   }
 
   /**
@@ -344,7 +362,8 @@ export class BatchWriter implements Writer {
     // A statement cut short (a timeout, a deadlock) names the line COPY had reached, not a bad row.
     if (classifyFault(err) === 'statement') return { kind: 'unknown' }
     const asked = await this.askKeys(err, seg)
-    if (asked && asked.length > 0) return { kind: 'rows', indexes: asked, certain: true, complete: true }
+    if (asked && asked.bad.length + asked.held.length > 0)
+      return { kind: 'rows', indexes: asked.bad, held: asked.held, certain: true, complete: true }
     const checked = await this.ask(() => this.checks.badRows(this.client, err, seg))
     if (checked && checked.indexes.length > 0) return { kind: 'rows', ...checked, certain: true, complete: true }
     const index = this.sender.failedRowIndex(err, this.schema.name, seg)
@@ -365,7 +384,10 @@ export class BatchWriter implements Writer {
    * KeyCheck's answer; a failure of its query is rolled back and ignored
    * (the statement-by-statement search still works).
    */
-  private async askKeys(err: PgError, seg: readonly ValidRow[]): Promise<number[] | undefined> {
+  private async askKeys(
+    err: PgError,
+    seg: readonly ValidRow[],
+  ): Promise<{ bad: number[]; held: number[] } | undefined> {
     if (err.code === '23505' && this.sender.uniqueValuesTell === false) return undefined
     return this.ask(() => this.keys.badRows(this.client, err, seg))
   }

@@ -120,6 +120,34 @@ describe('isolate-bad-rows', () => {
     expect(probe.rows).toBe(1000)
   })
 
+  it('sends held rows together after the others, where they may pass (their earlier key was refused) or fail', async () => {
+    // ids 0…99; 10 and 20 are bad; 30 repeats 10's key, 40 repeats 5's: held.
+    const input = rows(100, (i) => i === 10 || i === 20)
+    const sent: number[][] = []
+    const stored = new Set<number>()
+    const key = (r: Row) => (r.id === 30 ? 10 : r.id === 40 ? 5 : r.id)
+    const trySend = (seg: readonly Row[]) => {
+      sent.push(seg.map((r) => r.id))
+      const seen = new Set(stored)
+      const fails = seg.some((r) => r.bad || seen.has(key(r)) || !seen.add(key(r)))
+      if (!fails) for (const r of seg) stored.add(key(r))
+      return Promise.resolve(fails ? {} : undefined)
+    }
+    const locate = (_e: object, seg: readonly Row[]): FailureLocation => {
+      const bad = seg.flatMap((r, i) => (r.bad || stored.has(key(r)) ? [i] : []))
+      const held = seg.flatMap((r, i) =>
+        !bad.includes(i) && seg.slice(0, i).some((e) => key(e) === key(r)) ? [i] : [],
+      )
+      return { kind: 'rows', indexes: bad, held, certain: true, complete: true }
+    }
+    const r = await isolateBadRows(input, new ProbeSize(1000), trySend, locate)
+    expect(r.rejected.map((x) => x.row.id)).toEqual([10, 20, 40])
+    expect(r.loaded).toBe(97)
+    expect(sent.map((s) => s.length)).toEqual([100, 96, 2, 1])
+    expect(sent[2]).toEqual([30, 40])
+    expect(sent[3]).toEqual([30])
+  })
+
   it('starts the next batch small after bad rows, then grows back', async () => {
     const probe = new ProbeSize(1024)
     const db = fakeDb(true)

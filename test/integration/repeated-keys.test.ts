@@ -1,0 +1,141 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { load } from '../../src/index.js'
+import { type TestDb, withTestDb } from '../helpers/db.js'
+import { readRejects } from '../helpers/fixtures.js'
+
+let db: TestDb
+let dir: string
+
+withTestDb((d, t) => {
+  db = d
+  dir = t
+})
+
+interface Row {
+  id: number
+  amount: number
+}
+
+/**
+ * What loading the rows one at a time in input order gives: a row breaking the CHECK (amount > 0)
+ * is refused, then a row whose id is stored already; the others are stored. The ids stored, and
+ * each refused row's line (the header is line 1) with the constraint PostgreSQL names.
+ */
+function oneByOne(rows: readonly Row[], before: readonly number[]): { ids: number[]; refused: Map<number, string> } {
+  const stored = new Set(before)
+  const refused = new Map<number, string>()
+  rows.forEach((r, k) => {
+    if (r.amount <= 0) refused.set(k + 2, 'positive')
+    else if (stored.has(r.id)) refused.set(k + 2, 'keyed_pkey')
+    else stored.add(r.id)
+  })
+  return { ids: [...stored].sort((a, b) => a - b), refused }
+}
+
+/** Rows i = 1…n with id i, but for what `edit` says. */
+function rowsWith(n: number, edit: (i: number) => Partial<Row> | undefined): Row[] {
+  return Array.from({ length: n }, (_, k) => ({ id: k + 1, amount: k + 1, ...edit(k + 1) }))
+}
+
+async function loadRows(name: string, rows: readonly Row[], batchRows: number) {
+  const input = join(dir, `${name}.csv`)
+  await writeFile(input, `id,amount\n${rows.map((r) => `${r.id},${r.amount}`).join('\n')}\n`)
+  const report = await load({ inputs: [input], table: 'keyed', db: db.url, batchRows, force: true })
+  const rejects = await readRejects(`${input}.rejects.ndjson`).catch(() => [])
+  const ids = await db.client.query<{ id: number }>('SELECT id FROM keyed ORDER BY id')
+  return {
+    report,
+    ids: ids.rows.map((r) => r.id),
+    refused: new Map(rejects.map((r) => [r['line'] as number, (r['pg'] as { constraint: string }).constraint])),
+    lines: rejects.map((r) => r['line']),
+  }
+}
+
+describe('keys repeated within a batch', () => {
+  it('a row repeating the key of an earlier row that the database refuses for another reason goes in, as one by one', async () => {
+    await db.client.query(`
+      DROP TABLE IF EXISTS keyed;
+      CREATE TABLE keyed (id int CONSTRAINT keyed_pkey PRIMARY KEY, amount int CONSTRAINT positive CHECK (amount > 0));
+      INSERT INTO keyed VALUES (1000000, 1)`)
+    // In every batch of 2000: row 2 repeats row 1's key (COPY finds it when it writes its first
+    // 1000 rows, before it reads row 1500); row 1500 breaks the CHECK, and row 1600 has its key
+    // again: it must go in. Key 1699 three times; a key already in the table (1000000).
+    const rows = rowsWith(4000, (i) => {
+      const at = i % 2000
+      const base = i - at
+      if (at === 2) return { id: i - 1 }
+      if (at === 1500) return { amount: -1 }
+      if (at === 1600) return { id: base + 1500 }
+      if (at === 1700 || at === 1701) return { id: base + 1699 }
+      if (at === 1800) return { id: 1_000_000 }
+      return undefined
+    })
+    const expected = oneByOne(rows, [1_000_000])
+    const got = await loadRows('repeats', rows, 2000)
+    expect(got.ids).toEqual(expected.ids)
+    expect(got.refused).toEqual(expected.refused)
+    // (rows held back are refused after later ones: the reject file keeps input order all the same)
+    expect(got.lines).toEqual([...expected.refused.keys()].sort((a, b) => a - b))
+    expect(got.report).toMatchObject({
+      rowsRead: 4000,
+      rowsLoaded: expected.ids.length - 1,
+      rowsRejected: expected.refused.size,
+      batches: 2,
+    })
+  })
+
+  it('two unique keys, repeats in every batch, keys of another spelling: the same rows as one by one', async () => {
+    await db.client.query(`
+      DROP TABLE IF EXISTS keyed;
+      CREATE TABLE keyed (id int CONSTRAINT keyed_pkey PRIMARY KEY, amount int CONSTRAINT positive CHECK (amount > 0),
+                          code text UNIQUE)`)
+    // Every 7th row repeats the id before it, every 11th the code before it (a third of the codes
+    // are NULL, which repeats nothing); every 500th id is spelled 00<id>: the same key to
+    // PostgreSQL and not to the bytes (found by sending, as before).
+    const n = 2000
+    const code = (k: number) => (k % 3 === 0 ? null : `c${k % 11 === 0 ? k - 1 : k}`)
+    const ids = Array.from({ length: n }, (_, k) => (k % 7 === 6 ? k : k + 1))
+    const stored = { ids: new Set<number>(), codes: new Set<string>() }
+    const refused: number[] = []
+    ids.forEach((id, k) => {
+      const c = code(k)
+      if (stored.ids.has(id) || (c !== null && stored.codes.has(c))) refused.push(k + 2)
+      else {
+        stored.ids.add(id)
+        if (c !== null) stored.codes.add(c)
+      }
+    })
+    const text = ids.map((id, k) => `${k % 500 === 3 ? `00${id}` : id},1,${code(k) ?? ''}`)
+    const input = join(dir, 'two-keys.csv')
+    await writeFile(input, `id,amount,code\n${text.join('\n')}\n`)
+    const report = await load({ inputs: [input], table: 'keyed', db: db.url, batchRows: 300, force: true })
+    const got = await db.client.query<{ id: number }>('SELECT id FROM keyed ORDER BY id')
+    expect(got.rows.map((r) => r.id)).toEqual([...stored.ids].sort((a, b) => a - b))
+    const rejects = await readRejects(`${input}.rejects.ndjson`)
+    expect(rejects.map((r) => r['line'])).toEqual(refused)
+    expect(report).toMatchObject({ rowsRead: n, rowsLoaded: stored.ids.size, rowsRejected: refused.length })
+  })
+
+  it('once a batch repeated a key, the next ones send the rows that repeat none in one statement that passes, the repeats in one after it', async () => {
+    // Every statement that inserts takes a number from keyed_statements, also one that fails and
+    // is rolled back (a sequence is not transactional): statements counted without timing anything.
+    await db.client.query(`
+      DROP TABLE IF EXISTS keyed; DROP SEQUENCE IF EXISTS keyed_statements;
+      CREATE SEQUENCE keyed_statements;
+      CREATE TABLE keyed (id int CONSTRAINT keyed_pkey PRIMARY KEY, amount int CONSTRAINT positive CHECK (amount > 0));
+      CREATE FUNCTION pg_temp.count_statement() RETURNS trigger LANGUAGE plpgsql AS
+        $$BEGIN PERFORM nextval('keyed_statements'); RETURN NULL; END$$;
+      CREATE TRIGGER counted BEFORE INSERT ON keyed FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_statement()`)
+    const rows = rowsWith(5000, (i) => (i % 100 === 50 ? { id: i - 1 } : undefined))
+    const expected = oneByOne(rows, [])
+    const got = await loadRows('counted', rows, 1000)
+    expect(got.ids).toEqual(expected.ids)
+    expect(got.refused).toEqual(expected.refused)
+    const statements = await db.client.query<{ n: string }>('SELECT last_value AS n FROM keyed_statements')
+    // The first batch: the statement of every row fails, the others pass, the repeats fail (as
+    // rows already there); each later batch: the others pass, the repeats fail.
+    expect(Number(statements.rows[0]!.n)).toBe(3 + 4 * 2)
+  })
+})
