@@ -60,13 +60,62 @@ function csvLine(values: readonly (string | null | undefined)[], columns: readon
 }
 
 /**
- * Rows as COPY CSV data: each row's own input bytes and a newline where they can be sent as they
- * are (nearly always), else the row written anew from its values. No string is made per row.
+ * Rows as COPY CSV data, in pieces to write in order: each row's own input bytes and a newline
+ * where they can be sent as they are (nearly always), else the row written anew from its values.
+ * Rows that follow one another in the parser's buffer, each ended by a newline there, go as one
+ * view of that buffer (nothing copied; the parser never writes over bytes it has given out);
+ * the others are copied. No string is made per row.
  */
-export function encodeCopyCsv(rows: readonly ValidRow[], columns: readonly number[], d: CsvDialect): Buffer {
+export function encodeCopyCsv(rows: readonly ValidRow[], columns: readonly number[], d: CsvDialect): Buffer[] {
+  const pieces: Buffer[] = []
+  const input = new InputLines()
+  for (let k = 0; k < rows.length;) {
+    let end = k + 1
+    if (input.isLine(rows[k]!.raw)) {
+      while (end < rows.length && input.isLine(rows[end]!.raw) && follows(rows[end - 1]!.raw, rows[end]!.raw)) end++
+      const first = rows[k]!.raw
+      const last = rows[end - 1]!.raw
+      pieces.push(Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length + 1 - first.byteOffset))
+    } else {
+      while (end < rows.length && !input.isLine(rows[end]!.raw)) end++
+      pieces.push(copiedLines(rows, k, end, columns, d))
+    }
+    k = end
+  }
+  return pieces
+}
+
+/** Whether `b` starts one byte (its line's newline) after `a` ends, in the same buffer. */
+function follows(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && b.byteOffset === a.byteOffset + a.length + 1
+}
+
+/** Whether a record's bytes are a line COPY reads as they are, a newline after them in their buffer. */
+class InputLines {
+  private of: ArrayBufferLike | undefined
+  private bytes: Uint8Array | undefined
+
+  isLine(raw: Buffer): boolean {
+    const after = raw.byteOffset + raw.length
+    if (raw.buffer !== this.of) {
+      this.of = raw.buffer
+      this.bytes = new Uint8Array(raw.buffer)
+    }
+    return after < this.bytes!.length && this.bytes![after] === LF && sendsAsIs(raw)
+  }
+}
+
+/** Rows [from, to) copied into one buffer: each row's bytes and a newline, or the row written anew. */
+function copiedLines(
+  rows: readonly ValidRow[],
+  from: number,
+  to: number,
+  columns: readonly number[],
+  d: CsvDialect,
+): Buffer {
   let total = 0
   let rewritten: Map<number, Buffer> | undefined
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = from; i < to; i++) {
     const raw = rows[i]!.raw
     if (sendsAsIs(raw)) total += raw.length + 1
     else {
@@ -77,7 +126,7 @@ export function encodeCopyCsv(rows: readonly ValidRow[], columns: readonly numbe
   }
   const out = Buffer.allocUnsafe(total)
   let at = 0
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = from; i < to; i++) {
     const line = rewritten?.get(i)
     if (line) at += line.copy(out, at)
     else {

@@ -37,8 +37,8 @@ export const copySender: RowSender = {
     const done = finished(stream)
     for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) {
       const part = rows.slice(i, i + COPY_CHUNK_ROWS)
-      const data = csv ? encodeCopyCsv(part, columns, dialect!) : encodeCopyText(part, columns, hasDefault)
-      if (!stream.write(data)) await Promise.race([once(stream, 'drain'), done])
+      const pieces = csv ? encodeCopyCsv(part, columns, dialect!) : [encodeCopyText(part, columns, hasDefault)]
+      for (const piece of pieces) if (!stream.write(piece)) await Promise.race([once(stream, 'drain'), done])
     }
     stream.end()
     await done
