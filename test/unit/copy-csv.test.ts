@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { parseInput } from '../../src/parse/parse-input.js'
-import type { ParsedRecord } from '../../src/parse/parsed-record.js'
 import type { ValidRow } from '../../src/validate/valid-row.js'
 import { encodeCopyCsv } from '../../src/write/copy-csv.js'
 import { CSV } from '../helpers/parse.js'
@@ -14,7 +13,7 @@ async function rowsOf(...chunks: string[]): Promise<ValidRow[]> {
     dialect: CSV,
     encoding: 'utf8',
   })) {
-    for (const r of recs as ParsedRecord[]) {
+    for (const r of recs) {
       if (r.kind !== 'fields') throw new Error(`not a record: ${r.raw.toString()}`)
       out.push({ line: r.line, byte: r.byte, nextByte: r.nextByte, raw: r.raw, values: r.texts, shape: '0,1' })
     }
