@@ -78,12 +78,41 @@ export async function isolateBadRows<R, E>(
   probe: ProbeSize,
   trySend: (segment: readonly R[]) => Promise<E | undefined>,
   locate: (error: E, segment: readonly R[]) => FailureLocation<E> | Promise<FailureLocation<E>>,
+  held?: readonly number[],
 ): Promise<IsolationResult<R, E>> {
   const result: IsolationResult<R, E> = { loaded: 0, rejected: [], statements: 0, failures: 0 }
   // Segments still to send, first one next; order is input order, so the first of two duplicate keys wins.
   const queue: (readonly R[])[] = rows.length > 0 ? [rows] : []
+  // Rows sent before held ones that come before some of them in input order: exact only if every
+  // one of them goes in (then each held row's earlier row of its key is in, and it fails whatever
+  // came after it). So they go in one statement; if it fails, `rest` (the rows in input order) is
+  // sent instead, cut before the first held row (`cut`), and searched as any statement is.
+  const guarded = new WeakMap<readonly R[], { held: readonly R[]; rest: readonly R[]; cut: number }>()
+  const holdBack = (seg: readonly R[], out: ReadonlySet<number>, hold: readonly number[]): (readonly R[])[] => {
+    const held = new Set(hold)
+    const rest = seg.filter((_, i) => !out.has(i))
+    const others = seg.filter((_, i) => !out.has(i) && !held.has(i))
+    const heldRows = [...held].sort((a, b) => a - b).map((i) => seg[i]!)
+    if (others.length === 0 || heldRows.length === 0) return nonEmpty([others, heldRows])
+    guarded.set(others, { held: heldRows, rest, cut: rest.indexOf(heldRows[0]!) })
+    return [others]
+  }
+  if (held && held.length > 0) queue.splice(0, queue.length, ...holdBack(rows, new Set(), held))
   while (queue.length > 0) {
     let seg = queue.shift()!
+    const guard = guarded.get(seg)
+    if (guard) {
+      result.statements++
+      if ((await trySend(seg)) === undefined) {
+        result.loaded += seg.length
+        probe.passed(seg.length)
+        queue.unshift(guard.held)
+      } else {
+        result.failures++
+        queue.unshift(...nonEmpty([guard.rest.slice(0, guard.cut), guard.rest.slice(guard.cut)]))
+      }
+      continue
+    }
     if (seg.length > probe.rows) {
       queue.unshift(seg.slice(probe.rows))
       seg = seg.slice(0, probe.rows)
@@ -111,12 +140,12 @@ export async function isolateBadRows<R, E>(
       // Send the others together, then the held ones together; reject the named rows, or try each
       // alone, in input order among themselves (so that of two rows with the same key, the first loads).
       const held = where.held ?? []
-      const named = new Set([...where.indexes, ...held])
-      const others = nonEmpty([seg.filter((_, i) => !named.has(i)), held.map((i) => seg[i]!)])
       if (where.certain) {
         where.indexes.forEach((i, k) => result.rejected.push({ row: seg[i]!, error: where.errors?.[k] ?? error }))
-        queue.unshift(...others)
+        queue.unshift(...holdBack(seg, new Set(where.indexes), held))
       } else {
+        const named = new Set([...where.indexes, ...held])
+        const others = nonEmpty([seg.filter((_, i) => !named.has(i)), held.map((i) => seg[i]!)])
         queue.unshift(...others, ...where.indexes.map((i) => [seg[i]!]))
       }
       if (!where.complete) probe.failed(where.indexes[0]!)
