@@ -4,7 +4,7 @@ import { valueOf } from '../validate/valid-row.js'
 /** Where a failed statement says the bad rows are. */
 export type FailureLocation<E = never> =
   /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
-  | { kind: 'exact'; index: number }
+  | { kind: 'exact'; index: number; alone?: boolean }
   /**
    * Rows that hold the key the error is about. `certain`: they are bad for certain (a foreign key
    * value the parent lacks fails on every row that holds it), else each is tried alone.
@@ -12,9 +12,18 @@ export type FailureLocation<E = never> =
    * asked about all of them), so the statement sizes need not shrink. `errors`: each row's own error
    * (rows breaking different CHECK constraints), in the order of `indexes`; else the statement's.
    * `held`: rows that fail only if a row before them goes in (a repeated key): sent together, in
-   * input order, after the others.
+   * input order, after the others. `alone` (here and for `exact`): the rows fail whatever other
+   * rows are sent (a CHECK, a NOT NULL, a parent key missing from another table).
    */
-  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean; errors?: E[]; held?: number[] }
+  | {
+      kind: 'rows'
+      indexes: number[]
+      certain: boolean
+      complete: boolean
+      errors?: E[]
+      held?: number[]
+      alone?: boolean
+    }
   | { kind: 'unknown' }
 
 /**
@@ -86,30 +95,57 @@ export async function isolateBadRows<R, E>(
   // Rows sent before held ones that come before some of them in input order: exact only if every
   // one of them goes in (then each held row's earlier row of its key is in, and it fails whatever
   // came after it). So they go in one statement; if it fails, `rest` (the rows in input order) is
-  // sent instead, cut before the first held row (`cut`), and searched as any statement is.
-  const guarded = new WeakMap<readonly R[], { held: readonly R[]; rest: readonly R[]; cut: number }>()
+  // sent instead, cut before the first held row, and searched as any statement is; but rows that
+  // fail whatever else is sent (`alone`) are rejected, and the others tried whole again.
+  const guarded = new WeakMap<readonly R[], { held: readonly R[]; rest: readonly R[] }>()
+  const guard = (others: readonly R[], held: readonly R[], rest: readonly R[]): (readonly R[])[] => {
+    if (others.length === 0 || held.length === 0) return nonEmpty([others, held])
+    guarded.set(others, { held, rest })
+    return [others]
+  }
   const holdBack = (seg: readonly R[], out: ReadonlySet<number>, hold: readonly number[]): (readonly R[])[] => {
     const held = new Set(hold)
-    const rest = seg.filter((_, i) => !out.has(i))
-    const others = seg.filter((_, i) => !out.has(i) && !held.has(i))
-    const heldRows = [...held].sort((a, b) => a - b).map((i) => seg[i]!)
-    if (others.length === 0 || heldRows.length === 0) return nonEmpty([others, heldRows])
-    guarded.set(others, { held: heldRows, rest, cut: rest.indexOf(heldRows[0]!) })
-    return [others]
+    return guard(
+      seg.filter((_, i) => !out.has(i) && !held.has(i)),
+      [...held].sort((a, b) => a - b).map((i) => seg[i]!),
+      seg.filter((_, i) => !out.has(i)),
+    )
   }
   if (held && held.length > 0) queue.splice(0, queue.length, ...holdBack(rows, new Set(), held))
   while (queue.length > 0) {
     let seg = queue.shift()!
-    const guard = guarded.get(seg)
-    if (guard) {
+    const g = guarded.get(seg)
+    if (g) {
       result.statements++
-      if ((await trySend(seg)) === undefined) {
+      const error = await trySend(seg)
+      if (error === undefined) {
         result.loaded += seg.length
         probe.passed(seg.length)
-        queue.unshift(guard.held)
+        queue.unshift(g.held)
+        continue
+      }
+      result.failures++
+      const where = seg.length > 1 ? await locate(error, seg) : { kind: 'unknown' as const }
+      const out =
+        where.kind === 'exact' && where.alone && where.index >= 0 && where.index < seg.length
+          ? [where.index]
+          : where.kind === 'rows' && where.certain && where.alone && !where.held?.length
+            ? where.indexes
+            : []
+      if (out.length > 0) {
+        // (a row set aside may be the earlier row of a held one's key: the rest is sent in input
+        // order, cut where those rows were, up to the last held row; each piece searched anew)
+        const bad = new Set<R>(out.map((i) => seg[i] as R))
+        out.forEach((i, k) =>
+          result.rejected.push({ row: seg[i]!, error: (where.kind === 'rows' && where.errors?.[k]) || error }),
+        )
+        const last = g.rest.indexOf(g.held.at(-1)!)
+        const pieces: R[][] = [[]]
+        g.rest.forEach((r, i) => (!bad.has(r) ? pieces.at(-1)!.push(r) : i < last ? pieces.push([]) : undefined))
+        queue.unshift(...nonEmpty(pieces))
       } else {
-        result.failures++
-        queue.unshift(...nonEmpty([guard.rest.slice(0, guard.cut), guard.rest.slice(guard.cut)]))
+        const cut = g.rest.indexOf(g.held[0]!)
+        queue.unshift(...nonEmpty([g.rest.slice(0, cut), g.rest.slice(cut)]))
       }
       continue
     }

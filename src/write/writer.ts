@@ -360,12 +360,17 @@ export class BatchWriter implements Writer {
     // A statement cut short (a timeout, a deadlock) names the line COPY had reached, not a bad row.
     if (classifyFault(err) === 'statement') return { kind: 'unknown' }
     const asked = await this.askKeys(err, seg)
+    // (alone: refused whatever other rows are sent; KeyCheck's parent is another table)
+    const alone = err.code === '23503'
     if (asked && asked.bad.length + asked.held.length > 0)
-      return { kind: 'rows', indexes: asked.bad, held: asked.held, certain: true, complete: true }
+      return { kind: 'rows', indexes: asked.bad, held: asked.held, certain: true, complete: true, alone }
     const checked = await this.ask(() => this.checks.badRows(this.client, err, seg))
-    if (checked && checked.indexes.length > 0) return { kind: 'rows', ...checked, certain: true, complete: true }
+    if (checked && checked.indexes.length > 0)
+      return { kind: 'rows', ...checked, certain: true, complete: true, alone: true }
     const index = this.sender.failedRowIndex(err, this.schema.name, seg)
-    if (index !== undefined) return { kind: 'exact', index }
+    const code = err.code ?? ''
+    if (index !== undefined)
+      return { kind: 'exact', index, alone: code === '23502' || code === '23514' || code.startsWith('22') }
     // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
     // only those columns); a duplicate key does not (the first of two equal keys may be the good one).
     const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) =>
