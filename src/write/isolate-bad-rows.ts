@@ -4,7 +4,7 @@ import { valueOf } from '../validate/valid-row.js'
 /** Where a failed statement says the bad rows are. */
 export type FailureLocation<E = never> =
   /** The error names the row (COPY's CONTEXT "line N"): it is bad, for certain. */
-  | { kind: 'exact'; index: number }
+  | { kind: 'exact'; index: number; alone?: boolean }
   /**
    * Rows that hold the key the error is about. `certain`: they are bad for certain (a foreign key
    * value the parent lacks fails on every row that holds it), else each is tried alone.
@@ -12,9 +12,18 @@ export type FailureLocation<E = never> =
    * asked about all of them), so the statement sizes need not shrink. `errors`: each row's own error
    * (rows breaking different CHECK constraints), in the order of `indexes`; else the statement's.
    * `held`: rows that fail only if a row before them goes in (a repeated key): sent together, in
-   * input order, after the others.
+   * input order, after the others. `alone` (here and for `exact`): the rows fail whatever other
+   * rows are sent (a CHECK, a NOT NULL, a parent key missing from another table).
    */
-  | { kind: 'rows'; indexes: number[]; certain: boolean; complete: boolean; errors?: E[]; held?: number[] }
+  | {
+      kind: 'rows'
+      indexes: number[]
+      certain: boolean
+      complete: boolean
+      errors?: E[]
+      held?: number[]
+      alone?: boolean
+    }
   | { kind: 'unknown' }
 
 /**
@@ -78,12 +87,68 @@ export async function isolateBadRows<R, E>(
   probe: ProbeSize,
   trySend: (segment: readonly R[]) => Promise<E | undefined>,
   locate: (error: E, segment: readonly R[]) => FailureLocation<E> | Promise<FailureLocation<E>>,
+  held?: readonly number[],
 ): Promise<IsolationResult<R, E>> {
   const result: IsolationResult<R, E> = { loaded: 0, rejected: [], statements: 0, failures: 0 }
   // Segments still to send, first one next; order is input order, so the first of two duplicate keys wins.
   const queue: (readonly R[])[] = rows.length > 0 ? [rows] : []
+  // Rows sent before held ones that come before some of them in input order: exact only if every
+  // one of them goes in (then each held row's earlier row of its key is in, and it fails whatever
+  // came after it). So they go in one statement; if it fails, `rest` (the rows in input order) is
+  // sent instead, cut before the first held row, and searched as any statement is; but rows that
+  // fail whatever else is sent (`alone`) are rejected, and the others tried whole again.
+  const guarded = new WeakMap<readonly R[], { held: readonly R[]; rest: readonly R[] }>()
+  const guard = (others: readonly R[], held: readonly R[], rest: readonly R[]): (readonly R[])[] => {
+    if (others.length === 0 || held.length === 0) return nonEmpty([others, held])
+    guarded.set(others, { held, rest })
+    return [others]
+  }
+  const holdBack = (seg: readonly R[], out: ReadonlySet<number>, hold: readonly number[]): (readonly R[])[] => {
+    const held = new Set(hold)
+    return guard(
+      seg.filter((_, i) => !out.has(i) && !held.has(i)),
+      [...held].sort((a, b) => a - b).map((i) => seg[i]!),
+      seg.filter((_, i) => !out.has(i)),
+    )
+  }
+  if (held && held.length > 0) queue.splice(0, queue.length, ...holdBack(rows, new Set(), held))
   while (queue.length > 0) {
     let seg = queue.shift()!
+    const g = guarded.get(seg)
+    if (g) {
+      result.statements++
+      const error = await trySend(seg)
+      if (error === undefined) {
+        result.loaded += seg.length
+        probe.passed(seg.length)
+        queue.unshift(g.held)
+        continue
+      }
+      result.failures++
+      const where = seg.length > 1 ? await locate(error, seg) : { kind: 'unknown' as const }
+      const out =
+        where.kind === 'exact' && where.alone && where.index >= 0 && where.index < seg.length
+          ? [where.index]
+          : where.kind === 'rows' && where.certain && where.alone && !where.held?.length
+            ? where.indexes
+            : []
+      if (out.length > 0) {
+        // (a row set aside may be the earlier row of a held one's key: the rest is sent in input
+        // order, cut where those rows were, up to the last held row; each piece searched anew)
+        const bad = new Set<R>(out.map((i) => seg[i] as R))
+        out.forEach((i, k) =>
+          result.rejected.push({ row: seg[i]!, error: (where.kind === 'rows' && where.errors?.[k]) || error }),
+        )
+        const last = g.rest.indexOf(g.held.at(-1)!)
+        const pieces: R[][] = [[]]
+        g.rest.forEach((r, i) => (!bad.has(r) ? pieces.at(-1)!.push(r) : i < last ? pieces.push([]) : undefined))
+        queue.unshift(...nonEmpty(pieces))
+      } else {
+        const cut = g.rest.indexOf(g.held[0]!)
+        queue.unshift(...nonEmpty([g.rest.slice(0, cut), g.rest.slice(cut)]))
+      }
+      continue
+    }
     if (seg.length > probe.rows) {
       queue.unshift(seg.slice(probe.rows))
       seg = seg.slice(0, probe.rows)
@@ -111,12 +176,12 @@ export async function isolateBadRows<R, E>(
       // Send the others together, then the held ones together; reject the named rows, or try each
       // alone, in input order among themselves (so that of two rows with the same key, the first loads).
       const held = where.held ?? []
-      const named = new Set([...where.indexes, ...held])
-      const others = nonEmpty([seg.filter((_, i) => !named.has(i)), held.map((i) => seg[i]!)])
       if (where.certain) {
         where.indexes.forEach((i, k) => result.rejected.push({ row: seg[i]!, error: where.errors?.[k] ?? error }))
-        queue.unshift(...others)
+        queue.unshift(...holdBack(seg, new Set(where.indexes), held))
       } else {
+        const named = new Set([...where.indexes, ...held])
+        const others = nonEmpty([seg.filter((_, i) => !named.has(i)), held.map((i) => seg[i]!)])
         queue.unshift(...others, ...where.indexes.map((i) => [seg[i]!]))
       }
       if (!where.complete) probe.failed(where.indexes[0]!)

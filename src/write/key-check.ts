@@ -64,7 +64,8 @@ export class KeyCheck {
     const bad: number[] = []
     const held: number[] = []
     for (const x of r.rows) (x.r ? held : bad).push(Number(x.o) - 1)
-    return { bad, held }
+    // (the query's rows come in no set order: input order, for the rejections and the held statement)
+    return { bad: bad.sort((a, b) => a - b), held: held.sort((a, b) => a - b) }
   }
 
   private async rule(client: pg.Client, code: string, constraint: string): Promise<KeyRule | null> {

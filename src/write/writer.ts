@@ -267,28 +267,26 @@ export class BatchWriter implements Writer {
     this.faultsInARow = 0
     this.stored = 0
     this.updated = 0
-    let held = false
     for (const group of statementGroups(rows, this.sender.canSendDefaults(this.schema.serverVersionNum))) {
       const split = this.holdRepeats(group.rows)
-      held ||= split !== undefined
-      for (const part of split ? [split.first, split.held] : [group.rows]) {
-        const r = await isolateBadRows<ValidRow, PgError>(
-          part,
-          this.probe,
-          (seg) => this.trySend(seg, group, last),
-          (err, seg) => this.locate(err, seg),
-        )
-        // An error outside the known row classes that fails every row of several is the
-        // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
-        // (The error is the DatabaseError node-postgres threw; PgError names the fields pgbulk reads.)
-        if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
-          throw r.rejected[0]!.error as PgError & Error
-        result.loaded += r.loaded
-        for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
-      }
+      const heldRows = new Set(split?.held)
+      const r = await isolateBadRows<ValidRow, PgError>(
+        group.rows,
+        this.probe,
+        (seg) => this.trySend(seg, group, last),
+        (err, seg) => this.locate(err, seg),
+        split ? group.rows.flatMap((row, i) => (heldRows.has(row) ? [i] : [])) : undefined,
+      )
+      // An error outside the known row classes that fails every row of several is the
+      // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
+      // (The error is the DatabaseError node-postgres threw; PgError names the fields pgbulk reads.)
+      if (r.loaded === 0 && r.rejected.length > 1 && r.rejected.every((f) => !isKnownRowError(f.error.code ?? '')))
+        throw r.rejected[0]!.error as PgError & Error
+      result.loaded += r.loaded
+      for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
-    // (rows held back were refused after later ones: the rejections go in input order all the same)
-    if (held) result.rejected.sort((a, b) => a.row.byte - b.row.byte)
+    // (rows held back are refused after later ones: the rejections go in input order all the same)
+    result.rejected.sort((a, b) => a.row.byte - b.row.byte)
     // Every row of a statement that passed was decided; PostgreSQL's count says how many it stored.
     result.skipped = Math.max(0, result.loaded - this.stored)
     result.loaded -= result.skipped
@@ -362,12 +360,17 @@ export class BatchWriter implements Writer {
     // A statement cut short (a timeout, a deadlock) names the line COPY had reached, not a bad row.
     if (classifyFault(err) === 'statement') return { kind: 'unknown' }
     const asked = await this.askKeys(err, seg)
+    // (alone: refused whatever other rows are sent; KeyCheck's parent is another table)
+    const alone = err.code === '23503'
     if (asked && asked.bad.length + asked.held.length > 0)
-      return { kind: 'rows', indexes: asked.bad, held: asked.held, certain: true, complete: true }
+      return { kind: 'rows', indexes: asked.bad, held: asked.held, certain: true, complete: true, alone }
     const checked = await this.ask(() => this.checks.badRows(this.client, err, seg))
-    if (checked && checked.indexes.length > 0) return { kind: 'rows', ...checked, certain: true, complete: true }
+    if (checked && checked.indexes.length > 0)
+      return { kind: 'rows', ...checked, certain: true, complete: true, alone: true }
     const index = this.sender.failedRowIndex(err, this.schema.name, seg)
-    if (index !== undefined) return { kind: 'exact', index }
+    const code = err.code ?? ''
+    if (index !== undefined)
+      return { kind: 'exact', index, alone: code === '23502' || code === '23514' || code.startsWith('22') }
     // From the DETAIL alone: a missing parent key fails every row that holds it (the check reads
     // only those columns); a duplicate key does not (the first of two equal keys may be the good one).
     const indexes = rowsMatchingKeyDetail(err.detail, seg, (name) =>
