@@ -133,21 +133,16 @@ export class KeyCheck {
 }
 
 /**
- * Rows in input order, split in two: `first`, where no row repeats a value that an earlier row
- * of `rows` holds in one of `columns`, and `held`, the rows that do. A held row cannot go in
- * beside the earlier row of its key, so it is sent in a statement of its own after the others:
- * the first statement then passes instead of failing on it, and KeyCheck answers for the held
- * ones alone. Values are compared by a hash of their input bytes (ValidRow.valueHash) or of their
- * text: a row held by a false match still goes in, one statement later. NULL repeats nothing.
- * Undefined when nothing repeats.
+ * The indexes, in input order, of the rows that repeat a value an earlier row of `rows` holds in
+ * one of `columns` (held or not). A held row cannot go in beside the earlier row of its key, so it
+ * is sent after the others (isolateBadRows): they then pass in one statement instead of failing on
+ * it, and KeyCheck answers for the held ones alone. Values are compared by a hash of their input
+ * bytes (ValidRow.valueHash) or of their text: a row held by a false match still goes in, one
+ * statement later. NULL repeats nothing. Undefined when nothing repeats.
  */
-export function holdRepeats(
-  rows: readonly ValidRow[],
-  columns: readonly number[],
-): { first: ValidRow[]; held: ValidRow[] } | undefined {
+export function holdRepeats(rows: readonly ValidRow[], columns: readonly number[]): number[] | undefined {
   const seen = columns.map(() => hashSet(rows.length))
-  let held: ValidRow[] | undefined
-  let first: ValidRow[] | undefined
+  let held: number[] | undefined
   for (let k = 0; k < rows.length; k++) {
     const row = rows[k]!
     let repeats = false
@@ -155,12 +150,9 @@ export function holdRepeats(
       const h = row.valueHash ? row.valueHash(columns[c]!) : hashText(valueOf(row, columns[c]!))
       if (h !== undefined && seen[c]!(h)) repeats = true
     }
-    if (repeats) {
-      first ??= rows.slice(0, k)
-      ;(held ??= []).push(row)
-    } else first?.push(row)
+    if (repeats) (held ??= []).push(k)
   }
-  return held && first ? { first, held } : undefined
+  return held
 }
 
 /** FNV-1a of a text's UTF-16 units, in 30 bits (as ValidRow.valueHash); undefined for NULL and absent. */

@@ -268,14 +268,12 @@ export class BatchWriter implements Writer {
     this.stored = 0
     this.updated = 0
     for (const group of statementGroups(rows, this.sender.canSendDefaults(this.schema.serverVersionNum))) {
-      const split = this.holdRepeats(group.rows)
-      const heldRows = new Set(split?.held)
       const r = await isolateBadRows<ValidRow, PgError>(
         group.rows,
         this.probe,
         (seg) => this.trySend(seg, group, last),
         (err, seg) => this.locate(err, seg),
-        split ? group.rows.flatMap((row, i) => (heldRows.has(row) ? [i] : [])) : undefined,
+        this.holdRepeats(group.rows),
       )
       // An error outside the known row classes that fails every row of several is the
       // statement's (a broken trigger, say), not the rows': the run stops instead of rejecting all.
@@ -299,7 +297,7 @@ export class BatchWriter implements Writer {
    * fails (append, not ON CONFLICT) and the values sent are the values stored (no BEFORE ROW
    * trigger): the rows that repeat an earlier row's key, held back for a statement after the others.
    */
-  private holdRepeats(rows: readonly ValidRow[]): { first: ValidRow[]; held: ValidRow[] } | undefined {
+  private holdRepeats(rows: readonly ValidRow[]): number[] | undefined {
     if (this.sender.uniqueValuesTell === false || this.schema.beforeRowTriggers) return undefined
     const columns = this.keys.uniqueColumns()
     return columns.length === 0 ? undefined : holdRepeats(rows, columns)
