@@ -82,8 +82,12 @@ function stdinId(): string {
 
 const GZIP_MAGIC = [0x1f, 0x8b]
 
-/** How much of a file one read takes: large enough to amortise the calls, small enough to stay in cache. */
-export const READ_CHUNK_BYTES = 256 * 1024
+/**
+ * How much of a file one read takes. Measured (1M rows, PostgreSQL 15, interleaved): 64 KB loads as
+ * fast as 256 KB with about 20 MB less peak RSS (fewer large buffers live between collections);
+ * 32 KB cost more CPU.
+ */
+export const READ_CHUNK_BYTES = 64 * 1024
 
 /**
  * Open an input; gzip is recognised by its magic bytes, whatever the name. `chunkBytes`: a plain
