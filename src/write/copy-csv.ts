@@ -59,29 +59,36 @@ function csvLine(values: readonly (string | null | undefined)[], columns: readon
   return out + '\n'
 }
 
+/** Fewer rows in a run than this are copied: a write per row or two would cost more than the copy. */
+const MIN_VIEW_ROWS = 64
+
 /**
  * Rows as COPY CSV data, in pieces to write in order: each row's own input bytes and a newline
  * where they can be sent as they are (nearly always), else the row written anew from its values.
- * Rows that follow one another in the parser's buffer, each ended by a newline there, go as one
- * view of that buffer (nothing copied; the parser never writes over bytes it has given out);
- * the others are copied. No string is made per row.
+ * A run of rows that follow one another in the parser's buffer, each ended by a newline there,
+ * goes as one view of that buffer (nothing copied; the parser never writes over bytes it has given
+ * out); the others, and short runs (rows left out between, as bad rows are), are copied. No
+ * string is made per row.
  */
 export function encodeCopyCsv(rows: readonly ValidRow[], columns: readonly number[], d: CsvDialect): Buffer[] {
   const pieces: Buffer[] = []
   const input = new InputLines()
+  /** The first row not yet in a piece: rows from there to the run being looked at are copied. */
+  let copyFrom = 0
   for (let k = 0; k < rows.length;) {
     let end = k + 1
-    if (input.isLine(rows[k]!.raw)) {
+    if (input.isLine(rows[k]!.raw))
       while (end < rows.length && input.isLine(rows[end]!.raw) && follows(rows[end - 1]!.raw, rows[end]!.raw)) end++
+    if (end - k >= MIN_VIEW_ROWS) {
+      if (copyFrom < k) pieces.push(copiedLines(rows, copyFrom, k, columns, d))
       const first = rows[k]!.raw
       const last = rows[end - 1]!.raw
       pieces.push(Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length + 1 - first.byteOffset))
-    } else {
-      while (end < rows.length && !input.isLine(rows[end]!.raw)) end++
-      pieces.push(copiedLines(rows, k, end, columns, d))
+      copyFrom = end
     }
     k = end
   }
+  if (copyFrom < rows.length) pieces.push(copiedLines(rows, copyFrom, rows.length, columns, d))
   return pieces
 }
 
