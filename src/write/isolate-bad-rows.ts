@@ -80,7 +80,8 @@ export interface IsolationResult<R, E> {
  * in the DETAIL) sends the others, then each hinted row alone; anything else halves the statement.
  * A row that fails alone is rejected. So k bad rows cost about k failed statements when the error
  * names or hints at the row, O(k·log N) at worst, and a run where every row is bad costs one
- * statement per row, as loading them one by one would.
+ * statement per row, as loading them one by one would. `held`: rows (by index) that repeat a key
+ * of an earlier row (holdRepeats), sent after the others, as held rows a failure names are.
  */
 export async function isolateBadRows<R, E>(
   rows: readonly R[],
