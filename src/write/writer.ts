@@ -283,8 +283,6 @@ export class BatchWriter implements Writer {
       result.loaded += r.loaded
       for (const f of r.rejected) result.rejected.push({ ...f, attempts: attempt })
     }
-    // (rows held back are refused after later ones: the rejections go in input order all the same)
-    result.rejected.sort((a, b) => a.row.byte - b.row.byte)
     // Every row of a statement that passed was decided; PostgreSQL's count says how many it stored.
     result.skipped = Math.max(0, result.loaded - this.stored)
     result.loaded -= result.skipped
