@@ -544,10 +544,10 @@ function fileAt(path: string): InputFile {
   return { path, size: undefined, stream: false }
 }
 
-/** A checkpoint before anything of the input was read. */
 /** The preflight's reads: a header line longer than this is read on in further reads. */
 const PREFLIGHT_READ_BYTES = 16 * 1024
 
+/** A checkpoint before anything of the input was read. */
 const START: CheckpointProgress = {
   nextByte: 0,
   nextLine: 1,

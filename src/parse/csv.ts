@@ -107,7 +107,7 @@ class CsvRecord extends RecordAt implements FieldsRecord, ValidRow {
     let h = 0x811c9dc5
     for (let i = fieldStart(k === 0 ? -1 : this.ends[k - 1]!, flags), e = Math.floor(end / FieldFlag.Bits); i < e; i++)
       h = Math.imul(h ^ raw[i]!, 0x01000193)
-    // (30 bits: a small integer to V8, kept in a Set without a heap number)
+    // (30 bits: a small integer to V8, no heap number)
     return h & 0x3fffffff
   }
 

@@ -189,29 +189,36 @@ describe('a held repeat whose first row is refused later in the statement (a for
     ])
   })
 
-  it('a batch of repeats and rows without a parent: the rows without one are set aside, the others still pass in one statement', async () => {
+  it('a batch of repeats, rows without a parent and rows breaking a CHECK: those are set aside, the others still pass in one statement', async () => {
     await db.client.query(`
       DROP TABLE IF EXISTS fk_keyed; DROP TABLE IF EXISTS fk_parent; DROP SEQUENCE IF EXISTS fk_statements;
       CREATE SEQUENCE fk_statements;
       CREATE TABLE fk_parent (id int PRIMARY KEY); INSERT INTO fk_parent VALUES (1);
-      CREATE TABLE fk_keyed (id int CONSTRAINT fk_keyed_pkey PRIMARY KEY, code text,
+      CREATE TABLE fk_keyed (id int CONSTRAINT fk_keyed_pkey PRIMARY KEY, code text CONSTRAINT fk_keyed_check CHECK (code <> 'bad'),
                              parent int CONSTRAINT fk_keyed_parent REFERENCES fk_parent);
       CREATE OR REPLACE FUNCTION pg_temp.count_statement() RETURNS trigger LANGUAGE plpgsql AS
         $$BEGIN PERFORM nextval('fk_statements'); RETURN NULL; END$$;
       CREATE TRIGGER counted BEFORE INSERT ON fk_keyed FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_statement()`)
-    // Every 100th row repeats the id before it; the 990th of every 1000 has no parent.
+    // Every 100th row repeats the id before it; the 990th of every 1000 has no parent, the 995th breaks the CHECK.
     const lines = Array.from({ length: 5000 }, (_, k) => {
       const i = k + 1
-      return `${i % 100 === 50 ? i - 1 : i},c${i},${i % 1000 === 990 ? 99 : 1}`
+      return `${i % 100 === 50 ? i - 1 : i},${i % 1000 === 995 ? 'bad' : `c${i}`},${i % 1000 === 990 ? 99 : 1}`
     })
     const got = await loadText('fk-counted', 'id,code,parent', lines, 1000)
     const refused = lines.flatMap((l, k) =>
-      l.endsWith(',99') ? [[k + 2, 'fk_keyed_parent']] : (k + 1) % 100 === 50 ? [[k + 2, 'fk_keyed_pkey']] : [],
+      l.endsWith(',99')
+        ? [[k + 2, 'fk_keyed_parent']]
+        : l.includes(',bad,')
+          ? [[k + 2, 'fk_keyed_check']]
+          : (k + 1) % 100 === 50
+            ? [[k + 2, 'fk_keyed_pkey']]
+            : [],
     )
     expect(got.refused).toEqual(refused)
     expect(got.rows.length).toBe(5000 - refused.length)
     const statements = await db.client.query<{ n: string }>('SELECT last_value AS n FROM fk_statements')
-    // Per batch about: the rows but the repeats fail on the parent, pass without that row, the repeats fail.
-    expect(Number(statements.rows[0]!.n)).toBeLessThan(40)
+    // Per batch about: the rows but the repeats fail on the CHECK, then on the parent, pass without those rows,
+    // the repeats fail (30 measured; 38 when a row breaking a CHECK was not set aside, 161 when neither was).
+    expect(Number(statements.rows[0]!.n)).toBeLessThanOrEqual(32)
   })
 })
